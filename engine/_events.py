@@ -1,0 +1,153 @@
+"""Events the engine publishes while a run goes: small frozen dataclasses.
+
+Subscribers are plain callables invoked in order, synchronously, on the engine's
+event loop. They must return quickly (append to a buffer, bump a counter): the
+TUI folds them into its model and repaints at its own rate; the CLI prints on
+a timer. This keeps delivery ordered and costs the dispatcher ~1 us per event
+instead of a stream hop per subscriber.
+
+``ItemFinished`` is published only after the item's terminal record is in the
+log (written, and fsynced under ``durability="fsync"``), so whatever a
+subscriber saw survives a crash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from engine._results import ErrorInfo, ItemResult
+
+RunState = Literal["running", "paused", "stopping", "finished", "stopped", "capped", "failed"]
+CapKind = Literal["max_cost", "max_item_cost", "time_limit", "max_items"]
+
+
+@dataclass(frozen=True, slots=True)
+class RunStarted:
+    run_id: str
+    run_dir: str
+    models: tuple[str, ...]
+    resumed: bool
+    already_done: int
+    """Terminal records found in the log on resume (0 for a fresh run)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ItemsCounted:
+    """The reader reached the end of the input: ``total`` (item, model) pairs exist."""
+
+    total: int
+    invalid: int
+
+
+@dataclass(frozen=True, slots=True)
+class ItemStarted:
+    id: str
+    model: str
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRetrying:
+    id: str
+    model: str
+    attempt: int
+    """The attempt that just failed (1-based)."""
+    error: ErrorInfo
+    delay_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class ItemFinished:
+    result: ItemResult
+
+
+@dataclass(frozen=True, slots=True)
+class CostUpdated:
+    spent_usd: float
+    reserved_usd: float
+    """Worst-case cost held by calls in flight."""
+    cap_usd: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitUpdated:
+    model: str
+    rpm_limit: float | None
+    tpm_limit: float | None
+    rpm_measured: float
+    tpm_measured: float
+    throttled: int
+    """429/529 answers so far for this model."""
+    backoff_s: float
+    """Seconds until this model may send again (0 when not backing off)."""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkersChanged:
+    workers: int
+
+
+@dataclass(frozen=True, slots=True)
+class RunPaused:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class RunResumed:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class CapReached:
+    cap: CapKind
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class LogRecovered:
+    """Opening the log found a torn or garbage tail and moved it aside."""
+
+    bad_bytes: int
+    side_file: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunFailed:
+    """The run stopped on its own: every call fails (bad key, bad model) or the log broke."""
+
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunFinished:
+    state: RunState
+    ok: int
+    failed: int
+    skipped: int
+    remaining: int
+    """Pairs never given a terminal record (stopped, capped or interrupted): resumable."""
+    cost_usd: float
+    input_tokens: int
+    output_tokens: int
+    elapsed_s: float
+
+
+Event = (
+    RunStarted
+    | ItemsCounted
+    | ItemStarted
+    | ItemRetrying
+    | ItemFinished
+    | CostUpdated
+    | RateLimitUpdated
+    | WorkersChanged
+    | RunPaused
+    | RunResumed
+    | CapReached
+    | LogRecovered
+    | RunFailed
+    | RunFinished
+)
+Subscriber = Callable[[Event], None]

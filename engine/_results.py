@@ -1,0 +1,65 @@
+"""The outcome of one (item, model) pair: what the log stores and exports read.
+
+Frozen and plain, so the TUI, the CLI and the log writer can share one object
+without copying or locking it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from engine._errors import ErrorKind
+
+Status = Literal["ok", "failed", "skipped"]
+STATUSES: tuple[Status, ...] = ("ok", "failed", "skipped")
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    """Input tokens served from the provider's prompt cache (a subset of ``input_tokens``)."""
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.cached_tokens + other.cached_tokens,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorInfo:
+    kind: ErrorKind
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class ItemResult:
+    id: str
+    model: str
+    """``provider:model`` as configured, e.g. ``openai:gpt-4o-mini``."""
+    status: Status
+    line: int
+    fields: Mapping[str, Any]
+    """The item's original fields, so exports need not reread the input."""
+    output: str | None = None
+    parsed: Any = None
+    usage: Usage = field(default_factory=Usage)
+    cost_usd: float = 0.0
+    latency_ms: float = 0.0
+    attempts: int = 0
+    error: ErrorInfo | None = None
+    attempt_errors: tuple[ErrorInfo, ...] = ()
+    """The error of every failed attempt, oldest first (the last one is ``error`` if failed)."""
+    finish_reason: str | None = None
+    simulated: bool = False
+    prompt_override: str | None = None
+    """A prompt edited by the user for a retry, which replaced the run's template."""
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.model, self.id)

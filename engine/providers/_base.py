@@ -1,0 +1,71 @@
+"""The narrow interface every provider implements, and the values that cross it.
+
+A provider turns one ``CallRequest`` into one ``CallResult`` or raises one
+``ProviderError`` whose ``kind`` the engine's retry policy understands. It never
+retries, sleeps, or counts money itself: the engine owns retries, caps and rate
+limits, so each provider module stays a small translation of one wire format.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from engine._results import Usage
+
+
+@dataclass(frozen=True, slots=True)
+class CallRequest:
+    model: str
+    """The provider's own model name (``gpt-4o-mini``), without the ``provider:`` prefix."""
+    prompt: str
+    system: str | None = None
+    max_tokens: int = 1024
+    temperature: float | None = None
+    stop: tuple[str, ...] = ()
+    schema: Mapping[str, Any] | None = None
+    """A JSON Schema the output must follow, sent through the provider's native mode."""
+    schema_name: str = "result"
+    params: Mapping[str, Any] = field(default_factory=dict)
+    """Provider-specific fields passed through verbatim (``--param top_p=0.9``)."""
+    timeout_s: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitInfo:
+    """What a response's headers said about the caller's limits (None where silent)."""
+
+    requests_limit: float | None = None
+    requests_remaining: float | None = None
+    requests_reset_s: float | None = None
+    tokens_limit: float | None = None
+    tokens_remaining: float | None = None
+    tokens_reset_s: float | None = None
+    input_tokens_limit: float | None = None
+    input_tokens_remaining: float | None = None
+    output_tokens_limit: float | None = None
+    output_tokens_remaining: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallResult:
+    text: str
+    usage: Usage
+    finish_reason: str | None = None
+    parsed: Any = None
+    """The provider's own parse of structured output, when it gives one (tool input)."""
+    rate_limits: RateLimitInfo | None = None
+    simulated: bool = False
+
+
+class Provider(Protocol):
+    """One provider for one run; ``call`` may be awaited by many workers at once."""
+
+    name: str
+
+    async def call(self, request: CallRequest) -> CallResult:
+        """Send one request. Raises ``ProviderError`` (and nothing else) on failure."""
+        ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,1 @@
+"""batchdeck's Textual app: it drives the engine only through its public API and events."""
