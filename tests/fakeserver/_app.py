@@ -1,0 +1,244 @@
+"""The aiohttp application: one request pipeline for every provider, plus control routes.
+
+Every provider request goes through the same steps, in the order real APIs
+apply them: key, body, model, rate-limit buckets (a refusal costs nothing and
+returns at once, as real 429s do), fault choice, latency, answer. Faults that
+break the HTTP exchange itself (reset, truncated, slow body) need the raw
+transport, so they live here rather than in the dialects, which only speak
+bodies and headers.
+
+The path is kept cheap because the benchmark client shares the machine: one
+``orjson`` parse and one dump per request, no logging, no per-request tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import socket
+import struct
+import time
+from collections.abc import Awaitable, Callable, Mapping
+
+import orjson
+from aiohttp import web
+from pydantic import ValidationError
+
+from tests.fakeserver._anthropic import AnthropicDialect
+from tests.fakeserver._buckets import Denial
+from tests.fakeserver._dialect import (
+    JSON_HEADERS,
+    Answer,
+    BadRequest,
+    Call,
+    Dialect,
+    ErrorKind,
+    Outcome,
+    Reply,
+    Tokens,
+    json_reply,
+    reply_text,
+)
+from tests.fakeserver._faults import find_marker
+from tests.fakeserver._gemini import GeminiDialect
+from tests.fakeserver._openai import OpenAIDialect
+from tests.fakeserver._schema import instance_of, invalid_instance_of
+from tests.fakeserver._state import ServerState
+from tests.fakeserver._stats import Stats
+
+STATE = web.AppKey("state", ServerState)
+_ERROR_FAULTS: dict[str, ErrorKind] = {
+    kind: kind for kind in ("500", "503", "529", "context_length", "quota")
+}
+_LINGER_RESET = struct.pack("ii", 1, 0)
+"""SO_LINGER on with a zero timeout: close() sends RST instead of FIN."""
+_MAX_BODY_BYTES = 64 * 1024 * 1024
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def create_app(state: ServerState) -> web.Application:
+    app = web.Application(client_max_size=_MAX_BODY_BYTES)
+    app[STATE] = state
+    request_ids = itertools.count(1)
+    gemini = _endpoint(GeminiDialect(), request_ids)
+    app.router.add_post("/v1/chat/completions", _endpoint(OpenAIDialect(), request_ids))
+    app.router.add_post("/v1/messages", _endpoint(AnthropicDialect(), request_ids))
+    app.router.add_post("/v1beta/models/{model}:generateContent", gemini)
+    app.router.add_post("/v1/models/{model}:generateContent", gemini)
+    app.router.add_get("/_stats", _stats)
+    app.router.add_post("/_reset", _reset)
+    app.router.add_get("/_config", _config)
+    app.router.add_post("/_config", _configure)
+    return app
+
+
+def _endpoint(dialect: Dialect, request_ids: itertools.count[int]) -> Handler:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        state = request.app[STATE]
+        stats = state.stats  # the object this request counts in, even across a reset
+        stats.begin()
+        try:
+            return await _serve(request, dialect, state, stats, f"fake{next(request_ids):012d}")
+        finally:
+            stats.end()
+
+    return handle
+
+
+async def _serve(
+    request: web.Request, dialect: Dialect, state: ServerState, stats: Stats, request_id: str
+) -> web.StreamResponse:
+    config = state.config
+    key = dialect.key(request.headers)
+    if key != config.api_key:
+        return _send(stats, dialect.error("missing_key" if key is None else "bad_key", key=key))
+    try:
+        payload = orjson.loads(await request.read())
+        if not isinstance(payload, dict):
+            raise BadRequest("the request body must be a JSON object")
+        call = dialect.parse(request.headers, payload, request.match_info.get("model"))
+        marker = find_marker(call.text)
+    except orjson.JSONDecodeError as exc:
+        return _send(stats, dialect.error("bad_request", detail=f"invalid JSON body: {exc}"))
+    except BadRequest as exc:
+        return _send(stats, dialect.error("bad_request", detail=str(exc), param=exc.param))
+    if state.is_missing(call.model):
+        return _send(stats, dialect.error("not_found", model=call.model))
+
+    now = time.monotonic()
+    tokens = state.tokens(call.text, call.max_tokens)
+    limiter = state.limiter(dialect, call.model, now)
+    denial = limiter.acquire(dialect.charges(call, tokens, config), now)
+    headers = dialect.limit_headers(limiter.state(), time.time())
+    model_key = f"{dialect.name}:{call.model}"
+    if denial is not None:
+        stats.rate_limited(model_key)
+        return _send(stats, dialect.rate_limited(call.model, denial), headers)
+    stats.accepted(model_key, input_tokens=tokens.input, output_tokens=tokens.output)
+
+    fault = state.faults.pick(marker, (dialect.name, call.model, call.text))
+    if fault is not None:
+        stats.fault(fault)
+    delay = state.latency_s() + (config.hang_s if fault == "hang" else 0.0)
+    if delay:
+        await asyncio.sleep(delay)
+    wait_s = config.fault_retry_after_ms / 1000
+    if fault in _ERROR_FAULTS:
+        reply = dialect.error(
+            _ERROR_FAULTS[fault], model=call.model, input_tokens=tokens.input, wait_s=wait_s
+        )
+        return _send(stats, reply, headers)
+    if fault == "429":
+        rpm = config.limits_for(dialect.name, call.model).rpm or 1.0
+        denial = Denial("requests", limit=rpm, used=rpm, requested=1, wait_s=wait_s)
+        return _send(stats, dialect.rate_limited(call.model, denial), headers)
+    if fault == "reset":
+        return _reset_connection(request)
+    body = dialect.answer(call, _answer(call, tokens, fault), request_id)
+    if fault == "malformed":
+        return _send(stats, Reply(200, body[: len(body) // 2], JSON_HEADERS), headers)
+    if fault == "truncated":
+        stats.status(200)
+        return _truncate(request, body, headers)
+    if fault == "slow_body":
+        stats.status(200)
+        return await _trickle(request, body, headers, state)
+    return _send(stats, Reply(200, body, JSON_HEADERS), headers)  # none, hang, refusal, bad output
+
+
+def _answer(call: Call, tokens: Tokens, fault: str | None) -> Answer:
+    invalid = fault == "invalid_json_output"
+    value = None
+    if call.schema is not None:
+        value = invalid_instance_of(call.schema) if invalid else instance_of(call.schema)
+    elif call.json_mode:
+        value = [] if invalid else {}
+    text = orjson.dumps(value).decode() if call.json_mode else reply_text(call.text, tokens.output)
+    outcome: Outcome
+    if fault == "refusal":
+        outcome = "refusal"
+    elif call.max_tokens is not None and tokens.output >= call.max_tokens:
+        outcome = "length"
+    else:
+        outcome = "stop"
+    return Answer(text, value, tokens, outcome)
+
+
+def _send(stats: Stats, reply: Reply, headers: Mapping[str, str] | None = None) -> web.Response:
+    stats.status(reply.status)
+    return web.Response(
+        status=reply.status, body=reply.body, headers={**(headers or {}), **reply.headers}
+    )
+
+
+def _reset_connection(request: web.Request) -> web.Response:
+    """Drop the connection with a TCP RST; aiohttp then fails to write the response, silently."""
+    transport = request.transport
+    if transport is not None:
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+        transport.abort()
+    return web.Response()
+
+
+def _truncate(request: web.Request, body: bytes, headers: Mapping[str, str]) -> web.Response:
+    """Announce the whole body's length, send half of it, close (written raw: aiohttp won't)."""
+    transport = request.transport
+    if transport is not None:
+        lines = [b"HTTP/1.1 200 OK", b"Content-Type: application/json"]
+        lines += [f"{name}: {value}".encode() for name, value in headers.items()]
+        lines.append(f"Content-Length: {len(body)}".encode())
+        transport.write(b"\r\n".join(lines) + b"\r\n\r\n" + body[: len(body) // 2])
+        transport.close()
+    return web.Response()
+
+
+async def _trickle(
+    request: web.Request, body: bytes, headers: Mapping[str, str], state: ServerState
+) -> web.StreamResponse:
+    """Headers at once, then the body in chunks spaced ``slow_body_interval_s`` apart."""
+    config = state.config
+    response = web.StreamResponse(status=200, headers={**headers, **JSON_HEADERS})
+    response.content_length = len(body)
+    size = -(-len(body) // config.slow_body_chunks)
+    try:
+        await response.prepare(request)
+        for start in range(0, len(body), size):
+            if start:
+                await asyncio.sleep(config.slow_body_interval_s)
+            await response.write(body[start : start + size])
+    except ConnectionError:
+        pass  # the client gave up, as it should
+    return response
+
+
+async def _stats(request: web.Request) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(request.app[STATE].stats_snapshot()), headers=JSON_HEADERS
+    )
+
+
+async def _reset(request: web.Request) -> web.Response:
+    options = orjson.loads(await request.read() or b"{}")
+    request.app[STATE].reset(config=bool(options.get("config", False)))
+    return await _config(request)
+
+
+async def _config(request: web.Request) -> web.Response:
+    return web.Response(
+        body=request.app[STATE].config.model_dump_json().encode(), headers=JSON_HEADERS
+    )
+
+
+async def _configure(request: web.Request) -> web.Response:
+    try:
+        changes = orjson.loads(await request.read())
+        if not isinstance(changes, dict):
+            raise TypeError("the /_config body must be a JSON object")
+        request.app[STATE].configure(changes)
+    except (orjson.JSONDecodeError, TypeError, ValidationError) as exc:
+        reply = json_reply(400, {"error": str(exc)})
+        return web.Response(status=400, body=reply.body, headers=reply.headers)
+    return await _config(request)
