@@ -12,8 +12,10 @@ format for big inputs.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterator
+from functools import partial
 from typing import BinaryIO, Final
 
 import orjson
@@ -46,15 +48,13 @@ class _Splitter:
         """Something other than whitespace follows the array."""
 
     def __iter__(self) -> Iterator[bytes | None]:
-        chunk = self._stream.read(_CHUNK)
-        if chunk.startswith(BOM):
-            chunk = chunk[len(BOM) :]
-        while chunk:
+        read = self._stream.read
+        first = read(max(_CHUNK, len(BOM))).removeprefix(BOM)
+        for chunk in itertools.chain((first,), iter(partial(read, _CHUNK), b"")):
             if self.closed:
                 self.trailing = self.trailing or bool(chunk.strip(_WHITESPACE))
             else:
                 yield from self._scan(chunk)
-            chunk = self._stream.read(_CHUNK)
         if not self.closed and self._depth > 0:
             self._depth = 0
             yield self._take(b"")

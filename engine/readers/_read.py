@@ -47,7 +47,8 @@ def count_items(
 
     Cheaper than reading (JSONL and TXT lines are not parsed, JSON elements are
     cut out but not parsed), for progress totals and estimates; duplicate and
-    blank ids still count, as they end as invalid items too.
+    blank ids still count, as they end as invalid items too. The one miss: a TXT
+    line of nothing but non-ASCII spaces counts, though reading skips it.
     """
     form = detect_format(path, fmt)
     if path == STDIN:
