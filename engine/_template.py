@@ -123,6 +123,7 @@ def render_item(template: PromptTemplate, fields: Mapping[str, Any]) -> str:
     return template.render(fields)
 
 
+@lru_cache(maxsize=_CACHED_TEMPLATES)
 def _parse_item_prompt(prompt: str, has_context: bool) -> PromptTemplate:
     template = _parse(prompt)
     if template.placeholders or not has_context:

@@ -39,38 +39,37 @@ def assemble(
     seen = IdSet()
     warn = on_warning
     yielded = False
+    fields: dict[str, Any]
     for line, payload in records:
         yielded = True
         if type(payload) is dict:
             raw_id = payload.get(_ID)
-            if raw_id is None and _ID not in payload:
+            if type(raw_id) is str and raw_id and not raw_id.isspace():
+                item_id, fields = raw_id, payload
+            elif type(raw_id) is int:
+                item_id, fields = str(raw_id), payload
+            elif raw_id is None and _ID not in payload:
                 item_id = str(line)
-                payload = {_ID: item_id, **payload}
+                fields = {_ID: item_id, **payload}
                 if warn is not None:
                     warn(
                         f"{name}: items without an 'id' field (the first on {label} {line}) "
                         f"use their {label} number as id"
                     )
                     warn = None
-            elif type(raw_id) is str and raw_id and not raw_id.isspace():
-                item_id = raw_id
-            elif type(raw_id) is int:
-                item_id = str(raw_id)
             else:
                 yield _invalid(seen, label, line, _bad_id(raw_id))
                 continue
-            if seen.add(item_id):
-                yield Item(item_id, line, payload)
-            else:
-                yield _invalid(seen, label, line, f"duplicate id {_shown(item_id)}")
         elif isinstance(payload, Bad):
             yield _invalid(seen, label, line, payload.reason)
+            continue
         else:
             item_id = str(line)
-            if seen.add(item_id):
-                yield Item(item_id, line, {_ID: item_id, _TEXT: payload})
-            else:
-                yield _invalid(seen, label, line, f"duplicate id {_shown(item_id)}")
+            fields = {_ID: item_id, _TEXT: payload}
+        if seen.add(item_id):
+            yield Item(item_id, line, fields)
+        else:
+            yield _invalid(seen, label, line, f"duplicate id {_shown(item_id)}")
     if not yielded:
         raise InputError(f"no items in {name}")
 

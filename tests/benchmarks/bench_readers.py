@@ -5,8 +5,8 @@ Writes an N-line JSONL file (default 1,000,000 lines of ~200 bytes, about
 then reads each one in a fresh child process, so the peak RSS printed is that
 of a whole Python process that imported the engine and read the file (its
 ``VmHWM``: ``ru_maxrss`` would include the parent's, as it survives exec). The
-budget: JSONL under 10 us an item, peak RSS far under 150 MB. Deletes its files
-when done.
+budget: JSONL under 10 us an item, peak RSS far under 150 MB. Then times prompt
+rendering (budget: under 2 us). Deletes its files when done.
 """
 
 from __future__ import annotations
@@ -44,6 +44,25 @@ print(f"{fmt:5}  {items:>9,} items  {invalid} invalid  "
       f"count_items={total:,} in {counted:.2f} s  read {elapsed:.2f} s = "
       f"{items / elapsed:>9,.0f} items/s ({elapsed / items * 1e6:.2f} us each)  "
       f"peak RSS {rss_mb:.0f} MB")
+"""
+
+_TEMPLATES = """
+import timeit
+from engine._template import PromptTemplate, render_item
+template = PromptTemplate.parse(
+    "Classify this support ticket from a {customer_tier} customer (via {channel}).\\n\\n{context}"
+)
+fields = {"id": "T-1", "context": "I was charged twice for May. " * 8,
+          "customer_tier": "pro", "channel": "email", "created_at": "2024-05-02T08:14:09Z"}
+own = {**fields, "prompt": "Translate it to English, then classify it."}
+rounds = 200_000
+for label, call in (
+    ("render", lambda: template.render(fields)),
+    ("render_item", lambda: render_item(template, fields)),
+    ("render_item, own prompt", lambda: render_item(template, own)),
+):
+    seconds = timeit.timeit(call, number=rounds)
+    print(f"template {label}: {seconds / rounds * 1e6:.2f} us")
 """
 
 _WORDS = (
@@ -92,6 +111,7 @@ def main() -> None:
             subprocess.run(
                 [sys.executable, "-c", _CHILD, str(path), fmt], check=True, cwd=root, timeout=600
             )
+        subprocess.run([sys.executable, "-c", _TEMPLATES], check=True, cwd=root, timeout=600)
 
 
 if __name__ == "__main__":
