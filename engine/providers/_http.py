@@ -1,0 +1,251 @@
+"""The pooled HTTP transport every provider shares, and the call flow around one request.
+
+Pool. httpx 0.28's own connection pool rescans every connection on each
+checkout and falls to ~45 req/s at 256 connections (encode/httpx#3215, see
+DESIGN.md). ``httpx_aiohttp.AiohttpTransport`` keeps httpx's ``Request`` /
+``Response`` / transport API and lets an aiohttp connector hold the
+connections: one transport per provider per run, its connector limited to the
+run's workers (one connection per call in flight).
+
+No ``httpx.AsyncClient`` on the hot path. Measured at 256 calls in flight, the
+client's per-request work (merging the base URL, the cookie jar building an
+``email.Message`` of every response's headers, the auth and redirect flow)
+cost more CPU than the pool itself, so a provider builds its ``httpx.Request``
+from a cached URL and fixed headers and hands it to the transport. Tests still
+inject ``httpx.MockTransport`` at the same seam. Proxies: the environment's
+``HTTP(S)_PROXY``/``NO_PROXY`` are read once per transport (aiohttp's
+``trust_env`` would read them, and ``~/.netrc`` in a thread, on every request).
+
+Errors. That transport maps aiohttp's errors onto httpx's, but not faithfully:
+a refused connection or a server hang-up arrives as ``httpx.ConnectTimeout``
+(a *timeout*), and a garbled status line as a raw ``aiohttp.ClientResponseError``.
+``transport_error`` therefore judges by the aiohttp cause when there is one.
+A whole-call deadline (``CallRequest.timeout_s``) covers what socket timeouts
+cannot: a server that trickles its body one byte at a time.
+
+Flow. ``HttpProvider.call`` sends, decodes and hands the reply to the
+subclass's ``parse`` or ``failure``; every way a call can go wrong leaves as a
+``ProviderError`` with a one-line, redacted message. Cancellation is never caught.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.request
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import anyio
+import httpx
+import orjson
+from httpx_aiohttp import AiohttpTransport
+
+from engine._errors import ErrorKind, ProviderError
+from engine._secrets import Secret, redact
+from engine.providers._base import CallRequest, CallResult, RateLimitInfo
+from engine.providers._headers import retry_after
+from engine.providers._presets import ProviderConfig
+
+MESSAGE_LIMIT = 300
+"""Characters of a provider's message kept in an error: enough to read, one log line."""
+
+_SHAPE_ERRORS = (KeyError, IndexError, TypeError, AttributeError, ValueError)
+_TAGS = re.compile(r"<[^>]*>")
+_SPACE = re.compile(r"\s+")
+_BASE_HEADERS = {
+    "content-type": "application/json",
+    "accept": "application/json",
+    "accept-encoding": "gzip, deflate",
+    "user-agent": "batchdeck",
+}
+
+
+class _PooledTransport(AiohttpTransport):
+    """The aiohttp transport with its connector sized from the run's workers."""
+
+    def __init__(self, *, workers: int, proxy: httpx.Proxy | None) -> None:
+        super().__init__(limits=httpx.Limits(max_connections=workers), proxy=proxy)
+        self._workers = workers
+
+    def get_client(self) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(
+            limit=self._workers,
+            limit_per_host=0,
+            keepalive_timeout=self.limits.keepalive_expiry,
+            ssl=self.ssl_context,
+        )
+        return aiohttp.ClientSession(connector=connector)
+
+
+def make_transport(*, base_url: httpx.URL, workers: int) -> httpx.AsyncBaseTransport:
+    """The pooled transport for one provider and run, through the environment's proxy if any."""
+    return _PooledTransport(workers=workers, proxy=_env_proxy(base_url))
+
+
+def _env_proxy(url: httpx.URL) -> httpx.Proxy | None:
+    if urllib.request.proxy_bypass(url.host):
+        return None
+    proxy = urllib.request.getproxies().get(url.scheme)
+    return httpx.Proxy(proxy) if proxy else None
+
+
+def one_line(text: str, *, limit: int = MESSAGE_LIMIT) -> str:
+    """``text`` on one line, cut at ``limit`` characters with an ellipsis."""
+    flat = _SPACE.sub(" ", text).strip()
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
+def status_kind(status: int) -> ErrorKind:
+    """The kind an HTTP status means when the body says nothing more specific."""
+    if status in (401, 403):
+        return "auth"
+    if status == 402:
+        return "quota"
+    if status == 404:
+        return "not_found"
+    if status == 408:
+        return "timeout"
+    if status == 429:
+        return "rate_limited"
+    if status in (503, 529):
+        return "overloaded"
+    if 400 <= status < 500:
+        return "bad_request"
+    return "server_error"
+
+
+def transport_error(exc: BaseException, provider: str) -> ProviderError:
+    """``timeout`` or ``connection`` for an exception raised while sending or reading."""
+    cause = exc.__cause__ if isinstance(exc.__cause__, aiohttp.ClientError) else exc
+    detail = one_line(redact(str(cause) or type(cause).__name__))
+    if isinstance(cause, httpx.TimeoutException | aiohttp.ServerTimeoutError | TimeoutError):
+        return ProviderError("timeout", f"timed out talking to {provider}: {detail}")
+    return ProviderError("connection", f"connection to {provider} failed: {detail}")
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One HTTP answer: the status, headers and the body decoded as JSON when it is JSON."""
+
+    status: int
+    headers: Mapping[str, str]
+    """Lower-cased names; repeated headers joined with ``", "``."""
+    payload: Any
+    """The decoded JSON body, or None when the body is not JSON."""
+    content: bytes
+
+    def body_text(self) -> str:
+        """The body as one readable line (HTML tags dropped), for error messages."""
+        return one_line(_TAGS.sub(" ", self.content.decode("utf-8", "replace")))
+
+
+class HttpProvider(ABC):
+    """A provider that is one JSON POST per call; subclasses translate one wire format."""
+
+    def __init__(self, config: ProviderConfig, *, headers: Mapping[str, str]) -> None:
+        if config.base_url is None:
+            raise ValueError(f"{config.name}: a base URL is required")
+        self.name = config.name
+        self._key = config.key
+        base = httpx.URL(config.base_url.rstrip("/") + "/")
+        self._base_url = base
+        self._headers = httpx.Headers({**_BASE_HEADERS, **headers})
+        self._transport = config.transport or make_transport(base_url=base, workers=config.workers)
+        self._urls: dict[str, httpx.URL] = {}
+
+    @abstractmethod
+    def build(self, request: CallRequest) -> tuple[str, dict[str, Any]]:
+        """The path (relative to the base URL) and JSON body for ``request``."""
+
+    @abstractmethod
+    def parse(self, request: CallRequest, reply: Reply) -> CallResult:
+        """A 2xx reply as a result; raises ``ProviderError`` for a refusal or a block."""
+
+    @abstractmethod
+    def failure(self, reply: Reply) -> ProviderError:
+        """The error a non-2xx reply means."""
+
+    def rate_limits(self, headers: Mapping[str, str]) -> RateLimitInfo | None:
+        """What the headers say about the caller's limits (None: this provider says nothing)."""
+        return None
+
+    async def call(self, request: CallRequest) -> CallResult:
+        path, body = self.build(request)
+        reply = await self._send(path, body, timeout_s=request.timeout_s)
+        if not 200 <= reply.status < 300:
+            raise self.failure(reply)
+        if not isinstance(reply.payload, Mapping):
+            raise self.error("server_error", f"malformed JSON from {self.name}", reply)
+        try:
+            return self.parse(request, reply)
+        except _SHAPE_ERRORS as exc:
+            detail = f"{type(exc).__name__}: {exc}"
+            raise self.error(
+                "server_error", f"unexpected response shape from {self.name} ({detail})", reply
+            ) from exc
+
+    async def aclose(self) -> None:
+        await self._transport.aclose()
+
+    def error(
+        self,
+        kind: ErrorKind,
+        detail: str,
+        reply: Reply,
+        *,
+        wait_s: float | None = None,
+    ) -> ProviderError:
+        """A ``ProviderError`` for ``reply`` whose message is ``detail``, on one line, redacted.
+
+        ``wait_s`` overrides the ``Retry-After`` headers (Gemini puts its wait in the body).
+        """
+        secrets: tuple[Secret, ...] = (self._key,) if self._key else ()
+        prefix = "" if 200 <= reply.status < 300 else f"HTTP {reply.status}: "
+        return ProviderError(
+            kind,
+            one_line(redact(prefix + detail, secrets=secrets)),
+            status=reply.status,
+            retry_after=wait_s if wait_s is not None else retry_after(reply.headers),
+            rate_limits=self.rate_limits(reply.headers),
+        )
+
+    async def _send(self, path: str, body: dict[str, Any], *, timeout_s: float) -> Reply:
+        try:
+            content = orjson.dumps(body)
+        except orjson.JSONEncodeError as exc:
+            raise ProviderError("bad_request", f"the request is not JSON: {exc}") from None
+        request = httpx.Request(
+            "POST",
+            self._url(path),
+            headers=self._headers,
+            content=content,
+            extensions={"timeout": dict.fromkeys(("connect", "read", "write", "pool"), timeout_s)},
+        )
+        try:
+            with anyio.fail_after(timeout_s):
+                response = await self._transport.handle_async_request(request)
+                try:
+                    raw = await response.aread()
+                finally:
+                    with anyio.CancelScope(shield=True):
+                        await response.aclose()
+        except TimeoutError:
+            raise ProviderError(
+                "timeout", f"no complete answer from {self.name} within {timeout_s:g} s"
+            ) from None
+        except (httpx.HTTPError, aiohttp.ClientError, OSError) as exc:
+            raise transport_error(exc, self.name) from exc
+        try:
+            payload = orjson.loads(raw) if raw else None
+        except orjson.JSONDecodeError:
+            payload = None
+        return Reply(response.status_code, dict(response.headers.items()), payload, raw)
+
+    def _url(self, path: str) -> httpx.URL:
+        url = self._urls.get(path)
+        if url is None:
+            url = self._urls[path] = self._base_url.join(path)
+        return url

@@ -1,0 +1,142 @@
+"""OpenAI Chat Completions, and every server that speaks it (the presets in ``_presets``).
+
+One module serves OpenAI and the compatible servers because they share the
+wire format; what differs is data (``Preset``): the base URL, the key, and the
+name of the output cap (OpenAI wants ``max_completion_tokens``, which its
+reasoning models require; the compatible servers know ``max_tokens``). The
+error reader accepts the shapes those servers actually send: OpenAI's
+``{"error": {"message", "type", "code"}}``, vLLM's top-level
+``{"message", "type", "code"}``, a bare ``{"error": "..."}`` and a numeric
+``code`` (OpenRouter, llama.cpp).
+
+Structured output is ``response_format: json_schema``, ``strict`` only when the
+schema already satisfies strict mode (see ``_schema``). A refusal
+(``message.refusal``) and ``finish_reason: content_filter`` fail the call with
+kind ``content_filter``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from engine._errors import ErrorKind, ProviderError
+from engine._results import Usage
+from engine.providers._base import CallRequest, CallResult, RateLimitInfo
+from engine.providers._headers import header_float, parse_duration
+from engine.providers._http import HttpProvider, Reply, status_kind
+from engine.providers._presets import ProviderConfig
+from engine.providers._schema import strict_compatible, wire_name
+
+_CONTEXT = re.compile(
+    r"context[ _-]?(length|window|size)|maximum context|reduce the length", re.IGNORECASE
+)
+_QUOTA_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached"})
+_FILTER_CODES = frozenset({"content_filter", "content_policy_violation"})
+
+
+class OpenAIProvider(HttpProvider):
+    def __init__(self, config: ProviderConfig) -> None:
+        headers = {"authorization": f"Bearer {config.key.reveal()}"} if config.key else {}
+        super().__init__(config, headers=headers)
+        self._tokens_field = config.preset.max_tokens_field if config.preset else "max_tokens"
+
+    def build(self, request: CallRequest) -> tuple[str, dict[str, Any]]:
+        messages = [{"role": "user", "content": request.prompt}]
+        if request.system:
+            messages.insert(0, {"role": "system", "content": request.system})
+        body: dict[str, Any] = {
+            "model": request.model,
+            "messages": messages,
+            self._tokens_field: request.max_tokens,
+        }
+        if request.temperature is not None:
+            body["temperature"] = request.temperature
+        if request.stop:
+            body["stop"] = list(request.stop)
+        if request.schema is not None:
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {
+                    "name": wire_name(request.schema_name),
+                    "schema": dict(request.schema),
+                    "strict": strict_compatible(request.schema),
+                },
+            }
+        body.update(request.params)
+        return "chat/completions", body
+
+    def parse(self, request: CallRequest, reply: Reply) -> CallResult:
+        choice = reply.payload["choices"][0]
+        message = choice["message"]
+        finish = choice.get("finish_reason")
+        if message.get("refusal"):
+            raise self.error("content_filter", f"the model refused: {message['refusal']}", reply)
+        if finish == "content_filter":
+            raise self.error(
+                "content_filter", f"{self.name} withheld the output (content filter)", reply
+            )
+        return CallResult(
+            text=message.get("content") or "",
+            usage=_usage(reply.payload.get("usage")),
+            finish_reason=finish,
+            rate_limits=self.rate_limits(reply.headers),
+        )
+
+    def failure(self, reply: Reply) -> ProviderError:
+        message, code = _error_fields(reply.payload)
+        message = message or reply.body_text() or "no error message"
+        kind: ErrorKind = status_kind(reply.status)
+        if code & _QUOTA_CODES:
+            kind = "quota"
+        elif code & _FILTER_CODES:
+            kind = "content_filter"
+        elif kind == "bad_request" and (_CONTEXT.search(message) or _mentions_context(code)):
+            kind = "context_length"
+        return self.error(kind, message, reply)
+
+    def rate_limits(self, headers: Mapping[str, str]) -> RateLimitInfo | None:
+        info = RateLimitInfo(
+            requests_limit=header_float(headers, "x-ratelimit-limit-requests"),
+            requests_remaining=header_float(headers, "x-ratelimit-remaining-requests"),
+            requests_reset_s=_duration(headers.get("x-ratelimit-reset-requests")),
+            tokens_limit=header_float(headers, "x-ratelimit-limit-tokens"),
+            tokens_remaining=header_float(headers, "x-ratelimit-remaining-tokens"),
+            tokens_reset_s=_duration(headers.get("x-ratelimit-reset-tokens")),
+        )
+        return None if info == RateLimitInfo() else info
+
+
+def _duration(value: str | None) -> float | None:
+    return None if value is None else parse_duration(value)
+
+
+def _mentions_context(codes: frozenset[str]) -> bool:
+    return any("context" in code for code in codes)
+
+
+def _usage(usage: Any) -> Usage:
+    if not isinstance(usage, Mapping):
+        return Usage()
+    details = usage.get("prompt_tokens_details") or {}
+    cached = details.get("cached_tokens") or usage.get("prompt_cache_hit_tokens") or 0
+    return Usage(
+        input_tokens=int(usage.get("prompt_tokens") or 0),
+        output_tokens=int(usage.get("completion_tokens") or 0),
+        cached_tokens=int(cached),
+    )
+
+
+def _error_fields(payload: Any) -> tuple[str, frozenset[str]]:
+    """The message and the ``code``/``type`` words of an error body, whatever its shape."""
+    if not isinstance(payload, Mapping):
+        return "", frozenset()
+    error = payload.get("error", payload)
+    if isinstance(error, str):
+        return error, frozenset()
+    if not isinstance(error, Mapping):
+        return "", frozenset()
+    message = error.get("message") or payload.get("detail") or ""
+    codes = frozenset(str(error[k]) for k in ("code", "type") if error.get(k) is not None)
+    return str(message), codes
