@@ -1,0 +1,214 @@
+"""batchdeck's real requests against the official OpenAPI specs, validated by Stoplight Prism.
+
+Prism mocks an API from its spec and answers 422 with a ``validation`` list
+when a request body breaks the schema. The specs live in ``../shared/specs``
+next to the repository (``openai.fixed.json``, ``anthropic.fixed.json``: see
+the README there). Prism is installed once with npm into
+``~/.cache/batchdeck-prism`` and reused; the tests skip, saying why, when
+node/npm or the specs are missing or the install fails. Both mock servers
+start in parallel (each takes ~15-20 s to load its spec); readiness is a
+connect to the port, polled against a deadline; both are killed in the
+fixture's teardown whatever happens.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+
+from engine._errors import ProviderError
+from engine.providers import CallRequest, make_provider
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SPECS = REPO_ROOT.parent / "shared" / "specs"
+CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "batchdeck-prism"
+PRISM = CACHE / "node_modules" / ".bin" / "prism"
+INSTALL_TIMEOUT_S = 240.0
+READY_TIMEOUT_S = 50.0
+POLL_INTERVAL_S = 0.2
+STOP_TIMEOUT_S = 5.0
+KEY = "sk-conformance-0123456789abcdef"
+
+pytestmark = pytest.mark.slow
+
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "label": {"type": "string", "enum": ["refund", "bug", "other"]},
+        "confidence": {"type": "number"},
+    },
+    "required": ["label", "confidence"],
+    "additionalProperties": False,
+}
+REQUESTS = {
+    "plain": CallRequest(model="MODEL", prompt="Say hello."),
+    "system": CallRequest(
+        model="MODEL",
+        prompt="Label this ticket: my parcel never came",
+        system="You label support tickets.",
+        max_tokens=64,
+        temperature=0.2,
+        stop=("\n\n",),
+    ),
+    "schema": CallRequest(model="MODEL", prompt="Label: refund please", schema=SCHEMA),
+    "schema-not-strict": CallRequest(
+        model="MODEL",
+        prompt="List tags",
+        schema={"type": "array", "items": {"type": "string"}},
+        schema_name="tags",
+    ),
+}
+
+
+def _prism() -> Path:
+    if PRISM.exists():
+        return PRISM
+    npm = shutil.which("npm")
+    if npm is None or shutil.which("node") is None:
+        pytest.skip("node/npm are not installed: Prism conformance tests need them")
+    try:
+        subprocess.run(
+            [
+                npm,
+                "install",
+                "--prefix",
+                str(CACHE),
+                "--no-audit",
+                "--no-fund",
+                "@stoplight/prism-cli",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=INSTALL_TIMEOUT_S,
+        )
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
+        pytest.skip(f"could not install @stoplight/prism-cli with npm: {exc}")
+    if not PRISM.exists():
+        pytest.skip(f"npm installed @stoplight/prism-cli but {PRISM} is missing")
+    return PRISM
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _wait_listening(process: subprocess.Popen[bytes], port: int, log: Path) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"Prism exited with {process.returncode}: {log.read_text()[-2000:]}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=POLL_INTERVAL_S).close()
+            return
+        except OSError:
+            time.sleep(POLL_INTERVAL_S)
+    pytest.fail(f"Prism did not listen on {port} within {READY_TIMEOUT_S:g} s")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+@dataclass(frozen=True)
+class Mock:
+    base_url: str
+    log: Path
+
+    def rejections(self) -> str:
+        """Prism's validator lines, which say what in a request broke the spec."""
+        lines = self.log.read_text(errors="replace").splitlines()
+        return "\n".join(line for line in lines if "VALIDATOR" in line)[-3000:]
+
+
+@pytest.fixture(scope="module")
+def prism_mocks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Mock]]:
+    """A running Prism mock per spec, keyed by provider name."""
+    specs = {"openai": SPECS / "openai.fixed.json", "anthropic": SPECS / "anthropic.fixed.json"}
+    missing = [str(p) for p in specs.values() if not p.exists()]
+    if missing:
+        pytest.skip(f"API specs not found: {', '.join(missing)}")
+    prism = _prism()
+    logs = tmp_path_factory.mktemp("prism")
+    started: dict[str, tuple[subprocess.Popen[bytes], int, Path]] = {}
+    try:
+        for name, spec in specs.items():
+            port = _free_port()
+            log = logs / f"{name}.log"
+            with log.open("wb") as out:
+                process = subprocess.Popen(
+                    [str(prism), "mock", "-h", "127.0.0.1", "-p", str(port), str(spec)],
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            started[name] = (process, port, log)
+        for process, port, log in started.values():
+            _wait_listening(process, port, log)
+        yield {
+            "openai": Mock(f"http://127.0.0.1:{started['openai'][1]}/v1", started["openai"][2]),
+            "anthropic": Mock(
+                f"http://127.0.0.1:{started['anthropic'][1]}", started["anthropic"][2]
+            ),
+        }
+    finally:
+        for process, _, _ in started.values():
+            _stop(process)
+
+
+@pytest.mark.parametrize("case", sorted(REQUESTS))
+@pytest.mark.parametrize(
+    ("provider", "model"), [("openai", "gpt-4o-mini"), ("anthropic", "claude-3-5-haiku-latest")]
+)
+@pytest.mark.anyio
+async def test_requests_pass_the_official_spec(
+    prism_mocks: dict[str, Mock], provider: str, model: str, case: str
+) -> None:
+    """Prism's placeholder answers need not parse as real ones would (its sample
+    OpenAI answer carries a ``refusal``), so only the status is judged: a 422 means
+    the request broke the spec."""
+    mock = prism_mocks[provider]
+    request = replace(REQUESTS[case], model=model, timeout_s=30.0)
+    client = make_provider(provider, workers=2, base_url=mock.base_url, key=KEY)
+    try:
+        await client.call(request)
+    except ProviderError as error:
+        assert error.status != 422, f"Prism rejected the {case} request:\n{mock.rejections()}"
+        assert error.kind not in ("bad_request", "connection", "timeout"), error.message
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+@pytest.mark.anyio
+async def test_prism_does_reject_a_request_that_breaks_the_spec(
+    prism_mocks: dict[str, Mock], provider: str
+) -> None:
+    """The control: without it, a Prism that validated nothing would pass every test above."""
+    mock = prism_mocks[provider]
+    request = CallRequest(model="gpt-4o-mini", prompt="x", params={"temperature": "hot"})
+    client = make_provider(provider, workers=2, base_url=mock.base_url, key=KEY)
+    try:
+        with pytest.raises(ProviderError) as caught:
+            await client.call(request)
+    finally:
+        await client.aclose()
+    assert caught.value.status == 422
