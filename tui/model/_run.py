@@ -1,0 +1,366 @@
+"""Everything the run screen shows, folded from engine events into plain Python state.
+
+``RunModel`` knows nothing of Textual: the screen drains an ``EventBuffer`` on
+a 10-20 Hz timer, hands the batch to ``apply_all`` and repaints the widgets
+whose inputs moved (``version`` and ``store.version`` tell them). ``apply``
+runs for every engine event, ~10,000 a second on a fast run, so each handler
+does a dict lookup and a few attribute updates, never a scan, a format or a
+clock read (rare events excepted). Anything derived (ETA, percentages, rates)
+is computed when a widget asks, a few times a second.
+
+Time comes from an injectable ``clock`` read only by rare events and by
+``tick()``, once per drain; views read the last tick's time, so one frame is
+consistent and a test with a frozen clock gets the same screen every time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from engine._events import (
+    CapReached,
+    CostUpdated,
+    Event,
+    InputWarning,
+    ItemFinished,
+    ItemRetrying,
+    ItemsCounted,
+    ItemStarted,
+    LogRecovered,
+    RateLimitUpdated,
+    RunFailed,
+    RunFinished,
+    RunPaused,
+    RunResumed,
+    RunStarted,
+    RunState,
+    WorkersChanged,
+)
+from tui.model._series import RateSeries
+from tui.model._store import ItemStore, RowStatus
+
+ModelState = Literal["idle"] | RunState
+"""``idle`` until ``RunStarted``; then the engine's own state."""
+
+Severity = Literal["information", "warning", "error"]
+
+_STATUSES: tuple[RowStatus, ...] = ("running", "retrying", "ok", "failed", "skipped")
+
+
+def _ignore(event: object) -> None:
+    """For event types newer than this model: the UI shows less rather than crash."""
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """Something the user must be told once (a cap reached, a torn log, a failed run)."""
+
+    severity: Severity
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitState:
+    """The last rate-limit report for one model and when it arrived (model clock)."""
+
+    update: RateLimitUpdated
+    received_at: float
+
+    def backoff_left(self, now: float) -> float:
+        return max(0.0, self.update.backoff_s - (now - self.received_at))
+
+
+class ModelStats:
+    """Running totals for one model; ``counts`` is rows per status."""
+
+    __slots__ = (
+        "cost_usd",
+        "counts",
+        "input_tokens",
+        "latency_ms_total",
+        "model",
+        "output_tokens",
+        "timed",
+    )
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        self.counts: dict[RowStatus, int] = dict.fromkeys(_STATUSES, 0)
+        self.cost_usd = 0.0
+        self.input_tokens = 0
+        self.output_tokens = 0
+        self.latency_ms_total = 0.0
+        self.timed = 0
+
+    @property
+    def done(self) -> int:
+        c = self.counts
+        return c["ok"] + c["failed"] + c["skipped"]
+
+    @property
+    def active(self) -> int:
+        return self.counts["running"] + self.counts["retrying"]
+
+    @property
+    def mean_latency_ms(self) -> float | None:
+        return self.latency_ms_total / self.timed if self.timed else None
+
+
+class RunModel:
+    """The state of one run as the TUI shows it; feed it with ``apply_all(buffer.drain())``."""
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        history_s: int = 120,
+        eta_window_s: int = 10,
+    ) -> None:
+        self._clock = clock
+        self._eta_window_s = eta_window_s
+        self.store = ItemStore()
+        self.version = 0
+        """Bumped by every event and every new sparkline point: repaint panels when it moves."""
+        self.now = clock()
+        """The model's time as of the last ``tick()``: what every derived figure uses."""
+
+        self.state: ModelState = "idle"
+        self.run_id: str | None = None
+        self.run_dir: str | None = None
+        self.models: tuple[str, ...] = ()
+        self.resumed = False
+        self.already_done = 0
+        self.total: int | None = None
+        """(item, model) pairs in the input, once the reader has counted them."""
+        self.invalid = 0
+        self.workers: int | None = None
+
+        self.spent_usd = 0.0
+        self.reserved_usd = 0.0
+        self.cap_usd: float | None = None
+        self.cost_usd = 0.0
+        """Cost of the items finished while this model listened."""
+        self.input_tokens = 0
+        self.output_tokens = 0
+        self.finished_items = 0
+        """Terminal results received, retries of one pair included: what throughput counts."""
+
+        self.counts: dict[RowStatus, int] = dict.fromkeys(_STATUSES, 0)
+        self.per_model: dict[str, ModelStats] = {}
+        self.rate_limits: dict[str, RateLimitState] = {}
+        self.caps_reached: list[CapReached] = []
+        self.failure: str | None = None
+        self.finished: RunFinished | None = None
+        self._notices: list[Notice] = []
+
+        self.throughput = RateSeries(size=history_s)
+        """Items finished per second."""
+        self.cost_rate = RateSeries(size=history_s, scale=60.0)
+        """Dollars per minute, one point per second."""
+        self._started_at: float | None = None
+
+        self._handlers: dict[type[Any], Callable[[Any], None]] = {
+            RunStarted: self._on_run_started,
+            ItemsCounted: self._on_items_counted,
+            ItemStarted: self._on_item_started,
+            ItemRetrying: self._on_item_retrying,
+            ItemFinished: self._on_item_finished,
+            CostUpdated: self._on_cost_updated,
+            RateLimitUpdated: self._on_rate_limit_updated,
+            WorkersChanged: self._on_workers_changed,
+            RunPaused: self._on_run_paused,
+            RunResumed: self._on_run_resumed,
+            CapReached: self._on_cap_reached,
+            LogRecovered: self._on_log_recovered,
+            InputWarning: self._on_input_warning,
+            RunFailed: self._on_run_failed,
+            RunFinished: self._on_run_finished,
+        }
+
+    # -- feeding -----------------------------------------------------------------
+
+    def apply(self, event: Event) -> None:
+        """Fold one event in; call ``tick()`` before reading time-derived figures."""
+        self._handlers.get(type(event), _ignore)(event)
+        self.version += 1
+
+    def apply_all(self, events: Iterable[Event]) -> None:
+        """Fold a drained batch in, then ``tick()``: what the screen's timer calls."""
+        handlers = self._handlers
+        applied = 0
+        for event in events:
+            handlers.get(type(event), _ignore)(event)
+            applied += 1
+        self.version += applied
+        self.tick()
+
+    def tick(self) -> None:
+        """Read the clock once and close any whole second of the sparklines."""
+        self.now = self._clock()
+        if self.finished is None:
+            added = self.throughput.sample(self.now, self.finished_items)
+            added |= self.cost_rate.sample(self.now, self.cost_usd)
+            if added:
+                self.version += 1
+
+    def drain_notices(self) -> list[Notice]:
+        notices, self._notices = self._notices, []
+        return notices
+
+    # -- derived figures ---------------------------------------------------------
+
+    @property
+    def done(self) -> int:
+        """Pairs with a terminal record, those found in the log on resume included."""
+        c = self.counts
+        return self.already_done + c["ok"] + c["failed"] + c["skipped"]
+
+    @property
+    def active(self) -> int:
+        return self.counts["running"] + self.counts["retrying"]
+
+    @property
+    def remaining(self) -> int | None:
+        """Pairs without a terminal record yet (in flight included); None until counted."""
+        if self.finished is not None:
+            return self.finished.remaining
+        return None if self.total is None else max(0, self.total - self.done)
+
+    @property
+    def elapsed_s(self) -> float:
+        if self.finished is not None:
+            return self.finished.elapsed_s
+        return 0.0 if self._started_at is None else max(0.0, self.now - self._started_at)
+
+    @property
+    def items_per_s(self) -> float | None:
+        """Recent throughput: the mean of the last few sparkline points."""
+        return self.throughput.recent(self._eta_window_s)
+
+    @property
+    def cost_per_min(self) -> float | None:
+        return self.cost_rate.recent(self._eta_window_s)
+
+    @property
+    def eta_s(self) -> float | None:
+        """Seconds to finish at the recent rate; None when it cannot be told."""
+        remaining = self.remaining
+        if self.state != "running" or remaining is None:
+            return None
+        if remaining == 0:
+            return 0.0
+        rate = self.items_per_s
+        if not rate and self.elapsed_s > 0:
+            rate = self.finished_items / self.elapsed_s
+        return remaining / rate if rate else None
+
+    def failure_kinds(self) -> dict[str, int]:
+        """Failed and skipped rows per error kind, largest group first."""
+        return self.store.kind_counts()
+
+    # -- handlers ----------------------------------------------------------------
+
+    def _add_model(self, model: str) -> ModelStats:
+        stats = self.per_model[model] = ModelStats(model)
+        return stats
+
+    def _move(self, model: str, old: RowStatus | None, new: RowStatus) -> ModelStats:
+        stats = self.per_model.get(model) or self._add_model(model)
+        if old != new:
+            counts = stats.counts
+            if old is not None:
+                counts[old] -= 1
+                self.counts[old] -= 1
+            counts[new] += 1
+            self.counts[new] += 1
+        return stats
+
+    def _on_run_started(self, event: RunStarted) -> None:
+        self.now = self._clock()
+        self._started_at = self.now
+        self.state = "running"
+        self.run_id = event.run_id
+        self.run_dir = event.run_dir
+        self.models = event.models
+        self.resumed = event.resumed
+        self.already_done = event.already_done
+        self.finished = None
+        for model in event.models:
+            if model not in self.per_model:
+                self._add_model(model)
+        self.throughput.start(self.now, self.finished_items)
+        self.cost_rate.start(self.now, self.cost_usd)
+
+    def _on_items_counted(self, event: ItemsCounted) -> None:
+        self.total = event.total
+        self.invalid = event.invalid
+
+    def _on_item_started(self, event: ItemStarted) -> None:
+        old = self.store.start(event.id, event.model, event.attempt)
+        self._move(event.model, old, "running")
+
+    def _on_item_retrying(self, event: ItemRetrying) -> None:
+        old = self.store.retrying(event.id, event.model, event.attempt, event.error, event.delay_s)
+        self._move(event.model, old, "retrying")
+
+    def _on_item_finished(self, event: ItemFinished) -> None:
+        result = event.result
+        old = self.store.finish(result)
+        stats = self._move(result.model, old, result.status)
+        usage = result.usage
+        stats.cost_usd += result.cost_usd
+        stats.input_tokens += usage.input_tokens
+        stats.output_tokens += usage.output_tokens
+        if result.latency_ms > 0:
+            stats.latency_ms_total += result.latency_ms
+            stats.timed += 1
+        self.cost_usd += result.cost_usd
+        self.input_tokens += usage.input_tokens
+        self.output_tokens += usage.output_tokens
+        self.finished_items += 1
+
+    def _on_cost_updated(self, event: CostUpdated) -> None:
+        self.spent_usd = event.spent_usd
+        self.reserved_usd = event.reserved_usd
+        self.cap_usd = event.cap_usd
+
+    def _on_rate_limit_updated(self, event: RateLimitUpdated) -> None:
+        self.rate_limits[event.model] = RateLimitState(event, self._clock())
+
+    def _on_workers_changed(self, event: WorkersChanged) -> None:
+        self.workers = event.workers
+
+    def _on_run_paused(self, event: RunPaused) -> None:
+        self.state = "paused"
+
+    def _on_run_resumed(self, event: RunResumed) -> None:
+        self.state = "running"
+
+    def _on_cap_reached(self, event: CapReached) -> None:
+        self.caps_reached.append(event)
+        self._notices.append(Notice("warning", event.message))
+
+    def _on_log_recovered(self, event: LogRecovered) -> None:
+        self._notices.append(
+            Notice(
+                "warning",
+                f"The checkpoint log ended in a torn write: {event.bad_bytes} bytes "
+                f"moved to {event.side_file}.",
+            )
+        )
+
+    def _on_input_warning(self, event: InputWarning) -> None:
+        self._notices.append(Notice("warning", event.message))
+
+    def _on_run_failed(self, event: RunFailed) -> None:
+        self.state = "failed"
+        self.failure = event.message
+        self._notices.append(Notice("error", event.message))
+
+    def _on_run_finished(self, event: RunFinished) -> None:
+        self.now = self._clock()
+        self.state = event.state
+        self.finished = event

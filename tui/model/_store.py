@@ -1,0 +1,327 @@
+"""The item rows a run has produced, shaped for a table that shows a million of them.
+
+Rows are stored by column (a list or an ``array`` per field) in the order the
+run first mentioned them, and a dict maps ``(model, id)`` to a row's position,
+so an engine event updates its row in place in O(1). Columns rather than one
+object per row, because a million small objects cost ~150 bytes each and every
+full garbage collection walks all of them, a pause the run screen would show;
+strings and numbers in lists and arrays are not tracked by the collector.
+``store[position]`` builds a ``Row`` snapshot for the few rows on screen. Every
+change stamps the row's ``version`` from a store-wide counter, so a table can
+tell whether what it drew for a row is still current by comparing one integer.
+
+Filtered views (only failed rows, only rows in flight, only rows of one error
+kind) must not be rebuilt from a million rows on every repaint. Each *bucket*
+is an append-only list of ``(row position, generation)`` entries: a row joining
+a bucket appends once; a row leaving one only bumps its own generation, which
+turns every entry that carries the old generation stale. Stale entries are
+counted and dropped by compaction, either when a view is read or, so that an
+unread bucket (the in-flight one churns with every item) stays small, when
+they outnumber the live ones. Both are amortised O(1) per change, and reading
+a view is O(1) per row drawn.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from engine._results import ErrorInfo, ItemResult
+
+RowStatus = Literal["running", "retrying", "ok", "failed", "skipped"]
+StatusFilter = Literal["all", "active", "ok", "failed", "skipped"]
+"""What the item table can be filtered to: ``active`` is running or retrying."""
+
+STATUS_FILTERS: Final[tuple[StatusFilter, ...]] = ("all", "active", "ok", "failed", "skipped")
+
+PREVIEW_CHARS: Final = 512
+"""How much of an output or error message a row keeps: more than any terminal is wide."""
+
+_COMPACT_MIN_STALE: Final = 1024
+_GROW_ROWS: Final = 4096
+"""Numeric columns grow by this many zeroed rows at a time, not one append per field."""
+
+_STATUS_BUCKET: Final[dict[RowStatus, StatusFilter]] = {
+    "running": "active",
+    "retrying": "active",
+    "ok": "ok",
+    "failed": "failed",
+    "skipped": "skipped",
+}
+_KIND_PREFIX: Final = "kind:"
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One (item, model) pair as the table shows it, as of ``version``."""
+
+    position: int
+    id: str
+    model: str
+    status: RowStatus
+    attempts: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    latency_ms: float
+    preview: str
+    """The start of the output (ok) or of the error message (failed, retrying)."""
+    error_kind: str | None
+    """The error's kind for failed, skipped and retrying rows (the status if it had none)."""
+    delay_s: float
+    """For a retrying row: how long the engine waits before the next attempt."""
+    version: int
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.model, self.id)
+
+
+class _Bucket:
+    __slots__ = ("gens", "positions", "stale")
+
+    def __init__(self) -> None:
+        self.positions = array("q")
+        self.gens = array("q")
+        self.stale = 0
+
+    def __len__(self) -> int:
+        return len(self.positions) - self.stale
+
+
+class ItemStore:
+    """Rows keyed by ``(model, id)``, with O(1) updates and O(1)-per-row filtered views."""
+
+    def __init__(self) -> None:
+        self._index: dict[tuple[str, str], int] = {}
+        self._ids: list[str] = []
+        self._models: list[str] = []
+        self._status: list[RowStatus] = []
+        self._previews: list[str] = []
+        self._attempts = array("l")
+        self._input_tokens = array("q")
+        self._output_tokens = array("q")
+        self._cost = array("d")
+        self._latency = array("d")
+        self._versions = array("q")
+        self._gens = array("q")
+        """Bucket generation per row (see the module docstring)."""
+        self._numeric = (
+            self._attempts,
+            self._input_tokens,
+            self._output_tokens,
+            self._cost,
+            self._latency,
+            self._versions,
+            self._gens,
+        )
+        """Columns kept in arrays, preallocated ahead of ``len(self)`` (see ``_grow``)."""
+        self._kinds: dict[int, str] = {}
+        """Error kind by position, for rows that have one (failed, skipped, retrying)."""
+        self._delays: dict[int, float] = {}
+        """Back-off by position, for retrying rows only."""
+        self._buckets: dict[str, _Bucket] = {name: _Bucket() for name in STATUS_FILTERS[1:]}
+        self._memberships: dict[tuple[RowStatus, str | None], tuple[_Bucket, ...]] = {}
+        self._interned: dict[tuple[str, ...], tuple[_Bucket, ...]] = {}
+        self.version = 0
+        """Bumped on every change to any row."""
+        self.widest_id = 0
+        self.widest_model = 0
+
+    # -- reading -----------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __getitem__(self, position: int) -> Row:
+        return Row(
+            position,
+            self._ids[position],
+            self._models[position],
+            self._status[position],
+            self._attempts[position],
+            self._input_tokens[position],
+            self._output_tokens[position],
+            self._cost[position],
+            self._latency[position],
+            self._previews[position],
+            self._kinds.get(position),
+            self._delays.get(position, 0.0),
+            self._versions[position],
+        )
+
+    def version_of(self, position: int) -> int:
+        """The row's version, without building a ``Row``: what a cache checks per line."""
+        return self._versions[position]
+
+    def position(self, model: str, id: str) -> int | None:
+        return self._index.get((model, id))
+
+    def get(self, model: str, id: str) -> Row | None:
+        position = self._index.get((model, id))
+        return None if position is None else self[position]
+
+    def view(self, status: StatusFilter = "all") -> Sequence[int]:
+        """Row positions that pass ``status``, in the order they joined it.
+
+        Index it and let it go: the next change may replace the list.
+        """
+        if status == "all":
+            return range(len(self._ids))
+        return self._live(self._buckets[status])
+
+    def kind_view(self, kind: str) -> Sequence[int]:
+        """Failed and skipped rows whose error is ``kind``."""
+        bucket = self._buckets.get(_KIND_PREFIX + kind)
+        return () if bucket is None else self._live(bucket)
+
+    def count(self, status: StatusFilter = "all") -> int:
+        return len(self._ids) if status == "all" else len(self._buckets[status])
+
+    def kind_counts(self) -> dict[str, int]:
+        """Failed and skipped rows per error kind, largest group first."""
+        counts = {
+            name.removeprefix(_KIND_PREFIX): len(bucket)
+            for name, bucket in self._buckets.items()
+            if name.startswith(_KIND_PREFIX) and len(bucket)
+        }
+        return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+    # -- writing -----------------------------------------------------------------
+
+    def start(self, id: str, model: str, attempt: int) -> RowStatus | None:
+        """An attempt began; returns the row's status before (None for a new row)."""
+        position = self._index.get((model, id))
+        if position is None:
+            position = self._create(id, model, "running", None)
+            old = None
+        else:
+            old = self._status[position]
+            self._set_status(position, "running", None)
+            self._previews[position] = ""
+            self._delays.pop(position, None)
+        self._attempts[position] = attempt
+        self.version += 1
+        self._versions[position] = self.version
+        return old
+
+    def retrying(
+        self, id: str, model: str, attempt: int, error: ErrorInfo, delay_s: float
+    ) -> RowStatus | None:
+        """An attempt failed and another follows after ``delay_s``."""
+        position = self._index.get((model, id))
+        if position is None:
+            position = self._create(id, model, "retrying", error.kind)
+            old = None
+        else:
+            old = self._status[position]
+            self._set_status(position, "retrying", error.kind)
+        self._attempts[position] = attempt
+        self._previews[position] = error.message[:PREVIEW_CHARS]
+        self._delays[position] = delay_s
+        self.version += 1
+        self._versions[position] = self.version
+        return old
+
+    def finish(self, result: ItemResult) -> RowStatus | None:
+        """The pair's terminal record; returns the row's status before."""
+        error = result.error
+        status = result.status
+        if error is not None:
+            kind: str | None = error.kind
+            preview = error.message
+        else:
+            kind = None if status == "ok" else status
+            preview = result.output or ""
+        position = self._index.get((result.model, result.id))
+        if position is None:
+            position = self._create(result.id, result.model, status, kind)
+            old = None
+        else:
+            old = self._status[position]
+            self._set_status(position, status, kind)
+            self._delays.pop(position, None)
+        usage = result.usage
+        self._attempts[position] = result.attempts
+        self._input_tokens[position] = usage.input_tokens
+        self._output_tokens[position] = usage.output_tokens
+        self._cost[position] = result.cost_usd
+        self._latency[position] = result.latency_ms
+        self._previews[position] = preview[:PREVIEW_CHARS]
+        self.version += 1
+        self._versions[position] = self.version
+        return old
+
+    # -- internals ---------------------------------------------------------------
+
+    def _create(self, id: str, model: str, status: RowStatus, kind: str | None) -> int:
+        position = len(self._ids)
+        self._index[(model, id)] = position
+        self._ids.append(id)
+        self._models.append(model)
+        self._status.append(status)
+        self._previews.append("")
+        if position == len(self._versions):
+            self._grow()
+        if kind is not None:
+            self._kinds[position] = kind
+        if len(id) > self.widest_id:
+            self.widest_id = len(id)
+        if len(model) > self.widest_model:
+            self.widest_model = len(model)
+        for bucket in self._membership(status, kind):
+            bucket.positions.append(position)
+            bucket.gens.append(0)
+        return position
+
+    def _grow(self) -> None:
+        for column in self._numeric:
+            column.extend(array(column.typecode, bytes(column.itemsize * _GROW_ROWS)))
+
+    def _membership(self, status: RowStatus, kind: str | None) -> tuple[_Bucket, ...]:
+        """The buckets a row with this status and kind is in; one shared tuple per set."""
+        found = self._memberships.get((status, kind))
+        if found is not None:
+            return found
+        names: list[str] = [_STATUS_BUCKET[status]]
+        if kind is not None and names[0] in ("failed", "skipped"):
+            names.append(_KIND_PREFIX + kind)
+        buckets = tuple(self._buckets.setdefault(name, _Bucket()) for name in names)
+        found = self._interned.setdefault(tuple(names), buckets)
+        self._memberships[(status, kind)] = found
+        return found
+
+    def _set_status(self, position: int, status: RowStatus, kind: str | None) -> None:
+        kinds = self._kinds
+        before = self._membership(self._status[position], kinds.get(position))
+        after = self._membership(status, kind)
+        self._status[position] = status
+        if kind is None:
+            kinds.pop(position, None)
+        else:
+            kinds[position] = kind
+        if before is after:
+            return
+        gen = self._gens[position] + 1
+        self._gens[position] = gen
+        for bucket in before:
+            bucket.stale += 1
+            if bucket.stale > _COMPACT_MIN_STALE and bucket.stale > len(bucket):
+                self._compact(bucket)
+        for bucket in after:
+            bucket.positions.append(position)
+            bucket.gens.append(gen)
+
+    def _live(self, bucket: _Bucket) -> Sequence[int]:
+        if bucket.stale:
+            self._compact(bucket)
+        return bucket.positions
+
+    def _compact(self, bucket: _Bucket) -> None:
+        gens = self._gens
+        kept = [p for p, g in zip(bucket.positions, bucket.gens, strict=True) if gens[p] == g]
+        bucket.positions = array("q", kept)
+        bucket.gens = array("q", [gens[p] for p in kept])
+        bucket.stale = 0

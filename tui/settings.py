@@ -1,0 +1,119 @@
+"""What the app remembers between sessions, as a typed JSON file in the user's config dir.
+
+The file lives in ``engine._paths.config_dir()``: platformdirs' user config
+dir, or ``$BATCHDECK_HOME/config`` when that is set (tests set it, so they never
+touch the user's own file). Loading never fails: a missing file gives defaults, and
+a file that does not parse or validate gives defaults plus a warning the app
+shows once, because a settings file is not worth refusing to start over.
+Saving writes a temp file next to the real one and renames it over, so a
+crash mid-save leaves the old file or the new one, never half of each.
+
+Caps and models left unset (``None``, empty) mean "the engine's default": the
+defaults are the engine's to define, not repeated here.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from engine._paths import config_dir
+from themes import DEFAULT_THEME
+
+SETTINGS_FILE: Final = "settings.json"
+MAX_RECENT_FILES: Final = 10
+
+
+class Caps(BaseModel):
+    """Default limits offered when setting up a run; None means the engine's default."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    max_cost: float | None = Field(default=None, ge=0)
+    max_item_cost: float | None = Field(default=None, ge=0)
+    workers: int | None = Field(default=None, gt=0)
+    rpm: float | None = Field(default=None, gt=0)
+    tpm: float | None = Field(default=None, gt=0)
+    time_limit: float | None = Field(default=None, gt=0)
+    """Seconds."""
+    max_items: int | None = Field(default=None, gt=0)
+    retries: int | None = Field(default=None, ge=0)
+    max_tokens: int | None = Field(default=None, gt=0)
+    temperature: float | None = Field(default=None, ge=0)
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    last_input_dir: str | None = None
+    recent_files: tuple[str, ...] = ()
+    """Most recent first, at most ``MAX_RECENT_FILES``."""
+    theme: str = DEFAULT_THEME
+    caps: Caps = Caps()
+    models: tuple[str, ...] = ()
+    """Default ``provider:model`` choices for a new run."""
+
+    @field_validator("recent_files")
+    @classmethod
+    def _dedupe_recent(cls, files: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(files))[:MAX_RECENT_FILES]
+
+    def with_recent_file(self, path: str) -> Settings:
+        """``path`` first among the recent files, and its directory as the last input dir."""
+        return self.model_copy(
+            update={
+                "recent_files": tuple(dict.fromkeys((path, *self.recent_files)))[:MAX_RECENT_FILES],
+                "last_input_dir": str(Path(path).parent),
+            }
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedSettings:
+    settings: Settings
+    warning: str | None = None
+    """Why the file was ignored, when it could not be used."""
+
+
+def settings_path() -> Path:
+    return config_dir() / SETTINGS_FILE
+
+
+def load_settings(path: Path | None = None) -> LoadedSettings:
+    """The saved settings, or defaults (with a warning if the file was unusable)."""
+    path = settings_path() if path is None else path
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return LoadedSettings(Settings())
+    except OSError as exc:
+        return LoadedSettings(Settings(), f"Could not read {path}: {exc.strerror}; using defaults.")
+    try:
+        return LoadedSettings(Settings.model_validate_json(data))
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"]) or "file"
+        return LoadedSettings(
+            Settings(), f"Ignored {path} ({where}: {problem['msg']}); using defaults."
+        )
+
+
+def save_settings(settings: Settings, path: Path | None = None) -> None:
+    """Replace the settings file atomically; raises ``OSError`` if it cannot be written."""
+    path = settings_path() if path is None else path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(settings.model_dump_json(indent=2).encode())
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
