@@ -4,8 +4,9 @@ Structured output goes through tool use, which every Claude model supports:
 one tool whose ``input_schema`` is the user's schema, forced with
 ``tool_choice: {"type": "tool"}``. The tool call's ``input`` is the parsed
 result and its JSON the text. Tool input must be an object, so a schema whose
-root is not one is wrapped in ``{"value": ...}`` on the way out and unwrapped
-on the way back.
+root is not one is wrapped in ``{"value": ...}`` on the way out (its ``$defs``
+lifted to the wrapper, where ``#/$defs/...`` references still find them) and
+unwrapped on the way back.
 
 Usage: Anthropic's ``input_tokens`` excludes prompt-cache reads and writes, so
 the three are summed into ``Usage.input_tokens`` and the reads reported as
@@ -81,7 +82,10 @@ class AnthropicProvider(HttpProvider):
         text = "".join(block["text"] for block in blocks if block.get("type") == "text")
         stop = payload.get("stop_reason")
         if stop == "refusal":
-            raise self.error("content_filter", f"the model refused: {text or stop}", reply)
+            said = f": {text}" if text else ""
+            raise self.error(
+                "content_filter", f"the model refused (stop_reason refusal){said}", reply
+            )
         parsed = None
         if request.schema is not None:
             name = wire_name(request.schema_name, max_length=_TOOL_MAX_NAME)
