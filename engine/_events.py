@@ -114,6 +114,13 @@ class LogRecovered:
 
 
 @dataclass(frozen=True, slots=True)
+class InputWarning:
+    """Something about the input worth one line (e.g. items without ids were numbered)."""
+
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
 class RunFailed:
     """The run stopped on its own: every call fails (bad key, bad model) or the log broke."""
 
@@ -147,6 +154,7 @@ Event = (
     | RunResumed
     | CapReached
     | LogRecovered
+    | InputWarning
     | RunFailed
     | RunFinished
 )

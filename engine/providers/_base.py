@@ -30,6 +30,8 @@ class CallRequest:
     params: Mapping[str, Any] = field(default_factory=dict)
     """Provider-specific fields passed through verbatim (``--param top_p=0.9``)."""
     timeout_s: float = 60.0
+    attempt: int = 1
+    """1 for the first try of an item, 2 for its first retry, ..."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,164 @@
+"""Results as rows: the JSONL and CSV that ``--output`` writes live and ``export`` writes after.
+
+Both paths go through ``ResultWriter``, so a live output file and a later export
+of the same run have the same columns. A row carries the result's fields and
+the item's original fields; in CSV the original columns come first, then the
+result's, then the parsed output's top-level fields as ``parsed.<name>``. An
+original field whose name a result field takes is kept as ``input.<name>``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any, Literal
+
+import orjson
+
+from engine._errors import ConfigError
+from engine._results import ItemResult
+
+ExportFormat = Literal["jsonl", "csv"]
+StatusFilter = Literal["ok", "failed", "skipped", "all"]
+
+RESULT_COLUMNS = (
+    "id",
+    "status",
+    "output",
+    "parsed",
+    "model",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+    "latency_ms",
+    "attempts",
+    "error",
+)
+
+
+def format_for(path: Path, fmt: str | None = None) -> ExportFormat:
+    chosen = fmt or {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}.get(path.suffix.lower())
+    if chosen not in ("jsonl", "csv"):
+        raise ConfigError(f"{path}: cannot tell the output format: name it .jsonl or .csv")
+    return chosen  # type: ignore[return-value]
+
+
+def result_row(result: ItemResult) -> dict[str, Any]:
+    """The result's own columns (error as ``kind: message``)."""
+    error = result.error
+    return {
+        "id": result.id,
+        "status": result.status,
+        "output": result.output,
+        "parsed": result.parsed,
+        "model": result.model,
+        "input_tokens": result.usage.input_tokens,
+        "output_tokens": result.usage.output_tokens,
+        "cost_usd": round(result.cost_usd, 10),
+        "latency_ms": round(result.latency_ms, 1),
+        "attempts": result.attempts,
+        "error": None if error is None else f"{error.kind}: {error.message}",
+    }
+
+
+def _input_fields(result: ItemResult) -> dict[str, Any]:
+    return {
+        (f"input.{name}" if name in RESULT_COLUMNS and name != "id" else name): value
+        for name, value in result.fields.items()
+        if name != "id"
+    }
+
+
+def json_row(result: ItemResult) -> dict[str, Any]:
+    row = result_row(result)
+    row.update(_input_fields(result))
+    if result.simulated:
+        row["simulated"] = True
+    return row
+
+
+class ResultWriter:
+    """Writes rows as they come; CSV columns are fixed by the first result (and the schema)."""
+
+    def __init__(
+        self,
+        stream: IO[str],
+        fmt: ExportFormat,
+        *,
+        schema: dict[str, Any] | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> None:
+        self._stream = stream
+        self._fmt = fmt
+        self._parsed_names = list((schema or {}).get("properties", {}))
+        self._columns: list[str] | None = list(columns) if columns is not None else None
+        self._csv: Any = None
+        self.rows = 0
+
+    def write(self, result: ItemResult) -> None:
+        if self._fmt == "jsonl":
+            self._stream.write(orjson.dumps(json_row(result), default=str).decode() + "\n")
+        else:
+            self._write_csv(result)
+        self.rows += 1
+
+    def _write_csv(self, result: ItemResult) -> None:
+        fields = _input_fields(result)
+        parsed = result.parsed if isinstance(result.parsed, dict) else {}
+        if self._csv is None:
+            if self._columns is None:
+                names = self._parsed_names or list(parsed)
+                self._columns = csv_columns([list(fields)], names)
+            self._csv = csv.DictWriter(self._stream, self._columns, extrasaction="ignore")
+            self._csv.writeheader()
+        row: dict[str, Any] = dict(fields)
+        row.update(result_row(result))
+        row["parsed"] = None if result.parsed is None else _cell(result.parsed)
+        for name, value in parsed.items():
+            row[f"parsed.{name}"] = _cell(value)
+        self._csv.writerow(row)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+
+def csv_columns(field_names: Iterable[Sequence[str]], parsed_names: Sequence[str]) -> list[str]:
+    """Original columns (first seen order), then the result's, then ``parsed.<name>``."""
+    seen: dict[str, None] = {}
+    for names in field_names:
+        seen.update(dict.fromkeys(names))
+    return ["id", *seen, *RESULT_COLUMNS[1:], *(f"parsed.{name}" for name in parsed_names)]
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, (dict, list)):
+        return orjson.dumps(value).decode()
+    return value
+
+
+def select(results: Iterable[ItemResult], status: StatusFilter) -> Iterator[ItemResult]:
+    return (r for r in results if status == "all" or r.status == status)
+
+
+def write_results(
+    results: Iterable[ItemResult],
+    stream: IO[str],
+    fmt: ExportFormat,
+    *,
+    schema: dict[str, Any] | None = None,
+    columns: Sequence[str] | None = None,
+) -> int:
+    writer = ResultWriter(stream, fmt, schema=schema, columns=columns)
+    for result in results:
+        writer.write(result)
+    writer.flush()
+    return writer.rows
+
+
+def render_results(results: Iterable[ItemResult], fmt: ExportFormat) -> str:
+    """The export as a string (for tests and small runs)."""
+    buffer = io.StringIO()
+    write_results(results, buffer, fmt)
+    return buffer.getvalue()

@@ -1,0 +1,234 @@
+"""Per-model rate limits that run at the provider's limit and not past it.
+
+Each model gets continuously refilled token buckets (requests/min and tokens/min;
+Anthropic counts input and output tokens/min separately), filled from ``--rpm``/
+``--tpm`` or from the limits the first responses' headers announce. A call
+reserves its likely tokens up front (input estimate + ``max_tokens``) and hands
+back the difference when its real usage arrives. After each response the local
+level is lowered (never raised) to the server's ``remaining`` figure.
+
+On a 429/529 the model waits what the server said and its refill rate is cut
+multiplicatively (x0.7), then regrows a little with every success, as AWS's
+adaptive retry mode does. Where no limit is known at all (Gemini sends no
+headers), the same cut applies to the number of calls in flight instead. Only
+the model that was throttled slows; each model has its own limiter.
+
+``aiolimiter`` is not used: it cannot hand tokens back and serves small
+requests first, both wrong for reservations of varying size.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import anyio
+
+from engine._errors import ProviderError
+from engine._events import RateLimitUpdated
+from engine.providers._base import CallResult, RateLimitInfo
+
+CUT = 0.7
+"""Rate multiplier after a 429/529."""
+REGROW = 0.05
+"""Fraction of the gap to full rate won back per successful call."""
+FLOOR = 0.05
+DEFAULT_BACKOFF_S = 1.0
+"""Wait after a 429 that carried no retry-after."""
+PUBLISH_EVERY_S = 0.25
+WINDOW_S = 60.0
+
+
+@dataclass(slots=True)
+class Bucket:
+    """A continuously refilled bucket of ``limit`` units per minute (no limit: never waits)."""
+
+    limit: float | None = None
+    level: float = 0.0
+    updated: float = 0.0
+    fixed: bool = False
+    """Set by the user (``--rpm``/``--tpm``): headers never change the limit."""
+
+    def refill(self, now: float, factor: float) -> None:
+        if self.limit is not None:
+            rate = self.limit * factor / 60.0
+            self.level = min(self.limit, self.level + (now - self.updated) * rate)
+        self.updated = now
+
+    def wait_s(self, amount: float, factor: float) -> float:
+        if self.limit is None:
+            return 0.0
+        need = min(amount, self.limit) - self.level
+        return 0.0 if need <= 0 else need / (self.limit * factor / 60.0)
+
+    def take(self, amount: float) -> None:
+        if self.limit is not None:
+            self.level -= min(amount, self.limit)
+
+    def give_back(self, amount: float) -> None:
+        if self.limit is not None and amount > 0:
+            self.level = min(self.limit, self.level + amount)
+
+    def learn(self, limit: float | None, remaining: float | None, now: float) -> None:
+        if limit is not None and limit > 0 and not self.fixed and self.limit != limit:
+            first = self.limit is None
+            self.limit = limit
+            if first:
+                self.level, self.updated = limit, now
+        if remaining is not None and self.limit is not None and remaining < self.level:
+            self.level = remaining
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    requests: float
+    tokens: float
+    input_tokens: float
+    output_tokens: float
+    sent_at: float
+
+
+class RateLimiter:
+    def __init__(
+        self,
+        model: str,
+        *,
+        rpm: float | None = None,
+        tpm: float | None = None,
+        max_in_flight: int = 1 << 20,
+        publish: Callable[[RateLimitUpdated], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.model = model
+        now = clock()
+        self.requests = Bucket(rpm, rpm or 0.0, now, fixed=rpm is not None)
+        self.tokens = Bucket(tpm, tpm or 0.0, now, fixed=tpm is not None)
+        self.input_tokens = Bucket(updated=now)
+        self.output_tokens = Bucket(updated=now)
+        self._buckets = (self.requests, self.tokens, self.input_tokens, self.output_tokens)
+        self.factor = 1.0
+        self.blocked_until = 0.0
+        self.throttled = 0
+        self.in_flight = 0
+        self.max_in_flight = max_in_flight
+        self._concurrency_cap = float(max_in_flight)
+        self._latency_s = 0.0
+        self._window: deque[tuple[float, float]] = deque()
+        self._publish = publish
+        self._published_at = -math.inf
+        self._clock = clock
+        self._freed = anyio.Event()
+
+    async def acquire(self, input_tokens: int, max_tokens: int) -> Ticket:
+        """Wait until one call of this size fits every limit, then reserve it."""
+        total = input_tokens + max_tokens
+        while True:
+            now = self._clock()
+            for bucket in self._buckets:
+                bucket.refill(now, self.factor)
+            wait = max(
+                self.blocked_until - now,
+                self.requests.wait_s(1, self.factor),
+                self.tokens.wait_s(total, self.factor),
+                self.input_tokens.wait_s(input_tokens, self.factor),
+                self.output_tokens.wait_s(max_tokens, self.factor),
+            )
+            if wait > 0:
+                await anyio.sleep(wait)
+                continue
+            if self.in_flight >= self._in_flight_cap():
+                if self._freed.is_set():
+                    self._freed = anyio.Event()
+                await self._freed.wait()
+                continue
+            self.requests.take(1)
+            self.tokens.take(total)
+            self.input_tokens.take(input_tokens)
+            self.output_tokens.take(max_tokens)
+            self.in_flight += 1
+            return Ticket(1, total, input_tokens, max_tokens, now)
+
+    def _in_flight_cap(self) -> float:
+        """Calls in flight needed to run at the limit: rate x latency, with headroom."""
+        cap = min(self._concurrency_cap, self.max_in_flight)
+        if self.requests.limit is not None and self._latency_s > 0:
+            need = self.requests.limit * self.factor / 60.0 * self._latency_s * 1.5 + 2
+            cap = min(cap, max(need, 1.0))
+        return cap
+
+    def record(self, ticket: Ticket, outcome: CallResult | ProviderError | None) -> None:
+        """Settle a reservation with what the call did (None: it was given up on)."""
+        now = self._clock()
+        self.in_flight -= 1
+        self._freed.set()
+        latency = now - ticket.sent_at
+        self._latency_s = latency if self._latency_s == 0 else 0.9 * self._latency_s + 0.1 * latency
+        info: RateLimitInfo | None = None
+        if isinstance(outcome, CallResult):
+            usage = outcome.usage
+            used = usage.input_tokens + usage.output_tokens
+            self.tokens.give_back(ticket.tokens - used)
+            self.input_tokens.give_back(ticket.input_tokens - usage.input_tokens)
+            self.output_tokens.give_back(ticket.output_tokens - usage.output_tokens)
+            self._window.append((now, used))
+            self.factor += (1.0 - self.factor) * REGROW
+            self._concurrency_cap = min(self.max_in_flight, self._concurrency_cap + REGROW * 20)
+            info = outcome.rate_limits
+        elif isinstance(outcome, ProviderError):
+            info = outcome.rate_limits
+            if outcome.kind in ("rate_limited", "overloaded"):
+                self._throttle(now, outcome.retry_after)
+            else:
+                self.tokens.give_back(ticket.tokens)
+                self.input_tokens.give_back(ticket.input_tokens)
+                self.output_tokens.give_back(ticket.output_tokens)
+        if info is not None:
+            self.observe(info)
+        self._maybe_publish(now, force=isinstance(outcome, ProviderError))
+
+    def _throttle(self, now: float, retry_after: float | None) -> None:
+        self.throttled += 1
+        wait = DEFAULT_BACKOFF_S if retry_after is None else retry_after
+        self.blocked_until = max(self.blocked_until, now + wait)
+        self.factor = max(FLOOR, self.factor * CUT)
+        self._concurrency_cap = max(1.0, min(self._concurrency_cap, self.in_flight + 1) * CUT)
+
+    def observe(self, info: RateLimitInfo) -> None:
+        now = self._clock()
+        self.requests.learn(info.requests_limit, info.requests_remaining, now)
+        self.tokens.learn(info.tokens_limit, info.tokens_remaining, now)
+        self.input_tokens.learn(info.input_tokens_limit, info.input_tokens_remaining, now)
+        self.output_tokens.learn(info.output_tokens_limit, info.output_tokens_remaining, now)
+
+    def measured(self, now: float | None = None) -> tuple[float, float]:
+        """Requests and tokens per minute over the last minute (or since the first call)."""
+        now = self._clock() if now is None else now
+        window = self._window
+        while window and window[0][0] < now - WINDOW_S:
+            window.popleft()
+        if not window:
+            return 0.0, 0.0
+        span = max(now - window[0][0], 1.0)
+        scale = 60.0 / min(span, WINDOW_S)
+        return len(window) * scale, sum(tokens for _, tokens in window) * scale
+
+    def snapshot(self) -> RateLimitUpdated:
+        now = self._clock()
+        rpm, tpm = self.measured(now)
+        return RateLimitUpdated(
+            model=self.model,
+            rpm_limit=self.requests.limit,
+            tpm_limit=self.tokens.limit or self.input_tokens.limit,
+            rpm_measured=rpm,
+            tpm_measured=tpm,
+            throttled=self.throttled,
+            backoff_s=max(0.0, self.blocked_until - now),
+        )
+
+    def _maybe_publish(self, now: float, *, force: bool) -> None:
+        if self._publish is not None and (force or now - self._published_at >= PUBLISH_EVERY_S):
+            self._published_at = now
+            self._publish(self.snapshot())

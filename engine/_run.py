@@ -1,0 +1,370 @@
+"""A run: its directory, its saved config, and the handle that controls it.
+
+A run dir holds ``config.json`` (never a key), ``log.jsonl`` (the checkpoint
+log, the source of truth) and ``summary.json`` (a cache of the last outcome so
+listing runs does not rescan every log). ``Run.execute`` checks everything that
+can be checked before the first call (the log's tail, the input's fingerprint,
+prices for the caps, the prompt template against the first item) and then hands
+an ``Execution`` a ready plan; the control methods are plain sync calls, safe
+from a TUI key handler or a signal task on the same loop.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from itertools import chain, islice
+from pathlib import Path
+
+import anyio
+import orjson
+
+from engine import log
+from engine._config import RunConfig
+from engine._errors import ConfigError, InputError, RunNotFound
+from engine._events import (
+    Event,
+    InputWarning,
+    LogRecovered,
+    RunFinished,
+    RunStarted,
+    Subscriber,
+)
+from engine._execution import READ_CHUNK, Execution, Plan
+from engine._items import InvalidItem, Item
+from engine._paths import runs_root
+from engine._prices import FREE, Price, PriceTable, user_prices_path
+from engine._ratelimit import RateLimiter
+from engine._schema import OutputValidator
+from engine._template import PromptTemplate, default_template_for, unknown_placeholders
+from engine.providers import PRESETS, Provider, make_provider
+from engine.providers.simulate import SIMULATE, SimulateProvider
+from engine.readers import STDIN, check_input, count_items, detect_format, read_items
+
+CONFIG_NAME = "config.json"
+LOG_NAME = "log.jsonl"
+SUMMARY_NAME = "summary.json"
+
+
+def new_run_id() -> str:
+    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write temp, fsync, rename, fsync dir: the file is the old one or the new one."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Run:
+    def __init__(self, run_dir: Path, config: RunConfig) -> None:
+        self.run_dir = run_dir
+        self.config = config
+        self._execution: Execution | None = None
+        self._pending_pause = False
+        self._pending_stop = False
+
+    @property
+    def run_id(self) -> str:
+        return self.run_dir.name
+
+    @property
+    def log_path(self) -> Path:
+        return self.run_dir / LOG_NAME
+
+    @classmethod
+    def create(cls, config: RunConfig, run_dir: Path | None = None) -> Run:
+        """Make the run dir, save the config and start the log with its header."""
+        check_input(config.input)
+        detect_format(config.input, config.format)
+        if run_dir is None:
+            run_dir = runs_root() / new_run_id()
+        if (run_dir / LOG_NAME).exists():
+            raise ConfigError(f"{run_dir} already holds a run: use --resume to go on with it")
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot create run dir {run_dir}: {exc.strerror}") from None
+        fsync_dir(run_dir.parent)
+        write_atomic(run_dir / CONFIG_NAME, config.to_json())
+        source = None if config.input == STDIN else log.input_fingerprint(config.input)
+        header = log.header_record(run_dir.name, config=config.fingerprint(), input=source)
+        log.LogWriter.create(run_dir / LOG_NAME, header, durability=config.durability).close()
+        return cls(run_dir, config)
+
+    @classmethod
+    def open(cls, ref: str | Path) -> Run:
+        """A run by its dir, or by its id under the runs root."""
+        candidates = [Path(ref), runs_root() / str(ref)]
+        for run_dir in candidates:
+            if (run_dir / LOG_NAME).is_file() and (run_dir / CONFIG_NAME).is_file():
+                config_path = run_dir / CONFIG_NAME
+                return cls(run_dir, RunConfig.from_json(config_path.read_bytes(), str(config_path)))
+        raise RunNotFound(f"no run {ref!s}: not a run dir, nor a run id under {runs_root()}")
+
+    def with_config(self, config: RunConfig) -> Run:
+        """The same run with changed speed or cap settings; results-changing settings refuse."""
+        if config.fingerprint() != self.config.fingerprint():
+            raise ConfigError(
+                "only workers, caps, rate limits, retries and durability can change on resume"
+            )
+        write_atomic(self.run_dir / CONFIG_NAME, config.to_json())
+        return Run(self.run_dir, config)
+
+    # ---- control ----
+
+    def pause(self) -> None:
+        self._pending_pause = True
+        if self._execution is not None:
+            self._execution.pause()
+
+    def resume(self) -> None:
+        self._pending_pause = False
+        if self._execution is not None:
+            self._execution.resume()
+
+    def stop(self) -> None:
+        self._pending_stop = True
+        if self._execution is not None:
+            self._execution.stop()
+
+    def abort(self) -> None:
+        self._pending_stop = True
+        if self._execution is not None:
+            self._execution.abort()
+
+    def set_workers(self, count: int) -> None:
+        self.config = self.config.model_copy(update={"workers": max(1, count)})
+        if self._execution is not None:
+            self._execution.set_workers(count)
+
+    @property
+    def paused(self) -> bool:
+        return self._execution.paused if self._execution is not None else self._pending_pause
+
+    # ---- execution ----
+
+    async def execute(
+        self,
+        subscribers: Sequence[Subscriber] = (),
+        *,
+        retry_failed: bool = False,
+        force: bool = False,
+        only: Collection[tuple[str, str]] | None = None,
+        prompt_override: str | None = None,
+        providers: Mapping[str, Provider] | None = None,
+    ) -> RunFinished:
+        """Run every item without a terminal record (or only the ``(model, id)`` pairs given).
+
+        Raises ConfigError / InputError / LogError before anything is sent when
+        the run cannot work; item failures are results, never exceptions.
+        ``providers`` (model -> provider) replaces the ones the config names, as
+        httpx's transport does: for tests and for embedding batchdeck.
+        """
+
+        def emit(event: Event) -> None:
+            for subscriber in subscribers:
+                subscriber(event)
+
+        config = self.config
+        recovery = await anyio.to_thread.run_sync(log.recover, self.log_path)
+        if recovery.bad_bytes:
+            emit(LogRecovered(recovery.bad_bytes, str(recovery.side_file)))
+        state = await anyio.to_thread.run_sync(log.scan, self.log_path)
+        if (
+            only is None
+            and state.result_records
+            and not force
+            and not log.fingerprint_matches(state.header or {}, config.input)
+        ):
+            raise InputError(
+                f"{config.input} is not the input this run started with (changed, moved, or "
+                "stdin): resume with --force to use it anyway"
+            )
+        prices = _prices_for(config)
+        validator = None if config.output_schema is None else OutputValidator(config.output_schema)
+        warnings: list[str] = []
+        if only is None:
+            items, template = await _open_items(config, warnings.append)
+            skip = _skipper(state, retry_failed)
+        else:
+            wanted = frozenset(only)
+            items = _items_from_log(self.log_path, wanted)
+            template = _template_for_retry(self.log_path, prompt_override or config.prompt, wanted)
+            skip = _not_in(wanted)
+        total = None if only is None else len(wanted)
+        if only is None:
+            counted = await anyio.to_thread.run_sync(count_items, config.input, config.format)
+            total = None if counted is None else counted * len(config.models)
+        for message in warnings:
+            emit(InputWarning(message))
+        limiters = {
+            model: RateLimiter(model, rpm=config.rpm, tpm=config.tpm, publish=emit)
+            for model in config.models
+            if not model.startswith("simulate:") or config.rpm or config.tpm
+        }
+        providers = dict(providers) if providers is not None else _build_providers(config)
+        writer = log.LogWriter.open_append(self.log_path, durability=config.durability)
+        try:
+            writer.write_now(log.encode(log.session_record(resumed=state.records > 1)))
+            plan = Plan(
+                config=config,
+                items=items,
+                template=template,
+                providers=providers,
+                prices=prices,
+                limiters=limiters,
+                validator=validator,
+                writer=writer,
+                state=state,
+                skip=skip,
+                prompt_override=prompt_override,
+                total=total,
+            )
+            execution = Execution(plan, subscribers, config.workers)
+            self._execution = execution
+            if self._pending_pause:
+                execution.pause()
+            if self._pending_stop:
+                execution.stop()
+            emit(
+                RunStarted(
+                    run_id=self.run_id,
+                    run_dir=str(self.run_dir),
+                    models=config.models,
+                    resumed=state.result_records > 0,
+                    already_done=state.ok + state.failed + state.skipped,
+                )
+            )
+            finished = await execution.run()
+        finally:
+            with anyio.CancelScope(shield=True):
+                for provider in set(providers.values()):
+                    await provider.aclose()
+                writer.close()
+            self._execution = None
+            self._pending_stop = False
+        self._write_summary(finished)
+        return finished
+
+    def _write_summary(self, finished: RunFinished) -> None:
+        summary = {
+            "state": finished.state,
+            "ok": finished.ok,
+            "failed": finished.failed,
+            "skipped": finished.skipped,
+            "remaining": finished.remaining,
+            "cost_usd": finished.cost_usd,
+            "input_tokens": finished.input_tokens,
+            "output_tokens": finished.output_tokens,
+            "updated": datetime.now(UTC).isoformat(),
+        }
+        write_atomic(self.run_dir / SUMMARY_NAME, orjson.dumps(summary))
+
+
+def _build_providers(config: RunConfig) -> dict[str, Provider]:
+    """One provider per provider name (it owns the connection pool), shared by its models."""
+    by_name: dict[str, Provider] = {}
+    providers: dict[str, Provider] = {}
+    for model in config.models:
+        name = model.partition(":")[0]
+        if name not in by_name:
+            if name == SIMULATE:
+                by_name[name] = SimulateProvider(config.sim)
+            else:
+                by_name[name] = make_provider(
+                    name, workers=config.workers, base_url=config.base_url
+                )
+        providers[model] = by_name[name]
+    return providers
+
+
+def _prices_for(config: RunConfig) -> dict[str, Price | None]:
+    table = PriceTable.load()
+    prices: dict[str, Price | None] = {}
+    for model in config.models:
+        preset = PRESETS.get(model.partition(":")[0])
+        free = preset is not None and preset.pricing == "free"
+        price = FREE if free else table.lookup(model)
+        if price is None and (config.max_cost is not None or config.max_item_cost is not None):
+            raise ConfigError(
+                f"no price known for {model}, so a cost cap cannot be enforced: add "
+                f'"{model}": {{"input": USD_PER_MTOK, "output": USD_PER_MTOK}} under "models" '
+                f"in {user_prices_path()}"
+            )
+        prices[model] = price
+    return prices
+
+
+async def _open_items(
+    config: RunConfig, warn: Callable[[str], None]
+) -> tuple[Iterator[Item | InvalidItem], PromptTemplate]:
+    """Open the input, peek its first chunk, and check the template against the first item."""
+
+    def first_chunk() -> tuple[Iterator[Item | InvalidItem], list[Item | InvalidItem]]:
+        stream = read_items(config.input, config.format, on_warning=warn)
+        return stream, list(islice(stream, READ_CHUNK))
+
+    stream, head = await anyio.to_thread.run_sync(first_chunk)
+    first = next((entry for entry in head if isinstance(entry, Item)), None)
+    names = list(first.fields) if first is not None else []
+    template = PromptTemplate.parse(config.prompt or default_template_for(names))
+    if first is not None and config.prompt is not None:
+        unknown = unknown_placeholders(template, names)
+        if unknown:
+            raise ConfigError(
+                f"--prompt uses {{{unknown[0]}}}, which the first item of {config.input} "
+                f"(line {first.line}) does not have; its fields: {', '.join(names)}"
+            )
+    return chain(head, stream), template
+
+
+def _skipper(state: log.LogState, retry_failed: bool) -> Callable[[str, str], bool]:
+    """Resume skips every finished pair; with --retry-failed, failed and skipped ones run again."""
+    status = state.status
+
+    def skip(model: str, item_id: str) -> bool:
+        done = status(model, item_id)
+        return done == "ok" if retry_failed else done is not None
+
+    return skip
+
+
+def _not_in(wanted: frozenset[tuple[str, str]]) -> Callable[[str, str], bool]:
+    def skip(model: str, item_id: str) -> bool:
+        return (model, item_id) not in wanted
+
+    return skip
+
+
+def _template_for_retry(
+    path: Path, prompt: str | None, wanted: frozenset[tuple[str, str]]
+) -> PromptTemplate:
+    if prompt is not None:
+        return PromptTemplate.parse(prompt)
+    first = next(_items_from_log(path, wanted), None)
+    return PromptTemplate.parse(default_template_for(list(first.fields) if first else []))
+
+
+def _items_from_log(path: Path, wanted: frozenset[tuple[str, str]]) -> Iterator[Item]:
+    """The items of the wanted pairs, once each, with the fields their records kept."""
+    ids = {item_id for _, item_id in wanted}
+    for result in log.iter_results(path):
+        if result.id in ids and (result.model, result.id) in wanted:
+            ids.discard(result.id)
+            yield Item(result.id, result.line, result.fields)

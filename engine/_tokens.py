@@ -1,0 +1,23 @@
+"""Token counts before a call: a likely figure for rate limits, a hard bound for money.
+
+No tokenizer ships with batchdeck (each provider has its own, and most are not
+public), so the two uses get two different numbers: rate-limit reservations want
+the likely count (about four bytes of English per token; the difference is given
+back when usage comes back), the money cap wants a count that is never exceeded
+(byte-level BPE never gives more tokens than bytes).
+"""
+
+from __future__ import annotations
+
+import math
+
+FRAMING_TOKENS = 16
+"""Tokens a chat API adds around the messages (role markers, separators)."""
+
+
+def estimate_tokens(text: str) -> int:
+    return max(1, math.ceil(len(text.encode()) / 4))
+
+
+def input_token_bound(*texts: str | None) -> int:
+    return FRAMING_TOKENS + sum(len(t.encode()) for t in texts if t)

@@ -1,0 +1,212 @@
+"""The headless commands: run, resume, estimate, runs, export, keys.
+
+Each returns the process exit code; errors the user can fix are raised as
+``BatchdeckError`` and printed as one line by ``main``.
+
+Exit codes: 0 every item ok; 1 finished with failed or skipped items; 2 usage,
+config or input error, or a run that failed on its own (every call refused on
+auth, a broken log); 3 stopped by a cap or the time limit with items left; 130
+interrupted (resumable).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import signal
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+from typing import IO
+
+import anyio
+
+from engine import keys
+from engine._config import RunConfig
+from engine._errors import ConfigError
+from engine._estimate import estimate
+from engine._events import Event, ItemFinished, RunFinished, Subscriber
+from engine._export import ResultWriter, format_for
+from engine._run import Run
+from engine._runs import export_run, list_runs, load_results
+from engine.cli._args import config_from_args, speed_overrides, with_overrides
+from engine.cli._progress import Progress
+
+EXIT_CODES = {"finished": 0, "capped": 3, "stopped": 130, "failed": 2}
+
+
+def exit_code(finished: RunFinished) -> int:
+    if finished.state == "finished":
+        return 0 if finished.failed == finished.skipped == 0 else 1
+    return EXIT_CODES.get(finished.state, 1)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    if args.resume:
+        if not args.run_dir:
+            raise ConfigError("--resume needs --run-dir DIR (or use: batchdeck resume RUN)")
+        run = Run.open(args.run_dir)
+        return _execute(_with_speed(run, args), args)
+    config = config_from_args(args)
+    run = Run.create(config, Path(args.run_dir) if args.run_dir else None)
+    return _execute(run, args)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    return _execute(_with_speed(Run.open(args.run), args), args)
+
+
+def _with_speed(run: Run, args: argparse.Namespace) -> Run:
+    """The saved config with this invocation's speed and cap flags; --max-items and
+    --time-limit count per invocation, so a resume without them has none."""
+    updates = {"max_items": None, "time_limit": None, **speed_overrides(args, run.config)}
+    return run.with_config(with_overrides(run.config, updates))
+
+
+def _execute(run: Run, args: argparse.Namespace) -> int:
+    progress = Progress(sys.stderr, live=sys.stderr.isatty(), quiet=args.quiet)
+    subscribers: list[Subscriber] = [progress]
+    with ExitStack() as stack:
+        if args.output:
+            subscribers.append(_output_writer(run, Path(args.output), stack))
+        finished = anyio.run(_drive, run, subscribers, progress, args.retry_failed, args.force)
+    print(progress.summary(finished), file=sys.stderr)
+    if args.output:
+        print(f"results: {args.output}", file=sys.stderr)
+    return exit_code(finished)
+
+
+async def _drive(
+    run: Run, subscribers: list[Subscriber], progress: Progress, retry_failed: bool, force: bool
+) -> RunFinished:
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(progress.ticker)
+        tg.start_soon(_interrupts, run, progress)
+        finished = await run.execute(subscribers, retry_failed=retry_failed, force=force)
+        tg.cancel_scope.cancel()
+    return finished
+
+
+async def _interrupts(run: Run, progress: Progress) -> None:
+    """First Ctrl+C (or SIGTERM): finish calls in flight and stop. Second: abort them."""
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        count = 0
+        async for _ in signals:
+            count += 1
+            if count == 1:
+                progress.note("stopping: finishing calls in flight (Ctrl+C again to abort them)")
+                run.stop()
+            else:
+                progress.note("aborting calls in flight: they will run again on resume")
+                run.abort()
+
+
+def _output_writer(run: Run, path: Path, stack: ExitStack) -> Subscriber:
+    """A subscriber writing each finished result; on resume the file is first rewritten
+    with what the log already holds, so it ends complete."""
+    fmt = format_for(path)
+    try:
+        stream: IO[str] = stack.enter_context(path.open("w", encoding="utf-8", newline=""))
+    except OSError as exc:
+        raise ConfigError(f"--output {path}: {exc.strerror}") from None
+    writer = ResultWriter(stream, fmt, schema=run.config.output_schema)
+    for result in load_results(run):
+        writer.write(result)
+
+    def on_event(event: Event) -> None:
+        if isinstance(event, ItemFinished):
+            writer.write(event.result)
+
+    stack.callback(writer.flush)
+    return on_event
+
+
+def cmd_estimate(args: argparse.Namespace) -> int:
+    config: RunConfig = config_from_args(args)
+    result = estimate(config)
+    out = sys.stdout
+    print(f"input       {config.input}", file=out)
+    print(f"items       {result.items:,}  ({result.invalid:,} invalid)", file=out)
+    print(f"calls       {result.calls:,}  ({len(config.models)} model(s))", file=out)
+    print(
+        f"tokens      ~{result.input_tokens:,} in, up to {result.output_tokens_max:,} out",
+        file=out,
+    )
+    for model in result.models:
+        if model.cost_low is None or model.cost_high is None:
+            print(f"cost        {model.model}: unknown (no price in the table)", file=out)
+        else:
+            print(
+                f"cost        {model.model}: ${model.cost_low:.4f} (prompts only) to "
+                f"${model.cost_high:.4f} (every call writes --max-tokens)",
+                file=out,
+            )
+    print(
+        f"time        ~{_duration(result.seconds)} at {config.workers} workers, "
+        f"bound by {result.bound_by}, assuming {result.latency_s:.2f}s a call",
+        file=out,
+    )
+    return 0
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f}s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    runs = list_runs()
+    if not runs:
+        print("no runs yet", file=sys.stderr)
+        return 0
+    header = f"{'RUN':<22} {'STARTED':<20} {'STATE':<11} {'DONE':>15} {'COST':>10}  MODEL  INPUT"
+    print(header)
+    for r in runs:
+        total = "?" if r.total is None else f"{r.total:,}"
+        print(
+            f"{r.run_id:<22} {r.started[:19].replace('T', ' '):<20} {r.state:<11} "
+            f"{f'{r.done:,}/{total}':>15} {f'${r.cost_usd:.4f}':>10}  "
+            f"{','.join(r.models)}  {r.input}"
+        )
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    run = Run.open(args.run)
+    if args.output:
+        path = Path(args.output)
+        fmt = format_for(path, args.format)
+        with path.open("w", encoding="utf-8", newline="") as stream:
+            rows = export_run(run, stream, fmt, args.status)
+        print(f"wrote {rows:,} rows to {path}", file=sys.stderr)
+    else:
+        rows = export_run(run, sys.stdout, args.format or "jsonl", args.status)
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    if args.keys_command == "set":
+        value = getpass.getpass(f"{args.provider} API key (not echoed): ").strip()
+        if not value:
+            raise ConfigError("no key given: nothing stored")
+        where = keys.store_key(args.provider, value)
+        print(f"stored the {args.provider} key in {where}", file=sys.stderr)
+        return 0
+    print(f"{'PROVIDER':<18} {'KEY':<14} SOURCE")
+    for status in keys.key_status():
+        shown = status.masked if status.present else ("-" if not status.required else "missing")
+        print(f"{status.provider:<18} {shown or '-':<14} {status.source or ''}")
+    return 0
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "resume": cmd_resume,
+    "estimate": cmd_estimate,
+    "runs": cmd_runs,
+    "export": cmd_export,
+    "keys": cmd_keys,
+}

@@ -1,0 +1,159 @@
+"""What the headless CLI prints on stderr while a run goes, and the summary at the end.
+
+A subscriber only counts (it is called for every event, ~10,000 a second); a
+ticker task prints: a live line rewritten in place when stderr is a terminal,
+a plain line every few seconds when it is a file or a pipe. Lines that matter
+on their own (a cap reached, a warning, a recovered log) print at once.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TextIO
+
+import anyio
+
+from engine._events import (
+    CapReached,
+    CostUpdated,
+    Event,
+    InputWarning,
+    ItemFinished,
+    ItemRetrying,
+    ItemsCounted,
+    LogRecovered,
+    RateLimitUpdated,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+)
+
+LIVE_EVERY_S = 0.25
+PLAIN_EVERY_S = 5.0
+
+
+class Progress:
+    def __init__(self, stream: TextIO, *, live: bool, quiet: bool = False) -> None:
+        self._stream = stream
+        self._live = live and not quiet
+        self._quiet = quiet
+        self._started = time.monotonic()
+        self.total: int | None = None
+        self.done = 0
+        self.already_done = 0
+        self.counts = {"ok": 0, "failed": 0, "skipped": 0}
+        self.retries = 0
+        self.throttled = 0
+        self.spent = 0.0
+        self._line_shown = False
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, ItemFinished):
+            self.done += 1
+            self.counts[event.result.status] += 1
+        elif isinstance(event, CostUpdated):
+            self.spent = event.spent_usd
+        elif isinstance(event, ItemRetrying):
+            self.retries += 1
+        elif isinstance(event, ItemsCounted):
+            self.total = event.total
+        elif isinstance(event, RateLimitUpdated):
+            self.throttled = max(self.throttled, event.throttled)
+        elif isinstance(event, RunStarted):
+            self.already_done = event.already_done
+            if event.resumed:
+                self.note(f"resuming {event.run_id}: {event.already_done} results already logged")
+            else:
+                self.note(f"run {event.run_id} in {event.run_dir}")
+        elif isinstance(event, CapReached):
+            self.note(f"stopping: {event.message}")
+        elif isinstance(event, InputWarning):
+            self.note(f"warning: {event.message}")
+        elif isinstance(event, LogRecovered):
+            self.note(f"log: a torn tail of {event.bad_bytes} bytes was moved to {event.side_file}")
+        elif isinstance(event, RunFailed):
+            self.note(f"error: {event.message}")
+
+    def note(self, text: str) -> None:
+        if self._quiet:
+            return
+        self._clear()
+        print(f"batchdeck: {text}", file=self._stream, flush=True)
+
+    def _clear(self) -> None:
+        if self._line_shown:
+            self._stream.write("\r\x1b[2K")
+            self._line_shown = False
+
+    def line(self) -> str:
+        elapsed = time.monotonic() - self._started
+        finished = self.already_done + self.done
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        parts = [f"{_clock(elapsed)}"]
+        if self.total:
+            parts.append(f"{finished}/{self.total} ({100 * finished / self.total:.1f}%)")
+            left = self.total - finished
+            if rate > 0 and left > 0:
+                parts.append(f"ETA {_clock(left / rate)}")
+        else:
+            parts.append(f"{finished} done")
+        parts.append(" ".join(f"{k} {v}" for k, v in self.counts.items()))
+        parts.append(f"${self.spent:.4f}")
+        parts.append(f"{rate:.1f}/s")
+        if self.retries:
+            parts.append(f"{self.retries} retries")
+        if self.throttled:
+            parts.append(f"{self.throttled} throttled")
+        return " | ".join(parts)
+
+    async def ticker(self) -> None:
+        if self._quiet:
+            await anyio.sleep_forever()
+        every = LIVE_EVERY_S if self._live else PLAIN_EVERY_S
+        while True:
+            await anyio.sleep(every)
+            if self._live:
+                self._stream.write("\r\x1b[2K" + self.line())
+                self._stream.flush()
+                self._line_shown = True
+            else:
+                print(self.line(), file=self._stream, flush=True)
+
+    def summary(self, finished: RunFinished) -> str:
+        self._clear()
+        total = finished.ok + finished.failed + finished.skipped
+
+        def pct(count: int) -> str:
+            return f"{100 * count / total:.1f}%" if total else "-"
+
+        lines = [
+            f"{_STATE_WORDS.get(finished.state, finished.state)} in {_clock(finished.elapsed_s)}: "
+            f"{total} items",
+            f"  ok       {finished.ok:>8}  {pct(finished.ok)}",
+            f"  failed   {finished.failed:>8}  {pct(finished.failed)}",
+            f"  skipped  {finished.skipped:>8}  {pct(finished.skipped)}",
+        ]
+        if finished.remaining:
+            lines.append(f"  not sent {finished.remaining:>8}  (resumable)")
+        lines.append(
+            f"  cost ${finished.cost_usd:.4f}   tokens {finished.input_tokens:,} in / "
+            f"{finished.output_tokens:,} out"
+        )
+        return "\n".join(lines)
+
+
+_STATE_WORDS = {
+    "finished": "finished",
+    "stopped": "stopped (resumable)",
+    "capped": "stopped at a cap (resumable)",
+    "failed": "failed",
+}
+
+
+def _clock(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"

@@ -1,0 +1,93 @@
+"""The offline ``simulate`` provider: the rehearsal run, with no key and no network.
+
+It behaves like the named real model would for everything batchdeck controls:
+token counts estimated from the text, that model's prices (looked up by the
+engine as for any model), a latency drawn around ``latency_ms``, and failures
+(rate limits, server errors, timeouts) raised as the same ``ProviderError``s a
+real provider raises, so they travel the real retry path. Output is
+deterministic for a given seed and prompt, and marked ``[simulated]``.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from statistics import NormalDist
+
+import anyio
+import orjson
+
+from engine._config import SimSettings
+from engine._errors import ErrorKind, ProviderError
+from engine._results import Usage
+from engine._schema import example_instance
+from engine._tokens import estimate_tokens
+from engine.providers._base import CallRequest, CallResult
+
+_FAILURES: tuple[tuple[ErrorKind, str, float], ...] = (
+    ("rate_limited", "simulated 429: rate limit reached for requests", 0.5),
+    ("server_error", "simulated 500: the server had an error processing the request", 0.8),
+    ("timeout", "simulated timeout: no response within the deadline", 1.0),
+)
+_SUMMARY_WORDS = 16
+_NORMAL = NormalDist()
+
+
+SIMULATE = "simulate"
+
+
+class SimulateProvider:
+    name = SIMULATE
+
+    def __init__(self, settings: SimSettings) -> None:
+        self._settings = settings
+
+    def _unit(self, key: int, salt: int) -> float:
+        """A deterministic number in [0, 1) from the prompt's key, the seed and a salt."""
+        return zlib.crc32(b"%d:%d:%d" % (self._settings.seed, key, salt)) / 2**32
+
+    async def call(self, request: CallRequest) -> CallResult:
+        key = zlib.crc32(request.prompt.encode())
+        attempt = request.attempt
+        latency_s = self._latency_s(key, attempt)
+        if latency_s > request.timeout_s:
+            await anyio.sleep(request.timeout_s)
+            raise ProviderError("timeout", f"simulated timeout after {request.timeout_s:g}s")
+        if latency_s:
+            await anyio.sleep(latency_s)
+        self._maybe_fail(key, attempt)
+        if request.schema is not None:
+            parsed = example_instance(request.schema, pick=key)
+            text = orjson.dumps(parsed).decode()
+        else:
+            words = request.prompt.split()
+            summary = " ".join(words[-_SUMMARY_WORDS:])
+            text = f"[simulated {request.model}] {summary}"
+        output_tokens = min(request.max_tokens, estimate_tokens(text))
+        input_tokens = estimate_tokens((request.system or "") + request.prompt) + 8
+        return CallResult(
+            text=text,
+            usage=Usage(input_tokens, output_tokens),
+            finish_reason="stop" if output_tokens < request.max_tokens else "length",
+            simulated=True,
+        )
+
+    def _latency_s(self, key: int, attempt: int) -> float:
+        median = self._settings.latency_ms / 1000
+        if median <= 0:
+            return 0.0
+        # Log-normal around the median (sigma 0.35), as real latencies are skewed right.
+        u = min(max(self._unit(key, 2 * attempt), 1e-9), 1 - 1e-9)
+        return median * math.exp(0.35 * _NORMAL.inv_cdf(u))
+
+    def _maybe_fail(self, key: int, attempt: int) -> None:
+        if self._unit(key, 2 * attempt + 1) >= self._settings.failure_rate:
+            return
+        which = self._unit(key, 1000 + attempt)
+        for kind, message, upto in _FAILURES:
+            if which < upto:
+                retry_after = 0.05 if kind == "rate_limited" else None
+                raise ProviderError(kind, message, retry_after=retry_after)
+
+    async def aclose(self) -> None:
+        return None

@@ -1,0 +1,43 @@
+"""Running the real ``batchdeck`` command in a subprocess, as a user's shell would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = REPO / "sample_data"
+COMMAND = [sys.executable, "-m", "tui.launch"]
+
+
+def env(home: Path, **extra: str) -> dict[str, str]:
+    values = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    values.update(BATCHDECK_HOME=str(home), PYTHONUNBUFFERED="1", **extra)
+    return values
+
+
+def batchdeck(
+    *args: str, home: Path, cwd: Path | None = None, timeout: float = 60, stdin: bytes | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*COMMAND, *args],
+        cwd=cwd or REPO,
+        env=env(home),
+        input=stdin.decode() if stdin is not None else None,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def start(*args: str, home: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [*COMMAND, *args],
+        cwd=REPO,
+        env=env(home),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )

@@ -1,0 +1,256 @@
+"""The engine end to end on real files and a real log, with providers the tests script."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+import pytest
+from anyio.lowlevel import checkpoint
+
+from engine import log
+from engine._config import make_config
+from engine._errors import ConfigError, InputError, ProviderError
+from engine._events import (
+    CapReached,
+    ItemFinished,
+    ItemRetrying,
+    ItemStarted,
+    RunFailed,
+    WorkersChanged,
+)
+from engine._results import Usage
+from engine._run import Run
+from engine.providers._base import CallRequest, CallResult
+from tests.engine.scripted import ScriptedProvider, execute, items, make_run, write_jsonl
+
+pytestmark = pytest.mark.anyio
+
+
+def finished_ids(events: list) -> list[str]:
+    return [e.result.id for e in events if isinstance(e, ItemFinished)]
+
+
+def append_bytes(path: Path, data: bytes) -> None:
+    with path.open("ab") as handle:
+        handle.write(data)
+
+
+def log_results(run) -> dict[str, object]:
+    return {r.id: r for r in log.iter_results(run.log_path)}
+
+
+async def test_every_item_gets_one_logged_result(tmp_path: Path) -> None:
+    run = make_run(tmp_path, items(50))
+    finished, events = await execute(run, ScriptedProvider())
+    assert finished.state == "finished"
+    assert (finished.ok, finished.failed, finished.skipped, finished.remaining) == (50, 0, 0, 0)
+    assert sorted(finished_ids(events)) == sorted(f"item-{i}" for i in range(50))
+    results = log_results(run)
+    assert len(results) == 50
+    assert results["item-7"].output == "echo text number 7"
+    assert results["item-7"].fields["context"] == "text number 7"
+
+
+async def test_retryable_errors_are_retried_and_others_are_not(tmp_path: Path) -> None:
+    seen: dict[str, int] = {}
+
+    def script(request: CallRequest) -> CallResult | ProviderError:
+        seen[request.prompt] = seen.get(request.prompt, 0) + 1
+        if "number 1" in request.prompt and seen[request.prompt] == 1:
+            return ProviderError("server_error", "boom", status=500)
+        if "number 2" in request.prompt:
+            return ProviderError("bad_request", "bad field", status=400)
+        if "number 3" in request.prompt:
+            return ProviderError("rate_limited", "slow down", status=429, retry_after=0.0)
+        return CallResult("fine", Usage(3, 2))
+
+    run = make_run(tmp_path, items(5))
+    finished, events = await execute(run, ScriptedProvider(script))
+    results = log_results(run)
+    assert results["item-1"].status == "ok" and results["item-1"].attempts == 2
+    assert results["item-1"].attempt_errors[0].kind == "server_error"
+    assert results["item-2"].status == "failed" and results["item-2"].attempts == 1
+    assert results["item-2"].error.kind == "bad_request"
+    assert results["item-3"].status == "failed" and results["item-3"].attempts == 3
+    assert results["item-3"].error.message == "slow down"
+    assert sum(isinstance(e, ItemRetrying) for e in events) == 3
+    assert (finished.ok, finished.failed) == (3, 2)
+
+
+async def test_a_bad_key_stops_the_run_at_once(tmp_path: Path) -> None:
+    provider = ScriptedProvider(lambda r: ProviderError("auth", "invalid x-api-key", status=401))
+    run = make_run(tmp_path, items(500), workers=4)
+    finished, events = await execute(run, provider)
+    assert finished.state == "failed"
+    assert len(provider.requests) <= 8
+    failed = [e for e in events if isinstance(e, RunFailed)]
+    assert len(failed) == 1 and "invalid x-api-key" in failed[0].message
+    assert finished.remaining == 500  # nothing recorded: all of it runs once the key is fixed
+
+
+async def test_invalid_input_fails_alone_and_the_rest_runs(tmp_path: Path) -> None:
+    source = tmp_path / "input.jsonl"
+    write_jsonl(source, items(3))
+    source.write_bytes(source.read_bytes() + b"{not json\n" + b'{"id": "item-9", "context": "x"}\n')
+    run = Run.create(make_config(input=str(source), retry={"retries": 0}), tmp_path / "run")
+    finished, _ = await execute(run, ScriptedProvider())
+    results = log_results(run)
+    bad = [r for r in results.values() if r.status == "failed"]
+    assert (
+        len(bad) == 1 and bad[0].error.kind == "invalid_input" and "line 4" in bad[0].error.message
+    )
+    assert finished.ok == 4 and finished.state == "finished"
+
+
+async def test_unknown_placeholder_refuses_before_any_call(tmp_path: Path) -> None:
+    run = make_run(tmp_path, items(3), prompt="Classify {ticket}")
+    provider = ScriptedProvider()
+    with pytest.raises(ConfigError, match=r"\{ticket\}"):
+        await execute(run, provider)
+    assert provider.requests == []
+
+
+async def test_pause_sends_nothing_new_until_resume(tmp_path: Path) -> None:
+    provider = ScriptedProvider()
+    provider.gate = anyio.Event()
+    run = make_run(tmp_path, items(40), workers=4)
+    events: list = []
+    outcome: list = []
+
+    async def go() -> None:
+        outcome.append(
+            await run.execute([events.append], providers={run.config.models[0]: provider})
+        )
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(go)
+        while provider.in_flight < 4:
+            await checkpoint()
+        run.pause()
+        provider.gate.set()
+        while provider.in_flight:
+            await checkpoint()
+        started = sum(isinstance(e, ItemStarted) for e in events)
+        for _ in range(200):
+            await checkpoint()
+        assert sum(isinstance(e, ItemStarted) for e in events) == started
+        assert len(provider.requests) == started
+        run.resume()
+    assert outcome[0].state == "finished" and outcome[0].ok == 40
+
+
+async def test_stop_drains_in_flight_and_resume_finishes(tmp_path: Path) -> None:
+    provider = ScriptedProvider()
+    provider.gate = anyio.Event()
+    run = make_run(tmp_path, items(30), workers=3)
+    outcome: list = []
+
+    async def go() -> None:
+        outcome.append(await execute(run, provider))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(go)
+        while provider.in_flight < 3:
+            await checkpoint()
+        run.stop()
+        provider.gate.set()
+    finished, _ = outcome[0]
+    assert finished.state == "stopped"
+    assert finished.ok == 3 and finished.remaining == 27
+    again, _ = await execute(run, ScriptedProvider())
+    assert again.state == "finished" and again.ok == 30
+    assert len(log_results(run)) == 30
+
+
+async def test_abort_cancels_in_flight_and_they_run_again(tmp_path: Path) -> None:
+    provider = ScriptedProvider()
+    provider.gate = anyio.Event()
+    run = make_run(tmp_path, items(10), workers=2)
+    outcome: list = []
+
+    async def go() -> None:
+        outcome.append(await execute(run, provider))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(go)
+        while provider.in_flight < 2:
+            await checkpoint()
+        run.abort()
+    finished, _ = outcome[0]
+    assert finished.state == "stopped" and finished.ok == 0 and finished.remaining == 10
+    again, _ = await execute(run, ScriptedProvider())
+    assert again.ok == 10 and len(log_results(run)) == 10
+
+
+async def test_max_items_stops_with_the_rest_resumable(tmp_path: Path) -> None:
+    run = make_run(tmp_path, items(20), max_items=5)
+    finished, events = await execute(run, ScriptedProvider())
+    assert finished.state == "capped" and finished.ok == 5 and finished.remaining == 15
+    assert [e.cap for e in events if isinstance(e, CapReached)] == ["max_items"]
+
+
+async def test_set_workers_changes_calls_in_flight(tmp_path: Path) -> None:
+    provider = ScriptedProvider()
+    provider.gate = anyio.Event()
+    run = make_run(tmp_path, items(40), workers=2)
+    outcome: list = []
+
+    async def go() -> None:
+        outcome.append(await execute(run, provider))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(go)
+        while provider.in_flight < 2:
+            await checkpoint()
+        run.set_workers(6)
+        while provider.in_flight < 6:
+            await checkpoint()
+        assert provider.in_flight == 6
+        provider.gate.set()
+    finished, events = outcome[0]
+    assert finished.ok == 40
+    assert [e.workers for e in events if isinstance(e, WorkersChanged)] == [6]
+
+
+async def test_resume_refuses_a_changed_input_unless_forced(tmp_path: Path) -> None:
+    run = make_run(tmp_path, items(5), max_items=2)
+    await execute(run, ScriptedProvider())
+    append_bytes(Path(run.config.input), b'{"id": "new", "context": "late"}\n')
+    with pytest.raises(InputError, match="changed"):
+        await execute(run, ScriptedProvider())
+    unlimited = run.with_config(run.config.model_copy(update={"max_items": None}))
+    finished, _ = await execute(unlimited, ScriptedProvider(), force=True)
+    assert finished.ok == 6
+
+
+async def test_retry_failed_reruns_only_the_failed(tmp_path: Path) -> None:
+    failing = ScriptedProvider(
+        lambda r: (
+            ProviderError("bad_request", "no")
+            if "number 4" in r.prompt
+            else CallResult("y", Usage(1, 1))
+        )
+    )
+    run = make_run(tmp_path, items(8))
+    first, _ = await execute(run, failing)
+    assert first.failed == 1
+    again = ScriptedProvider()
+    plain, _ = await execute(run, again)
+    assert again.requests == [] and plain.failed == 1
+    retried, _ = await execute(run, again, retry_failed=True)
+    assert [r.prompt for r in again.requests] == ["text number 4"]
+    assert retried.failed == 0 and retried.ok == 8
+
+
+async def test_retry_selected_items_with_an_edited_prompt(tmp_path: Path) -> None:
+    run = make_run(tmp_path, items(4))
+    await execute(run, ScriptedProvider())
+    provider = ScriptedProvider()
+    model = run.config.models[0]
+    finished, events = await execute(
+        run, provider, only=[(model, "item-2")], prompt_override="Say hi to {context}"
+    )
+    assert [r.prompt for r in provider.requests] == ["Say hi to text number 2"]
+    assert finished_ids(events) == ["item-2"]
+    assert log_results(run)["item-2"].prompt_override == "Say hi to {context}"
