@@ -3,7 +3,8 @@
 Counting happens on the request path, so it is plain attribute arithmetic on
 one object owned by the event loop: no locks, no per-request allocation beyond
 one float per admitted request (its Unix time, so a benchmark can measure the
-achieved rate over any window of its own clock).
+achieved rate over any window of its own clock). ``process_cpu_s`` is the
+server process's CPU time, so a benchmark can show what the server cost.
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ class Stats:
             },
             "in_flight": self.in_flight,
             "max_in_flight": self.max_in_flight,
+            "process_cpu_s": time.process_time(),
         }
 
     def _model(self, key: str) -> _ModelStats:
