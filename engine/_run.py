@@ -334,19 +334,19 @@ async def _open_items(
     return chain(head, stream), template
 
 
-def _skipper(state: log.LogState, retry_failed: bool) -> Callable[[str, str], bool]:
+def _skipper(state: log.LogState, retry_failed: bool) -> Callable[[str, str, int], bool]:
     """Resume skips every finished pair; with --retry-failed, failed and skipped ones run again."""
     status = state.status
 
-    def skip(model: str, item_id: str) -> bool:
-        done = status(model, item_id)
+    def skip(model: str, item_id: str, line: int) -> bool:
+        done = status(model, item_id, line)
         return done == "ok" if retry_failed else done is not None
 
     return skip
 
 
-def _not_in(wanted: frozenset[tuple[str, str]]) -> Callable[[str, str], bool]:
-    def skip(model: str, item_id: str) -> bool:
+def _not_in(wanted: frozenset[tuple[str, str]]) -> Callable[[str, str, int], bool]:
+    def skip(model: str, item_id: str, line: int) -> bool:
         return (model, item_id) not in wanted
 
     return skip
