@@ -76,7 +76,9 @@ def main() -> None:
         run_dir = work / "million-run"
         out, peak = run_child(RUN_CODE, str(million), str(run_dir), "on")
         ok, elapsed = out.split()
-        print(f"1,000,000-item run: {int(ok):,} ok in {float(elapsed):.1f}s, peak RSS {peak:.0f} MB")
+        print(
+            f"1,000,000-item run: {int(ok):,} ok in {float(elapsed):.1f}s, peak RSS {peak:.0f} MB"
+        )
         scans = []
         for _ in range(args.runs):
             out, scan_peak = run_child(SCAN_CODE, str(run_dir / "log.jsonl"))
