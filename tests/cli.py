@@ -19,12 +19,17 @@ def env(home: Path, **extra: str) -> dict[str, str]:
 
 
 def batchdeck(
-    *args: str, home: Path, cwd: Path | None = None, timeout: float = 60, stdin: bytes | None = None
+    *args: str,
+    home: Path,
+    cwd: Path | None = None,
+    timeout: float = 60,
+    stdin: bytes | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*COMMAND, *args],
         cwd=cwd or REPO,
-        env=env(home),
+        env=env(home, **(extra_env or {})),
         input=stdin.decode() if stdin is not None else None,
         capture_output=True,
         text=True,

@@ -37,6 +37,9 @@ def _add_speed_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--time-limit", type=float, metavar="S", help="stop sending after S seconds")
     p.add_argument("--max-items", type=int, metavar="N", help="send at most N calls this time")
     p.add_argument("--retries", type=int, metavar="N", help="attempts after the first (default 3)")
+    p.add_argument(
+        "--retry-wait", type=float, metavar="S", help="base of the exponential backoff (0.5)"
+    )
     p.add_argument("--rpm", type=float, help="requests per minute per model")
     p.add_argument("--tpm", type=float, help="tokens per minute per model")
     p.add_argument(
@@ -142,8 +145,13 @@ def speed_overrides(args: argparse.Namespace, base: RunConfig) -> dict[str, Any]
         for flag, field in SPEED_FIELDS.items()
         if getattr(args, flag, None) is not None
     }
-    if getattr(args, "retries", None) is not None:
-        updates["retry"] = {**base.retry.model_dump(), "retries": args.retries}
+    retry = {
+        field: getattr(args, flag)
+        for flag, field in (("retries", "retries"), ("retry_wait", "base_s"))
+        if getattr(args, flag, None) is not None
+    }
+    if retry:
+        updates["retry"] = {**base.retry.model_dump(), **retry}
     return updates
 
 
