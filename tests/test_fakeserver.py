@@ -293,6 +293,16 @@ def test_bad_requests(http: httpx.Client) -> None:
     )
     assert openai.status_code == 400 and openai.json()["error"]["type"] == "invalid_request_error"
     assert send(http, "gemini", "[[fault:nonsense]]").status_code == 400
+    for provider in PROVIDERS:
+        path, headers, body = build(
+            provider, "x", model=None, key=KEY, schema=None, max_tokens=None
+        )
+        if provider == "gemini":
+            body["generationConfig"] = {"maxOutputTokens": "ten"}
+        else:
+            body["max_tokens"] = "ten"
+        assert http.post(path, headers=headers, json=body).status_code == 400
+    assert http.post("/_reset", json=[1]).status_code == 400
 
 
 # -- faults --

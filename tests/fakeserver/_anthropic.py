@@ -30,7 +30,9 @@ from tests.fakeserver._dialect import (
     ErrorKind,
     Reply,
     Tokens,
+    count_at,
     json_reply,
+    object_at,
     retry_after_s,
     rfc3339_after,
     texts_of,
@@ -63,6 +65,8 @@ class AnthropicDialect(Dialect):
         for required in ("model", "messages", "max_tokens"):
             if required not in payload:
                 raise BadRequest(f"{required}: Field required")
+        if not isinstance(payload["messages"], list):
+            raise BadRequest("messages: Input should be a valid list")
         texts = texts_of(payload.get("system"))
         for message in payload["messages"]:
             if isinstance(message, dict):
@@ -70,15 +74,15 @@ class AnthropicDialect(Dialect):
         schema, tool = None, _forced_tool(payload)
         if tool is not None:
             schema = tool.get("input_schema", {})
-        output_format = (payload.get("output_config") or {}).get("format") or payload.get(
-            "output_format"
+        output_format = object_at(object_at(payload, "output_config"), "format") or object_at(
+            payload, "output_format"
         )
-        if tool is None and output_format and output_format.get("type") == "json_schema":
+        if tool is None and output_format.get("type") == "json_schema":
             schema = output_format.get("schema", {})
         return Call(
-            payload["model"],
+            str(payload["model"]),
             "\n".join(texts),
-            payload["max_tokens"],
+            count_at(payload, "max_tokens"),
             schema=schema,
             json_mode=schema is not None,
             tool=None if tool is None else tool.get("name"),
@@ -200,7 +204,7 @@ class AnthropicDialect(Dialect):
 def _forced_tool(payload: Mapping[str, Any]) -> dict[str, Any] | None:
     """The tool ``tool_choice`` forces (``{"type": "tool"}`` or ``{"type": "any"}``)."""
     tools = [t for t in payload.get("tools") or [] if isinstance(t, dict)]
-    choice = payload.get("tool_choice") or {}
+    choice = object_at(payload, "tool_choice")
     if choice.get("type") == "tool":
         for tool in tools:
             if tool.get("name") == choice.get("name"):

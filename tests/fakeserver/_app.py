@@ -19,6 +19,7 @@ import socket
 import struct
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 import orjson
 from aiohttp import web
@@ -221,7 +222,10 @@ async def _stats(request: web.Request) -> web.Response:
 
 
 async def _reset(request: web.Request) -> web.Response:
-    options = orjson.loads(await request.read() or b"{}")
+    try:
+        options = await _json_object(request)
+    except (orjson.JSONDecodeError, TypeError) as exc:
+        return _control_error(exc)
     request.app[STATE].reset(config=bool(options.get("config", False)))
     return await _config(request)
 
@@ -234,11 +238,20 @@ async def _config(request: web.Request) -> web.Response:
 
 async def _configure(request: web.Request) -> web.Response:
     try:
-        changes = orjson.loads(await request.read())
-        if not isinstance(changes, dict):
-            raise TypeError("the /_config body must be a JSON object")
-        request.app[STATE].configure(changes)
+        request.app[STATE].configure(await _json_object(request))
     except (orjson.JSONDecodeError, TypeError, ValidationError) as exc:
-        reply = json_reply(400, {"error": str(exc)})
-        return web.Response(status=400, body=reply.body, headers=reply.headers)
+        return _control_error(exc)
     return await _config(request)
+
+
+async def _json_object(request: web.Request) -> dict[str, Any]:
+    """A control route's body: a JSON object, or ``{}`` when empty."""
+    body = orjson.loads(await request.read() or b"{}")
+    if not isinstance(body, dict):
+        raise TypeError(f"{request.path} takes a JSON object")
+    return body
+
+
+def _control_error(exc: Exception) -> web.Response:
+    reply = json_reply(400, {"error": str(exc)})
+    return web.Response(status=reply.status, body=reply.body, headers=reply.headers)

@@ -139,6 +139,24 @@ class Dialect(ABC):
         """The 200 body."""
 
 
+def object_at(payload: Mapping[str, Any], *names: str) -> Mapping[str, Any]:
+    """The JSON object under the first of ``names`` present (``{}`` if none); 400 if not one."""
+    name = next((n for n in names if payload.get(n) is not None), None)
+    value = {} if name is None else payload[name]
+    if not isinstance(value, Mapping):
+        raise BadRequest(f"Invalid type for '{name}': expected an object.", param=name)
+    return value
+
+
+def count_at(payload: Mapping[str, Any], *names: str) -> int | None:
+    """The token count under the first of ``names`` present; 400 if not a whole number."""
+    name = next((n for n in names if payload.get(n) is not None), None)
+    value = None if name is None else payload[name]
+    if value is not None and (type(value) is not int or value < 0):
+        raise BadRequest(f"Invalid value for '{name}': expected an integer >= 0.", param=name)
+    return value
+
+
 def estimate_tokens(text: str) -> int:
     return -(-len(text.encode()) // BYTES_PER_TOKEN)
 

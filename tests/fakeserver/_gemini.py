@@ -26,8 +26,10 @@ from tests.fakeserver._dialect import (
     ErrorKind,
     Reply,
     Tokens,
+    count_at,
     decimal_seconds,
     json_reply,
+    object_at,
     texts_of,
 )
 
@@ -63,14 +65,17 @@ class GeminiDialect(Dialect):
         contents = payload.get("contents")
         if not isinstance(contents, list) or not contents:
             raise BadRequest("* GenerateContentRequest.contents: contents is not specified")
-        system = _field(payload, "systemInstruction", "system_instruction") or {}
+        system = object_at(payload, "systemInstruction", "system_instruction")
         texts = texts_of(system.get("parts"))
         for content in contents:
             texts += texts_of(content.get("parts") if isinstance(content, dict) else None)
-        config = _field(payload, "generationConfig", "generation_config") or {}
-        json_mode = _field(config, "responseMimeType", "response_mime_type") == "application/json"
-        schema = _field(config, "responseJsonSchema", "response_json_schema") or _field(
-            config, "responseSchema", "response_schema"
+        config = object_at(payload, "generationConfig", "generation_config")
+        mime = config.get("responseMimeType", config.get("response_mime_type"))
+        json_mode = mime == "application/json"
+        schema = (
+            object_at(config, "responseJsonSchema", "response_json_schema")
+            or object_at(config, "responseSchema", "response_schema")
+            or None
         )
         if schema is not None and not json_mode:
             raise BadRequest(
@@ -80,7 +85,7 @@ class GeminiDialect(Dialect):
         return Call(
             path_model or "",
             "\n".join(texts),
-            _field(config, "maxOutputTokens", "max_output_tokens"),
+            count_at(config, "maxOutputTokens", "max_output_tokens"),
             schema=schema,
             json_mode=json_mode,
         )
@@ -189,10 +194,6 @@ class GeminiDialect(Dialect):
                 "responseId": request_id,
             }
         )
-
-
-def _field(mapping: Mapping[str, Any], camel: str, snake: str) -> Any:
-    return mapping.get(camel, mapping.get(snake))
 
 
 def _exhausted(model: str, metric: str, quota_id: str, limit: float, wait_s: float | None) -> Reply:

@@ -27,8 +27,10 @@ from tests.fakeserver._dialect import (
     ErrorKind,
     Reply,
     Tokens,
+    count_at,
     go_duration,
     json_reply,
+    object_at,
     retry_after_s,
     texts_of,
 )
@@ -58,8 +60,8 @@ class OpenAIDialect(Dialect):
         text = "\n".join(
             t for m in messages if isinstance(m, dict) for t in texts_of(m.get("content"))
         )
-        max_tokens = payload.get("max_completion_tokens", payload.get("max_tokens"))
-        response_format = payload.get("response_format") or {}
+        max_tokens = count_at(payload, "max_completion_tokens", "max_tokens")
+        response_format = object_at(payload, "response_format")
         schema = None
         if response_format.get("type") == "json_schema":
             spec = response_format.get("json_schema")
