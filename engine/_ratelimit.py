@@ -99,10 +99,12 @@ class RateLimiter:
         rpm: float | None = None,
         tpm: float | None = None,
         max_in_flight: int = 1 << 20,
+        charge_max: bool = False,
         publish: Callable[[RateLimitUpdated], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.model = model
+        self.charge_max = charge_max
         now = clock()
         self.requests = Bucket(rpm, rpm or 0.0, now, fixed=rpm is not None)
         self.tokens = Bucket(tpm, tpm or 0.0, now, fixed=tpm is not None)
@@ -123,8 +125,13 @@ class RateLimiter:
         self._freed = anyio.Event()
 
     async def acquire(self, input_tokens: int, max_tokens: int) -> Ticket:
-        """Wait until one call of this size fits every limit, then reserve it."""
-        total = input_tokens + max_tokens
+        """Wait until one call of this size fits every limit, then reserve it.
+
+        A call reserves input + max_tokens and gets back what it did not use, except
+        under ``charge_max`` (OpenAI), where the provider charges max(input, max_tokens)
+        up front and keeps it: that is what is reserved and nothing is given back.
+        """
+        total = max(input_tokens, max_tokens) if self.charge_max else input_tokens + max_tokens
         while True:
             now = self._clock()
             for bucket in self._buckets:
@@ -170,7 +177,8 @@ class RateLimiter:
         if isinstance(outcome, CallResult):
             usage = outcome.usage
             used = usage.input_tokens + usage.output_tokens
-            self.tokens.give_back(ticket.tokens - used)
+            if not self.charge_max:
+                self.tokens.give_back(ticket.tokens - used)
             self.input_tokens.give_back(ticket.input_tokens - usage.input_tokens)
             self.output_tokens.give_back(ticket.output_tokens - usage.output_tokens)
             self._window.append((now, used))

@@ -214,9 +214,15 @@ class Run:
         for message in warnings:
             emit(InputWarning(message))
         limiters = {
-            model: RateLimiter(model, rpm=config.rpm, tpm=config.tpm, publish=emit)
+            model: RateLimiter(
+                model,
+                rpm=config.rpm,
+                tpm=config.tpm,
+                charge_max=_wire(model) == "openai",
+                publish=emit,
+            )
             for model in config.models
-            if not model.startswith("simulate:") or config.rpm or config.tpm
+            if _wire(model) is not None or config.rpm or config.tpm
         }
         providers = dict(providers) if providers is not None else _build_providers(config)
         writer = log.LogWriter.open_append(self.log_path, durability=config.durability)
@@ -292,6 +298,12 @@ def _build_providers(config: RunConfig) -> dict[str, Provider]:
                 )
         providers[model] = by_name[name]
     return providers
+
+
+def _wire(model: str) -> str | None:
+    """The wire format a model's provider speaks (None for simulate)."""
+    preset = PRESETS.get(model.partition(":")[0])
+    return None if preset is None else preset.wire
 
 
 def _prices_for(config: RunConfig) -> dict[str, Price | None]:
