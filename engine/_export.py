@@ -10,7 +10,6 @@ original field whose name a result field takes is kept as ``input.<name>``.
 from __future__ import annotations
 
 import csv
-import io
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -63,12 +62,13 @@ def result_row(result: ItemResult) -> dict[str, Any]:
     }
 
 
+def _column(name: str) -> str:
+    """Where an original field goes in a row: its own name, unless a result column has it."""
+    return f"input.{name}" if name in RESULT_COLUMNS else name
+
+
 def _input_fields(result: ItemResult) -> dict[str, Any]:
-    return {
-        (f"input.{name}" if name in RESULT_COLUMNS and name != "id" else name): value
-        for name, value in result.fields.items()
-        if name != "id"
-    }
+    return {_column(name): value for name, value in result.fields.items() if name != "id"}
 
 
 def json_row(result: ItemResult) -> dict[str, Any]:
@@ -110,7 +110,7 @@ class ResultWriter:
         if self._csv is None:
             if self._columns is None:
                 names = self._parsed_names or list(parsed)
-                self._columns = csv_columns([list(fields)], names)
+                self._columns = csv_columns([list(result.fields)], names)
             self._csv = csv.DictWriter(self._stream, self._columns, extrasaction="ignore")
             self._csv.writeheader()
         row: dict[str, Any] = dict(fields)
@@ -125,10 +125,10 @@ class ResultWriter:
 
 
 def csv_columns(field_names: Iterable[Sequence[str]], parsed_names: Sequence[str]) -> list[str]:
-    """Original columns (first seen order), then the result's, then ``parsed.<name>``."""
+    """``id``, the original fields (first seen order), the result's, then ``parsed.<name>``."""
     seen: dict[str, None] = {}
     for names in field_names:
-        seen.update(dict.fromkeys(names))
+        seen.update((_column(name), None) for name in names if name != "id")
     return ["id", *seen, *RESULT_COLUMNS[1:], *(f"parsed.{name}" for name in parsed_names)]
 
 
@@ -155,10 +155,3 @@ def write_results(
         writer.write(result)
     writer.flush()
     return writer.rows
-
-
-def render_results(results: Iterable[ItemResult], fmt: ExportFormat) -> str:
-    """The export as a string (for tests and small runs)."""
-    buffer = io.StringIO()
-    write_results(results, buffer, fmt)
-    return buffer.getvalue()

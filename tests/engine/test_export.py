@@ -1,0 +1,62 @@
+"""Result rows: the columns users get in JSONL and CSV, parsed output flattened."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import orjson
+
+from engine._export import ResultWriter, csv_columns, json_row
+from engine._results import ErrorInfo, ItemResult, Usage
+
+
+def result(**changes) -> ItemResult:
+    values = dict(
+        id="t1",
+        model="openai:gpt-4o-mini",
+        status="ok",
+        line=3,
+        fields={"id": "t1", "context": "printer on fire", "status": "open", "tier": "pro"},
+        output='{"category": "bug"}',
+        parsed={"category": "bug", "tags": ["a", "b"]},
+        usage=Usage(120, 8, 100),
+        cost_usd=0.0000231,
+        latency_ms=812.44,
+        attempts=2,
+        attempt_errors=(ErrorInfo("server_error", "boom"),),
+    )
+    values.update(changes)
+    return ItemResult(**values)
+
+
+def test_json_row_keeps_original_fields_and_renames_clashes() -> None:
+    row = json_row(result())
+    assert row["status"] == "ok" and row["input.status"] == "open"
+    assert row["context"] == "printer on fire" and row["tier"] == "pro"
+    assert row["input_tokens"] == 120 and row["attempts"] == 2 and row["error"] is None
+    assert row["parsed"] == {"category": "bug", "tags": ["a", "b"]}
+
+
+def test_failed_row_says_kind_and_message() -> None:
+    failed = result(status="failed", output=None, parsed=None, error=ErrorInfo("quota", "spent"))
+    assert json_row(failed)["error"] == "quota: spent"
+
+
+def test_csv_puts_original_columns_first_then_results_then_parsed_fields() -> None:
+    buffer = io.StringIO()
+    writer = ResultWriter(buffer, "csv", schema={"properties": {"category": {}, "tags": {}}})
+    writer.write(result())
+    writer.write(result(id="t2", parsed=None, status="failed", error=ErrorInfo("timeout", "x")))
+    rows = list(csv.DictReader(io.StringIO(buffer.getvalue())))
+    header = list(rows[0])
+    assert header[:4] == ["id", "context", "input.status", "tier"]
+    assert header.index("tier") < header.index("status") < header.index("parsed.category")
+    assert rows[0]["parsed.category"] == "bug"
+    assert orjson.loads(rows[0]["parsed.tags"]) == ["a", "b"]
+    assert rows[1]["parsed.category"] == "" and rows[1]["error"] == "timeout: x"
+
+
+def test_csv_columns_are_the_union_in_first_seen_order() -> None:
+    columns = csv_columns([["id", "a", "b"], ["id", "c", "a"]], ["label"])
+    assert columns[:4] == ["id", "a", "b", "c"] and columns[-1] == "parsed.label"
