@@ -1,0 +1,80 @@
+"""The checkpoint log: the run's source of truth for results, resume, export and history.
+
+One record per line, each with its own CRC32 (``_format``); record kinds and
+their builders (``_records``); a writer that does one write and one fsync per
+group and gives up for good on any error (``_writer``); recovery that keeps
+the valid prefix and moves a crash's tail aside (``_recovery``); readers for
+resume and export (``_scan``); fingerprints of config and input (``_fingerprint``).
+
+Typical use::
+
+    writer = LogWriter.create(run_dir / "log.jsonl", header_record(...), durability="fsync")
+    writer.write_group([encode(result_record(r)) for r in results])
+
+    state = scan(log, index="line" if fingerprint_matches(...) else "id")
+    if state.tail_bytes:
+        recovery = recover(log)           # moves the tail to a side file
+    writer = LogWriter.open_append(log, durability="fsync")
+"""
+
+from engine.log._fingerprint import config_fingerprint, fingerprint_matches, input_fingerprint
+from engine.log._format import FORMAT_VERSION, encode
+from engine.log._records import (
+    BatchRecord,
+    BatchState,
+    LifecycleKind,
+    batch_from_record,
+    batch_record,
+    finish_record,
+    header_record,
+    pause_record,
+    result_from_record,
+    result_record,
+    resume_record,
+    session_record,
+    stop_record,
+)
+from engine.log._recovery import Recovery, recover
+from engine.log._scan import (
+    IndexBy,
+    LogRunState,
+    LogState,
+    ModelCounts,
+    iter_results,
+    read_records,
+    scan,
+)
+from engine.log._writer import Durability, LogWriter, fsync_dir
+
+__all__ = [
+    "FORMAT_VERSION",
+    "BatchRecord",
+    "BatchState",
+    "Durability",
+    "IndexBy",
+    "LifecycleKind",
+    "LogRunState",
+    "LogState",
+    "LogWriter",
+    "ModelCounts",
+    "Recovery",
+    "batch_from_record",
+    "batch_record",
+    "config_fingerprint",
+    "encode",
+    "finish_record",
+    "fingerprint_matches",
+    "fsync_dir",
+    "header_record",
+    "input_fingerprint",
+    "iter_results",
+    "pause_record",
+    "read_records",
+    "recover",
+    "result_from_record",
+    "result_record",
+    "resume_record",
+    "scan",
+    "session_record",
+    "stop_record",
+]

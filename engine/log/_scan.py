@@ -1,0 +1,412 @@
+"""Reading a log back: the state resume needs, and the results exports need.
+
+Replay is idempotent: a (model, id) pair may have several result records (a
+failure retried later, a result re-run with an edited prompt) and the latest
+one wins, for counts, for resume and for export. Money is different: every
+result record's cost and tokens were spent, so totals sum over all of them.
+
+Both readers are shaped by the million-record log (~750 MB): ``scan`` must
+finish in ~3 s on two slow cores and neither may hold a million results.
+
+``scan`` decodes of each result only its ``head`` array, and keeps the latest
+status of each pair in one of two indexes:
+
+- by line (the default, for an input whose fingerprint still matches): per
+  model, a ``bytearray`` of statuses and an ``array('I')`` of id hashes, both
+  indexed by the item's line: 5 bytes per item, one store per record, latest
+  wins by overwriting, counts by ``bytearray.count``. The id hash guards
+  against an item that is not the one logged at its line. An ``IdSet`` costs
+  ~1 us per insert in Python, which alone is a third of the time budget.
+- by id (for ``--force`` on a changed input, where lines moved): an IdSet of
+  every key, two small IdSets of the keys whose first record failed or was
+  skipped, and a dict only for keys with more than one record: ~8 bytes per
+  key, about twice the time.
+
+``iter_results`` reads the log twice: the first pass finds the keys with more
+than one record and the offset of the last one (a dict of those keys only),
+the second yields each key's latest result where the key first appeared,
+reading the later record back with one ``pread``.
+"""
+
+from __future__ import annotations
+
+import os
+from array import array
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+
+from engine._errors import LogCorrupt, LogError
+from engine._events import RunState
+from engine._idset import IdSet
+from engine._results import ItemResult, Status
+from engine.log._format import FORMAT_VERSION, ValidLines, decode
+from engine.log._records import (
+    HEAD_OFFSET,
+    LIFECYCLE_KINDS,
+    RESULT_START,
+    BatchRecord,
+    LifecycleKind,
+    batch_from_record,
+    result_from_record,
+)
+
+IndexBy = Literal["line", "id"]
+
+LogRunState = Literal["new", "interrupted"] | RunState
+"""How a run stands by its log: ``new`` (never executed), ``interrupted`` (the log
+ends while it was running: killed, or still running now), or a RunState."""
+
+_CODES: dict[str, int] = {"ok": 1, "failed": 2, "skipped": 3}
+_STATUS_OF: tuple[Status | None, ...] = (None, "ok", "failed", "skipped")
+_ID_MASK = 0xFFFFFFFF
+
+Head = tuple[str, str, int, Status, float, int, int, int]
+"""A result's head: model, id, line, status, cost_usd, input, output and cached tokens."""
+
+
+def _head(line: bytes) -> Head:
+    """The head of a result line (``scan`` inlines the fast path)."""
+    try:
+        model, id, item_line, status, cost, i, o, c = orjson.loads(
+            line[HEAD_OFFSET : line.index(b"]", HEAD_OFFSET) + 1]
+        )
+        if status in _CODES:
+            return model, id, item_line, status, cost, i, o, c
+    except (orjson.JSONDecodeError, ValueError, TypeError):
+        pass
+    return _full_head(line)
+
+
+def _full_head(line: bytes) -> Head:
+    """The head of a result line the fast path could not cut (a ``]`` inside the id)."""
+    try:
+        model, id, item_line, status, cost, i, o, c = decode(line)["head"]
+    except (KeyError, TypeError, ValueError):
+        raise LogCorrupt("a result record without a valid head") from None
+    if (
+        type(model) is not str
+        or type(id) is not str
+        or type(item_line) is not int
+        or status not in _CODES
+    ):
+        raise LogCorrupt("a result record without a valid head")
+    return model, id, item_line, status, cost, i, o, c
+
+
+@dataclass(frozen=True, slots=True)
+class ModelCounts:
+    """Pairs of one model by the status of their latest result record."""
+
+    ok: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.ok + self.failed + self.skipped
+
+
+class _ByLine:
+    """Latest status per (model, line): a status byte and an id hash per line."""
+
+    __slots__ = ("tables",)
+
+    def __init__(self) -> None:
+        self.tables: dict[str, tuple[bytearray, array[int]]] = {}
+
+    def make_room(self, model: str, line: int) -> tuple[bytearray, array[int]]:
+        """The table of ``model``, grown to hold ``line``."""
+        if line < 0:
+            raise LogCorrupt(f"a result record with line {line}")
+        statuses, ids = self.tables.setdefault(model, (bytearray(), array("I")))
+        size = max(2 * len(statuses), line + 1, 1024)
+        if len(statuses) < size:
+            statuses.extend(bytes(size - len(statuses)))
+            ids.frombytes(bytes(ids.itemsize * (size - len(ids))))
+        return statuses, ids
+
+    def get(self, model: str, id: str, line: int) -> Status | None:
+        table = self.tables.get(model)
+        if table is None or not 0 <= line < len(table[0]):
+            return None
+        statuses, ids = table
+        if ids[line] != hash(id) & _ID_MASK:
+            return None
+        return _STATUS_OF[statuses[line]]
+
+    def counts(self) -> dict[str, ModelCounts]:
+        return {
+            model: ModelCounts(statuses.count(1), statuses.count(2), statuses.count(3))
+            for model, (statuses, _) in self.tables.items()
+        }
+
+
+class _ById:
+    """Latest status per (model, id) key in ~8 bytes per key (see the module docstring)."""
+
+    __slots__ = ("first_failed", "first_skipped", "later", "seen", "tallies")
+
+    def __init__(self) -> None:
+        self.seen = IdSet()
+        self.first_failed = IdSet()
+        self.first_skipped = IdSet()
+        self.later: dict[str, Status] = {}
+        self.tallies: dict[str, list[int]] = {}
+
+    def add(self, model: str, id: str, status: Status) -> None:
+        key = f"{model}\x00{id}"
+        tally = self.tallies.setdefault(model, [0, 0, 0, 0])
+        if self.seen.add(key):
+            if status == "failed":
+                self.first_failed.add(key)
+            elif status == "skipped":
+                self.first_skipped.add(key)
+        else:
+            tally[_CODES[self._get(key) or "ok"]] -= 1
+            self.later[key] = status
+        tally[_CODES[status]] += 1
+
+    def _get(self, key: str) -> Status | None:
+        later = self.later.get(key) if self.later else None
+        if later is not None:
+            return later
+        if key not in self.seen:
+            return None
+        if self.first_failed and key in self.first_failed:
+            return "failed"
+        if self.first_skipped and key in self.first_skipped:
+            return "skipped"
+        return "ok"
+
+    def get(self, model: str, id: str, line: int) -> Status | None:
+        return self._get(f"{model}\x00{id}")
+
+    def counts(self) -> dict[str, ModelCounts]:
+        return {model: ModelCounts(*tally[1:]) for model, tally in self.tallies.items()}
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class LogState:
+    """What a log says about its run; ``status`` answers resume's question per pair."""
+
+    header: Mapping[str, Any] | None
+    """The header record, or None when the log holds no valid record at all."""
+    by_model: Mapping[str, ModelCounts]
+    cost_usd: float
+    """Summed over every result record, retried ones included: that money is spent."""
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int
+    result_records: int
+    lifecycle: LifecycleKind | None
+    """Kind of the last session/pause/resume/stop/finish record."""
+    final_state: RunState | None
+    """``state`` of the last lifecycle record when that is a finish record."""
+    batches: Mapping[str, BatchRecord]
+    """The latest record of every provider batch, by batch id."""
+    records: int
+    valid_bytes: int
+    tail_bytes: int
+    """Bytes after the last valid record: a torn or garbage tail ``recover`` would move aside."""
+    index: IndexBy
+    _index: _ByLine | _ById = field(repr=False)
+
+    def status(self, model: str, id: str, line: int) -> Status | None:
+        """Status of the latest result of the item (``id`` at ``line``) for ``model``, if any.
+
+        Answered in this process only (the line index keeps salted id hashes).
+        """
+        return self._index.get(model, id, line)
+
+    @property
+    def ok(self) -> int:
+        return sum(c.ok for c in self.by_model.values())
+
+    @property
+    def failed(self) -> int:
+        return sum(c.failed for c in self.by_model.values())
+
+    @property
+    def skipped(self) -> int:
+        return sum(c.skipped for c in self.by_model.values())
+
+    @property
+    def run_state(self) -> LogRunState:
+        if self.lifecycle is None:
+            return "new"
+        if self.lifecycle == "finish" and self.final_state is not None:
+            return self.final_state
+        if self.lifecycle == "pause":
+            return "paused"
+        if self.lifecycle == "stop":
+            return "stopped"
+        return "interrupted"
+
+
+def scan(path: str | os.PathLike[str], *, index: IndexBy = "line") -> LogState:
+    """Read a whole log into a LogState; LogCorrupt if a bad record has valid ones after it.
+
+    ``index="line"`` when the input's fingerprint matches the header's, ``"id"``
+    when it does not (``--force``). Read-only: a bad tail is counted in
+    ``tail_bytes``, not moved (``recover`` does that).
+    """
+    path = Path(path)
+    by_line = _ByLine() if index == "line" else None
+    by_id = _ById() if index == "id" else None
+    tables = by_line.tables if by_line is not None else {}
+    loads, JSONDecodeError = orjson.loads, orjson.JSONDecodeError
+    codes, mask, start, head_at = _CODES, _ID_MASK, RESULT_START, HEAD_OFFSET
+    cost, input_tokens, output_tokens, cached_tokens, results = 0.0, 0, 0, 0, 0
+    header: dict[str, Any] | None = None
+    lifecycle: LifecycleKind | None = None
+    final: RunState | None = None
+    batches: dict[str, BatchRecord] = {}
+    with open(path, "rb", buffering=0) as f:
+        lines_of = ValidLines(f, path)
+        for lines in lines_of:
+            line = b""
+            try:
+                for line in lines:
+                    if line.startswith(start, 9):
+                        try:  # _head, inlined: this runs a million times
+                            model, id, item_line, status, c, i, o, ca = loads(
+                                line[head_at : line.index(b"]", head_at) + 1]
+                            )
+                            code = codes[status]
+                        except (JSONDecodeError, ValueError, TypeError, KeyError):
+                            model, id, item_line, status, c, i, o, ca = _full_head(line)
+                            code = codes[status]
+                        results += 1
+                        cost += c
+                        input_tokens += i
+                        output_tokens += o
+                        cached_tokens += ca
+                        if by_id is not None:
+                            by_id.add(model, id, status)
+                            continue
+                        table = tables.get(model)
+                        if table is None or not 0 <= item_line < len(table[0]):
+                            table = by_line.make_room(model, item_line)  # type: ignore[union-attr]
+                        table[0][item_line] = code
+                        table[1][item_line] = hash(id) & mask
+                        continue
+                    rec = decode(line)
+                    kind = rec.get("k")
+                    if kind == "header":
+                        if header is not None or results or lifecycle or batches:
+                            raise LogCorrupt("a second header record")
+                        header = _checked_header(rec, path)
+                    elif kind in LIFECYCLE_KINDS:
+                        lifecycle = kind
+                        final = rec.get("state") if kind == "finish" else None
+                    elif kind == "batch":
+                        batch = batch_from_record(
+                            rec, previous=batches.get(str(rec.get("batch_id")))
+                        )
+                        batches[batch.batch_id] = batch
+            except (LogCorrupt, TypeError) as exc:  # TypeError: a head of the wrong types
+                raise _located(exc, path, lines_of, lines, line) from None
+    if header is None and lines_of.records:
+        raise LogCorrupt(f"checkpoint log {path} does not start with a header record")
+    found = by_line if by_line is not None else by_id
+    assert found is not None
+    return LogState(
+        header=header,
+        by_model=found.counts(),
+        cost_usd=cost,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cached_tokens=cached_tokens,
+        result_records=results,
+        lifecycle=lifecycle,
+        final_state=final,
+        batches=batches,
+        records=lines_of.records,
+        valid_bytes=lines_of.valid_bytes,
+        tail_bytes=lines_of.tail_bytes,
+        index=index,
+        _index=found,
+    )
+
+
+def _checked_header(rec: dict[str, Any], path: Path) -> dict[str, Any]:
+    version = rec.get("v")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise LogError(
+            f"checkpoint log {path} has format version {version!r};"
+            f" this batchdeck reads versions up to {FORMAT_VERSION}"
+        )
+    return rec
+
+
+def _located(
+    exc: Exception, path: Path, lines_of: ValidLines, lines: list[bytes], line: bytes
+) -> LogCorrupt:
+    """``exc`` with the log and the line number of ``line`` in front of its message."""
+    index = next((i for i, candidate in enumerate(lines) if candidate is line), 0)
+    return LogCorrupt(f"checkpoint log {path}, line {lines_of.line_no + index}: {exc}")
+
+
+def iter_results(path: str | os.PathLike[str]) -> Iterator[ItemResult]:
+    """The latest result of every (model, id) pair, in the order pairs first appear."""
+    path = Path(path)
+    with open(path, "rb", buffering=0) as f:
+        seen = IdSet()
+        last_at: dict[str, tuple[int, int]] = {}  # only keys with several records
+        pos = 0
+        first_pass = ValidLines(f, path)
+        for lines in first_pass:
+            line = b""
+            try:
+                for line in lines:
+                    if line.startswith(RESULT_START, 9):
+                        model, id = _head(line)[:2]
+                        key = f"{model}\x00{id}"
+                        if not seen.add(key):
+                            last_at[key] = (pos, len(line))
+                    pos += len(line) + 1
+            except LogCorrupt as exc:
+                raise _located(exc, path, first_pass, lines, line) from None
+        del seen
+        f.seek(0)
+        emitted: set[str] = set()
+        second_pass = ValidLines(f, path, end=first_pass.valid_bytes)
+        for lines in second_pass:
+            line = b""
+            try:
+                for line in lines:
+                    if not line.startswith(RESULT_START, 9):
+                        continue
+                    record = line
+                    if last_at:
+                        model, id = _head(line)[:2]
+                        key = f"{model}\x00{id}"
+                        at = last_at.get(key)
+                        if at is not None:
+                            if key in emitted:
+                                continue
+                            emitted.add(key)
+                            record = os.pread(f.fileno(), at[1], at[0])
+                    result = result_from_record(decode(record))
+                    yield result
+            except LogCorrupt as exc:
+                raise _located(exc, path, second_pass, lines, line) from None
+
+
+def read_records(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
+    """Every valid record in file order (a bad tail is left out), for tools and tests."""
+    path = Path(path)
+    with open(path, "rb", buffering=0) as f:
+        lines_of = ValidLines(f, path)
+        for lines in lines_of:
+            line = b""
+            try:
+                for line in lines:
+                    record = decode(line)
+                    yield record
+            except LogCorrupt as exc:
+                raise _located(exc, path, lines_of, lines, line) from None
