@@ -65,8 +65,8 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path: Path) -> None:
     done = batchdeck(*args, home=tmp_path, timeout=120)
     assert done.returncode == 0, done.stderr
 
-    records = [r for r in log.read_records(run_dir / "log.jsonl") if r.get("k") == "result"]
-    ids = [r["id"] for r in records]
+    records = log.read_records(run_dir / "log.jsonl")
+    ids = [log.result_from_record(r).id for r in records if r.get("k") == "result"]
     assert sorted(ids) == sorted({f"t{i:04d}" for i in range(ITEMS)})  # exactly one each
 
     clean = tmp_path / "clean"

@@ -36,6 +36,7 @@ import httpx
 import orjson
 from httpx_aiohttp import AiohttpTransport
 
+from engine.providers import CallRequest, make_provider
 from tests.fakeserver.fixtures import FakeServer, run_fake_server
 
 Call = Callable[[], Awaitable[object]]
@@ -193,6 +194,25 @@ def aiohttp_variant(base_url: str, connections: int) -> ClientFactory:
     return factory
 
 
+def batchdeck_variant(base_url: str, connections: int) -> ClientFactory:
+    """What a run does: batchdeck's own OpenAI provider, one call per item."""
+    request = CallRequest(model="gpt-4o-mini", prompt="Classify: my printer is on fire.")
+
+    @asynccontextmanager
+    async def factory() -> AsyncIterator[Call]:
+        provider = make_provider("openai", workers=connections, base_url=base_url, key="test-key")
+        try:
+
+            async def call() -> object:
+                return await provider.call(request)
+
+            yield call
+        finally:
+            await provider.aclose()
+
+    return factory
+
+
 def _httpx_default(limits: httpx.Limits) -> httpx.AsyncClient:
     return httpx.AsyncClient(limits=limits, timeout=TIMEOUT_S)
 
@@ -206,6 +226,7 @@ VARIANTS: dict[str, Callable[[str, int], ClientFactory]] = {
     "httpx + AiohttpTransport": httpx_variant(_httpx_aiohttp),
     "httpx types, AiohttpTransport, no client": transport_variant,
     "aiohttp alone (reference)": aiohttp_variant,
+    "batchdeck's OpenAI provider": batchdeck_variant,
 }
 """Name -> function of (the server's OpenAI base URL, connection count)."""
 
