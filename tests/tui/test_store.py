@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import gc
+
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine._results import ErrorInfo, Status
 from tests.tui._factories import MODEL, finished
 from tui.model import STATUS_FILTERS, ItemStore, Row
+from tui.model._column import StrColumn
 
 _STATUS_OF_FILTER = {
     "active": {"running", "retrying"},
@@ -118,3 +122,26 @@ def test_previews_keep_only_the_start_of_long_outputs() -> None:
     store = ItemStore()
     store.finish(finished("a", output="x" * 10_000).result)
     assert 0 < len(store[0].preview) < 10_000
+
+
+def test_a_string_column_reads_and_writes_any_row_and_hides_old_chunks_from_gc() -> None:
+    column = StrColumn()
+    values = [f"value-{n}" for n in range(10_000)]
+    for value in values:
+        column.append(value)
+    assert len(column) == 10_000
+    assert [column[n] for n in (0, 255, 256, 5_000, 9_999)] == [
+        values[n] for n in (0, 255, 256, 5_000, 9_999)
+    ]
+    column[3] = "early"
+    column[9_998] = "late"
+    assert (column[2], column[3], column[4]) == ("value-2", "early", "value-4")
+    assert column[9_998] == "late"
+    for bad in (-1, 10_000):
+        with pytest.raises(IndexError):
+            column[bad]
+        with pytest.raises(IndexError):
+            column[bad] = "x"
+    gc.collect()
+    tracked = [chunk for chunk in column._chunks if gc.is_tracked(chunk)]
+    assert len(tracked) <= 20  # only the newest chunks, not one per 256 rows

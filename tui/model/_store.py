@@ -1,11 +1,13 @@
 """The item rows a run has produced, shaped for a table that shows a million of them.
 
-Rows are stored by column (a list or an ``array`` per field) in the order the
-run first mentioned them, and a dict maps ``(model, id)`` to a row's position,
-so an engine event updates its row in place in O(1). Columns rather than one
-object per row, because a million small objects cost ~150 bytes each and every
-full garbage collection walks all of them, a pause the run screen would show;
-strings and numbers in lists and arrays are not tracked by the collector.
+Rows are stored by column in the order the run first mentioned them, and a
+dict per model maps an id to a row's position, so an engine event updates its
+row in place in O(1). Columns rather than one object per row, because a
+million small objects cost ~150 bytes each and every full garbage collection
+walks all of them, a pause the run screen would show. Nothing per row is
+walked by the collector: numbers, status and model codes live in ``array``s,
+ids and previews in ``StrColumn``s (tuples of strings, which CPython stops
+tracking), and dicts holding only strings and numbers are never tracked.
 ``store[position]`` builds a ``Row`` snapshot for the few rows on screen. Every
 change stamps the row's ``version`` from a store-wide counter, so a table can
 tell whether what it drew for a row is still current by comparing one integer.
@@ -26,9 +28,10 @@ from __future__ import annotations
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final, Literal, get_args
 
 from engine._results import ErrorInfo, ItemResult
+from tui.model._column import StrColumn
 
 RowStatus = Literal["running", "retrying", "ok", "failed", "skipped"]
 StatusFilter = Literal["all", "active", "ok", "failed", "skipped"]
@@ -51,6 +54,8 @@ _STATUS_BUCKET: Final[dict[RowStatus, StatusFilter]] = {
     "skipped": "skipped",
 }
 _KIND_PREFIX: Final = "kind:"
+_STATUSES: Final[tuple[RowStatus, ...]] = get_args(RowStatus)
+_STATUS_CODE: Final[dict[RowStatus, int]] = {status: code for code, status in enumerate(_STATUSES)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,11 +100,17 @@ class ItemStore:
     """Rows keyed by ``(model, id)``, with O(1) updates and O(1)-per-row filtered views."""
 
     def __init__(self) -> None:
-        self._index: dict[tuple[str, str], int] = {}
-        self._ids: list[str] = []
-        self._models: list[str] = []
-        self._status: list[RowStatus] = []
-        self._previews: list[str] = []
+        self._index: dict[str, dict[str, int]] = {}
+        """Model -> id -> position."""
+        self._size = 0
+        self._ids = StrColumn()
+        self._previews = StrColumn()
+        self._model_names: list[str] = []
+        self._model_codes: dict[str, int] = {}
+        self._models = array("H")
+        """Model code per row: an index into ``_model_names``."""
+        self._status = array("B")
+        """Status code per row: an index into ``_STATUSES``."""
         self._attempts = array("l")
         self._input_tokens = array("q")
         self._output_tokens = array("q")
@@ -109,6 +120,8 @@ class ItemStore:
         self._gens = array("q")
         """Bucket generation per row (see the module docstring)."""
         self._numeric = (
+            self._models,
+            self._status,
             self._attempts,
             self._input_tokens,
             self._output_tokens,
@@ -133,14 +146,16 @@ class ItemStore:
     # -- reading -----------------------------------------------------------------
 
     def __len__(self) -> int:
-        return len(self._ids)
+        return self._size
 
     def __getitem__(self, position: int) -> Row:
+        if not 0 <= position < self._size:
+            raise IndexError(position)
         return Row(
             position,
             self._ids[position],
-            self._models[position],
-            self._status[position],
+            self._model_names[self._models[position]],
+            _STATUSES[self._status[position]],
             self._attempts[position],
             self._input_tokens[position],
             self._output_tokens[position],
@@ -157,10 +172,11 @@ class ItemStore:
         return self._versions[position]
 
     def position(self, model: str, id: str) -> int | None:
-        return self._index.get((model, id))
+        ids = self._index.get(model)
+        return None if ids is None else ids.get(id)
 
     def get(self, model: str, id: str) -> Row | None:
-        position = self._index.get((model, id))
+        position = self.position(model, id)
         return None if position is None else self[position]
 
     def view(self, status: StatusFilter = "all") -> Sequence[int]:
@@ -169,7 +185,7 @@ class ItemStore:
         Index it and let it go: the next change may replace the list.
         """
         if status == "all":
-            return range(len(self._ids))
+            return range(self._size)
         return self._live(self._buckets[status])
 
     def kind_view(self, kind: str) -> Sequence[int]:
@@ -178,7 +194,7 @@ class ItemStore:
         return () if bucket is None else self._live(bucket)
 
     def count(self, status: StatusFilter = "all") -> int:
-        return len(self._ids) if status == "all" else len(self._buckets[status])
+        return self._size if status == "all" else len(self._buckets[status])
 
     def kind_counts(self) -> dict[str, int]:
         """Failed and skipped rows per error kind, largest group first."""
@@ -193,12 +209,12 @@ class ItemStore:
 
     def start(self, id: str, model: str, attempt: int) -> RowStatus | None:
         """An attempt began; returns the row's status before (None for a new row)."""
-        position = self._index.get((model, id))
+        position = self._ids_of(model).get(id)
         if position is None:
             position = self._create(id, model, "running", None)
             old = None
         else:
-            old = self._status[position]
+            old = _STATUSES[self._status[position]]
             self._set_status(position, "running", None)
             self._previews[position] = ""
             self._delays.pop(position, None)
@@ -211,12 +227,12 @@ class ItemStore:
         self, id: str, model: str, attempt: int, error: ErrorInfo, delay_s: float
     ) -> RowStatus | None:
         """An attempt failed and another follows after ``delay_s``."""
-        position = self._index.get((model, id))
+        position = self._ids_of(model).get(id)
         if position is None:
             position = self._create(id, model, "retrying", error.kind)
             old = None
         else:
-            old = self._status[position]
+            old = _STATUSES[self._status[position]]
             self._set_status(position, "retrying", error.kind)
         self._attempts[position] = attempt
         self._previews[position] = error.message[:PREVIEW_CHARS]
@@ -235,12 +251,12 @@ class ItemStore:
         else:
             kind = None if status == "ok" else status
             preview = result.output or ""
-        position = self._index.get((result.model, result.id))
+        position = self._ids_of(result.model).get(result.id)
         if position is None:
             position = self._create(result.id, result.model, status, kind)
             old = None
         else:
-            old = self._status[position]
+            old = _STATUSES[self._status[position]]
             self._set_status(position, status, kind)
             self._delays.pop(position, None)
         usage = result.usage
@@ -256,15 +272,24 @@ class ItemStore:
 
     # -- internals ---------------------------------------------------------------
 
+    def _ids_of(self, model: str) -> dict[str, int]:
+        ids = self._index.get(model)
+        if ids is None:
+            ids = self._index[model] = {}
+            self._model_codes[model] = len(self._model_names)
+            self._model_names.append(model)
+        return ids
+
     def _create(self, id: str, model: str, status: RowStatus, kind: str | None) -> int:
-        position = len(self._ids)
-        self._index[(model, id)] = position
+        position = self._size
+        self._size += 1
+        self._index[model][id] = position
         self._ids.append(id)
-        self._models.append(model)
-        self._status.append(status)
         self._previews.append("")
         if position == len(self._versions):
             self._grow()
+        self._models[position] = self._model_codes[model]
+        self._status[position] = _STATUS_CODE[status]
         if kind is not None:
             self._kinds[position] = kind
         if len(id) > self.widest_id:
@@ -295,9 +320,9 @@ class ItemStore:
 
     def _set_status(self, position: int, status: RowStatus, kind: str | None) -> None:
         kinds = self._kinds
-        before = self._membership(self._status[position], kinds.get(position))
+        before = self._membership(_STATUSES[self._status[position]], kinds.get(position))
         after = self._membership(status, kind)
-        self._status[position] = status
+        self._status[position] = _STATUS_CODE[status]
         if kind is None:
             kinds.pop(position, None)
         else:

@@ -1,0 +1,200 @@
+"""ItemTable: follow-the-tail, free scrolling, filtering, selection, and minimal repaints."""
+
+from __future__ import annotations
+
+import pytest
+from textual import events
+from textual.app import App, ComposeResult
+from textual.message import Message
+
+from engine._events import Event
+from tests.tui._factories import done_items, finished, run_started, started
+from tui.model import RunModel
+from tui.widgets.item_table import ItemTable
+
+pytestmark = pytest.mark.anyio
+
+SIZE = (100, 20)
+
+
+class TableApp(App[None]):
+    def __init__(self, model: RunModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def compose(self) -> ComposeResult:
+        yield ItemTable(self.model.store)
+
+    def on_mount(self) -> None:
+        self.query_one(ItemTable).refresh_rows()
+
+    def feed(self, events: list[Event]) -> None:
+        self.model.apply_all(events)
+        self.query_one(ItemTable).refresh_rows()
+
+
+def _model(count: int) -> RunModel:
+    model = RunModel(clock=lambda: 0.0)
+    model.apply_all([run_started(), *done_items(count, fail_every=5)])
+    return model
+
+
+def _visible_ids(table: ItemTable) -> list[str]:
+    lines = [table.render_line(y).text for y in range(1, table.scrollable_content_region.height)]
+    return [line.split()[0] for line in lines if line.strip()]
+
+
+async def test_follows_the_tail_by_default() -> None:
+    app = TableApp(_model(100))
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(ItemTable)
+        assert table.follow
+        assert table.cursor_row is not None and table.cursor_row.id == "item-00099"
+        assert table.scroll_y == table.max_scroll_y
+        assert _visible_ids(table)[-1] == "item-00099"
+        app.feed([started("new-1"), started("new-2")])
+        await pilot.pause()
+        assert table.cursor_row.id == "new-2"  # type: ignore[union-attr]
+        assert _visible_ids(table)[-1] == "new-2"
+        assert "rows · following" in table.render_line(0).text
+        assert str(table.border_title) == "Items · all"
+
+
+async def test_moving_up_stops_following_and_end_resumes() -> None:
+    app = TableApp(_model(100))
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(ItemTable)
+        await pilot.press("up", "up")
+        assert not table.follow
+        assert table.cursor_row.id == "item-00097"  # type: ignore[union-attr]
+        scroll = table.scroll_y
+        app.feed([started(f"new-{n}") for n in range(30)])
+        await pilot.pause()
+        assert table.cursor_row.id == "item-00097"  # type: ignore[union-attr]
+        assert table.scroll_y == scroll
+        await pilot.press("end")
+        assert table.follow
+        assert table.cursor_row.id == "new-29"  # type: ignore[union-attr]
+        assert table.scroll_y == table.max_scroll_y
+
+
+async def test_keys_move_the_cursor_and_keep_it_on_screen() -> None:
+    app = TableApp(_model(100))
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(ItemTable)
+        await pilot.press("home")
+        assert (table.cursor, table.scroll_y) == (0, 0)
+        assert _visible_ids(table)[0] == "item-00000"
+        await pilot.press("pagedown", "pagedown")
+        body = table.scrollable_content_region.height - 1
+        assert table.cursor == 2 * body
+        assert table.scroll_y <= table.cursor < table.scroll_y + body
+        await pilot.press("down", "k", "j", "j")
+        assert table.cursor == 2 * body + 2
+        await pilot.press("pageup")
+        assert table.cursor == body + 2
+        assert table.scroll_y <= table.cursor < table.scroll_y + body
+
+
+async def test_wheel_up_stops_following() -> None:
+    app = TableApp(_model(100))
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(ItemTable)
+        table.post_message(events.MouseScrollUp(table, 10, 5, 0, -1, 0, False, False, False))
+        await pilot.pause()
+        assert not table.follow
+        assert table.scroll_y < table.max_scroll_y
+
+
+async def test_the_filter_shows_one_status_and_follows_changes() -> None:
+    app = TableApp(_model(20))
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(ItemTable)
+        await pilot.press("f")
+        assert table.status_filter == "active"
+        assert _visible_ids(table) == []
+        app.feed([started("x"), started("y")])
+        await pilot.pause()
+        assert _visible_ids(table) == ["x", "y"]
+        app.feed([finished("x")])
+        await pilot.pause()
+        assert _visible_ids(table) == ["y"]
+        await pilot.press("f", "f")
+        assert table.status_filter == "failed"
+        assert _visible_ids(table) == [f"item-{n:05d}" for n in range(0, 20, 5)]
+        assert str(table.border_title) == "Items · failed"
+        assert table.render_line(0).text.rstrip().endswith(" 4 rows · following")
+        await pilot.press("f", "f")
+        assert table.status_filter == "all"
+
+
+async def test_enter_and_click_post_row_selected() -> None:
+    messages: list[Message] = []
+    app = TableApp(_model(30))
+    async with app.run_test(size=SIZE, message_hook=messages.append) as pilot:
+        table = app.query_one(ItemTable)
+        await pilot.press("home", "down", "enter")
+        await pilot.click(ItemTable, offset=(5, 4))
+        await pilot.pause()
+    # A message is seen once per node it bubbles through: keep each one once.
+    unique = {id(m): m for m in messages if isinstance(m, ItemTable.RowSelected)}
+    selected = list(unique.values())
+    assert [m.row.id for m in selected] == ["item-00001", "item-00003"]
+    assert selected[0].control is table
+    assert selected[0].row.key == ("openai:gpt-4o-mini", "item-00001")
+    assert selected[1].row.status == "ok"
+
+
+async def test_a_click_on_the_header_selects_nothing() -> None:
+    messages: list[Message] = []
+    app = TableApp(_model(30))
+    async with app.run_test(size=SIZE, message_hook=messages.append) as pilot:
+        await pilot.click(ItemTable, offset=(5, 0))
+        await pilot.pause()
+    assert not [m for m in messages if isinstance(m, ItemTable.RowSelected)]
+
+
+async def test_only_changed_rows_are_rendered_again() -> None:
+    app = TableApp(_model(100))
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(ItemTable)
+        table.focus()
+        await pilot.press("up")
+        await pilot.pause()
+        rendered: list[str] = []
+        original = table._render_row
+
+        def spy(row, layout, cursor):  # type: ignore[no-untyped-def]
+            rendered.append(row.id)
+            return original(row, layout, cursor)
+
+        table._render_row = spy  # type: ignore[method-assign]
+        app.feed([finished("item-00095", status="failed", kind="timeout"), started("offscreen")])
+        await pilot.pause()
+        assert rendered == ["item-00095"]
+        app.feed([finished("item-00001")])
+        await pilot.pause()
+        assert rendered == ["item-00095"]
+
+
+async def test_rows_show_figures_and_single_line_previews() -> None:
+    model = RunModel(clock=lambda: 0.0)
+    model.apply_all(
+        [
+            run_started(),
+            finished("a", output="line one\nline two\ttabbed", cost=0.0123, tokens=(1500, 42)),
+            finished("b", status="failed", kind="timeout", message="timed out after 60s"),
+            started("c"),
+        ]
+    )
+    app = TableApp(model)
+    async with app.run_test(size=SIZE):
+        table = app.query_one(ItemTable)
+        header, a, b, c = (table.render_line(y).text for y in range(4))
+        assert header.split()[:3] == ["id", "status", "model"]
+        assert a.split()[:4] == ["a", "ok", "openai:gpt-4o-mini", "1"]
+        assert "1.5k/42" in a and "$0.012" in a and "500ms" in a
+        assert "line one line two tabbed" in a
+        assert "timeout: timed out after 60s" in b
+        assert c.split()[:2] == ["c", "running"]
+        assert all(len(line) == table.scrollable_content_region.width for line in (a, b, c))

@@ -1,0 +1,531 @@
+"""The live item table: a Line API widget that draws only the rows on screen.
+
+Textual's ``DataTable`` rebuilds caches over all rows on every update and
+cannot hold a large run (DESIGN.md: 100k rows, ~300 ms per paint). This widget
+keeps no rows of its own: it reads an ``ItemStore`` through a view (all rows,
+or one status bucket), and ``render_line`` maps a screen line to a view index
+to a store position in O(1). A rendered row is cached as a ``Strip`` keyed by
+its store position and checked against the row's ``version``, so a frame
+costs one integer comparison per unchanged row.
+
+The screen calls ``refresh_rows()`` from its 10-20 Hz timer after folding
+events into the model; it compares what each screen line shows now with what
+was last drawn there and invalidates only the lines that differ (or scrolls,
+in follow-the-tail mode, which repaints the lot from the cache).
+
+Line 0 is a fixed header; the view's row ``i`` sits on virtual line ``i + 1``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar, Final, get_args
+
+from rich.cells import cell_len, set_cell_size
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.geometry import Region, Size
+from textual.message import Message
+from textual.reactive import var
+from textual.scroll_view import ScrollView
+from textual.scrollbar import ScrollBar, ScrollTo, ScrollUp
+from textual.strip import Strip
+
+from tui import _format
+from tui.model import STATUS_FILTERS, ItemStore, Row, RowStatus, StatusFilter
+
+_FILTER_LABELS: Final[dict[StatusFilter, str]] = {
+    "all": "all",
+    "active": "in flight",
+    "ok": "ok",
+    "failed": "failed",
+    "skipped": "skipped",
+}
+_CONTROL_CHARS: Final = {code: " " for code in [*range(32), 127]}
+_ELLIPSIS: Final = "…"
+_GAP: Final = 1
+_BAR_STEPS: Final = 8
+"""Textual's scrollbar draws its thumb in eighths of a cell."""
+_STRIP_CACHE_ROWS: Final = 512
+"""Rendered rows kept: several screens, so scrolling back and forth hits the cache, and
+few enough that the collector has little to walk (a strip is a dozen small objects)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """Column widths for one widget width; every row strip is built for one layout."""
+
+    width: int
+    id: int
+    status: int
+    model: int
+    attempts: int
+    tokens: int
+    cost: int
+    latency: int
+    preview: int
+
+
+_STATUS_WIDTH: Final = max(len(status) for status in get_args(RowStatus))
+_ATTEMPTS_WIDTH: Final = 3
+_TOKENS_WIDTH: Final = 11
+_COST_WIDTH: Final = 8
+_LATENCY_WIDTH: Final = 6
+_ID_WIDTH: Final = (4, 24)
+_MODEL_WIDTH: Final = (5, 28)
+
+
+def _fit(text: str, width: int, *, right: bool = False) -> str:
+    """Pad or cut ``text`` to exactly ``width`` cells, marking a cut with an ellipsis."""
+    if text.isascii():
+        if len(text) <= width:
+            return text.rjust(width) if right else text.ljust(width)
+        return text[: width - 1] + _ELLIPSIS if width > 0 else ""
+    if cell_len(text) <= width:
+        padded = set_cell_size(text, width)
+        return " " * (width - cell_len(text)) + text if right else padded
+    return set_cell_size(text, width - 1) + _ELLIPSIS if width > 0 else ""
+
+
+def _cells(cells: Sequence[tuple[str, int, bool]]) -> list[str]:
+    """Each ``(text, width, right_aligned)`` fitted to its width and followed by the gap."""
+    gap = " " * _GAP
+    return [_fit(text, width, right=right) + gap for text, width, right in cells]
+
+
+class ItemTable(ScrollView, can_focus=True, inherit_bindings=False):
+    """Every (item, model) pair of a run, coloured by status, for a store of any size."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "item-table--header",
+        "item-table--cursor",
+        "item-table--running",
+        "item-table--retrying",
+        "item-table--ok",
+        "item-table--failed",
+        "item-table--skipped",
+        "item-table--dim",
+    }
+
+    DEFAULT_CSS = """
+    ItemTable {
+        background: $surface;
+        color: $foreground;
+        overflow-x: hidden;
+        overflow-y: scroll;
+        & > .item-table--header { color: $text-muted; text-style: bold; }
+        & > .item-table--dim { color: $text-muted; }
+        & > .item-table--running { color: $text-primary; }
+        & > .item-table--retrying { color: $text-warning; }
+        & > .item-table--ok { color: $text-success; }
+        & > .item-table--failed { color: $text-error; }
+        & > .item-table--skipped { color: $text-muted; }
+        & > .item-table--cursor {
+            background: $block-cursor-blurred-background;
+            color: $block-cursor-blurred-foreground;
+            text-style: $block-cursor-blurred-text-style;
+        }
+        &:focus > .item-table--cursor {
+            background: $block-cursor-background;
+            color: $block-cursor-foreground;
+            text-style: $block-cursor-text-style;
+        }
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up,k", "cursor_up", "Up", show=False, id="item_table.cursor_up"),
+        Binding("down,j", "cursor_down", "Down", show=False, id="item_table.cursor_down"),
+        Binding("pageup", "page_up", "Page up", show=False, id="item_table.page_up"),
+        Binding("pagedown", "page_down", "Page down", show=False, id="item_table.page_down"),
+        Binding("home", "first", "First row", show=False, id="item_table.first"),
+        Binding("end", "follow", "Follow", id="item_table.follow"),
+        Binding("enter", "select", "Open", id="item_table.select"),
+        Binding("f", "cycle_filter", "Filter", id="item_table.cycle_filter"),
+    ]
+
+    status_filter: var[StatusFilter] = var[StatusFilter]("all")
+    """Which rows the table shows."""
+    follow = var(True)
+    """Keep the cursor on the newest row; moving up turns it off, ``End`` back on."""
+
+    class RowSelected(Message):
+        """The user pressed Enter on a row or clicked one."""
+
+        def __init__(self, item_table: ItemTable, row: Row) -> None:
+            super().__init__()
+            self.item_table = item_table
+            self.row = row
+            """The row as it was when selected (a frozen snapshot)."""
+
+        @property
+        def control(self) -> ItemTable:
+            return self.item_table
+
+    def __init__(
+        self,
+        store: ItemStore,
+        *,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self._store = store
+        self._view: Sequence[int] = store.view("all")
+        self.cursor = 0
+        """Index into the current view of the highlighted row."""
+        self._layout = self._layout_for(0)
+        """Set from the current width before each paint (``render_lines``)."""
+        self._strips: dict[int, tuple[int, bool, Strip]] = {}
+        """Store position -> (row version, cursor, strip) for the current layout."""
+        self._drawn: dict[int, tuple[int, int, bool]] = {}
+        """Screen line -> (store position, row version, cursor) last rendered there."""
+        self._styles: dict[str, Style] = {}
+        self._scrollbar_geometry: tuple[int, int, int] | None = None
+
+    # -- public ------------------------------------------------------------------
+
+    def refresh_rows(self) -> None:
+        """Catch up with the store: new rows, changed rows, follow the tail."""
+        self._view = view = self._store.view(self.status_filter)
+        count = len(view)
+        if count + 1 != self.virtual_size.height:
+            self._set_row_count(count)
+        if self._update_layout():
+            self.refresh()
+        if self.follow:
+            self.cursor = max(0, count - 1)
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
+        else:
+            self.cursor = min(self.cursor, max(0, count - 1))
+            if self.scroll_y > self.max_scroll_y:
+                self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
+        self._refresh_changed_lines()
+
+    @property
+    def cursor_row(self) -> Row | None:
+        """The highlighted row, or None when the view is empty."""
+        if self.cursor < len(self._view):
+            return self._store[self._view[self.cursor]]
+        return None
+
+    def move_cursor(self, index: int) -> None:
+        """Highlight the view's row ``index`` (clamped) and scroll it into sight."""
+        last = len(self._view) - 1
+        self.cursor = max(0, min(index, last))
+        self.follow = last >= 0 and self.cursor == last and self.follow
+        self._scroll_cursor_into_view()
+        self._refresh_changed_lines()
+
+    # -- actions -----------------------------------------------------------------
+
+    def action_cursor_up(self) -> None:
+        self.follow = False
+        self.move_cursor(self.cursor - 1)
+
+    def action_cursor_down(self) -> None:
+        self.move_cursor(self.cursor + 1)
+
+    def action_page_up(self) -> None:
+        self.follow = False
+        self.move_cursor(self.cursor - self._body_height())
+
+    def action_page_down(self) -> None:
+        self.move_cursor(self.cursor + self._body_height())
+
+    def action_first(self) -> None:
+        self.follow = False
+        self.move_cursor(0)
+
+    def action_follow(self) -> None:
+        self.follow = True
+        self.refresh_rows()
+
+    def action_select(self) -> None:
+        row = self.cursor_row
+        if row is not None:
+            self.post_message(self.RowSelected(self, row))
+
+    def action_cycle_filter(self) -> None:
+        following = STATUS_FILTERS.index(self.status_filter) + 1
+        self.status_filter = STATUS_FILTERS[following % len(STATUS_FILTERS)]
+
+    # -- Textual hooks -----------------------------------------------------------
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        if round(old_value) != round(new_value):
+            self.refresh(self.size.region)
+        self._sync_scrollbar()
+
+    def watch_status_filter(self) -> None:
+        self.border_title = f"Items · {_FILTER_LABELS[self.status_filter]}"
+        self.cursor = 0
+        self.scroll_to(y=0, animate=False, immediate=True)
+        self.refresh_rows()
+        self.refresh()
+
+    def watch_follow(self) -> None:
+        self._refresh_changed_lines()
+
+    def on_mount(self) -> None:
+        self.watch_status_filter()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles.clear()
+        self._strips.clear()
+        self._drawn.clear()
+
+    def on_resize(self) -> None:
+        self.refresh_rows()
+
+    def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        self.follow = False
+
+    def on_scroll_up(self, message: ScrollUp) -> None:
+        self.follow = False
+
+    def on_scroll_to(self, message: ScrollTo) -> None:
+        if message.y is not None and message.y < self.max_scroll_y:
+            self.follow = False
+
+    def on_click(self, event: events.Click) -> None:
+        offset = event.get_content_offset(self)
+        if offset is None or offset.y == 0:
+            return
+        index = round(self.scroll_y) + offset.y - 1
+        if index >= len(self._view):
+            return
+        self.follow = False
+        self.move_cursor(index)
+        self.action_select()
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._update_layout()
+        return super().render_lines(crop)
+
+    def render_line(self, y: int) -> Strip:
+        layout = self._layout
+        if y == 0:
+            self._drawn[0] = self._header_key()
+            return self._header(layout)
+        index = round(self.scroll_y) + y - 1
+        view = self._view
+        if index >= len(view):
+            self._drawn.pop(y, None)
+            return Strip.blank(layout.width, self._base_style())
+        position = view[index]
+        version = self._store.version_of(position)
+        cursor = index == self.cursor
+        self._drawn[y] = (position, version, cursor)
+        cached = self._strips.get(position)
+        if cached is not None and cached[0] == version and cached[1] == cursor:
+            return cached[2]
+        strip = self._render_row(self._store[position], layout, cursor)
+        if len(self._strips) >= _STRIP_CACHE_ROWS:
+            self._strips.clear()
+        self._strips[position] = (version, cursor, strip)
+        return strip
+
+    # -- internals ---------------------------------------------------------------
+
+    def _body_height(self) -> int:
+        return max(1, self.scrollable_content_region.height - 1)
+
+    def _scroll_cursor_into_view(self) -> None:
+        top = round(self.scroll_y)
+        body = self._body_height()
+        if self.cursor < top:
+            self.scroll_to(y=self.cursor, animate=False, immediate=True)
+        elif self.cursor >= top + body:
+            self.scroll_to(y=self.cursor - body + 1, animate=False, immediate=True)
+
+    def _set_row_count(self, count: int) -> None:
+        """Resize the scrollable area without a screen layout.
+
+        Setting ``virtual_size`` the usual way lays out the whole screen and
+        repaints every line of the widget; rows arrive every tick, and only the
+        scrollbar and the lines that changed need to move.
+        """
+        size = Size(self.scrollable_content_region.width, count + 1)
+        self.set_reactive(ItemTable.virtual_size, size)
+        self._sync_scrollbar()
+
+    def _sync_scrollbar(self) -> None:
+        """Hand the scrollbar its figures, and repaint it only if its thumb moves on screen.
+
+        Textual repaints the whole bar through Rich whenever its position or
+        sizes change, which cost most of a frame; at a million rows, a hundred
+        new rows or a scroll of a hundred rows moves the thumb by nothing
+        visible. The thumb geometry below is the bar's own (1/8-cell steps).
+        """
+        bar = self.vertical_scrollbar
+        virtual = self.virtual_size.height
+        window = self.scrollable_content_region.height
+        position = self.scroll_y
+        bar.set_reactive(ScrollBar.window_virtual_size, virtual)
+        bar.set_reactive(ScrollBar.window_size, window)
+        bar.set_reactive(ScrollBar.position, position)
+        length = bar.size.height
+        thumb = max(1.0, window * length / virtual) if virtual else 0.0
+        start = int((length - thumb) * position / max(1, virtual - window) * _BAR_STEPS)
+        geometry = (start, math.ceil(thumb * _BAR_STEPS), length)
+        if geometry != self._scrollbar_geometry:
+            self._scrollbar_geometry = geometry
+            bar.refresh()
+
+    def _refresh_changed_lines(self) -> None:
+        """Invalidate the screen lines whose row, version or cursor state moved."""
+        top = round(self.scroll_y)
+        view = self._view
+        store = self._store
+        drawn = self._drawn
+        changed = []
+        if drawn.get(0) != self._header_key():
+            changed.append(0)
+        for y in range(1, self._body_height() + 1):
+            index = top + y - 1
+            if index < len(view):
+                position = view[index]
+                if drawn.get(y) != (position, store.version_of(position), index == self.cursor):
+                    changed.append(y)
+            elif y in drawn:
+                changed.append(y)
+        if changed:
+            width = self.scrollable_content_region.width
+            self.refresh(*(Region(0, y, width, 1) for y in changed))
+
+    def _header_key(self) -> tuple[int, int, bool]:
+        return (-1, len(self._view), self.follow)
+
+    def _update_layout(self) -> bool:
+        """Fit the columns to the current width and widest id/model; True if they moved."""
+        layout = self._layout_for(self.scrollable_content_region.width)
+        if layout == self._layout:
+            return False
+        self._layout = layout
+        self._strips.clear()
+        return True
+
+    def _layout_for(self, width: int) -> _Layout:
+        store = self._store
+        id_width = min(max(store.widest_id, _ID_WIDTH[0]), _ID_WIDTH[1])
+        model_width = min(max(store.widest_model, _MODEL_WIDTH[0]), _MODEL_WIDTH[1])
+        fixed = (
+            id_width
+            + _STATUS_WIDTH
+            + model_width
+            + _ATTEMPTS_WIDTH
+            + _TOKENS_WIDTH
+            + _COST_WIDTH
+            + _LATENCY_WIDTH
+            + 7 * _GAP
+        )
+        return _Layout(
+            width=width,
+            id=id_width,
+            status=_STATUS_WIDTH,
+            model=model_width,
+            attempts=_ATTEMPTS_WIDTH,
+            tokens=_TOKENS_WIDTH,
+            cost=_COST_WIDTH,
+            latency=_LATENCY_WIDTH,
+            preview=max(0, width - fixed - _GAP),
+        )
+
+    def _style(self, name: str) -> Style:
+        """A component's full style, cached until the next style update (theme, focus)."""
+        style = self._styles.get(name)
+        if style is None:
+            style = self._styles[name] = self.get_component_rich_style(f"item-table--{name}")
+        return style
+
+    def _base_style(self) -> Style:
+        style = self._styles.get("")
+        if style is None:
+            style = self._styles[""] = self.rich_style
+        return style
+
+    def _header(self, layout: _Layout) -> Strip:
+        summary = f"{len(self._view):,} rows{' · following' if self.follow else ''}"
+        title = "output / error"
+        room = layout.preview - len(title) - 1
+        preview = (
+            f"{title} {summary.rjust(room)}"
+            if room >= len(summary)
+            else summary.rjust(layout.preview)
+        )
+        cells = _cells(
+            (
+                ("id", layout.id, False),
+                ("status", layout.status, False),
+                ("model", layout.model, False),
+                ("try", layout.attempts, True),
+                ("in/out", layout.tokens, True),
+                ("cost", layout.cost, True),
+                ("time", layout.latency, True),
+                (preview, layout.preview, False),
+            ),
+        )
+        return self._line([(("".join(cells)), self._style("header"))], layout)
+
+    def _render_row(self, row: Row, layout: _Layout, cursor: bool) -> Strip:
+        status = row.status
+        finished = status in ("ok", "failed", "skipped")
+        id_cell, status_cell, model_cell, *figures, preview_cell = _cells(
+            (
+                (row.id, layout.id, False),
+                (status, layout.status, False),
+                (row.model, layout.model, False),
+                (str(row.attempts) if row.attempts else "", layout.attempts, True),
+                (
+                    f"{_format.count(row.input_tokens)}/{_format.count(row.output_tokens)}"
+                    if finished
+                    else "",
+                    layout.tokens,
+                    True,
+                ),
+                (_format.money(row.cost_usd) if finished else "", layout.cost, True),
+                (_format.latency(row.latency_ms) if finished else "", layout.latency, True),
+                (self._preview(row, layout.preview), layout.preview, False),
+            ),
+        )
+        if cursor:
+            text = "".join([id_cell, status_cell, model_cell, *figures, preview_cell])
+            return self._line([(text, self._style("cursor"))], layout)
+        base = self._base_style()
+        status_style = self._style(status)
+        preview_style = status_style if status in ("failed", "retrying") else base
+        return self._line(
+            [
+                (id_cell, base),
+                (status_cell, status_style),
+                (model_cell, self._style("dim")),
+                ("".join(figures), base),
+                (preview_cell, preview_style),
+            ],
+            layout,
+        )
+
+    @staticmethod
+    def _preview(row: Row, width: int) -> str:
+        if row.status in ("ok", "running"):
+            text = row.preview
+        elif row.status == "retrying":
+            text = f"{row.error_kind}, retry in {row.delay_s:.1f}s: {row.preview}"
+        else:
+            text = f"{row.error_kind}: {row.preview}"
+        return text[: width * 2].translate(_CONTROL_CHARS)
+
+    def _line(self, parts: list[tuple[str, Style]], layout: _Layout) -> Strip:
+        segments = [Segment(text, style) for text, style in parts]
+        if sum(len(text) for text, _ in parts) == layout.width and all(
+            text.isascii() for text, _ in parts
+        ):
+            return Strip(segments, layout.width)
+        return Strip(segments).adjust_cell_length(layout.width, self._base_style())
