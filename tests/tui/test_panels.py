@@ -1,0 +1,156 @@
+"""The run screen's panels show what the model holds, and repaint only when it moved."""
+
+from __future__ import annotations
+
+import pytest
+from textual.app import App, ComposeResult
+from textual.widget import Widget
+from textual.widgets import DataTable
+
+from engine._events import CostUpdated
+from tests.tui._factories import MODEL, OTHER_MODEL, FakeClock, finished
+from tests.tui._scenes import busy_run
+from tui.model import RunModel
+from tui.widgets.cost_meter import CostMeter
+from tui.widgets.model_breakdown import ModelBreakdown
+from tui.widgets.rate_limits import RateLimits
+from tui.widgets.run_status import RunStatus
+from tui.widgets.stats_panel import StatsPanel
+from tui.widgets.throughput import ThroughputPanel
+
+pytestmark = pytest.mark.anyio
+
+
+class PanelApp(App[None]):
+    CSS = "Screen > * { height: auto; }"
+
+    def __init__(self, panel: Widget) -> None:
+        super().__init__()
+        self.panel = panel
+
+    def compose(self) -> ComposeResult:
+        yield self.panel
+
+
+def _text(app: App[None]) -> str:
+    return "\n".join(strip.text.rstrip() for strip in app.screen._compositor.render_strips())
+
+
+def _cells(table: DataTable[object]) -> list[list[str]]:
+    return [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def model(clock: FakeClock) -> RunModel:
+    return busy_run(clock)
+
+
+async def test_cost_meter_shows_spent_held_and_cap(model: RunModel) -> None:
+    app = PanelApp(CostMeter(model))
+    async with app.run_test(size=(40, 6)) as pilot:
+        await pilot.pause()
+        text = _text(app)
+        assert "spent $0.100 of $0.500" in text
+        assert "held by calls in flight $0.0042" in text
+        assert "19.9% spent, 0.8% held" in text
+        bar = text.splitlines()[2]
+        assert bar.count("█") == round(model.spent_usd / 0.5 * 40)
+
+
+async def test_cost_meter_without_a_cap_has_no_bar(model: RunModel) -> None:
+    model.apply_all([CostUpdated(spent_usd=1.25, reserved_usd=0.0, cap_usd=None)])
+    app = PanelApp(CostMeter(model))
+    async with app.run_test(size=(40, 6)) as pilot:
+        await pilot.pause()
+        text = _text(app)
+        assert "spent $1.25 of no cap" in text
+        assert "█" not in text and "░" not in text
+
+
+async def test_stats_panel_counts_percentages_and_timing(model: RunModel) -> None:
+    app = PanelApp(StatsPanel(model))
+    async with app.run_test(size=(40, 6)) as pilot:
+        await pilot.pause()
+        lines = _text(app).splitlines()
+        assert lines[0].split() == ["ok", "149", "37.2%", "running", "3"]
+        assert lines[1].split() == ["failed", "11", "2.8%", "retrying", "1"]
+        assert lines[2].split() == ["skipped", "0", "0.0%", "remaining", "240"]
+        assert lines[3].strip() == "done 160 of 400 (40.0%)"
+        assert lines[4].split() == ["elapsed", "0:20", "eta", "0:30", "workers", "8"]
+
+
+async def test_throughput_panel_shows_recent_rates(model: RunModel) -> None:
+    app = PanelApp(ThroughputPanel(model))
+    async with app.run_test(size=(40, 6)) as pilot:
+        await pilot.pause()
+        text = _text(app)
+        assert "items/s 8" in text
+        assert "cost/min $0.302" in text
+        assert "█" in text
+
+
+async def test_model_breakdown_has_a_row_per_model_and_updates_changed_cells(
+    model: RunModel,
+) -> None:
+    table = ModelBreakdown(model)
+    app = PanelApp(table)
+    async with app.run_test(size=(120, 6)) as pilot:
+        await pilot.pause()
+        rows = _cells(table)
+        assert [row[0] for row in rows] == [MODEL, OTHER_MODEL]
+        assert rows[0][1:6] == ["80", "80", "0", "0", "2"]
+        assert rows[1][1:6] == ["80", "69", "11", "0", "2"]
+        assert rows[1][7] == "$0.083"
+        updates: list[tuple[object, object]] = []
+        original = table.update_cell
+
+        def spy(row_key: object, column_key: object, value: object, **kw: object) -> None:
+            updates.append((row_key, column_key))
+            original(row_key, column_key, value, **kw)  # type: ignore[arg-type]
+
+        table.update_cell = spy  # type: ignore[method-assign]
+        table.sync()
+        assert updates == []
+        model.apply_all([finished("ticket-0080", MODEL, cost=0.5)])
+        table.sync()
+        assert {column for _, column in updates} <= {
+            "done",
+            "ok",
+            "active",
+            "tokens",
+            "cost",
+            "latency",
+        }
+        assert all(row == MODEL for row, _ in updates)
+
+
+async def test_rate_limits_show_use_against_limits_and_back_off(
+    model: RunModel, clock: FakeClock
+) -> None:
+    table = RateLimits(model)
+    app = PanelApp(table)
+    async with app.run_test(size=(120, 6)) as pilot:
+        await pilot.pause()
+        assert _cells(table) == [
+            [MODEL, "312/500", "131k/200k", "0", "-"],
+            [OTHER_MODEL, "48/50", "21.5k/40k", "3", "5s"],
+        ]
+        clock.advance(3)
+        model.tick()
+        table.sync()
+        assert _cells(table)[1][4] == "2s"
+
+
+async def test_run_status_names_the_run_and_its_state(model: RunModel) -> None:
+    app = PanelApp(RunStatus(model))
+    async with app.run_test(size=(120, 3)) as pilot:
+        await pilot.pause()
+        line = _text(app).splitlines()[0]
+        assert line.startswith(" RUNNING ")
+        assert "run 20261122-150000-demo" in line
+        assert f"models {MODEL}, {OTHER_MODEL}" in line
