@@ -23,6 +23,7 @@ from engine.log import (
     BatchRecord,
     IndexBy,
     LogWriter,
+    _verify,
     batch_from_record,
     batch_record,
     config_fingerprint,
@@ -246,7 +247,17 @@ def test_the_input_fingerprint_follows_the_bytes_not_the_mtime(tmp_path: Path) -
 # -- scan --------------------------------------------------------------------------------
 
 
-def test_scan_counts_the_latest_record_of_each_pair_and_every_cost(tmp_path: Path) -> None:
+@pytest.fixture(params=["in-process", "checked-by-a-child"])
+def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a scan test on both paths: a small log, and a big one whose checksums a child checks."""
+    if request.param == "checked-by-a-child":
+        monkeypatch.setattr(_verify, "PARALLEL_MIN_BYTES", 0)
+    return str(request.param)
+
+
+def test_scan_counts_the_latest_record_of_each_pair_and_every_cost(
+    tmp_path: Path, mode: str
+) -> None:
     spent: dict[str, Any] = {"cost_usd": 0.5, "usage": Usage(10, 5, 2)}
     path = results_log(
         tmp_path / "log.jsonl",
@@ -348,7 +359,7 @@ def test_a_log_from_a_newer_batchdeck_is_refused(tmp_path: Path) -> None:
         scan(path)
 
 
-def test_a_valid_checksum_over_a_bad_record_names_its_line(tmp_path: Path) -> None:
+def test_a_valid_checksum_over_a_bad_record_names_its_line(tmp_path: Path, mode: str) -> None:
     def all_records(path: Path) -> None:
         list(read_records(path))
 
@@ -370,7 +381,7 @@ def test_a_valid_checksum_over_a_bad_record_names_its_line(tmp_path: Path) -> No
                 read(path)
 
 
-def test_scan_reports_a_bad_tail_without_touching_the_file(tmp_path: Path) -> None:
+def test_scan_reports_a_bad_tail_without_touching_the_file(tmp_path: Path, mode: str) -> None:
     path = results_log(tmp_path / "log.jsonl", [result("a")])
     clean = path.read_bytes()
     path.write_bytes(clean + b'0badc0de {"k":"res')
@@ -379,7 +390,7 @@ def test_scan_reports_a_bad_tail_without_touching_the_file(tmp_path: Path) -> No
     assert path.read_bytes() == clean + b'0badc0de {"k":"res'
 
 
-def test_a_damaged_record_before_valid_ones_is_never_skipped(tmp_path: Path) -> None:
+def test_a_damaged_record_before_valid_ones_is_never_skipped(tmp_path: Path, mode: str) -> None:
     path = results_log(tmp_path / "log.jsonl", [result(str(i), line=i) for i in range(1, 6)])
     lines = path.read_bytes().splitlines(keepends=True)
     lines[3] = lines[3].replace(b'"3"', b'"X"')  # line 4 holds the result of item "3"
@@ -387,6 +398,20 @@ def test_a_damaged_record_before_valid_ones_is_never_skipped(tmp_path: Path) -> 
     for read in (scan, lambda p: list(read_records(p)), lambda p: list(iter_results(p))):
         with pytest.raises(LogCorrupt, match=r"line 4 is damaged but valid records follow"):
             read(path)
+
+
+def test_when_the_checking_child_cannot_run_the_check_runs_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_verify, "PARALLEL_MIN_BYTES", 0)
+    path = results_log(tmp_path / "log.jsonl", [result(str(i), line=i) for i in range(1, 4)])
+    lines = path.read_bytes().splitlines(keepends=True)
+    lines[2] = b"0" + lines[2][1:]
+    path.write_bytes(b"".join(lines))
+    for executable in ("/nonexistent/python", "/bin/false"):
+        monkeypatch.setattr(_verify.sys, "executable", executable)
+        with pytest.raises(LogCorrupt, match="line 3 is damaged but valid records follow"):
+            scan(path)
 
 
 # -- readers -----------------------------------------------------------------------------

@@ -9,11 +9,14 @@ resume and export (``_scan``); fingerprints of config and input (``_fingerprint`
 Typical use::
 
     writer = LogWriter.create(run_dir / "log.jsonl", header_record(...), durability="fsync")
-    writer.write_group([encode(result_record(r)) for r in results])
+    writer.write_group([encode(result_record(r)) for r in results])   # per group commit
+    writer.write_now(encode(pause_record()))                           # fsynced at once
 
-    state = scan(log, index="line" if fingerprint_matches(...) else "id")
-    if state.tail_bytes:
-        recovery = recover(log)           # moves the tail to a side file
+    recovery = recover(log)             # reads only the tail: instant on a clean log
+    state = scan(log)                   # indexed by item line: right while the input is unchanged
+    if not fingerprint_matches(state.header or {}, input):   # --force: lines may have moved
+        state = scan(log, index="id")
+    state.status(model, item.id, item.line)   # "ok" | "failed" | "skipped" | None
     writer = LogWriter.open_append(log, durability="fsync")
 """
 

@@ -26,6 +26,7 @@ skipping it.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
 from typing import IO, Any
 from zlib import crc32
@@ -67,34 +68,44 @@ class ValidLines:
     """Iterate the valid lines of an open log, as lists, in file order.
 
     The file is read from its current position, which must be 0, up to ``end``
-    (default: its end). After the iteration ``valid_bytes`` is the length of the
-    valid prefix, ``tail_bytes`` the length of what follows it, and ``records``
-    the number of valid lines. While iterating, ``line_no`` is the 1-based line number of the
-    first line of the list just yielded, for error messages.
+    (default: its size when the iterator is made, so a log still being written
+    reads as a snapshot). After the iteration ``valid_bytes`` is the length of
+    the valid prefix, ``tail_bytes`` the length of what follows it in that
+    snapshot, ``bad_line`` the number of the first line of that tail (0: none)
+    and ``records`` the number of valid lines. While iterating, ``line_no`` is
+    the 1-based line number of the first line of the list just yielded.
+
+    ``verify=False`` skips the checksums, for bytes known to be valid: a second
+    pass, or the prefix ``valid_end`` found while a ``Checker`` verifies it.
     """
 
-    def __init__(self, file: IO[bytes], path: object, *, end: int | None = None) -> None:
+    def __init__(
+        self, file: IO[bytes], path: object, *, end: int | None = None, verify: bool = True
+    ) -> None:
         self._file = file
         self._path = path
-        self._end = end
+        self._size = os.fstat(file.fileno()).st_size
+        self._end = self._size if end is None else end
+        self._verify = verify
         self.valid_bytes = 0
         self.tail_bytes = 0
+        self.bad_line = 0
         self.records = 0
         self.line_no = 1
 
     def __iter__(self) -> Iterator[list[bytes]]:
-        read, end = self._file.read, self._end
+        read, end, verify = self._file.read, self._end, self._verify
         pos = 0  # file offset of the first byte not yet split into lines
         next_line = 1
         bad_line = 0  # first invalid line after the last valid one
         pending = b""
-        want = CHUNK_BYTES if end is None else min(CHUNK_BYTES, end)
+        want = min(CHUNK_BYTES, end)
         while data := read(want):
             chunk = pending + data if pending else data
             lines = chunk.split(b"\n")
             pending = lines.pop()
             good = lines
-            for line in lines:
+            for line in lines if verify else ():
                 if is_valid(line):
                     if bad_line:
                         raise self._corrupt(bad_line)
@@ -111,14 +122,54 @@ class ValidLines:
             self.records += len(good)
             self.line_no = next_line
             next_line += len(lines)
-            if end is not None:
-                want = min(CHUNK_BYTES, end - pos - len(pending))
+            want = min(CHUNK_BYTES, end - pos - len(pending))
             if good:
                 yield good
-        self.tail_bytes = pos + len(pending) - self.valid_bytes
+        self.tail_bytes = self._size - self.valid_bytes
+        self.bad_line = bad_line or (next_line if self.tail_bytes else 0)
 
     def _corrupt(self, line_no: int) -> LogCorrupt:
         return LogCorrupt(
             f"checkpoint log {self._path}: line {line_no} is damaged but valid records follow it;"
             " refusing to skip it (restore the file, or cut it before that line by hand)"
         )
+
+
+def valid_end(file: IO[bytes], size: int) -> int:
+    """The offset just after the last valid line of ``file`` (0: none), read from the end.
+
+    Costs the size of the tail, not of the log: the tail is what a crash leaves.
+    """
+    return next((end for end, line in _lines_backwards(file, size) if is_valid(line)), 0)
+
+
+def _lines_backwards(file: IO[bytes], size: int) -> Iterator[tuple[int, bytes]]:
+    """The complete lines of ``file``, last first, each with the offset just after its newline.
+
+    Bytes after the last newline are no line at all (a torn write) and are skipped.
+    Memory stays at one chunk plus the longest line.
+    """
+    start, buf = size, b""  # buf holds the file's bytes from offset ``start``
+    cut = -1  # index in buf of the newline that ends the next line to yield; -1: none yet
+    while True:
+        if cut < 0:
+            cut = buf.rfind(b"\n")
+        if cut >= 0:
+            previous = buf.rfind(b"\n", 0, cut)
+            if previous >= 0 or start == 0:
+                yield start + cut + 1, buf[previous + 1 : cut]
+                cut = previous
+                if cut < 0:
+                    return  # that was the first line of the file
+                continue
+        if start == 0:
+            return
+        chunk_start = max(0, start - CHUNK_BYTES)
+        file.seek(chunk_start)
+        data = file.read(start - chunk_start)
+        if cut >= 0:  # keep the part of the current line read so far
+            buf = data + buf[: cut + 1]
+            cut += len(data)
+        else:  # no newline after these bytes: a torn line, dropped
+            buf = data
+        start = chunk_start

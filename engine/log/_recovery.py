@@ -20,13 +20,12 @@ from __future__ import annotations
 import itertools
 import os
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from engine._errors import LogWriteError
-from engine.log._format import CHUNK_BYTES, is_valid
+from engine.log._format import CHUNK_BYTES, valid_end
 from engine.log._writer import fsync_dir
 
 
@@ -58,7 +57,7 @@ def recover(path: str | os.PathLike[str]) -> Recovery:
     path = Path(path)
     with open(path, "r+b", buffering=0) as log:
         size = os.fstat(log.fileno()).st_size
-        valid = next((end for end, line in _lines_backwards(log, size) if is_valid(line)), 0)
+        valid = valid_end(log, size)
         if valid == size:
             return Recovery(size, 0, None)
         try:
@@ -70,38 +69,6 @@ def recover(path: str | os.PathLike[str]) -> Recovery:
                 f"cannot recover checkpoint log {path}: {exc.strerror or exc}"
             ) from exc
     return Recovery(valid, size - valid, side)
-
-
-def _lines_backwards(file: IO[bytes], size: int) -> Iterator[tuple[int, bytes]]:
-    """The complete lines of ``file``, last first, each with the offset just after its newline.
-
-    Bytes after the last newline are no line at all (a torn write) and are skipped.
-    Memory stays at one chunk plus the longest line.
-    """
-    start, buf = size, b""  # buf holds the file's bytes from offset ``start``
-    cut = -1  # index in buf of the newline that ends the next line to yield; -1: none yet
-    while True:
-        if cut < 0:
-            cut = buf.rfind(b"\n")
-        if cut >= 0:
-            previous = buf.rfind(b"\n", 0, cut)
-            if previous >= 0 or start == 0:
-                yield start + cut + 1, buf[previous + 1 : cut]
-                cut = previous
-                if cut < 0:
-                    return  # that was the first line of the file
-                continue
-        if start == 0:
-            return
-        chunk_start = max(0, start - CHUNK_BYTES)
-        file.seek(chunk_start)
-        data = file.read(start - chunk_start)
-        if cut >= 0:  # keep the part of the current line read so far
-            buf = data + buf[: cut + 1]
-            cut += len(data)
-        else:  # no newline after these bytes: a torn line, dropped
-            buf = data
-        start = chunk_start
 
 
 def _save_tail(log: IO[bytes], path: Path, start: int) -> Path:

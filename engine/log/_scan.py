@@ -5,8 +5,10 @@ failure retried later, a result re-run with an edited prompt) and the latest
 one wins, for counts, for resume and for export. Money is different: every
 result record's cost and tokens were spent, so totals sum over all of them.
 
-Both readers are shaped by the million-record log (~750 MB): ``scan`` must
-finish in ~3 s on two slow cores and neither may hold a million results.
+Both readers are shaped by the million-record log (~700 MB): ``scan`` must
+finish in ~3 s on two cores and neither may hold a million results. For a big
+log a child process checks the checksums on the second core while this one
+parses (``_verify``).
 
 ``scan`` decodes of each result only its ``head`` array, and keeps the latest
 status of each pair in one of two indexes:
@@ -15,12 +17,11 @@ status of each pair in one of two indexes:
   model, a ``bytearray`` of statuses and an ``array('I')`` of id hashes, both
   indexed by the item's line: 5 bytes per item, one store per record, latest
   wins by overwriting, counts by ``bytearray.count``. The id hash guards
-  against an item that is not the one logged at its line. An ``IdSet`` costs
-  ~1 us per insert in Python, which alone is a third of the time budget.
+  against an item that is not the one logged at its line.
 - by id (for ``--force`` on a changed input, where lines moved): an IdSet of
   every key, two small IdSets of the keys whose first record failed or was
-  skipped, and a dict only for keys with more than one record: ~8 bytes per
-  key, about twice the time.
+  skipped, and a dict only for keys with more than one record: ~16 bytes per
+  key, and an IdSet insert in Python costs ~0.5 s more per million records.
 
 ``iter_results`` reads the log twice: the first pass finds the keys with more
 than one record and the offset of the last one (a dict of those keys only),
@@ -33,9 +34,10 @@ from __future__ import annotations
 import os
 from array import array
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 import orjson
 
@@ -43,7 +45,8 @@ from engine._errors import LogCorrupt, LogError
 from engine._events import RunState
 from engine._idset import IdSet
 from engine._results import ItemResult, Status
-from engine.log._format import FORMAT_VERSION, ValidLines, decode
+from engine.log import _verify
+from engine.log._format import FORMAT_VERSION, ValidLines, decode, valid_end
 from engine.log._records import (
     HEAD_OFFSET,
     LIFECYCLE_KINDS,
@@ -252,9 +255,38 @@ def scan(path: str | os.PathLike[str], *, index: IndexBy = "line") -> LogState:
 
     ``index="line"`` when the input's fingerprint matches the header's, ``"id"``
     when it does not (``--force``). Read-only: a bad tail is counted in
-    ``tail_bytes``, not moved (``recover`` does that).
+    ``tail_bytes``, not moved (``recover`` does that). A big log's checksums are
+    checked by a child process while this one parses (see ``_verify``).
     """
     path = Path(path)
+    with open(path, "rb", buffering=0) as f, _valid_prefix(f, path) as lines_of:
+        return _scan_lines(lines_of, path, index)
+
+
+@contextmanager
+def _valid_prefix(f: IO[bytes], path: Path) -> Iterator[ValidLines]:
+    """The log's valid lines; a big log's checksums are checked by a child meanwhile.
+
+    In that case the lines are those of the prefix ``valid_end`` found, unchecked
+    while they are read, and LogCorrupt for a damaged one is raised on leaving
+    the block, before anything read from them can be used.
+    """
+    size = os.fstat(f.fileno()).st_size
+    if size < _verify.PARALLEL_MIN_BYTES:
+        yield ValidLines(f, path)
+        return
+    end = valid_end(f, size)
+    f.seek(0)
+    with _verify.Checker(path, end) as checker:
+        try:
+            yield ValidLines(f, path, end=end, verify=False)
+        except Exception:
+            checker.raise_damage()  # damage explains a failed parse better than the parse
+            raise
+        checker.raise_damage()
+
+
+def _scan_lines(lines_of: ValidLines, path: Path, index: IndexBy) -> LogState:
     by_line = _ByLine() if index == "line" else None
     by_id = _ById() if index == "id" else None
     tables = by_line.tables if by_line is not None else {}
@@ -265,51 +297,47 @@ def scan(path: str | os.PathLike[str], *, index: IndexBy = "line") -> LogState:
     lifecycle: LifecycleKind | None = None
     final: RunState | None = None
     batches: dict[str, BatchRecord] = {}
-    with open(path, "rb", buffering=0) as f:
-        lines_of = ValidLines(f, path)
-        for lines in lines_of:
-            line = b""
-            try:
-                for line in lines:
-                    if line.startswith(start, 9):
-                        try:  # _head, inlined: this runs a million times
-                            model, id, item_line, status, c, i, o, ca = loads(
-                                line[head_at : line.index(b"]", head_at) + 1]
-                            )
-                            code = codes[status]
-                        except (JSONDecodeError, ValueError, TypeError, KeyError):
-                            model, id, item_line, status, c, i, o, ca = _full_head(line)
-                            code = codes[status]
-                        results += 1
-                        cost += c
-                        input_tokens += i
-                        output_tokens += o
-                        cached_tokens += ca
-                        if by_id is not None:
-                            by_id.add(model, id, status)
-                            continue
-                        table = tables.get(model)
-                        if table is None or not 0 <= item_line < len(table[0]):
-                            table = by_line.make_room(model, item_line)  # type: ignore[union-attr]
-                        table[0][item_line] = code
-                        table[1][item_line] = hash(id) & mask
-                        continue
-                    rec = decode(line)
-                    kind = rec.get("k")
-                    if kind == "header":
-                        if header is not None or results or lifecycle or batches:
-                            raise LogCorrupt("a second header record")
-                        header = _checked_header(rec, path)
-                    elif kind in LIFECYCLE_KINDS:
-                        lifecycle = kind
-                        final = rec.get("state") if kind == "finish" else None
-                    elif kind == "batch":
-                        batch = batch_from_record(
-                            rec, previous=batches.get(str(rec.get("batch_id")))
+    for lines in lines_of:
+        line = b""
+        try:
+            for line in lines:
+                if line.startswith(start, 9):
+                    try:  # _head, inlined: this runs a million times
+                        model, id, item_line, status, c, i, o, ca = loads(
+                            line[head_at : line.index(b"]", head_at) + 1]
                         )
-                        batches[batch.batch_id] = batch
-            except (LogCorrupt, TypeError) as exc:  # TypeError: a head of the wrong types
-                raise _located(exc, path, lines_of, lines, line) from None
+                        code = codes[status]
+                    except (JSONDecodeError, ValueError, TypeError, KeyError):
+                        model, id, item_line, status, c, i, o, ca = _full_head(line)
+                        code = codes[status]
+                    results += 1
+                    cost += c
+                    input_tokens += i
+                    output_tokens += o
+                    cached_tokens += ca
+                    if by_id is not None:
+                        by_id.add(model, id, status)
+                        continue
+                    table = tables.get(model)
+                    if table is None or not 0 <= item_line < len(table[0]):
+                        table = by_line.make_room(model, item_line)  # type: ignore[union-attr]
+                    table[0][item_line] = code
+                    table[1][item_line] = hash(id) & mask
+                    continue
+                rec = decode(line)
+                kind = rec.get("k")
+                if kind == "header":
+                    if header is not None or results or lifecycle or batches:
+                        raise LogCorrupt("a second header record")
+                    header = _checked_header(rec, path)
+                elif kind in LIFECYCLE_KINDS:
+                    lifecycle = kind
+                    final = rec.get("state") if kind == "finish" else None
+                elif kind == "batch":
+                    batch = batch_from_record(rec, previous=batches.get(str(rec.get("batch_id"))))
+                    batches[batch.batch_id] = batch
+        except (LogCorrupt, TypeError) as exc:  # TypeError: a head of the wrong types
+            raise _located(exc, path, lines_of, lines, line) from None
     if header is None and lines_of.records:
         raise LogCorrupt(f"checkpoint log {path} does not start with a header record")
     found = by_line if by_line is not None else by_id
@@ -358,23 +386,23 @@ def iter_results(path: str | os.PathLike[str]) -> Iterator[ItemResult]:
         seen = IdSet()
         last_at: dict[str, tuple[int, int]] = {}  # only keys with several records
         pos = 0
-        first_pass = ValidLines(f, path)
-        for lines in first_pass:
-            line = b""
-            try:
-                for line in lines:
-                    if line.startswith(RESULT_START, 9):
-                        model, id = _head(line)[:2]
-                        key = f"{model}\x00{id}"
-                        if not seen.add(key):
-                            last_at[key] = (pos, len(line))
-                    pos += len(line) + 1
-            except LogCorrupt as exc:
-                raise _located(exc, path, first_pass, lines, line) from None
+        with _valid_prefix(f, path) as first_pass:
+            for lines in first_pass:
+                line = b""
+                try:
+                    for line in lines:
+                        if line.startswith(RESULT_START, 9):
+                            model, id = _head(line)[:2]
+                            key = f"{model}\x00{id}"
+                            if not seen.add(key):
+                                last_at[key] = (pos, len(line))
+                        pos += len(line) + 1
+                except LogCorrupt as exc:
+                    raise _located(exc, path, first_pass, lines, line) from None
         del seen
         f.seek(0)
         emitted: set[str] = set()
-        second_pass = ValidLines(f, path, end=first_pass.valid_bytes)
+        second_pass = ValidLines(f, path, end=first_pass.valid_bytes, verify=False)
         for lines in second_pass:
             line = b""
             try:
