@@ -9,6 +9,7 @@ import threading
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import orjson
@@ -123,6 +124,11 @@ def test_a_minimal_result_leaves_out_empty_fields() -> None:
     assert result_from_record(record) == bare
 
 
+def test_fields_of_any_mapping_type_are_written() -> None:
+    item = ItemResult(id="a", model="m", status="ok", line=1, fields=MappingProxyType({"x": 1}))
+    assert orjson.loads(encode(result_record(item))[9:])["fields"] == {"x": 1}
+
+
 def test_empty_output_is_kept_apart_from_no_output() -> None:
     assert result_from_record(result_record(result(output=""))).output == ""
     assert result_from_record(result_record(result())).output is None
@@ -156,6 +162,7 @@ _results = st.builds(
 )
 
 
+@settings(deadline=None)
 @given(_results)
 def test_any_result_round_trips_through_a_line(item: ItemResult) -> None:
     line = encode(result_record(item))
@@ -505,6 +512,9 @@ def test_a_group_is_one_write_and_at_most_one_fsync(
     syscalls.clear()
     writer.write_now(encode(pause_record()))  # pause, stop, finish: fsynced whatever the setting
     assert syscalls == [("write", "file"), ("fsync", "file")]
+    syscalls.clear()
+    writer.write_group([])
+    assert syscalls == []
     writer.close()
     assert scan(path).ok == 200
 
@@ -630,7 +640,7 @@ def test_groups_from_several_threads_never_interleave(tmp_path: Path) -> None:
     assert state.ok == 4 * 20 * 50 and state.tail_bytes == 0
 
 
-@settings(max_examples=25)
+@settings(max_examples=25, deadline=None)
 @given(
     st.lists(
         st.tuples(st.sampled_from("abcd"), st.sampled_from(["ok", "failed", "skipped"])),

@@ -131,7 +131,8 @@ def result_record(result: ItemResult) -> dict[str, Any]:
     if result.prompt_override is not None:
         rec["prompt"] = result.prompt_override
     if result.fields:
-        rec["fields"] = result.fields
+        fields = result.fields  # orjson writes dicts, not other Mappings
+        rec["fields"] = fields if type(fields) is dict else dict(fields)
     return rec
 
 

@@ -95,6 +95,8 @@ class LogWriter:
     def write_group(self, lines: Sequence[bytes] | bytes) -> None:
         """Append encoded lines in one write, then fsync if ``durability == "fsync"``."""
         data = lines if isinstance(lines, bytes) else b"".join(lines)
+        if not data:
+            return
         with self._lock:
             self._write(data, fsync=self._durability == "fsync")
 
