@@ -205,6 +205,7 @@ class ItemTable(ScrollView, can_focus=True, inherit_bindings=False):
             self.cursor = min(self.cursor, max(0, count - 1))
             if self.scroll_y > self.max_scroll_y:
                 self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
+        self._sync_scrollbar()
         self._refresh_changed_lines()
 
     @property
@@ -350,11 +351,11 @@ class ItemTable(ScrollView, can_focus=True, inherit_bindings=False):
 
         Setting ``virtual_size`` the usual way lays out the whole screen and
         repaints every line of the widget; rows arrive every tick, and only the
-        scrollbar and the lines that changed need to move.
+        scrollbar and the lines that changed need to move. The caller syncs the
+        scrollbar once the scroll position is final.
         """
         size = Size(self.scrollable_content_region.width, count + 1)
         self.set_reactive(ItemTable.virtual_size, size)
-        self._sync_scrollbar()
 
     def _sync_scrollbar(self) -> None:
         """Hand the scrollbar its figures, and repaint it only if its thumb moves on screen.
@@ -523,9 +524,16 @@ class ItemTable(ScrollView, can_focus=True, inherit_bindings=False):
         return text[: width * 2].translate(_CONTROL_CHARS)
 
     def _line(self, parts: list[tuple[str, Style]], layout: _Layout) -> Strip:
-        segments = [Segment(text, style) for text, style in parts]
-        if sum(len(text) for text, _ in parts) == layout.width and all(
-            text.isascii() for text, _ in parts
-        ):
+        """One strip of exactly the layout's width; neighbours in one style share a segment
+        (every segment costs again in each step of Textual's paint)."""
+        merged: list[tuple[str, Style]] = []
+        for text, style in parts:
+            if merged and merged[-1][1] is style:
+                merged[-1] = (merged[-1][0] + text, style)
+            else:
+                merged.append((text, style))
+        segments = [Segment(text, style) for text, style in merged]
+        text = "".join(text for text, _ in merged)
+        if len(text) == layout.width and text.isascii():
             return Strip(segments, layout.width)
         return Strip(segments).adjust_cell_length(layout.width, self._base_style())
