@@ -119,7 +119,10 @@ class ItemStore:
         self._versions = array("q")
         self._gens = array("q")
         """Bucket generation per row (see the module docstring)."""
+        self._member = array("H")
+        """Per row: which set of buckets it is in, an index into ``_member_sets``."""
         self._numeric = (
+            self._member,
             self._models,
             self._status,
             self._attempts,
@@ -136,8 +139,9 @@ class ItemStore:
         self._delays: dict[int, float] = {}
         """Back-off by position, for retrying rows only."""
         self._buckets: dict[str, _Bucket] = {name: _Bucket() for name in STATUS_FILTERS[1:]}
-        self._memberships: dict[tuple[RowStatus, str | None], tuple[_Bucket, ...]] = {}
-        self._interned: dict[tuple[str, ...], tuple[_Bucket, ...]] = {}
+        self._member_sets: list[tuple[_Bucket, ...]] = []
+        self._member_codes: dict[tuple[str, ...], int] = {}
+        self._memberships: dict[tuple[RowStatus, str | None], int] = {}
         self.version = 0
         """Bumped on every change to any row."""
         self.widest_id = 0
@@ -209,7 +213,7 @@ class ItemStore:
 
     def start(self, id: str, model: str, attempt: int) -> RowStatus | None:
         """An attempt began; returns the row's status before (None for a new row)."""
-        position = self._ids_of(model).get(id)
+        position = (self._index.get(model) or self._ids_of(model)).get(id)
         if position is None:
             position = self._create(id, model, "running", None)
             old = None
@@ -227,7 +231,7 @@ class ItemStore:
         self, id: str, model: str, attempt: int, error: ErrorInfo, delay_s: float
     ) -> RowStatus | None:
         """An attempt failed and another follows after ``delay_s``."""
-        position = self._ids_of(model).get(id)
+        position = (self._index.get(model) or self._ids_of(model)).get(id)
         if position is None:
             position = self._create(id, model, "retrying", error.kind)
             old = None
@@ -251,7 +255,7 @@ class ItemStore:
         else:
             kind = None if status == "ok" else status
             preview = result.output or ""
-        position = self._ids_of(result.model).get(result.id)
+        position = (self._index.get(result.model) or self._ids_of(result.model)).get(result.id)
         if position is None:
             position = self._create(result.id, result.model, status, kind)
             old = None
@@ -296,7 +300,9 @@ class ItemStore:
             self.widest_id = len(id)
         if len(model) > self.widest_model:
             self.widest_model = len(model)
-        for bucket in self._membership(status, kind):
+        member = self._membership(status, kind)
+        self._member[position] = member
+        for bucket in self._member_sets[member]:
             bucket.positions.append(position)
             bucket.gens.append(0)
         return position
@@ -305,37 +311,41 @@ class ItemStore:
         for column in self._numeric:
             column.extend(array(column.typecode, bytes(column.itemsize * _GROW_ROWS)))
 
-    def _membership(self, status: RowStatus, kind: str | None) -> tuple[_Bucket, ...]:
-        """The buckets a row with this status and kind is in; one shared tuple per set."""
-        found = self._memberships.get((status, kind))
-        if found is not None:
-            return found
-        names: list[str] = [_STATUS_BUCKET[status]]
+    def _membership(self, status: RowStatus, kind: str | None) -> int:
+        """The code of the set of buckets a row with this status and kind is in."""
+        code = self._memberships.get((status, kind))
+        if code is not None:
+            return code
+        names: tuple[str, ...] = (_STATUS_BUCKET[status],)
         if kind is not None and names[0] in ("failed", "skipped"):
-            names.append(_KIND_PREFIX + kind)
-        buckets = tuple(self._buckets.setdefault(name, _Bucket()) for name in names)
-        found = self._interned.setdefault(tuple(names), buckets)
-        self._memberships[(status, kind)] = found
-        return found
+            names = (*names, _KIND_PREFIX + kind)
+        code = self._member_codes.get(names)
+        if code is None:
+            code = self._member_codes[names] = len(self._member_sets)
+            self._member_sets.append(
+                tuple(self._buckets.setdefault(name, _Bucket()) for name in names)
+            )
+        self._memberships[(status, kind)] = code
+        return code
 
     def _set_status(self, position: int, status: RowStatus, kind: str | None) -> None:
-        kinds = self._kinds
-        before = self._membership(_STATUSES[self._status[position]], kinds.get(position))
-        after = self._membership(status, kind)
         self._status[position] = _STATUS_CODE[status]
         if kind is None:
-            kinds.pop(position, None)
+            self._kinds.pop(position, None)
         else:
-            kinds[position] = kind
-        if before is after:
+            self._kinds[position] = kind
+        before = self._member[position]
+        after = self._membership(status, kind)
+        if before == after:
             return
+        self._member[position] = after
         gen = self._gens[position] + 1
         self._gens[position] = gen
-        for bucket in before:
+        for bucket in self._member_sets[before]:
             bucket.stale += 1
             if bucket.stale > _COMPACT_MIN_STALE and bucket.stale > len(bucket):
                 self._compact(bucket)
-        for bucket in after:
+        for bucket in self._member_sets[after]:
             bucket.positions.append(position)
             bucket.gens.append(gen)
 
