@@ -15,6 +15,7 @@ import os
 import secrets
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from itertools import chain, islice
 from pathlib import Path
 
@@ -189,13 +190,15 @@ class Run:
         if (
             only is None
             and state.result_records
-            and not force
             and not log.fingerprint_matches(state.header or {}, config.input)
         ):
-            raise InputError(
-                f"{config.input} is not the input this run started with (changed, moved, or "
-                "stdin): resume with --force to use it anyway"
-            )
+            if not force:
+                raise InputError(
+                    f"{config.input} is not the input this run started with (changed, moved, "
+                    "or stdin): resume with --force to use it anyway"
+                )
+            # Items may have moved to other lines: match finished work by id instead.
+            state = await anyio.to_thread.run_sync(partial(log.scan, self.log_path, index="id"))
         prices = _prices_for(config)
         validator = None if config.output_schema is None else OutputValidator(config.output_schema)
         warnings: list[str] = []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -41,14 +40,25 @@ def median_of(runs: int, measure: Callable[[], float]) -> tuple[float, list[floa
     return statistics.median(values), values
 
 
+PEAK_RSS_CODE = """
+import resource
+print(max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+          resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024)
+"""
+
+
 def run_child(code: str, *args: str) -> tuple[str, float]:
-    """Run python ``code`` in a fresh process; returns its stdout and peak RSS in MB."""
+    """Run python ``code`` in a fresh process; returns its stdout and its own peak RSS in MB
+    (its largest child's, if that was larger)."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     done = subprocess.run(
-        [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, check=False
+        [sys.executable, "-c", code + PEAK_RSS_CODE, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
     )
     if done.returncode != 0:
         raise SystemExit(f"child failed: {done.stderr.strip()[-2000:]}")
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return done.stdout, max(peak, before) / 1024
+    *lines, peak = done.stdout.strip().splitlines()
+    return "\n".join(lines), float(peak)

@@ -254,3 +254,17 @@ async def test_retry_selected_items_with_an_edited_prompt(tmp_path: Path) -> Non
     assert [r.prompt for r in provider.requests] == ["Say hi to text number 2"]
     assert finished_ids(events) == ["item-2"]
     assert log_results(run)["item-2"].prompt_override == "Say hi to {context}"
+
+
+async def test_forced_resume_matches_finished_items_by_id_when_lines_moved(tmp_path: Path) -> None:
+    run = make_run(tmp_path, items(6), max_items=3)
+    await execute(run, ScriptedProvider())
+    source = Path(run.config.input)
+    write_jsonl(source, [{"id": "first", "context": "new at the top"}, *items(6)])
+    provider = ScriptedProvider()
+    unlimited = run.with_config(run.config.model_copy(update={"max_items": None}))
+    finished, _ = await execute(unlimited, provider, force=True)
+    assert sorted(r.prompt for r in provider.requests) == sorted(
+        ["new at the top", "text number 3", "text number 4", "text number 5"]
+    )
+    assert finished.ok == 7
