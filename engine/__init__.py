@@ -1,1 +1,111 @@
-"""batchdeck's headless engine: readers, caps, providers, the checkpoint log and the CLI."""
+"""batchdeck's headless engine: readers, caps, providers, the checkpoint log and the CLI.
+
+This is the surface the TUI (and anyone embedding batchdeck) uses; the modules
+behind it are private by concern, as httpx's are. A run in four lines::
+
+    run = Run.create(make_config(input="tickets.jsonl", prompt="Classify: {context}"))
+    finished = await run.execute([print])      # any number of event subscribers
+    # elsewhere, on the same loop: run.pause(), run.resume(), run.stop(), run.abort()
+    export_run(run, open("out.csv", "w"), "csv")
+"""
+
+from engine._config import DEFAULT_MODEL, RetrySettings, RunConfig, SimSettings, make_config
+from engine._errors import (
+    BatchdeckError,
+    ConfigError,
+    ErrorKind,
+    InputError,
+    LogCorrupt,
+    LogError,
+    LogWriteError,
+    ProviderError,
+    RunNotFound,
+)
+from engine._estimate import Estimate, ModelEstimate, estimate
+from engine._events import (
+    CapReached,
+    CostUpdated,
+    Event,
+    InputWarning,
+    ItemFinished,
+    ItemRetrying,
+    ItemsCounted,
+    ItemStarted,
+    LogRecovered,
+    RateLimitUpdated,
+    RunFailed,
+    RunFinished,
+    RunPaused,
+    RunResumed,
+    RunStarted,
+    RunState,
+    Subscriber,
+    WorkersChanged,
+)
+from engine._export import ExportFormat, StatusFilter, format_for
+from engine._items import InvalidItem, Item
+from engine._prices import Price, PriceTable
+from engine._results import ErrorInfo, ItemResult, Status, Usage
+from engine._run import Run
+from engine._runs import RunSummary, export_run, list_runs, load_results
+from engine._schema import load_schema
+from engine._template import PromptTemplate, default_template_for, render_item, unknown_placeholders
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "BatchdeckError",
+    "CapReached",
+    "ConfigError",
+    "CostUpdated",
+    "ErrorInfo",
+    "ErrorKind",
+    "Estimate",
+    "Event",
+    "ExportFormat",
+    "InputError",
+    "InputWarning",
+    "InvalidItem",
+    "Item",
+    "ItemFinished",
+    "ItemResult",
+    "ItemRetrying",
+    "ItemStarted",
+    "ItemsCounted",
+    "LogCorrupt",
+    "LogError",
+    "LogRecovered",
+    "LogWriteError",
+    "ModelEstimate",
+    "Price",
+    "PriceTable",
+    "PromptTemplate",
+    "ProviderError",
+    "RateLimitUpdated",
+    "RetrySettings",
+    "Run",
+    "RunConfig",
+    "RunFailed",
+    "RunFinished",
+    "RunNotFound",
+    "RunPaused",
+    "RunResumed",
+    "RunStarted",
+    "RunState",
+    "RunSummary",
+    "SimSettings",
+    "Status",
+    "StatusFilter",
+    "Subscriber",
+    "Usage",
+    "WorkersChanged",
+    "default_template_for",
+    "estimate",
+    "export_run",
+    "format_for",
+    "list_runs",
+    "load_results",
+    "load_schema",
+    "make_config",
+    "render_item",
+    "unknown_placeholders",
+]
