@@ -135,3 +135,36 @@ def test_first_ctrl_c_stops_gracefully_and_the_run_resumes(tmp_path: Path) -> No
     no_traceback(err)
     resumed = batchdeck("resume", str(run_dir), "--workers", "16", home=tmp_path)
     assert resumed.returncode in (0, 1), resumed.stderr
+
+
+def test_stdin_json_array_and_a_pydantic_schema(tmp_path: Path) -> None:
+    (tmp_path / "labels.py").write_text(
+        "from typing import Literal\nfrom pydantic import BaseModel\n\n"
+        "class Label(BaseModel):\n    topic: Literal['tech', 'politics', 'sport']\n"
+        "    confidence: float\n"
+    )
+    lines = b"\n".join(orjson.dumps({"id": f"s{i}", "text": f"headline {i}"}) for i in range(5))
+    out = tmp_path / "out.jsonl"
+    done = batchdeck(
+        "run", "-", *FAST, "--prompt", "Tag: {text}", "--schema", "labels:Label",
+        "--output", str(out), home=tmp_path, cwd=tmp_path, stdin=lines + b"\n",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    assert [r["id"] for r in rows] == [f"s{i}" for i in range(5)]
+    assert all(set(r["parsed"]) == {"topic", "confidence"} for r in rows)
+
+    array = tmp_path / "items.json"
+    array.write_bytes(orjson.dumps([{"id": "a", "text": "x"}, {"id": "b", "text": "y"}]))
+    done = batchdeck("run", str(array), *FAST, home=tmp_path)
+    assert done.returncode == 0 and "2 items" in done.stderr
+
+
+def test_keys_lists_providers_and_masks_what_it_finds(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("OPENAI_API_KEY=sk-test-abcdefghijklmnop1234\n")
+    done = batchdeck("keys", home=tmp_path, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    openai = next(line for line in lines if line.startswith("openai "))
+    assert ".env" in openai and "1234" in openai and "abcdefghijklmnop" not in openai
+    assert any(line.startswith("anthropic") and "missing" in line for line in lines)
