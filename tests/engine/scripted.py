@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,27 @@ def make_run(tmp_path: Path, rows: Sequence[dict[str, Any]], **config: Any) -> R
     }
     settings.update(config)
     return Run.create(make_config(**settings), tmp_path / "run")
+
+
+@asynccontextmanager
+async def in_background(
+    run: Run, provider: ScriptedProvider, **options: Any
+) -> AsyncIterator[list[tuple[RunFinished, list[Event]]]]:
+    """Run ``run`` in a task while the block steers it; the outcome is in the list after."""
+    outcome: list[tuple[RunFinished, list[Event]]] = []
+
+    async def go() -> None:
+        outcome.append(await execute(run, provider, **options))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(go)
+        yield outcome
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Let the engine's tasks run until ``condition`` holds (the test's timeout bounds it)."""
+    while not condition():
+        await anyio.wait_all_tasks_blocked()
 
 
 async def execute(

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import anyio
 import pytest
-from anyio.lowlevel import checkpoint
 
 from engine import log
 from engine._config import make_config
@@ -22,7 +21,15 @@ from engine._events import (
 from engine._results import Usage
 from engine._run import Run
 from engine.providers._base import CallRequest, CallResult
-from tests.engine.scripted import ScriptedProvider, execute, items, make_run, write_jsonl
+from tests.engine.scripted import (
+    ScriptedProvider,
+    execute,
+    in_background,
+    items,
+    make_run,
+    until,
+    write_jsonl,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -111,48 +118,34 @@ async def test_unknown_placeholder_refuses_before_any_call(tmp_path: Path) -> No
     assert provider.requests == []
 
 
-async def test_pause_sends_nothing_new_until_resume(tmp_path: Path) -> None:
+def gated() -> ScriptedProvider:
     provider = ScriptedProvider()
     provider.gate = anyio.Event()
+    return provider
+
+
+async def test_pause_sends_nothing_new_until_resume(tmp_path: Path) -> None:
+    provider = gated()
     run = make_run(tmp_path, items(40), workers=4)
-    events: list = []
-    outcome: list = []
-
-    async def go() -> None:
-        outcome.append(
-            await run.execute([events.append], providers={run.config.models[0]: provider})
-        )
-
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(go)
-        while provider.in_flight < 4:
-            await checkpoint()
+    async with in_background(run, provider) as outcome:
+        await until(lambda: provider.in_flight == 4)
         run.pause()
         provider.gate.set()
-        while provider.in_flight:
-            await checkpoint()
-        started = sum(isinstance(e, ItemStarted) for e in events)
-        for _ in range(200):
-            await checkpoint()
-        assert sum(isinstance(e, ItemStarted) for e in events) == started
-        assert len(provider.requests) == started
+        await until(lambda: provider.in_flight == 0)
+        sent = len(provider.requests)
+        await anyio.wait_all_tasks_blocked()
+        assert len(provider.requests) == sent == 4
         run.resume()
-    assert outcome[0].state == "finished" and outcome[0].ok == 40
+    finished, events = outcome[0]
+    assert finished.state == "finished" and finished.ok == 40
+    assert sum(isinstance(e, ItemStarted) for e in events) == 40
 
 
 async def test_stop_drains_in_flight_and_resume_finishes(tmp_path: Path) -> None:
-    provider = ScriptedProvider()
-    provider.gate = anyio.Event()
+    provider = gated()
     run = make_run(tmp_path, items(30), workers=3)
-    outcome: list = []
-
-    async def go() -> None:
-        outcome.append(await execute(run, provider))
-
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(go)
-        while provider.in_flight < 3:
-            await checkpoint()
+    async with in_background(run, provider) as outcome:
+        await until(lambda: provider.in_flight == 3)
         run.stop()
         provider.gate.set()
     finished, _ = outcome[0]
@@ -164,18 +157,10 @@ async def test_stop_drains_in_flight_and_resume_finishes(tmp_path: Path) -> None
 
 
 async def test_abort_cancels_in_flight_and_they_run_again(tmp_path: Path) -> None:
-    provider = ScriptedProvider()
-    provider.gate = anyio.Event()
+    provider = gated()
     run = make_run(tmp_path, items(10), workers=2)
-    outcome: list = []
-
-    async def go() -> None:
-        outcome.append(await execute(run, provider))
-
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(go)
-        while provider.in_flight < 2:
-            await checkpoint()
+    async with in_background(run, provider) as outcome:
+        await until(lambda: provider.in_flight == 2)
         run.abort()
     finished, _ = outcome[0]
     assert finished.state == "stopped" and finished.ok == 0 and finished.remaining == 10
@@ -191,21 +176,13 @@ async def test_max_items_stops_with_the_rest_resumable(tmp_path: Path) -> None:
 
 
 async def test_set_workers_changes_calls_in_flight(tmp_path: Path) -> None:
-    provider = ScriptedProvider()
-    provider.gate = anyio.Event()
+    provider = gated()
     run = make_run(tmp_path, items(40), workers=2)
-    outcome: list = []
-
-    async def go() -> None:
-        outcome.append(await execute(run, provider))
-
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(go)
-        while provider.in_flight < 2:
-            await checkpoint()
+    async with in_background(run, provider) as outcome:
+        await until(lambda: provider.in_flight == 2)
         run.set_workers(6)
-        while provider.in_flight < 6:
-            await checkpoint()
+        await until(lambda: provider.in_flight == 6)
+        await anyio.wait_all_tasks_blocked()
         assert provider.in_flight == 6
         provider.gate.set()
     finished, events = outcome[0]
