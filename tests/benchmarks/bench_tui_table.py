@@ -8,7 +8,9 @@ refresh Textual runs before the next batch, including turning the update into
 the escape sequences a terminal would get (headless apps skip that step, so
 the benchmark does it). Two scenes: following the tail (every frame scrolls,
 so every visible line is new) and parked in the middle of the run with a few
-of the 200 updates landing on visible rows.
+of the 200 updates landing on visible rows. A last scene times the whole run
+screen's tick (fold the batch from the EventBuffer, sync every panel and the
+table) plus its paint, following the tail.
 
     python tests/benchmarks/bench_tui_table.py [--rows 1000000] [--frames 300]
 
@@ -23,9 +25,11 @@ import gc
 import os
 import resource
 import statistics
+import tempfile
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from textual.app import App, ComposeResult
@@ -34,7 +38,9 @@ from textual.screen import Screen
 
 from engine._events import Event, ItemFinished, ItemStarted, RunStarted
 from engine._results import ErrorInfo, ItemResult, Usage
-from tui.model import RunModel
+from tui.app import make_app
+from tui.model import EventBuffer, RunModel
+from tui.screens.run import RunScreen
 from tui.widgets.item_table import ItemTable
 
 MODELS = ("openai:gpt-4o-mini", "anthropic:claude-3-5-haiku")
@@ -137,26 +143,37 @@ def _summary(name: str, samples: list[tuple[float, float]]) -> str:
     return "\n".join(lines)
 
 
-async def _scene(
+class Feed:
+    """Batches like a busy run's: half the rows in flight finish, as many new ones start."""
+
+    def __init__(self, model: RunModel) -> None:
+        self.in_flight: deque[int] = deque(model.store.view("active"))
+        self.next_n = len(model.store)
+
+    def batch(self, on_screen: Sequence[int] = ()) -> list[Event]:
+        """``BATCH`` events; rows at positions ``on_screen`` get a new result too."""
+        events: list[Event] = [ItemFinished(_result(position)) for position in on_screen]
+        while len(events) < BATCH // 2:
+            events.append(ItemFinished(_result(self.in_flight.popleft())))
+        while len(events) < BATCH:
+            events.append(_started(self.next_n))
+            self.in_flight.append(self.next_n)
+            self.next_n += 1
+        return events
+
+
+async def _table_scene(
     pilot: Pilot[None], model: RunModel, clock: PaintClock, frames: int, *, follow: bool
 ) -> tuple[list[tuple[float, float]], list[float]]:
+    """Frames of the table alone: fold a batch (timed apart), then refresh_rows + paint."""
     table = pilot.app.query_one(ItemTable)
-    in_flight: deque[int] = deque(model.store.view("active"))
-    next_n = len(model.store)
+    feed = Feed(model)
     paints: list[tuple[float, float]] = []
     folds: list[float] = []
-    for frame in range(frames):
-        events: list[Event] = []
-        if not follow:
-            top = round(table.scroll_y)
-            view = model.store.view("all")
-            events.extend(ItemFinished(_result(view[top + k])) for k in range(0, 30, 3))
-        while len(events) < BATCH // 2:
-            events.append(ItemFinished(_result(in_flight.popleft())))
-        while len(events) < BATCH:
-            events.append(_started(next_n))
-            in_flight.append(next_n)
-            next_n += 1
+    for _ in range(frames + 1):
+        top = round(table.scroll_y)
+        on_screen = () if follow else [model.store.view("all")[top + k] for k in range(0, 30, 3)]
+        events = feed.batch(on_screen)
         started = time.perf_counter()
         model.apply_all(events)
         folds.append(time.perf_counter() - started)
@@ -164,9 +181,26 @@ async def _scene(
         clock.time(table.refresh_rows)
         await pilot.pause()
         paints.append(clock.take())
-        if frame == 0:
-            paints.clear()  # the first frame after a scene change repaints everything cold
-    return paints, folds
+    return paints[1:], folds  # the first frame after a scene change repaints everything cold
+
+
+async def _screen_scene(
+    pilot: Pilot[None], model: RunModel, events: EventBuffer, clock: PaintClock, frames: int
+) -> list[tuple[float, float]]:
+    """Frames of the whole run screen: the engine's batch lands in the buffer, the screen's
+    tick folds it, syncs every panel and the table, and Textual paints."""
+    screen = pilot.app.screen
+    assert isinstance(screen, RunScreen)
+    feed = Feed(model)
+    frames_spent: list[tuple[float, float]] = []
+    for _ in range(frames + 1):
+        for event in feed.batch():
+            events(event)
+        clock.take()
+        clock.time(screen.pump)
+        await pilot.pause()
+        frames_spent.append(clock.take())
+    return frames_spent[1:]
 
 
 async def main(rows: int, frames: int) -> None:
@@ -189,15 +223,24 @@ async def main(rows: int, frames: int) -> None:
         await pilot.pause()
         clock = PaintClock(app, app.screen)
 
-        paints, folds = await _scene(pilot, model, clock, frames, follow=True)
+        paints, folds = await _table_scene(pilot, model, clock, frames, follow=True)
         print(_summary("paint, following the tail", paints))
         tail_folds = folds
 
         table.move_cursor(len(model.store) // 2)
         table.follow = False
         await pilot.pause()
-        paints, folds = await _scene(pilot, model, clock, frames, follow=False)
+        paints, folds = await _table_scene(pilot, model, clock, frames, follow=False)
         print(_summary("paint, parked mid-run", paints))
+
+    events = EventBuffer()
+    with tempfile.TemporaryDirectory() as home:
+        run_app = make_app(model=model, events=events, settings_file=Path(home) / "s.json")
+        async with run_app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            clock = PaintClock(run_app, run_app.screen)
+            spent = await _screen_scene(pilot, model, events, clock, frames)
+            print(_summary("run screen tick + paint", spent))
 
     print(f"load average {os.getloadavg()[0]:.2f}")
     fold_us = [s / BATCH * 1e6 for s in tail_folds + folds]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from textual.app import App, ComposeResult
 from textual.widget import Widget
-from textual.widgets import DataTable
 
 from engine._events import CostUpdated
 from tests.tui._factories import MODEL, OTHER_MODEL, FakeClock, finished
@@ -34,10 +33,6 @@ class PanelApp(App[None]):
 
 def _text(app: App[None]) -> str:
     return "\n".join(strip.text.rstrip() for strip in app.screen._compositor.render_strips())
-
-
-def _cells(table: DataTable[object]) -> list[list[str]]:
-    return [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
 
 
 @pytest.fixture
@@ -94,39 +89,42 @@ async def test_throughput_panel_shows_recent_rates(model: RunModel) -> None:
         assert "█" in text
 
 
-async def test_model_breakdown_has_a_row_per_model_and_updates_changed_cells(
+async def test_model_breakdown_has_a_row_per_model_and_repaints_only_on_change(
     model: RunModel,
 ) -> None:
     table = ModelBreakdown(model)
     app = PanelApp(table)
     async with app.run_test(size=(120, 6)) as pilot:
         await pilot.pause()
-        rows = _cells(table)
-        assert [row[0] for row in rows] == [MODEL, OTHER_MODEL]
-        assert rows[0][1:6] == ["80", "80", "0", "0", "2"]
-        assert rows[1][1:6] == ["80", "69", "11", "0", "2"]
-        assert rows[1][7] == "$0.083"
-        updates: list[tuple[object, object]] = []
-        original = table.update_cell
+        lines = _text(app).splitlines()
+        assert lines[0].split()[:3] == ["model", "done", "ok"]
+        assert lines[1].split() == [
+            MODEL,
+            "80",
+            "80",
+            "0",
+            "0",
+            "2",
+            "35.2k/1.92k",
+            "$0.017",
+            "615ms",
+        ]
+        assert lines[2].split()[:6] == [OTHER_MODEL, "80", "69", "11", "0", "2"]
+        repaints: list[bool] = []
+        original = table.refresh
 
-        def spy(row_key: object, column_key: object, value: object, **kw: object) -> None:
-            updates.append((row_key, column_key))
-            original(row_key, column_key, value, **kw)  # type: ignore[arg-type]
+        def spy(*regions: object, **kwargs: object) -> ModelBreakdown:
+            repaints.append(True)
+            return original(*regions, **kwargs)  # type: ignore[arg-type]
 
-        table.update_cell = spy  # type: ignore[method-assign]
+        table.refresh = spy  # type: ignore[assignment]
+        model.tick()
         table.sync()
-        assert updates == []
+        assert repaints == []
         model.apply_all([finished("ticket-0080", MODEL, cost=0.5)])
         table.sync()
-        assert {column for _, column in updates} <= {
-            "done",
-            "ok",
-            "active",
-            "tokens",
-            "cost",
-            "latency",
-        }
-        assert all(row == MODEL for row, _ in updates)
+        assert repaints == [True]
+        assert table.shown[0][1:3] == ("81", "81")
 
 
 async def test_rate_limits_show_use_against_limits_and_back_off(
@@ -136,14 +134,15 @@ async def test_rate_limits_show_use_against_limits_and_back_off(
     app = PanelApp(table)
     async with app.run_test(size=(120, 6)) as pilot:
         await pilot.pause()
-        assert _cells(table) == [
-            [MODEL, "312/500", "131k/200k", "0", "-"],
-            [OTHER_MODEL, "48/50", "21.5k/40k", "3", "5s"],
+        assert table.shown == [
+            (MODEL, "312/500", "131k/200k", "0", "-"),
+            (OTHER_MODEL, "48/50", "21.5k/40k", "3", "5s"),
         ]
+        assert "RPM used/limit" in _text(app).splitlines()[0]
         clock.advance(3)
         model.tick()
         table.sync()
-        assert _cells(table)[1][4] == "2s"
+        assert table.shown[1][4] == "2s"
 
 
 async def test_run_status_names_the_run_and_its_state(model: RunModel) -> None:

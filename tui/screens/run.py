@@ -72,7 +72,8 @@ class RunScreen(Screen[None]):
         for selector, title in titles.items():
             self.query_one(selector).border_title = title
         self._synced = [widget for widget in self.query("*") if isinstance(widget, ModelSync)]
-        self.query_one(ItemTable).focus()
+        self._table = self.query_one(ItemTable)
+        self._table.focus()
         self.pump()
         self.set_interval(1 / self._refresh_hz, self.pump)
 
@@ -81,6 +82,6 @@ class RunScreen(Screen[None]):
         self.model.apply_all(self.events.drain())
         for widget in self._synced:
             widget.sync()
-        self.query_one(ItemTable).refresh_rows()
+        self._table.refresh_rows()
         for notice in self.model.drain_notices():
             self.notify(notice.message, severity=notice.severity)

@@ -50,7 +50,7 @@ class CostMeter(ModelPanel):
 
     def render(self) -> RenderableType:
         model = self.model
-        label = self.get_component_rich_style("cost-meter--label")
+        label = self.component_style("cost-meter--label")
         cap = model.cap_usd
         text = Text.assemble(
             ("spent ", label),
@@ -75,10 +75,10 @@ class CostMeter(ModelPanel):
         spent_cells = min(width, round(spent / cap * width))
         held_cells = min(width - spent_cells, round((spent + reserved) / cap * width) - spent_cells)
         return Text.assemble(
-            (_SPENT_CELL * spent_cells, self.get_component_rich_style("cost-meter--spent")),
-            (_RESERVED_CELL * held_cells, self.get_component_rich_style("cost-meter--reserved")),
+            (_SPENT_CELL * spent_cells, self.component_style("cost-meter--spent")),
+            (_RESERVED_CELL * held_cells, self.component_style("cost-meter--reserved")),
             (
                 _FREE_CELL * (width - spent_cells - held_cells),
-                self.get_component_rich_style("cost-meter--free"),
+                self.component_style("cost-meter--free"),
             ),
         )

@@ -41,10 +41,26 @@ class RunStatus(ModelPanel):
     }
     """
 
+    _shown: tuple[object, ...] = ()
+
+    def model_changed(self) -> None:
+        model = self.model
+        shown: tuple[object, ...] = (
+            model.state,
+            model.run_id,
+            model.resumed,
+            model.models,
+            len(model.caps_reached),
+            model.failure,
+        )
+        if shown != self._shown:
+            self._shown = shown
+            self.refresh()
+
     def render(self) -> RenderableType:
         model = self.model
-        label = self.get_component_rich_style("run-status--label")
-        state = self.get_component_rich_style(_STATE_CLASS[model.state])
+        label = self.component_style("run-status--label")
+        state = self.component_style(_STATE_CLASS[model.state])
         text = Text.assemble((f" {model.state.upper()} ", state + Style(reverse=True)))
         if model.run_id is not None:
             text.append_text(Text.assemble(("  run ", label), model.run_id))
