@@ -1,0 +1,1 @@
+"""Widgets of batchdeck's screens; each reads a ``RunModel`` (or its store) and nothing else."""
