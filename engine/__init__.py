@@ -44,10 +44,11 @@ from engine._events import (
 )
 from engine._export import ExportFormat, StatusFilter, format_for
 from engine._items import InvalidItem, Item
+from engine._preview import Preview, preview_input
 from engine._prices import Price, PriceTable
 from engine._results import ErrorInfo, ItemResult, Status, Usage
 from engine._run import Run
-from engine._runs import RunSummary, export_run, list_runs, load_results
+from engine._runs import RunSummary, export_run, find_result, list_runs, load_results
 from engine._schema import load_schema
 from engine._template import PromptTemplate, default_template_for, render_item, unknown_placeholders
 
@@ -77,6 +78,7 @@ __all__ = [
     "LogWriteError",
     "ModelEstimate",
     "Price",
+    "Preview",
     "PriceTable",
     "PromptTemplate",
     "ProviderError",
@@ -101,11 +103,13 @@ __all__ = [
     "default_template_for",
     "estimate",
     "export_run",
+    "find_result",
     "format_for",
     "list_runs",
     "load_results",
     "load_schema",
     "make_config",
+    "preview_input",
     "render_item",
     "unknown_placeholders",
 ]

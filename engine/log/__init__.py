@@ -21,7 +21,7 @@ Typical use::
 """
 
 from engine.log._fingerprint import config_fingerprint, fingerprint_matches, input_fingerprint
-from engine.log._format import FORMAT_VERSION, encode
+from engine.log._format import FORMAT_VERSION, decode, encode, is_valid
 from engine.log._records import (
     BatchRecord,
     BatchState,
@@ -64,12 +64,14 @@ __all__ = [
     "batch_from_record",
     "batch_record",
     "config_fingerprint",
+    "decode",
     "encode",
     "finish_record",
     "fingerprint_matches",
     "fsync_dir",
     "header_record",
     "input_fingerprint",
+    "is_valid",
     "iter_results",
     "pause_record",
     "read_records",

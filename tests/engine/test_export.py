@@ -6,9 +6,13 @@ import csv
 import io
 
 import orjson
+import pytest
 
 from engine._export import ResultWriter, csv_columns, json_row
+from engine._preview import preview_input
 from engine._results import ErrorInfo, ItemResult, Usage
+from engine._runs import find_result
+from tests.engine.scripted import ScriptedProvider, execute, items, make_run
 
 
 def result(**changes) -> ItemResult:
@@ -60,3 +64,25 @@ def test_csv_puts_original_columns_first_then_results_then_parsed_fields() -> No
 def test_csv_columns_are_the_union_in_first_seen_order() -> None:
     columns = csv_columns([["id", "a", "b"], ["id", "c", "a"]], ["label"])
     assert columns[:4] == ["id", "a", "b", "c"] and columns[-1] == "parsed.label"
+
+
+@pytest.mark.anyio
+async def test_find_result_returns_the_latest_record_of_a_pair(tmp_path) -> None:
+    run = make_run(tmp_path, items(30))
+    await execute(run, ScriptedProvider())
+    model = run.config.models[0]
+    await execute(run, ScriptedProvider(), only=[(model, "item-7")], prompt_override="again")
+    found = find_result(run, model, "item-7")
+    assert found is not None and found.output == "echo again" and found.prompt_override == "again"
+    assert find_result(run, model, "item-8").output == "echo text number 8"
+    assert find_result(run, model, "nope") is None
+    assert find_result(run, "simulate:other", "item-7") is None
+
+
+def test_preview_keeps_first_items_and_counts_everything(tmp_path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(b'{"id": "a", "context": "x"}\n{bad\n{"id": "b", "context": "y"}\n')
+    preview = preview_input(str(source), items=1)
+    assert [i.id for i in preview.items] == ["a"] and preview.fields == ("id", "context")
+    assert preview.valid_count == 2 and preview.invalid_count == 1
+    assert preview.invalid[0].line == 2 and preview.format == "jsonl"
