@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
+    from engine._results import Usage
     from engine.providers._base import RateLimitInfo
 
 ErrorKind = Literal[
@@ -88,6 +89,7 @@ class ProviderError(BatchdeckError):
         status: int | None = None,
         retry_after: float | None = None,
         rate_limits: RateLimitInfo | None = None,
+        usage: Usage | None = None,
     ) -> None:
         super().__init__(message)
         self.kind: ErrorKind = kind
@@ -95,6 +97,8 @@ class ProviderError(BatchdeckError):
         self.status = status
         self.retry_after = retry_after
         self.rate_limits = rate_limits
+        self.usage = usage
+        """Tokens billed although the call failed (a refusal is still paid for)."""
 
     @property
     def retryable(self) -> bool:

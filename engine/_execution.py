@@ -382,13 +382,14 @@ class Execution:
                     attempt=attempt,
                 )
                 outcome = await self._call(provider, limiter, request, work.input_estimate)
-                if isinstance(outcome, CallResult):
+                if outcome.usage is not None:  # a refusal is billed as an answer is
                     usage = usage + outcome.usage
                     attempt_cost = price.cost(outcome.usage) if price is not None else 0.0
                     cost += attempt_cost
                     self._budget.settle(reserved, attempt_cost)
                     reserved = 0
                     self._wake_dispatcher()
+                if isinstance(outcome, CallResult):
                     parsed, error = self._validate(outcome)
                     if error is None:
                         self._succeeded.add(work.model)

@@ -469,6 +469,7 @@ async def test_refusal_is_content_filter() -> None:
             await mock.provider.call(REQUEST)
     assert caught.value.kind == "content_filter"
     assert "I'm sorry, I can't help with that." in caught.value.message
+    assert caught.value.usage is not None and caught.value.usage.input_tokens > 0  # still billed
 
 
 @pytest.mark.anyio

@@ -45,6 +45,7 @@ from httpx_aiohttp import AiohttpTransport
 from httpx_aiohttp.transport import map_aiohttp_exceptions
 
 from engine._errors import ErrorKind, ProviderError
+from engine._results import Usage
 from engine._secrets import Secret, redact
 from engine.providers._base import CallRequest, CallResult, RateLimitInfo
 from engine.providers._headers import retry_after
@@ -235,6 +236,7 @@ class HttpProvider(ABC):
         reply: Reply,
         *,
         wait_s: float | None = None,
+        usage: Usage | None = None,
     ) -> ProviderError:
         """A ``ProviderError`` for ``reply`` whose message is ``detail``, on one line, redacted.
 
@@ -248,6 +250,7 @@ class HttpProvider(ABC):
             status=reply.status,
             retry_after=wait_s if wait_s is not None else retry_after(reply.headers),
             rate_limits=self.rate_limits(reply.headers),
+            usage=usage,
         )
 
     async def _send(self, path: str, body: dict[str, Any], *, timeout_s: float) -> Reply:

@@ -81,11 +81,11 @@ class AnthropicProvider(HttpProvider):
         blocks = payload["content"]
         text = "".join(block["text"] for block in blocks if block.get("type") == "text")
         stop = payload.get("stop_reason")
+        usage = _usage(payload.get("usage"))
         if stop == "refusal":
             said = f": {text}" if text else ""
-            raise self.error(
-                "content_filter", f"the model refused (stop_reason refusal){said}", reply
-            )
+            refused = f"the model refused (stop_reason refusal){said}"
+            raise self.error("content_filter", refused, reply, usage=usage)
         parsed = None
         if request.schema is not None:
             name = wire_name(request.schema_name, max_length=_TOOL_MAX_NAME)
@@ -99,7 +99,7 @@ class AnthropicProvider(HttpProvider):
                 text = orjson.dumps(parsed).decode()
         return CallResult(
             text=text,
-            usage=_usage(payload.get("usage")),
+            usage=usage,
             finish_reason=_FINISH.get(stop, stop) if isinstance(stop, str) else None,
             parsed=parsed,
             rate_limits=self.rate_limits(reply.headers),

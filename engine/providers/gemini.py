@@ -104,12 +104,14 @@ class GeminiProvider(HttpProvider):
             raise self.error("server_error", "Gemini answered with no candidates", reply)
         candidate = candidates[0]
         finish = candidate.get("finishReason")
+        usage = _usage(payload.get("usageMetadata"))
         if finish in _BLOCKED_FINISH:
-            raise self.error("content_filter", f"Gemini blocked the output ({finish})", reply)
+            blocked = f"Gemini blocked the output ({finish})"
+            raise self.error("content_filter", blocked, reply, usage=usage)
         parts = (candidate.get("content") or {}).get("parts") or []
         return CallResult(
             text="".join(p.get("text", "") for p in parts if not p.get("thought")),
-            usage=_usage(payload.get("usageMetadata")),
+            usage=usage,
             finish_reason=_FINISH.get(finish, finish.lower()) if isinstance(finish, str) else None,
         )
 

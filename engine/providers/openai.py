@@ -71,15 +71,16 @@ class OpenAIProvider(HttpProvider):
         choice = reply.payload["choices"][0]
         message = choice["message"]
         finish = choice.get("finish_reason")
+        usage = _usage(reply.payload.get("usage"))
         if message.get("refusal"):
-            raise self.error("content_filter", f"the model refused: {message['refusal']}", reply)
+            refused = f"the model refused: {message['refusal']}"
+            raise self.error("content_filter", refused, reply, usage=usage)
         if finish == "content_filter":
-            raise self.error(
-                "content_filter", f"{self.name} withheld the output (content filter)", reply
-            )
+            withheld = f"{self.name} withheld the output (content filter)"
+            raise self.error("content_filter", withheld, reply, usage=usage)
         return CallResult(
             text=message.get("content") or "",
-            usage=_usage(reply.payload.get("usage")),
+            usage=usage,
             finish_reason=finish,
             rate_limits=self.rate_limits(reply.headers),
         )

@@ -245,3 +245,13 @@ async def test_forced_resume_matches_finished_items_by_id_when_lines_moved(tmp_p
         ["new at the top", "text number 3", "text number 4", "text number 5"]
     )
     assert finished.ok == 7
+
+
+async def test_a_refusal_is_billed_and_not_retried(tmp_path: Path) -> None:
+    refusal = ProviderError("content_filter", "the model refused", usage=Usage(1000, 50))
+    run = make_run(tmp_path, items(2))
+    finished, _ = await execute(run, ScriptedProvider(lambda r: refusal))
+    result = log_results(run)["item-0"]
+    assert result.status == "failed" and result.attempts == 1
+    assert result.usage == Usage(1000, 50) and result.cost_usd > 0
+    assert finished.cost_usd == pytest.approx(2 * result.cost_usd)
