@@ -13,7 +13,18 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Collection,
+    Generator,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from itertools import chain, islice
@@ -47,6 +58,17 @@ from engine.readers import STDIN, check_input, count_items, detect_format, read_
 CONFIG_NAME = "config.json"
 LOG_NAME = "log.jsonl"
 SUMMARY_NAME = "summary.json"
+
+
+@dataclass(frozen=True, slots=True)
+class _Options:
+    """What one ``execute`` call asked for (see its docstring)."""
+
+    retry_failed: bool
+    force: bool
+    only: Collection[tuple[str, str]] | None
+    prompt_override: str | None
+    providers: Mapping[str, Provider] | None
 
 
 def new_run_id() -> str:
@@ -182,17 +204,47 @@ class Run:
             for subscriber in subscribers:
                 subscriber(event)
 
+        options = _Options(retry_failed, force, only, prompt_override, providers)
+        async with self._planned(options, emit) as plan:
+            execution = Execution(plan, subscribers, plan.config.workers)
+            self._execution = execution
+            try:
+                if self._pending_pause:
+                    execution.pause()
+                if self._pending_stop:
+                    execution.stop()
+                emit(
+                    RunStarted(
+                        run_id=self.run_id,
+                        run_dir=str(self.run_dir),
+                        models=plan.config.models,
+                        resumed=plan.state.result_records > 0,
+                        already_done=plan.state.ok + plan.state.failed + plan.state.skipped,
+                    )
+                )
+                finished = await execution.run()
+            finally:
+                self._execution = None
+                self._pending_stop = False
+        self._write_summary(finished)
+        return finished
+
+    @asynccontextmanager
+    async def _planned(
+        self, options: _Options, emit: Callable[[Event], None]
+    ) -> AsyncIterator[Plan]:
+        """Check all that can be checked before a call, open what the run needs, close it after."""
         config = self.config
         recovery = await anyio.to_thread.run_sync(log.recover, self.log_path)
         if recovery.bad_bytes:
             emit(LogRecovered(recovery.bad_bytes, str(recovery.side_file)))
         state = await anyio.to_thread.run_sync(log.scan, self.log_path)
         if (
-            only is None
+            options.only is None
             and state.result_records
             and not log.fingerprint_matches(state.header or {}, config.input)
         ):
-            if not force:
+            if not options.force:
                 raise InputError(
                     f"{config.input} is not the input this run started with (changed, moved, "
                     "or stdin): resume with --force to use it anyway"
@@ -201,75 +253,46 @@ class Run:
             state = await anyio.to_thread.run_sync(partial(log.scan, self.log_path, index="id"))
         prices = _prices_for(config)
         validator = None if config.output_schema is None else OutputValidator(config.output_schema)
-        warnings: list[str] = []
-        if only is None:
-            items, template = await _open_items(config, warnings.append)
-            skip = _skipper(state, retry_failed)
-        else:
-            wanted = frozenset(only)
-            items = _items_from_log(self.log_path, wanted)
-            template = _template_for_retry(self.log_path, prompt_override or config.prompt, wanted)
-            skip = _not_in(wanted)
-        total = None if only is None else len(wanted)
-        if only is None:
-            counted = await anyio.to_thread.run_sync(count_items, config.input, config.format)
-            total = None if counted is None else counted * len(config.models)
-        for message in warnings:
-            emit(InputWarning(message))
-        limiters = {
-            model: RateLimiter(
-                model,
-                rpm=config.rpm,
-                tpm=config.tpm,
-                charge_max=_wire(model) == "openai",
-                publish=emit,
-            )
-            for model in config.models
-            if _wire(model) is not None or config.rpm or config.tpm
-        }
-        providers = dict(providers) if providers is not None else _build_providers(config)
-        writer = log.LogWriter.open_append(self.log_path, durability=config.durability)
-        try:
+        async with AsyncExitStack() as stack:
+            if options.providers is not None:
+                providers = dict(options.providers)
+            else:
+                providers = _build_providers(config)
+                for provider in set(providers.values()):
+                    stack.push_async_callback(_shielded(provider.aclose))
+            warnings: list[str] = []
+            if options.only is None:
+                stream, items, template = await _open_items(config, warnings.append)
+                stack.callback(stream.close)
+                skip = _skipper(state, options.retry_failed)
+                counted = await anyio.to_thread.run_sync(count_items, config.input, config.format)
+                total = None if counted is None else counted * len(config.models)
+            else:
+                wanted = frozenset(options.only)
+                prompt = options.prompt_override or config.prompt
+                template = _template_for_retry(self.log_path, prompt, wanted)
+                stream = _items_from_log(self.log_path, wanted)
+                stack.callback(stream.close)
+                items, skip, total = stream, _not_in(wanted), len(wanted)
+            for message in warnings:
+                emit(InputWarning(message))
+            writer = log.LogWriter.open_append(self.log_path, durability=config.durability)
+            stack.callback(writer.close)
             writer.write_now(log.encode(log.session_record(resumed=state.records > 1)))
-            plan = Plan(
+            yield Plan(
                 config=config,
                 items=items,
                 template=template,
                 providers=providers,
                 prices=prices,
-                limiters=limiters,
+                limiters=_limiters(config, emit),
                 validator=validator,
                 writer=writer,
                 state=state,
                 skip=skip,
-                prompt_override=prompt_override,
+                prompt_override=options.prompt_override,
                 total=total,
             )
-            execution = Execution(plan, subscribers, config.workers)
-            self._execution = execution
-            if self._pending_pause:
-                execution.pause()
-            if self._pending_stop:
-                execution.stop()
-            emit(
-                RunStarted(
-                    run_id=self.run_id,
-                    run_dir=str(self.run_dir),
-                    models=config.models,
-                    resumed=state.result_records > 0,
-                    already_done=state.ok + state.failed + state.skipped,
-                )
-            )
-            finished = await execution.run()
-        finally:
-            with anyio.CancelScope(shield=True):
-                for provider in set(providers.values()):
-                    await provider.aclose()
-                writer.close()
-            self._execution = None
-            self._pending_stop = False
-        self._write_summary(finished)
-        return finished
 
     def _write_summary(self, finished: RunFinished) -> None:
         summary = {
@@ -303,6 +326,31 @@ def _build_providers(config: RunConfig) -> dict[str, Provider]:
     return providers
 
 
+def _limiters(config: RunConfig, emit: Callable[[Event], None]) -> dict[str, RateLimiter]:
+    """A limiter per model that talks to a real API, or that the user gave limits for."""
+    return {
+        model: RateLimiter(
+            model,
+            rpm=config.rpm,
+            tpm=config.tpm,
+            charge_max=_wire(model) == "openai",
+            publish=emit,
+        )
+        for model in config.models
+        if _wire(model) is not None or config.rpm or config.tpm
+    }
+
+
+def _shielded(close: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+    """Closing a connection pool must finish even when the run is being cancelled."""
+
+    async def run() -> None:
+        with anyio.CancelScope(shield=True):
+            await close()
+
+    return run
+
+
 def _wire(model: str) -> str | None:
     """The wire format a model's provider speaks (None for simulate)."""
     preset = PRESETS.get(model.partition(":")[0])
@@ -328,10 +376,13 @@ def _prices_for(config: RunConfig) -> dict[str, Price | None]:
 
 async def _open_items(
     config: RunConfig, warn: Callable[[str], None]
-) -> tuple[Iterator[Item | InvalidItem], PromptTemplate]:
-    """Open the input, peek its first chunk, and check the template against the first item."""
+) -> tuple[Generator[Item | InvalidItem], Iterator[Item | InvalidItem], PromptTemplate]:
+    """Open the input, peek its first chunk, and check the template against the first item.
 
-    def first_chunk() -> tuple[Iterator[Item | InvalidItem], list[Item | InvalidItem]]:
+    Returns the reader (to close), the items to run (the peeked chunk, then the rest) and
+    the template."""
+
+    def first_chunk() -> tuple[Generator[Item | InvalidItem], list[Item | InvalidItem]]:
         stream = read_items(config.input, config.format, on_warning=warn)
         return stream, list(islice(stream, READ_CHUNK))
 
@@ -346,7 +397,7 @@ async def _open_items(
                 f"--prompt uses {{{unknown[0]}}}, which the first item of {config.input} "
                 f"(line {first.line}) does not have; its fields: {', '.join(names)}"
             )
-    return chain(head, stream), template
+    return stream, chain(head, stream), template
 
 
 def _skipper(state: log.LogState, retry_failed: bool) -> Callable[[str, str, int], bool]:
@@ -376,7 +427,7 @@ def _template_for_retry(
     return PromptTemplate.parse(default_template_for(list(first.fields) if first else []))
 
 
-def _items_from_log(path: Path, wanted: frozenset[tuple[str, str]]) -> Iterator[Item]:
+def _items_from_log(path: Path, wanted: frozenset[tuple[str, str]]) -> Generator[Item]:
     """The items of the wanted pairs, once each, with the fields their records kept."""
     ids = {item_id for _, item_id in wanted}
     for result in log.iter_results(path):

@@ -8,7 +8,7 @@ worker thread in chunks; nothing here blocks on anything but the file.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import BinaryIO, Final
 
 from engine._items import InvalidItem, Item
@@ -27,7 +27,7 @@ def read_items(
     *,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     on_warning: Callable[[str], None] | None = None,
-) -> Iterator[Item | InvalidItem]:
+) -> Generator[Item | InvalidItem]:
     """Every item of ``path`` (``-`` for stdin) in order, a bad one as an ``InvalidItem``.
 
     Raises ``InputError``/``ConfigError`` at once for an input or format that
@@ -68,7 +68,7 @@ def _items(
     form: Format,
     max_line_bytes: int,
     on_warning: Callable[[str], None] | None,
-) -> Iterator[Item | InvalidItem]:
+) -> Generator[Item | InvalidItem]:
     name = display_name(path)
     label = "element" if form == "json" else "line"
     with open_input(path) as stream:
