@@ -24,6 +24,7 @@ import math
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any
@@ -47,6 +48,8 @@ from engine._events import (
     ItemStarted,
     RunFailed,
     RunFinished,
+    RunPaused,
+    RunResumed,
     RunState,
     Subscriber,
     WorkersChanged,
@@ -60,6 +63,9 @@ from engine._schema import OutputValidator
 from engine._template import PromptTemplate, render_item
 from engine._tokens import estimate_tokens, input_token_bound
 from engine.providers._base import CallRequest, CallResult, Provider
+
+_WAKE: Any = object()
+"""Sent down the results stream to wake an idle log task for a pause/resume record."""
 
 READ_CHUNK = 512
 """Items read per hop to the reader thread: big enough to amortise the hop (~50 us)."""
@@ -134,6 +140,7 @@ class Execution:
         self._workers_tg: TaskGroup | None = None
         self._work_recv: MemoryObjectReceiveStream[_Work] | None = None
         self._result_send: MemoryObjectSendStream[ItemResult] | None = None
+        self._lifecycle_records: list[dict[str, Any]] = []
         self._counts = {
             "ok": plan.state.ok,
             "failed": plan.state.failed,
@@ -154,11 +161,22 @@ class Execution:
         if not self._paused:
             self._paused = True
             self._unpaused = anyio.Event()
+            self._lifecycle(log.pause_record())
+            self.emit(RunPaused())
 
     def resume(self) -> None:
         if self._paused and self._stop_reason is None:
             self._paused = False
             self._unpaused.set()
+            self._lifecycle(log.resume_record())
+            self.emit(RunResumed())
+
+    def _lifecycle(self, record: dict[str, Any]) -> None:
+        """Queue a pause/resume record for the log task, in order with the results."""
+        self._lifecycle_records.append(record)
+        if self._result_send is not None:
+            with suppress(anyio.WouldBlock, anyio.ClosedResourceError):
+                self._result_send.send_nowait(_WAKE)  # an idle log task wakes to write it
 
     @property
     def paused(self) -> bool:
@@ -544,7 +562,10 @@ class Execution:
         results are dropped and their items run again on resume."""
         if self._plan.writer.broken:
             return
+        group = [result for result in group if result is not _WAKE]
         lines = [log.encode(log.result_record(r)) for r in group]
+        lines += [log.encode(record) for record in self._lifecycle_records]
+        self._lifecycle_records.clear()
         try:
             await anyio.to_thread.run_sync(self._plan.writer.write_group, lines)
         except LogWriteError as exc:

@@ -16,6 +16,8 @@ from engine._events import (
     ItemRetrying,
     ItemStarted,
     RunFailed,
+    RunPaused,
+    RunResumed,
     WorkersChanged,
 )
 from engine._results import Usage
@@ -139,6 +141,12 @@ async def test_pause_sends_nothing_new_until_resume(tmp_path: Path) -> None:
     finished, events = outcome[0]
     assert finished.state == "finished" and finished.ok == 40
     assert sum(isinstance(e, ItemStarted) for e in events) == 40
+    assert [type(e) for e in events if isinstance(e, RunPaused | RunResumed)] == [
+        RunPaused,
+        RunResumed,
+    ]
+    kinds = [r["k"] for r in log.read_records(run.log_path)]
+    assert kinds.index("pause") < kinds.index("resume") < kinds.index("finish")
 
 
 async def test_stop_drains_in_flight_and_resume_finishes(tmp_path: Path) -> None:
