@@ -1,0 +1,50 @@
+"""A bare app that shows one screen, for Pilot and snapshot tests of screens on their own.
+
+The screens under test are pushed over a plain default screen, as the real app
+will push them over the run screen, with batchdeck's themes registered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Final, TypeVar
+
+from textual.app import App
+from textual.binding import Binding
+from textual.dom import DOMNode
+from textual.message import Message
+from textual.screen import Screen
+
+from themes import DEFAULT_THEME, THEMES
+
+M = TypeVar("M", bound=Message)
+
+SNAPSHOT_SIZE: Final = (120, 36)
+"""The terminal size of every screen snapshot (as in test_snapshots.py)."""
+
+
+class HostApp(App[None]):
+    def __init__(self, screen: Screen[Any], *, theme: str = DEFAULT_THEME) -> None:
+        super().__init__()
+        for registered in THEMES:
+            self.register_theme(registered)
+        self.theme = theme
+        self.hosted = screen
+        self.answers: list[object] = []
+        """What the hosted screen was dismissed with."""
+
+    def on_mount(self) -> None:
+        self.push_screen(self.hosted, self.answers.append)
+
+
+def posted(messages: Iterable[Message], kind: type[M]) -> list[M]:
+    """Each ``kind`` message once (``message_hook`` sees a bubbling message at every pump)."""
+    return list({id(m): m for m in messages if isinstance(m, kind)}.values())
+
+
+def assert_bindings_have_ids(*classes: type[DOMNode]) -> None:
+    """Every binding the classes declare has an id (DESIGN.md), so users can remap it."""
+    declared = [binding for cls in classes for binding in cls.__dict__.get("BINDINGS", [])]
+    assert declared
+    for binding in declared:
+        assert isinstance(binding, Binding) and binding.id, binding

@@ -1,0 +1,269 @@
+"""One item's whole story: the prompt it was sent, the answer, the cost, every attempt.
+
+The screen is built from an ``ItemResult`` and the run's ``RunConfig`` and does
+no I/O. The prompt is not stored in the log, so it is rendered again here with
+the engine's own ``render_item``, by the rules the engine applied: an edited
+prompt (``prompt_override``) wins over the item's own ``prompt`` field, which
+wins over the run's template. A prompt that cannot be rendered shows the
+engine's one-line reason instead.
+
+Retrying is the app's job: the screen posts ``RetryRequested`` and closes.
+Editing the prompt happens in place, with the rendered prompt above the editor
+following every keystroke, so what ctrl+s sends is what the user just read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any, ClassVar, Final
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Grid, Vertical, VerticalScroll
+from textual.message import Message
+from textual.reactive import var
+from textual.screen import Screen
+from textual.widgets import Footer, Label, Static, TextArea
+
+from engine import (
+    ConfigError,
+    ItemResult,
+    PromptTemplate,
+    RunConfig,
+    default_template_for,
+    render_item,
+)
+from tui import _format
+
+_OWN_PROMPT: Final = "prompt"
+"""The item field that carries an item's own prompt (see ``engine._template``)."""
+
+
+def template_for(result: ItemResult, config: RunConfig) -> tuple[str, str]:
+    """The template the item's prompt came from (what the editor starts with), and whose it is."""
+    if result.prompt_override is not None:
+        return result.prompt_override, "edited for a retry"
+    own = result.fields.get(_OWN_PROMPT)
+    if isinstance(own, str) and own.strip():
+        return own, "the item's own"
+    return config.prompt or default_template_for(list(result.fields)), "the run's template"
+
+
+def render_prompt(template: str, fields: Mapping[str, Any], *, edited: bool) -> str:
+    """The prompt ``template`` gives for ``fields``; ``ValueError`` with the reason if none.
+
+    An ``edited`` template replaces the item's own prompt, as the engine does
+    for a retry with a ``prompt_override``.
+    """
+    if edited:
+        fields = {name: value for name, value in fields.items() if name != _OWN_PROMPT}
+    try:
+        parsed = PromptTemplate.parse(template)
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
+    return render_item(parsed, fields)
+
+
+def _value_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _attempt_rows(result: ItemResult) -> Iterator[tuple[str, str, str]]:
+    """(label, text, class) per attempt, then the outcome if no attempt row says it."""
+    errors = list(result.attempt_errors)
+    for number, error in enumerate(errors, 1):
+        yield f"#{number}", f"{error.kind}: {error.message}", "-failed"
+    final = result.error
+    if result.status == "ok":
+        reason = f" ({result.finish_reason})" if result.finish_reason else ""
+        yield f"#{max(result.attempts, len(errors) + 1)}", f"ok{reason}", "-ok"
+    elif final is not None and (not errors or errors[-1] != final):
+        label = "skipped" if result.status == "skipped" else f"#{max(result.attempts, 1)}"
+        yield label, f"{final.kind}: {final.message}", f"-{result.status}"
+    elif not errors:
+        yield "-", result.status, f"-{result.status}"
+
+
+def _pairs(grid_id: str, rows: Iterator[tuple[str, str, str]]) -> Grid:
+    """A two-column grid of muted labels and wrapping values."""
+    cells: list[Static] = []
+    for label, text, classes in rows:
+        cells.append(Label(label, classes="key", markup=False))
+        cells.append(Static(text, classes=f"value {classes}".strip(), markup=False))
+    return Grid(*cells, id=grid_id, classes="pairs")
+
+
+class InspectorScreen(Screen[None]):
+    """Everything known about one (item, model) result; ``r`` / ``e`` ask the app to retry it."""
+
+    CSS_PATH = "screens.tcss"
+    AUTO_FOCUS = "#inspector-body"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back", id="inspector.back"),
+        Binding("escape", "cancel_edit", "Cancel edit", id="inspector.cancel_edit"),
+        Binding("r", "retry", "Retry", id="inspector.retry"),
+        Binding("e", "edit", "Edit prompt & retry", id="inspector.edit"),
+        Binding("ctrl+s", "confirm_edit", "Retry with this prompt", id="inspector.confirm_edit"),
+    ]
+
+    editing = var(False, bindings=True, init=False)
+    """The prompt editor is open (``r`` and ``e`` rest, ctrl+s and escape act on the edit)."""
+
+    class RetryRequested(Message):
+        """The user asked to run this (model, id) pair again, with this prompt."""
+
+        def __init__(self, model: str, id: str, prompt_override: str | None) -> None:
+            super().__init__()
+            self.model = model
+            self.id = id
+            self.prompt_override = prompt_override
+            """The edited template; None means the prompt the run would use anyway."""
+
+        @property
+        def key(self) -> tuple[str, str]:
+            return (self.model, self.id)
+
+    def __init__(
+        self,
+        result: ItemResult,
+        *,
+        config: RunConfig,
+        name: str | None = None,
+        id: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id)
+        self.result = result
+        self.config = config
+        self.template, self._template_source = template_for(result, config)
+
+    def compose(self) -> ComposeResult:
+        result = self.result
+        yield Static(
+            f"{result.id} · {result.model} · {result.status}",
+            id="inspector-title",
+            classes=f"-{result.status}",
+            markup=False,
+        )
+        with VerticalScroll(id="inspector-body"):
+            yield self._section("Prompt", Static(id="prompt", markup=False))
+            yield self._section(
+                "System prompt",
+                Static(self.config.system or "(none)", id="system", markup=False),
+            )
+            yield self._section(
+                "Response",
+                Static(
+                    result.output if result.output is not None else "(no output)",
+                    id="response",
+                    markup=False,
+                ),
+            )
+            if result.parsed is not None:
+                parsed = json.dumps(result.parsed, indent=2, ensure_ascii=False, default=str)
+                yield self._section("Parsed output", Static(parsed, id="parsed", markup=False))
+            yield self._section("Call", _pairs("call", self._call_rows()))
+            yield self._section("Attempts", _pairs("attempts", _attempt_rows(result)))
+            fields = ((name, _value_text(value), "") for name, value in result.fields.items())
+            yield self._section("Input fields", _pairs("fields", fields))
+        with Vertical(id="editor"):
+            yield Label("Edit the prompt template · ctrl+s retries with it · escape cancels")
+            yield TextArea(id="prompt-editor", soft_wrap=True)
+            yield Static(id="editor-problem", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._show_prompt(self.template, edited=self.result.prompt_override is not None)
+
+    @staticmethod
+    def _section(title: str, body: Static | Grid) -> Vertical:
+        section = Vertical(body, classes="section")
+        section.border_title = title
+        return section
+
+    def _call_rows(self) -> Iterator[tuple[str, str, str]]:
+        result = self.result
+        usage = result.usage
+        yield "line", str(result.line), ""
+        yield "input tokens", f"{usage.input_tokens:,}", ""
+        yield "output tokens", f"{usage.output_tokens:,}", ""
+        yield "cached tokens", f"{usage.cached_tokens:,}", ""
+        yield "cost", f"${result.cost_usd:.6f}", ""
+        yield "latency", f"{_format.latency(result.latency_ms)} ({result.latency_ms:,.0f} ms)", ""
+        yield "finish reason", result.finish_reason or "-", ""
+        yield "simulated", "yes" if result.simulated else "no", ""
+        yield "prompt", self._template_source, ""
+
+    def _show_prompt(self, template: str, *, edited: bool) -> str | None:
+        """Render ``template`` into the prompt section; the reason it cannot be, or None."""
+        prompt = self.query_one("#prompt", Static)
+        try:
+            text = render_prompt(template, self.result.fields, edited=edited)
+        except ValueError as exc:
+            prompt.update(f"cannot render the prompt: {exc}")
+            prompt.add_class("-problem")
+            return str(exc)
+        prompt.update(text)
+        prompt.remove_class("-problem")
+        return None
+
+    # -- actions -----------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("back", "retry", "edit"):
+            return not self.editing
+        if action in ("cancel_edit", "confirm_edit"):
+            return self.editing
+        return True
+
+    def action_back(self) -> None:
+        self.dismiss()
+
+    def action_cancel_edit(self) -> None:
+        self.editing = False
+
+    def action_retry(self) -> None:
+        """Run the item again with the prompt it had (an earlier edit stays)."""
+        self._request(self.result.prompt_override)
+
+    def action_edit(self) -> None:
+        editor = self.query_one("#prompt-editor", TextArea)
+        editor.load_text(self.template)
+        editor.move_cursor(editor.document.end)
+        self.editing = True
+        editor.focus()
+
+    def action_confirm_edit(self) -> None:
+        template = self.query_one("#prompt-editor", TextArea).text
+        if self._show_prompt(template, edited=True) is None:
+            self._request(template)
+
+    def _request(self, prompt_override: str | None) -> None:
+        result = self.result
+        self.post_message(self.RetryRequested(result.model, result.id, prompt_override))
+        self.dismiss()
+
+    # -- editing -----------------------------------------------------------------
+
+    def watch_editing(self, editing: bool) -> None:
+        self.query_one("#editor").display = editing
+        section = self.query_one("#prompt").parent
+        assert isinstance(section, Vertical)
+        section.border_title = "Prompt · edited, not sent yet" if editing else "Prompt"
+        if editing:
+            self.query_one("#inspector-body", VerticalScroll).scroll_home(animate=False)
+        else:
+            self.query_one("#editor-problem", Static).update("")
+            self._show_prompt(self.template, edited=self.result.prompt_override is not None)
+            self.query_one("#inspector-body").focus()
+
+    @on(TextArea.Changed, "#prompt-editor")
+    def _preview_edit(self, event: TextArea.Changed) -> None:
+        if not self.editing:
+            return
+        problem = self._show_prompt(event.text_area.text, edited=True)
+        self.query_one("#editor-problem", Static).update(
+            "" if problem is None else f"cannot retry with this prompt: {problem}"
+        )
