@@ -170,7 +170,7 @@ class ExportScreen(Screen[None]):
         self._say(f"Exporting to {path} …", problem=False)
         self._export(path, self._format, self._status)
 
-    @work(thread=True, exclusive=True, group="export")
+    @work(thread=True, group="export")
     def _export(self, path: Path, fmt: ExportFormat, status: StatusFilter) -> ExportOutcome:
         return write_export(self.run, path, fmt, status)
 

@@ -15,7 +15,7 @@ app's: the screen posts ``RetryRequested`` or ``InspectRequested``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Final
 
@@ -50,6 +50,12 @@ def _fit(text: str, width: int) -> str:
     return set_cell_size(text, width - 1) + _ELLIPSIS if width > 0 else ""
 
 
+def _column_width(texts: Iterable[str], bounds: tuple[int, int]) -> int:
+    """The widest text's width, kept within ``bounds`` (narrowest, widest)."""
+    low, high = bounds
+    return min(max(max((cell_len(text) for text in texts), default=0), low), high)
+
+
 def _one_line(text: str) -> str:
     return " ".join(text.split())
 
@@ -60,7 +66,9 @@ def kind_of(result: ItemResult) -> str:
 
 
 @dataclass(slots=True)
-class _Group:
+class FailureGroup:
+    """One error kind's items, and the list's view state for them."""
+
     kind: str
     members: list[int]
     """Indices into the results, in the order given."""
@@ -115,12 +123,12 @@ class FailureList(ScrollView, can_focus=True):
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.results = results
-        by_kind: dict[str, _Group] = {}
+        by_kind: dict[str, FailureGroup] = {}
         for index, result in enumerate(results):
             kind = kind_of(result)
             group = by_kind.get(kind)
             if group is None:
-                group = by_kind[kind] = _Group(kind, [])
+                group = by_kind[kind] = FailureGroup(kind, [])
             group.members.append(index)
         self.groups = sorted(by_kind.values(), key=lambda g: (-len(g.members), g.kind))
         """Largest group first."""
@@ -134,11 +142,8 @@ class FailureList(ScrollView, can_focus=True):
         """Index into ``_lines`` of the highlighted line."""
         self._lines: list[int] = []
         """What each line shows: a result index (>= 0) or a group header (``-1 - group``)."""
-        self._id_width = min(max((cell_len(r.id) for r in results), default=0), _ID_WIDTH[1])
-        self._id_width = max(self._id_width, _ID_WIDTH[0])
-        models = {r.model for r in results}
-        self._model_width = min(max((cell_len(m) for m in models), default=0), _MODEL_WIDTH[1])
-        self._model_width = max(self._model_width, _MODEL_WIDTH[0])
+        self._id_width = _column_width((r.id for r in results), _ID_WIDTH)
+        self._model_width = _column_width({r.model for r in results}, _MODEL_WIDTH)
         self._styles: dict[str, Style] = {}
         self._build_lines()
 
@@ -150,7 +155,7 @@ class FailureList(ScrollView, can_focus=True):
         return tuple(self.results[index].key for index in sorted(self.selected))
 
     @property
-    def cursor_group(self) -> _Group | None:
+    def cursor_group(self) -> FailureGroup | None:
         if not self._lines:
             return None
         return self.groups[self._group_at(self.cursor)]
@@ -260,9 +265,7 @@ class FailureList(ScrollView, can_focus=True):
         if line >= len(self._lines):
             return
         self.move_cursor(line)
-        if self._lines[line] < 0:
-            self.action_open()
-        elif event.chain >= 2:
+        if self._lines[line] < 0 or event.chain >= 2:
             self.action_open()
         elif offset.x < len(_INDENT) + len(_MARKS[0]):
             self.action_toggle_item()
@@ -291,7 +294,7 @@ class FailureList(ScrollView, can_focus=True):
 
     # -- internals ---------------------------------------------------------------
 
-    def _header_parts(self, group: _Group) -> list[tuple[str, str]]:
+    def _header_parts(self, group: FailureGroup) -> list[tuple[str, str]]:
         count = len(group.members)
         text = f"{_FOLDED[group.folded]}{group.kind}  {count:,} item{'s' if count != 1 else ''}"
         if group.selected:
