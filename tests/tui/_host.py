@@ -13,6 +13,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.dom import DOMNode
 from textual.message import Message
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from themes import DEFAULT_THEME, THEMES
@@ -32,9 +33,23 @@ class HostApp(App[None]):
         self.hosted = screen
         self.answers: list[object] = []
         """What the hosted screen was dismissed with."""
+        self.notices: list[tuple[str, str]] = []
+        """(severity, message) of every notification, oldest first."""
 
     def on_mount(self) -> None:
         self.push_screen(self.hosted, self.answers.append)
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        self.notices.append((severity, message))
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
 
 def posted(messages: Iterable[Message], kind: type[M]) -> list[M]:

@@ -85,7 +85,7 @@ async def test_jsonl_of_every_item_is_written_and_reported(run: Run, tmp_path: P
         await _export(pilot)
         target = tmp_path / f"{run.run_id}.jsonl"
         assert str(_line(app).content) == f"Wrote {ITEMS} rows to {target}"
-        assert [n.message for n in app._notifications] == [f"Wrote {ITEMS} rows to {target}"]
+        assert app.notices == [("information", f"Wrote {ITEMS} rows to {target}")]
     rows = [json.loads(line) for line in target.read_text().splitlines()]
     assert sorted(row["id"] for row in rows) == [f"t{n:02d}" for n in range(ITEMS)]
     [exported] = posted(messages, ExportScreen.Exported)
@@ -126,7 +126,7 @@ async def test_an_unwritable_path_is_one_line_and_leaves_nothing_behind(
             f"Export failed: cannot write in {missing.parent}: No such file or directory"
         )
         assert line.has_class("-problem")
-        assert [n.severity for n in app._notifications] == ["error"]
+        assert [severity for severity, _ in app.notices] == ["error"]
         app.screen.query_one("#path", Input).value = str(tmp_path)  # a directory
         await _export(pilot)
         assert str(_line(app).content) == f"Export failed: cannot write {tmp_path}: Is a directory"

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from textual.message import Message
+from textual.widgets import Static
 
 from engine import ErrorInfo, ItemResult
 from tests.tui._factories import MODEL, OTHER_MODEL
@@ -66,8 +67,8 @@ async def test_ok_results_are_left_out_and_an_empty_screen_says_so() -> None:
     async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
         await pilot.pause()
         assert _list(app).groups == []
-        summary = app.screen.query_one("#failures-summary")
-        assert str(summary.content) == "Nothing failed and nothing was skipped."  # type: ignore[attr-defined]
+        summary = app.screen.query_one("#failures-summary", Static)
+        assert str(summary.content) == "Nothing failed and nothing was skipped."
         await pilot.press("space", "a", "enter", "down", "left")  # nothing to act on
 
 
@@ -104,7 +105,7 @@ async def test_r_with_nothing_selected_warns_and_asks_for_nothing() -> None:
         await pilot.press("r")
         await pilot.pause()
         assert isinstance(app.screen, FailuresScreen)
-        assert [n.severity for n in app._notifications] == ["warning"]
+        assert [severity for severity, _ in app.notices] == ["warning"]
     assert not posted(messages, FailuresScreen.RetryRequested)
 
 

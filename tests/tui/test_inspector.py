@@ -74,7 +74,7 @@ def _text(app: HostApp, selector: str) -> str:
 
 
 def _pairs(app: HostApp, grid: str) -> list[tuple[str, str]]:
-    cells = [str(cell.content) for cell in app.screen.query(f"#{grid} > Static")]
+    cells = [str(cell.content) for cell in app.screen.query(f"#{grid} > Static").results(Static)]
     return list(zip(cells[::2], cells[1::2], strict=True))
 
 
