@@ -120,7 +120,7 @@ class InspectorScreen(Screen[None]):
             self.model = model
             self.id = id
             self.prompt_override = prompt_override
-            """The edited template; None means the prompt the run would use anyway."""
+            """A template to use instead of the run's and the item's own; None: the usual prompt."""
 
         @property
         def key(self) -> tuple[str, str]:
