@@ -1,9 +1,19 @@
-"""The Textual app, kept thin: themes, settings, app-wide keys, and the first screen.
+"""The Textual app, kept thin: themes, settings, app-wide keys, and which screen shows.
 
-Screens and widgets live in ``tui/screens`` and ``tui/widgets``; the app only
-wires them to what they read (a ``RunModel`` fed by an ``EventBuffer``) and to
-the settings file. ``make_app`` builds it the same way for the command line
-and for tests, which pass their own model, buffer, clock and settings file.
+Screens and widgets live in ``tui/screens`` and ``tui/widgets``; the engine is
+driven only through the ``RunSession``. The app is the hub the screens post to:
+a setup asks to start a run, History to open, resume or export one, the
+inspector and the failures screen to retry items; the app acts through the
+session and switches screens. ``make_app`` builds it the same way for the
+command line and for tests, which pass their own model, buffer and settings file.
+
+Setup, Run and History replace each other on top of Textual's blank default
+screen (which cannot be switched away from); the run screen is installed under
+``run`` so leaving it for History or Setup keeps it, and a new run replaces it.
+
+One handler sees every worker that fails (``on_worker_state_changed``): an
+engine refusal (``BatchdeckError``) becomes the run's failure, a file that
+cannot be read a notification; anything else is a bug and is raised.
 
 The command palette reaches every action: besides Textual's own commands it
 offers each binding active on the current screen, by its description.
@@ -14,18 +24,32 @@ from __future__ import annotations
 from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Final, Literal
 
+from textual import on
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.theme import Theme
+from textual.worker import Worker, WorkerState
 
+from engine import BatchdeckError, Run
 from themes import DEFAULT_THEME, THEMES
 from tui.model import EventBuffer, RunModel
+from tui.screens.export import ExportScreen
+from tui.screens.failures import FailuresScreen
 from tui.screens.help import HelpScreen
+from tui.screens.history import HistoryScreen
+from tui.screens.inspector import InspectorScreen
+from tui.screens.quit import QuitChoice, QuitScreen
 from tui.screens.run import RunScreen
+from tui.screens.setup import SetupScreen
+from tui.session import ENGINE_GROUP, RunSession
 from tui.settings import Settings, load_settings, save_settings, settings_path
+
+FirstScreen = Literal["setup", "run", "history"]
+_RUN_SCREEN: Final = "run"
+_BUSY: Final = "A run is going: stop it first (s on the run screen)."
 
 
 class BatchdeckApp(App[None]):
@@ -45,6 +69,7 @@ class BatchdeckApp(App[None]):
         settings: Settings,
         settings_file: Path,
         settings_warning: str | None = None,
+        first: FirstScreen = "run",
     ) -> None:
         super().__init__()
         for theme in THEMES:
@@ -59,20 +84,173 @@ class BatchdeckApp(App[None]):
             self._startup_warnings.append(
                 f"Theme {settings.theme!r} is not available; using {DEFAULT_THEME}."
             )
-        self.model = model
-        self.events = events
+        self.session = RunSession(self, model=model, events=events)
+        self._first: FirstScreen = first
+        self._quit_when_idle = False
 
-    def get_default_screen(self) -> Screen[None]:
-        return RunScreen(self.model, self.events)
+    @property
+    def model(self) -> RunModel:
+        return self.session.model
+
+    @property
+    def events(self) -> EventBuffer:
+        return self.session.events
 
     def on_mount(self) -> None:
         self.theme_changed_signal.subscribe(self, self._remember_theme)
         for warning in self._startup_warnings:
             self.notify(warning, severity="warning")
+        self.install_screen(RunScreen(self.session), _RUN_SCREEN)
+        if self._first == "setup":
+            self.push_screen(self._setup_screen())
+        elif self._first == "history":
+            self.push_screen(HistoryScreen())
+        else:
+            self.push_screen(_RUN_SCREEN)
+
+    # -- navigation ----------------------------------------------------------------
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.screen.active_bindings))
+
+    def action_new_run(self) -> None:
+        self.switch_screen(self._setup_screen())
+
+    def action_history(self) -> None:
+        self.switch_screen(HistoryScreen())
+
+    def action_show_run(self) -> None:
+        self.switch_screen(_RUN_SCREEN)
+
+    def _setup_screen(self) -> SetupScreen:
+        return SetupScreen(self.settings)
+
+    async def _show_new_run(self) -> None:
+        """Replace the run screen with one for the session's new model, and show it."""
+        old = self.get_screen(_RUN_SCREEN)
+        if old in self.screen_stack:
+            await self.switch_screen(RunScreen(self.session))
+            self.uninstall_screen(_RUN_SCREEN)
+        else:
+            self.uninstall_screen(_RUN_SCREEN)
+        await old.remove()
+        self.install_screen(RunScreen(self.session), _RUN_SCREEN)
+        await self.switch_screen(_RUN_SCREEN)
+
+    # -- requests from screens -----------------------------------------------------
+
+    @on(SetupScreen.StartRequested)
+    async def _start(self, event: SetupScreen.StartRequested) -> None:
+        if self.session.running:
+            self.notify(_BUSY, severity="warning")
+            return
+        try:
+            self.session.start(event.config)
+        except BatchdeckError as exc:
+            self.notify(str(exc), title="Cannot start", severity="error")
+            return
+        self._remember(self.settings.with_recent_file(event.config.input))
+        await self._show_new_run()
+
+    @on(HistoryScreen.OpenRequested)
+    async def _open(self, event: HistoryScreen.OpenRequested) -> None:
+        if self.session.running:
+            self.notify(_BUSY, severity="warning")
+            return
+        try:
+            self.session.open(event.summary)
+        except BatchdeckError as exc:
+            self.notify(str(exc), title="Cannot open", severity="error")
+            return
+        await self._show_new_run()
+
+    @on(HistoryScreen.ResumeRequested)
+    async def _resume(self, event: HistoryScreen.ResumeRequested) -> None:
+        if self.session.running:
+            self.notify(_BUSY, severity="warning")
+            return
+        try:
+            run = Run.open(event.summary.run_dir)
+        except BatchdeckError as exc:
+            self.notify(str(exc), title="Cannot resume", severity="error")
+            return
+        self.session.resume(run)
+        await self._show_new_run()
+
+    @on(HistoryScreen.ExportRequested)
+    def _export(self, event: HistoryScreen.ExportRequested) -> None:
+        try:
+            run = Run.open(event.summary.run_dir)
+        except BatchdeckError as exc:
+            self.notify(str(exc), title="Cannot export", severity="error")
+            return
+        self.push_screen(ExportScreen(run))
+
+    @on(InspectorScreen.RetryRequested)
+    def _retry_one(self, event: InspectorScreen.RetryRequested) -> None:
+        self._retry([event.key], prompt_override=event.prompt_override)
+
+    @on(FailuresScreen.RetryRequested)
+    def _retry_many(self, event: FailuresScreen.RetryRequested) -> None:
+        self._retry(event.keys)
+
+    @on(FailuresScreen.InspectRequested)
+    def _inspect(self, event: FailuresScreen.InspectRequested) -> None:
+        run = self.session.run
+        if run is not None:
+            self.push_screen(InspectorScreen(event.result, config=run.config))
+
+    def _retry(
+        self, keys: Iterable[tuple[str, str]], *, prompt_override: str | None = None
+    ) -> None:
+        if self.session.running:
+            self.notify(_BUSY, severity="warning")
+            return
+        wanted = list(keys)
+        self.session.retry(wanted, prompt_override=prompt_override)
+        plural = "" if len(wanted) == 1 else "s"
+        self.notify(f"Retrying {len(wanted):,} item{plural}.")
+
+    # -- quitting ------------------------------------------------------------------
+
+    async def action_quit(self) -> None:
+        if not self.session.running:
+            self.exit()
+            return
+        if not isinstance(self.screen, QuitScreen):
+            self.push_screen(QuitScreen(), self._quit_chosen)
+
+    def _quit_chosen(self, choice: QuitChoice | None) -> None:
+        if choice == "stop":
+            self.session.stop()
+        elif choice == "abort":
+            self.session.abort()
+        else:
+            return
+        self._quit_when_idle = True
+        if not self.session.running:
+            self.exit()
+        else:
+            self.notify("Stopping… the app closes when calls in flight are logged.")
+
+    # -- the one worker-error handler ----------------------------------------------
+
+    @on(Worker.StateChanged)
+    def _worker_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if event.state == WorkerState.ERROR:
+            error = worker.error
+            if isinstance(error, BatchdeckError) and worker.group == ENGINE_GROUP:
+                self.session.failed(str(error))
+            elif isinstance(error, (BatchdeckError, OSError)):
+                self.notify(str(error), severity="error")
+            else:
+                raise error  # type: ignore[misc]
+        if worker.group == ENGINE_GROUP and worker.is_finished and self._quit_when_idle:
+            self.exit()
+
+    # -- settings ------------------------------------------------------------------
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
@@ -92,18 +270,20 @@ class BatchdeckApp(App[None]):
             )
 
     def _remember_theme(self, theme: Theme) -> None:
-        if theme.name == self.settings.theme:
-            return
-        self.settings = self.settings.model_copy(update={"theme": theme.name})
+        if theme.name != self.settings.theme:
+            self._remember(self.settings.model_copy(update={"theme": theme.name}))
+
+    def _remember(self, settings: Settings) -> None:
+        self.settings = settings
         try:
-            save_settings(self.settings, self.settings_file)
+            save_settings(settings, self.settings_file)
         except OSError as exc:
-            self.notify(f"Could not save the theme choice: {exc}", severity="error")
+            self.notify(f"Could not save the settings: {exc}", severity="error")
 
 
 def run_app() -> int:
     """Run the app in this terminal until the user quits; the process exit code."""
-    app = make_app()
+    app = make_app(first="setup")
     app.run()
     return app.return_code or 0
 
@@ -113,8 +293,13 @@ def make_app(
     model: RunModel | None = None,
     events: EventBuffer | None = None,
     settings_file: Path | None = None,
+    first: FirstScreen = "run",
 ) -> BatchdeckApp:
-    """The app, with its settings loaded from ``settings_file`` (default: the config dir)."""
+    """The app, with its settings loaded from ``settings_file`` (default: the config dir).
+
+    ``first`` is the screen it opens on: ``batchdeck`` opens Setup; tests of the
+    run screen open it on a model they fed.
+    """
     path = settings_path() if settings_file is None else settings_file
     loaded = load_settings(path)
     return BatchdeckApp(
@@ -123,4 +308,5 @@ def make_app(
         settings=loaded.settings,
         settings_file=path,
         settings_warning=loaded.warning,
+        first=first,
     )

@@ -6,18 +6,29 @@ the ``EventBuffer`` the engine has been appending to, folds the batch into the
 ``RunModel``, and lets each widget repaint if what it shows moved. Notices the
 model collected (a cap reached, a torn log, a failed run) become notifications,
 so engine trouble reaches the user as a sentence, never a traceback.
+
+Its keys steer the run through the ``RunSession`` it was given (pause, stop,
+workers) and open the screens about the run (inspector, failures, export).
+What those need from the log is read in a thread inside a worker, so the
+screen keeps drawing; the screens they open post their requests (retry) to the
+app, which owns the session.
 """
 
 from __future__ import annotations
 
-from typing import Final
+from typing import ClassVar, Final
 
+from textual import on
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer
 
-from tui.model import EventBuffer, RunModel
+from tui.screens.export import ExportScreen
+from tui.screens.failures import FailuresScreen
+from tui.screens.inspector import InspectorScreen
+from tui.session import RunSession
 from tui.widgets._panel import ModelSync
 from tui.widgets.cost_meter import CostMeter
 from tui.widgets.item_table import ItemTable
@@ -28,23 +39,35 @@ from tui.widgets.stats_panel import StatsPanel
 from tui.widgets.throughput import ThroughputPanel
 
 REFRESH_HZ: Final = 15.0
+_NO_RUN: Final = "No run yet: press n to set one up, or h to open one from History."
 
 
 class RunScreen(Screen[None]):
-    """Shows a ``RunModel`` fed from an ``EventBuffer`` the engine publishes into."""
+    """Shows the session's ``RunModel``, fed from the ``EventBuffer`` the engine publishes into."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("space", "toggle_pause", "Pause/resume", id="run.pause"),
+        Binding("s", "stop", "Stop", id="run.stop"),
+        Binding("plus", "workers(1)", "+Worker", id="run.more_workers"),
+        Binding("minus", "workers(-1)", "-Worker", id="run.fewer_workers"),
+        Binding("F", "failures", "Failures", id="run.failures"),
+        Binding("x", "export", "Export", id="run.export"),
+        Binding("h", "app.history", "History", id="run.history"),
+        Binding("n", "app.new_run", "New run", id="run.new_run"),
+    ]
 
     def __init__(
         self,
-        model: RunModel,
-        events: EventBuffer,
+        session: RunSession,
         *,
         refresh_hz: float = REFRESH_HZ,
         name: str | None = None,
         id: str | None = None,
     ) -> None:
         super().__init__(name=name, id=id)
-        self.model = model
-        self.events = events
+        self.session = session
+        self.model = session.model
+        self.events = session.events
         self._refresh_hz = refresh_hz
         self._synced: list[ModelSync] = []
 
@@ -85,3 +108,68 @@ class RunScreen(Screen[None]):
         self._table.refresh_rows()
         for notice in self.model.drain_notices():
             self.notify(notice.message, severity=notice.severity)
+
+    # -- steering the run ----------------------------------------------------------
+
+    def action_toggle_pause(self) -> None:
+        if not self.session.running:
+            self.notify("No run is going.", severity="warning")
+            return
+        self.session.toggle_pause()
+        self.pump()
+
+    def action_stop(self) -> None:
+        if not self.session.running:
+            self.notify("No run is going.", severity="warning")
+            return
+        self.session.stop()
+        self.notify("Stopping… calls in flight finish first; the run stays resumable.")
+        self.pump()
+
+    def action_workers(self, delta: int) -> None:
+        count = self.session.add_workers(delta)
+        if count is None:
+            self.notify(_NO_RUN, severity="warning")
+        else:
+            self.notify(f"Workers: {count}")
+
+    # -- screens about the run -----------------------------------------------------
+
+    @on(ItemTable.RowSelected, "#items")
+    def _inspect(self, event: ItemTable.RowSelected) -> None:
+        if self.session.run is None:
+            return
+        self.run_worker(
+            self._open_inspector(event.row.model, event.row.id),
+            group="inspect",
+            exclusive=True,
+            exit_on_error=False,
+        )
+
+    async def _open_inspector(self, model: str, item_id: str) -> None:
+        run = self.session.run
+        assert run is not None
+        result = await self.session.find_result(model, item_id)
+        if result is None:
+            self.notify(f"{item_id} ({model}) has no result yet: it is still in flight.")
+            return
+        await self.app.push_screen(InspectorScreen(result, config=run.config))
+
+    def action_failures(self) -> None:
+        if self.session.run is None:
+            self.notify(_NO_RUN, severity="warning")
+            return
+        self.run_worker(
+            self._open_failures(), group="failures", exclusive=True, exit_on_error=False
+        )
+
+    async def _open_failures(self) -> None:
+        results = await self.session.failures()
+        await self.app.push_screen(FailuresScreen(results))
+
+    def action_export(self) -> None:
+        run = self.session.run
+        if run is None:
+            self.notify(_NO_RUN, severity="warning")
+            return
+        self.app.push_screen(ExportScreen(run))
