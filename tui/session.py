@@ -27,8 +27,9 @@ crashes loudly.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection, Coroutine, Iterable
+from collections.abc import Callable, Collection, Coroutine, Iterable
 from dataclasses import replace
+from functools import partial
 from typing import Any, Final, get_args
 
 from textual.app import App
@@ -109,14 +110,14 @@ class RunSession:
         """Create a run for ``config`` and execute it; ``BatchdeckError`` if it cannot be made."""
         run = Run.create(config)
         self._fresh(run)
-        self._launch(run.execute([self.events]))
+        self._launch(partial(run.execute, [self.events]))
         return run
 
     def resume(self, run: Run, *, retry_failed: bool = False) -> None:
         """Go on with a stopped or interrupted run, its finished items shown first."""
         self._fresh(run)
         relay = _Relay(self.events, keep_total=False)
-        self._launch(self._resume(run, relay, retry_failed=retry_failed))
+        self._launch(partial(self._resume, run, relay, retry_failed=retry_failed))
 
     def retry(
         self, keys: Collection[tuple[str, str]], *, prompt_override: str | None = None
@@ -124,14 +125,16 @@ class RunSession:
         """Run these ``(model, id)`` pairs of the current run again, into the current model."""
         assert self.run is not None and not self.running
         relay = _Relay(self.events, keep_total=True)
-        self._launch(self.run.execute([relay], only=list(keys), prompt_override=prompt_override))
+        self._launch(
+            partial(self.run.execute, [relay], only=list(keys), prompt_override=prompt_override)
+        )
 
     def open(self, summary: RunSummary) -> Worker[None]:
         """Show a past run without executing it: its results, then its last outcome."""
         run = Run.open(summary.run_dir)
         self._fresh(run)
         return self._app.run_worker(
-            self._open(run, summary), group="load", exclusive=True, exit_on_error=False
+            partial(self._open, run, summary), group="load", exclusive=True, exit_on_error=False
         )
 
     def failed(self, message: str) -> None:
@@ -195,7 +198,7 @@ class RunSession:
         self.model = RunModel()
         self.events = EventBuffer()
 
-    def _launch(self, work: Coroutine[Any, Any, RunFinished]) -> None:
+    def _launch(self, work: Callable[[], Coroutine[Any, Any, RunFinished]]) -> None:
         self.worker = self._app.run_worker(
             work, group=ENGINE_GROUP, exclusive=True, exit_on_error=False
         )

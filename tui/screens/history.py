@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import ClassVar, Final
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
@@ -78,8 +78,9 @@ class HistoryScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.run_worker(self._load(), group="history", exclusive=True, exit_on_error=False)
+        self._load()
 
+    @work(group="history", exclusive=True, exit_on_error=False)
     async def _load(self) -> None:
         self.runs = await asyncio.to_thread(list_runs)
         table = self.query_one("#runs", DataTable)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Final
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -46,14 +46,14 @@ class RunScreen(Screen[None]):
     """Shows the session's ``RunModel``, fed from the ``EventBuffer`` the engine publishes into."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("space", "toggle_pause", "Pause/resume", id="run.pause"),
+        Binding("space", "toggle_pause", "Pause", id="run.pause"),
         Binding("s", "stop", "Stop", id="run.stop"),
-        Binding("plus", "workers(1)", "+Worker", id="run.more_workers"),
-        Binding("minus", "workers(-1)", "-Worker", id="run.fewer_workers"),
+        Binding("plus", "workers(1)", "Workers", id="run.more_workers"),
+        Binding("minus", "workers(-1)", "Fewer workers", show=False, id="run.fewer_workers"),
         Binding("F", "failures", "Failures", id="run.failures"),
         Binding("x", "export", "Export", id="run.export"),
         Binding("h", "app.history", "History", id="run.history"),
-        Binding("n", "app.new_run", "New run", id="run.new_run"),
+        Binding("n", "app.new_run", "New", id="run.new_run"),
     ]
 
     def __init__(
@@ -139,13 +139,9 @@ class RunScreen(Screen[None]):
     def _inspect(self, event: ItemTable.RowSelected) -> None:
         if self.session.run is None:
             return
-        self.run_worker(
-            self._open_inspector(event.row.model, event.row.id),
-            group="inspect",
-            exclusive=True,
-            exit_on_error=False,
-        )
+        self._open_inspector(event.row.model, event.row.id)
 
+    @work(group="inspect", exclusive=True, exit_on_error=False)
     async def _open_inspector(self, model: str, item_id: str) -> None:
         run = self.session.run
         assert run is not None
@@ -159,10 +155,9 @@ class RunScreen(Screen[None]):
         if self.session.run is None:
             self.notify(_NO_RUN, severity="warning")
             return
-        self.run_worker(
-            self._open_failures(), group="failures", exclusive=True, exit_on_error=False
-        )
+        self._open_failures()
 
+    @work(group="failures", exclusive=True, exit_on_error=False)
     async def _open_failures(self) -> None:
         results = await self.session.failures()
         await self.app.push_screen(FailuresScreen(results))

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Final, Literal
 
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
@@ -279,7 +279,7 @@ class SetupScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.run_worker(self._load_models(), group="models", exit_on_error=False)
+        self._load_models()
         if self.settings.recent_files:
             self.query_one("#path", Input).value = self.settings.recent_files[0]
             self._load_preview()
@@ -301,6 +301,7 @@ class SetupScreen(Screen[None]):
         sim = RunConfig.model_fields["sim"].default
         return f"{sim.latency_ms:g}" if field.name == "sim_latency_ms" else f"{sim.failure_rate:g}"
 
+    @work(group="models", exit_on_error=False)
     async def _load_models(self) -> None:
         prices, keys = await asyncio.gather(
             asyncio.to_thread(PriceTable.load), asyncio.to_thread(key_status)
@@ -340,10 +341,9 @@ class SetupScreen(Screen[None]):
     def _load_preview(self) -> None:
         path = self.query_one("#path", Input).value.strip()
         if path:
-            self.run_worker(
-                self._preview(path), group="preview", exclusive=True, exit_on_error=False
-            )
+            self._preview(path)
 
+    @work(group="preview", exclusive=True, exit_on_error=False)
     async def _preview(self, path: str) -> None:
         problem = self.query_one("#path-problem", Static)
         try:
@@ -447,10 +447,9 @@ class SetupScreen(Screen[None]):
         self._show_rendered()
         config = self.config(quiet=True)
         if config is not None:
-            self.run_worker(
-                self._estimate(config), group="estimate", exclusive=True, exit_on_error=False
-            )
+            self._estimate(config)
 
+    @work(group="estimate", exclusive=True, exit_on_error=False)
     async def _estimate(self, config: RunConfig) -> None:
         await asyncio.sleep(ESTIMATE_DELAY_S)
         box = self.query_one("#estimate", Static)

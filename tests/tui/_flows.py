@@ -1,0 +1,67 @@
+"""Driving the whole app from a Pilot: fill the setup form, start, wait on workers and states.
+
+Waits are on the app's own workers (``wait_for_complete``) or on the model's
+state, polled with ``pilot.pause`` in a bounded loop: never a bare sleep.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Final
+
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from tui.app import BatchdeckApp
+from tui.screens.setup import SetupScreen
+
+TICKETS: Final = Path(__file__).resolve().parents[2] / "sample_data" / "tickets.jsonl"
+TICKET_COUNT: Final = 60
+SIZE: Final = (120, 36)
+_LONG_LIVED: Final = frozenset({"_loader", "engine"})
+"""Worker groups that do not end by themselves: the directory tree's loader, the engine."""
+
+
+async def settle(app: BatchdeckApp, pilot: Pilot[None]) -> None:
+    """Let every short-lived worker finish and the messages they posted be handled."""
+    await pilot.pause()
+    short = [worker for worker in app.workers if worker.group not in _LONG_LIVED]
+    if short:  # an empty list would mean "every worker", the engine's included
+        await app.workers.wait_for_complete(short)
+    await pilot.pause()
+
+
+async def until(pilot: Pilot[None], done: object, *, tries: int = 400, step: float = 0.02) -> None:
+    """Pump the app until ``done()`` is true; fail after ``tries`` steps."""
+    for _ in range(tries):
+        if done():  # type: ignore[operator]
+            return
+        await pilot.pause(step)
+    raise AssertionError(f"never happened: {done}")
+
+
+async def set_up(
+    app: BatchdeckApp, pilot: Pilot[None], *, path: Path = TICKETS, **caps: str
+) -> SetupScreen:
+    """Fill the setup form: the input file (previewed), then each ``cap-<name>`` field."""
+    screen = app.screen
+    assert isinstance(screen, SetupScreen), screen
+    screen.query_one("#path", Input).value = str(path)
+    screen.query_one("#path", Input).focus()
+    await pilot.press("enter")
+    await settle(app, pilot)
+    for name, value in caps.items():
+        screen.query_one(f"#cap-{name}", Input).value = value
+    await settle(app, pilot)
+    return screen
+
+
+async def start(app: BatchdeckApp, pilot: Pilot[None], **caps: str) -> None:
+    """Set up a run on ``sample_data/tickets.jsonl`` with ``caps`` and start it."""
+    await set_up(app, pilot, **caps)
+    await pilot.press("ctrl+s")
+    await settle(app, pilot)
+
+
+def finished(app: BatchdeckApp) -> bool:
+    return not app.session.running and app.session.model.finished is not None
