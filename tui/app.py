@@ -150,7 +150,8 @@ class BatchdeckApp(App[None]):
         except BatchdeckError as exc:
             self.notify(str(exc), title="Cannot start", severity="error")
             return
-        self._remember(self.settings.with_recent_file(event.config.input))
+        chosen = self.settings.with_recent_file(event.config.input)
+        self._remember(chosen.model_copy(update={"models": event.config.models}))
         await self._show_new_run()
 
     @on(HistoryScreen.OpenRequested)

@@ -108,6 +108,8 @@ class ModelChoice:
     key: str
     """Where the provider's key was found (masked), or that there is none."""
     has_key: bool
+    per_million: float | None = None
+    """Input plus output price per million tokens: what "cheapest" compares."""
 
 
 def model_choices(prices: PriceTable, keys: Sequence[KeyStatus]) -> list[ModelChoice]:
@@ -125,22 +127,28 @@ def model_choices(prices: PriceTable, keys: Sequence[KeyStatus]) -> list[ModelCh
         )
         status = by_provider.get(provider)
         if provider not in PRESETS:
-            choices.append(ModelChoice(spec, shown, "offline, no key needed", True))
+            key, has_key = "offline, no key needed", True
         elif status is not None and status.present:
-            choices.append(ModelChoice(spec, shown, f"key: {status.source} {status.masked}", True))
+            key, has_key = f"key: {status.source} {status.masked}", True
         else:
-            choices.append(ModelChoice(spec, shown, "no key", False))
+            key, has_key = "no key", False
+        per_million = None if price is None else price.input + price.output
+        choices.append(ModelChoice(spec, shown, key, has_key, per_million))
     return choices
 
 
 def default_models(settings: Settings, choices: Sequence[ModelChoice]) -> tuple[str, ...]:
-    """The saved models still offered; else the cheapest model with a key; else simulate."""
+    """The saved models still offered; else the cheapest priced model with a key; else simulate."""
     offered = {choice.spec for choice in choices}
     saved = tuple(spec for spec in settings.models if spec in offered)
     if saved:
         return saved
-    keyed = [c for c in choices if c.has_key and c.spec != DEFAULT_MODEL]
-    return (keyed[0].spec,) if keyed else (DEFAULT_MODEL,)
+    keyed = [
+        (c.per_million, c.spec)
+        for c in choices
+        if c.has_key and c.spec != DEFAULT_MODEL and c.per_million is not None
+    ]
+    return (min(keyed)[1],) if keyed else (DEFAULT_MODEL,)
 
 
 def parse_value(text: str, kind: Kind) -> Any:

@@ -1,0 +1,125 @@
+"""History: past runs listed from the runs dir; open one, resume one, export one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable
+
+from engine import Run, RunSummary, make_config
+from engine._paths import runs_root
+from tests.tui._flows import SIZE, TICKET_COUNT, TICKETS, finished, settle, until
+from tui.app import make_app
+from tui.screens import history
+from tui.screens.export import ExportScreen
+from tui.screens.history import HistoryScreen, row_for
+from tui.screens.run import RunScreen
+
+pytestmark = pytest.mark.anyio
+
+
+async def _past_run(name: str, **caps: object) -> Run:
+    config = make_config(input=str(TICKETS), sim={"latency_ms": 0}, **caps)
+    run = Run.create(config, runs_root() / name)
+    await run.execute()
+    return run
+
+
+def _summary(run_id: str, state: str, done: int, total: int | None, cost: float) -> RunSummary:
+    return RunSummary(
+        run_id=run_id,
+        run_dir=Path("/runs") / run_id,
+        started="2026-11-22T15:00:00+00:00",
+        input="sample_data/tickets.jsonl",
+        models=("simulate:gpt-4o-mini",),
+        done=done,
+        total=total,
+        ok=done,
+        failed=0,
+        skipped=0,
+        cost_usd=cost,
+        state=state,
+    )
+
+
+def test_a_row_says_what_a_person_needs_to_pick_a_run() -> None:
+    row = row_for(_summary("20261122-150000-aaaa", "capped", 5, 60, 0.0012))
+    assert row == (
+        "20261122-150000-aaaa",
+        "2026-11-22 15:00:00",
+        "sample_data/tickets.jsonl",
+        "simulate:gpt-4o-mini",
+        "5/60",
+        "$0.0012",
+        "capped (resumable)",
+    )
+    assert row_for(_summary("x", "finished", 60, None, 0))[4:] == ("60/?", "$0", "finished")
+
+
+async def test_history_lists_runs_and_opens_one_with_its_results() -> None:
+    await _past_run("20261122-150000-aaaa")
+    await _past_run("20261122-150100-bbbb", max_items=5)
+    app = make_app(first="history")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, HistoryScreen)
+        assert [summary.state for summary in screen.runs] == ["capped", "finished"]
+        table = screen.query_one("#runs", DataTable)
+        assert table.row_count == 2
+        await pilot.press("down", "enter")
+        await settle(app, pilot)
+        assert isinstance(app.screen, RunScreen)
+        model = app.session.model
+        await until(pilot, lambda: model.state == "finished")
+        assert len(model.store) == TICKET_COUNT == model.counts["ok"]
+        assert model.run_id == "20261122-150000-aaaa"
+        assert not app.session.running
+
+
+async def test_resume_from_history_goes_on_from_where_a_capped_run_stopped() -> None:
+    await _past_run("20261122-150100-bbbb", max_items=5)
+    app = make_app(first="history")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("r")
+        await settle(app, pilot)
+        await until(pilot, lambda: finished(app))
+        model = app.session.model
+        assert model.run_id == "20261122-150100-bbbb"
+        # max_items caps each execution: the resume runs five more, after the first five.
+        assert model.state == "capped"
+        assert model.done == 10 == len(model.store)
+
+
+async def test_a_finished_run_is_not_resumed_and_export_opens_for_it() -> None:
+    await _past_run("20261122-150000-aaaa")
+    app = make_app(first="history")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("r")
+        await settle(app, pilot)
+        assert isinstance(app.screen, HistoryScreen) and not app.session.running
+        await pilot.press("x")
+        await pilot.pause()
+        assert isinstance(app.screen, ExportScreen)
+        assert app.screen.run.run_id == "20261122-150000-aaaa"
+
+
+def test_snapshot_of_the_history_screen(
+    snap_compare: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs = [
+        _summary("20261122-151500-cccc", "stopped", 23, 60, 0.0041),
+        _summary("20261122-150100-bbbb", "capped", 5, 60, 0.0012),
+        _summary("20261122-150000-aaaa", "finished", 60, 60, 0.0133),
+    ]
+    monkeypatch.setattr(history, "list_runs", lambda: runs)
+
+    async def loaded(pilot: object) -> None:
+        await settle(pilot.app, pilot)  # type: ignore[attr-defined, arg-type]
+
+    assert snap_compare(  # type: ignore[operator]
+        make_app(first="history"), terminal_size=SIZE, run_before=loaded
+    )

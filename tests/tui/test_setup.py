@@ -1,0 +1,182 @@
+"""The setup screen: preview, prompt checks, model picker, caps form, estimate, Start."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input, SelectionList, Static, TextArea
+
+from engine import DEFAULT_MODEL, PriceTable
+from engine.keys import KeyStatus
+from tests.tui._flows import SIZE, TICKET_COUNT, TICKETS, set_up, settle, until
+from tui.app import BatchdeckApp, make_app
+from tui.screens.run import RunScreen
+from tui.screens.setup import (
+    ModelChoice,
+    SetupScreen,
+    config_values,
+    default_models,
+    model_choices,
+    parse_value,
+)
+from tui.settings import Settings, load_settings
+from tui.widgets.input_tree import InputTree
+
+pytestmark = pytest.mark.anyio
+
+
+def _text(screen: SetupScreen, selector: str) -> str:
+    return str(screen.query_one(selector, Static).render())
+
+
+def _key(provider: str, present: bool) -> KeyStatus:
+    return KeyStatus(
+        provider,
+        present,
+        True,
+        f"env {provider.upper()}_API_KEY" if present else None,
+        "sk-…abcd" if present else None,
+    )
+
+
+def test_simulate_is_listed_first_and_is_the_default_without_keys() -> None:
+    choices = model_choices(PriceTable.load(), [_key("openai", False)])
+    assert choices[0].spec == DEFAULT_MODEL and choices[0].has_key
+    hosted = {choice.spec.partition(":")[0] for choice in choices[1:]}
+    assert hosted == {"openai", "anthropic", "gemini"}
+    mini = next(choice for choice in choices if choice.spec == "openai:gpt-4o-mini")
+    assert mini.price == "$0.15 / $0.6 per Mtok" and mini.key == "no key"
+    assert default_models(Settings(), choices) == (DEFAULT_MODEL,)
+
+
+def test_with_a_key_the_cheapest_model_of_that_provider_is_the_default() -> None:
+    choices = model_choices(PriceTable.load(), [_key("openai", True)])
+    mini = next(choice for choice in choices if choice.spec == "openai:gpt-4o-mini")
+    assert mini.key == "key: env OPENAI_API_KEY sk-…abcd"
+    assert default_models(Settings(), choices) == ("openai:gpt-5-nano",)
+    saved = Settings(models=("openai:gpt-4o", "gone:model"))
+    assert default_models(saved, choices) == ("openai:gpt-4o",)
+
+
+def test_values_parse_and_map_to_config_fields() -> None:
+    assert parse_value(" ", "int") is None
+    assert parse_value("3", "int") == 3
+    assert parse_value("0.5", "float") == 0.5
+    with pytest.raises(ValueError, match="whole number"):
+        parse_value("2.5", "int")
+    values = {"workers": 2, "retries": 0, "sim_failure_rate": 0.5, "max_cost": None}
+    assert config_values(values) == {
+        "workers": 2,
+        "retry": {"retries": 0},
+        "sim": {"failure_rate": 0.5},
+    }
+
+
+def test_model_choice_is_a_plain_record() -> None:
+    assert ModelChoice("a:b", "$1 / $2 per Mtok", "no key", False).per_million is None
+
+
+async def _setup_app() -> BatchdeckApp:
+    return make_app(first="setup")
+
+
+async def test_preview_shows_count_fields_and_invalid_lines(tmp_path: Path) -> None:
+    source = tmp_path / "items.jsonl"
+    source.write_text('{"id": "a", "text": "one"}\nnot json\n{"id": "b", "text": "two"}\n')
+    app = await _setup_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await set_up(app, pilot, path=source)
+        summary = _text(screen, "#preview-summary")
+        assert "2 items" in summary and "1 invalid" in summary and "fields: id, text" in summary
+        assert _text(screen, "#invalid").startswith("line 2:")
+        assert screen.query_one("#prompt", TextArea).text == "{text}"
+        assert _text(screen, "#rendered") == "one"
+
+
+async def test_a_missing_file_is_one_line_by_the_path() -> None:
+    app = await _setup_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await set_up(app, pilot, path=Path("no/such/file.jsonl"))
+        problem = _text(screen, "#path-problem")
+        assert "no/such/file.jsonl" in problem and "\n" not in problem
+
+
+async def test_unknown_placeholders_are_flagged_as_you_type() -> None:
+    app = await _setup_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await set_up(app, pilot)
+        screen.query_one("#prompt", TextArea).load_text("Label {context} from {nope}")
+        await settle(app, pilot)
+        assert _text(screen, "#prompt-problem").startswith("unknown placeholder: {nope}")
+        screen.query_one("#prompt", TextArea).load_text("Tier {customer_tier}: {context")
+        await settle(app, pilot)
+        assert "never closed" in _text(screen, "#prompt-problem")
+        screen.query_one("#prompt", TextArea).load_text("Tier {customer_tier}")
+        await settle(app, pilot)
+        assert _text(screen, "#prompt-problem") == ""
+        assert _text(screen, "#rendered") == "Tier pro"
+
+
+async def test_bad_values_are_marked_by_their_field_and_block_start() -> None:
+    app = await _setup_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await set_up(app, pilot, workers="abc")
+        assert _text(screen, "#caps-problem") == "Workers: a whole number, please"
+        assert screen.query_one("#cap-workers", Input).has_class("-invalid")
+        screen.query_one("#cap-workers", Input).value = "0"
+        await settle(app, pilot)
+        assert _text(screen, "#caps-problem").startswith("workers:")
+        assert screen.query_one("#cap-workers", Input).has_class("-invalid")
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        assert app.screen is screen and not app.session.running
+
+
+async def test_the_estimate_follows_the_settings() -> None:
+    app = await _setup_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await set_up(app, pilot, workers="3", sim_latency_ms="100")
+        estimate = _text(screen, "#estimate")
+        assert f"{TICKET_COUNT} items · {TICKET_COUNT} calls" in estimate
+        assert "at 3 workers" in estimate and "100ms a call" in estimate
+        screen.query_one("#cap-max_cost", Input).value = "0.5"
+        await settle(app, pilot)
+        assert "(cap $0.500)" in _text(screen, "#estimate")
+
+
+async def test_start_remembers_the_file_and_models() -> None:
+    app = await _setup_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await set_up(app, pilot, sim_latency_ms="0")
+        assert screen.query_one("#models", SelectionList).selected == [DEFAULT_MODEL]
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        assert isinstance(app.screen, RunScreen)
+    saved = load_settings().settings
+    assert saved.recent_files == (str(TICKETS),)
+    assert saved.last_input_dir == str(TICKETS.parent)
+    assert saved.models == (DEFAULT_MODEL,)
+
+
+def test_snapshot_of_the_setup_screen(
+    snap_compare: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    shutil.copy(TICKETS, inputs / "tickets.jsonl")
+    (inputs / "notes.md").write_text("# notes\n")
+    (inputs / "skip.bin").write_bytes(b"\0")
+    monkeypatch.chdir(inputs)
+
+    async def fill(pilot: object) -> None:
+        app = pilot.app  # type: ignore[attr-defined]
+        screen = await set_up(app, pilot, path=Path("tickets.jsonl"), workers="4")  # type: ignore[arg-type]
+        tree = screen.query_one(InputTree)
+        await until(pilot, lambda: len(tree.root.children) == 2)  # type: ignore[arg-type]
+        await settle(app, pilot)  # type: ignore[arg-type]
+
+    assert snap_compare(  # type: ignore[operator]
+        make_app(first="setup"), terminal_size=SIZE, run_before=fill
+    )
