@@ -49,6 +49,7 @@ from engine import (
     RunStarted,
     RunState,
     RunSummary,
+    WorkersChanged,
     find_result,
     load_results,
 )
@@ -199,6 +200,8 @@ class RunSession:
         self.events = EventBuffer()
 
     def _launch(self, work: Callable[[], Coroutine[Any, Any, RunFinished]]) -> None:
+        assert self.run is not None
+        self.events(WorkersChanged(self.run.config.workers))  # the engine reports changes only
         self.worker = self._app.run_worker(
             work, group=ENGINE_GROUP, exclusive=True, exit_on_error=False
         )

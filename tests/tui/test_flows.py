@@ -120,7 +120,7 @@ async def test_quit_mid_run_keeps_it_resumable_and_history_resumes_it() -> None:
         assert isinstance(again.screen, HistoryScreen)
         runs = again.screen.query_one("#runs", DataTable)
         assert runs.row_count == 1
-        assert "resumable" in str(runs.get_row_at(0)[-1])
+        assert "resumable" in str(runs.get_row_at(0)[2])
         await pilot.press("r")
         await settle(again, pilot)
         assert isinstance(again.screen, RunScreen)

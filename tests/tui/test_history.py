@@ -48,13 +48,13 @@ def test_a_row_says_what_a_person_needs_to_pick_a_run() -> None:
     assert row == (
         "20261122-150000-aaaa",
         "2026-11-22 15:00:00",
-        "sample_data/tickets.jsonl",
-        "simulate:gpt-4o-mini",
+        "capped (resumable)",
         "5/60",
         "$0.0012",
-        "capped (resumable)",
+        "simulate:gpt-4o-mini",
+        "sample_data/tickets.jsonl",
     )
-    assert row_for(_summary("x", "finished", 60, None, 0))[4:] == ("60/?", "$0", "finished")
+    assert row_for(_summary("x", "finished", 60, None, 0))[2:5] == ("finished", "60/?", "$0")
 
 
 async def test_history_lists_runs_and_opens_one_with_its_results() -> None:

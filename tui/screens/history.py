@@ -21,7 +21,8 @@ from textual.widgets import DataTable, Footer, Static
 from engine import RunSummary, list_runs
 from tui import _format
 
-COLUMNS: Final = ("run", "started", "input", "models", "done/total", "cost", "state")
+COLUMNS: Final = ("run", "started", "state", "done/total", "cost", "models", "input")
+"""Short columns first, so a long path is what a narrow terminal cuts."""
 
 
 def row_for(summary: RunSummary) -> tuple[str, ...]:
@@ -30,11 +31,11 @@ def row_for(summary: RunSummary) -> tuple[str, ...]:
     return (
         summary.run_id,
         summary.started.replace("T", " ").removesuffix("+00:00"),
-        summary.input,
-        ", ".join(summary.models),
+        state,
         f"{summary.done:,}/{total}",
         _format.money(summary.cost_usd),
-        state,
+        ", ".join(summary.models),
+        summary.input,
     )
 
 
@@ -89,7 +90,8 @@ class HistoryScreen(Screen[None]):
             table.add_row(*row_for(summary), key=summary.run_id)
         resumable = sum(summary.resumable for summary in self.runs)
         self.query_one("#history-summary", Static).update(
-            f"{len(self.runs):,} runs · {resumable:,} resumable · enter opens, r resumes, x exports"
+            f"{len(self.runs):,} run{'' if len(self.runs) == 1 else 's'} · "
+            f"{resumable:,} resumable · enter opens, r resumes, x exports"
             if self.runs
             else "No runs yet: press n to set one up."
         )
