@@ -10,10 +10,10 @@ import csv
 from pathlib import Path
 
 import pytest
-from textual.widgets import DataTable, Input, RadioButton
+from textual.widgets import DataTable, Input, RadioButton, SelectionList
 
 from engine import list_runs
-from tests.tui._flows import SIZE, TICKET_COUNT, finished, settle, start, until
+from tests.tui._flows import SIZE, TICKET_COUNT, finished, set_up, settle, start, until
 from tui.app import make_app
 from tui.screens.export import ExportScreen
 from tui.screens.failures import FailuresScreen
@@ -21,6 +21,7 @@ from tui.screens.history import HistoryScreen
 from tui.screens.inspector import InspectorScreen
 from tui.screens.quit import QuitScreen
 from tui.screens.run import RunScreen
+from tui.screens.setup import SetupScreen
 from tui.widgets.item_table import ItemTable
 from tui.widgets.run_status import RunStatus
 
@@ -143,3 +144,37 @@ async def test_a_cost_cap_is_shown_as_reached() -> None:
         assert model.done < TICKET_COUNT
         status = app.screen.query_one(RunStatus)
         assert "cap reached: max_cost" in str(status.render())
+
+
+async def test_an_engine_refusal_is_the_runs_failure_not_a_traceback() -> None:
+    app = make_app(first="setup")
+    messages: list[object] = []
+    async with app.run_test(size=SIZE, message_hook=messages.append) as pilot:
+        screen = await set_up(app, pilot)
+        picker = screen.query_one("#models", SelectionList)
+        picker.deselect("simulate:gpt-4o-mini")
+        picker.select("openai:gpt-4o-mini")
+        await settle(app, pilot)
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        await until(pilot, lambda: app.session.model.state == "failed")
+        assert isinstance(app.screen, RunScreen)
+        assert "no API key for openai" in (app.session.model.failure or "")
+        assert "no API key for openai" in str(app.screen.query_one(RunStatus).render())
+    # A bubbling message is seen once per node it reaches (the screen, then the app).
+    started = {id(m): m for m in messages if isinstance(m, SetupScreen.StartRequested)}
+    assert [m.config.models for m in started.values()] == [("openai:gpt-4o-mini",)]
+
+
+async def test_quit_while_running_can_be_cancelled() -> None:
+    app = make_app(first="setup")
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot, workers="2", sim_latency_ms="100")
+        await pilot.press("ctrl+q")
+        assert isinstance(app.screen, QuitScreen)
+        await pilot.press("k")
+        assert isinstance(app.screen, RunScreen) and app.session.running
+        await pilot.press("s")
+        assert app.session.model.state == "stopping"
+        await until(pilot, lambda: finished(app))
+        assert app.session.model.state == "stopped"
