@@ -169,7 +169,7 @@ async def test_an_engine_refusal_is_the_runs_failure_not_a_traceback() -> None:
 async def test_quit_while_running_can_be_cancelled() -> None:
     app = make_app(first="setup")
     async with app.run_test(size=SIZE) as pilot:
-        await start(app, pilot, workers="2", sim_latency_ms="100")
+        await start(app, pilot, workers="2", sim_latency_ms="500")
         await pilot.press("ctrl+q")
         assert isinstance(app.screen, QuitScreen)
         await pilot.press("k")
