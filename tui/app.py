@@ -114,14 +114,21 @@ class BatchdeckApp(App[None]):
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.screen.active_bindings))
 
-    def action_new_run(self) -> None:
-        self.switch_screen(self._setup_screen())
+    async def action_new_run(self) -> None:
+        await self._replace_top(self._setup_screen())
 
-    def action_history(self) -> None:
-        self.switch_screen(HistoryScreen())
+    async def action_history(self) -> None:
+        await self._replace_top(HistoryScreen())
 
-    def action_show_run(self) -> None:
-        self.switch_screen(_RUN_SCREEN)
+    async def action_show_run(self) -> None:
+        await self._replace_top(self.get_screen(_RUN_SCREEN))
+
+    async def _replace_top(self, screen: Screen[None]) -> None:
+        """Close any screen pushed over Setup, Run or History, then show ``screen`` instead."""
+        while len(self.screen_stack) > 2:
+            await self.pop_screen()
+        if self.screen is not screen:
+            await self.switch_screen(screen)
 
     def _setup_screen(self) -> SetupScreen:
         return SetupScreen(self.settings)
@@ -129,14 +136,11 @@ class BatchdeckApp(App[None]):
     async def _show_new_run(self) -> None:
         """Replace the run screen with one for the session's new model, and show it."""
         old = self.get_screen(_RUN_SCREEN)
-        if old in self.screen_stack:
-            await self.switch_screen(RunScreen(self.session))
-            self.uninstall_screen(_RUN_SCREEN)
-        else:
-            self.uninstall_screen(_RUN_SCREEN)
+        fresh = RunScreen(self.session)
+        await self._replace_top(fresh)
+        self.uninstall_screen(old)
         await old.remove()
-        self.install_screen(RunScreen(self.session), _RUN_SCREEN)
-        await self.switch_screen(_RUN_SCREEN)
+        self.install_screen(fresh, _RUN_SCREEN)
 
     # -- requests from screens -----------------------------------------------------
 

@@ -123,3 +123,22 @@ def test_snapshot_of_the_history_screen(
     assert snap_compare(  # type: ignore[operator]
         make_app(first="history"), terminal_size=SIZE, run_before=loaded
     )
+
+
+async def test_history_from_a_screen_over_the_run_closes_it_and_opens_runs_again() -> None:
+    await _past_run("20261122-150000-aaaa")
+    app = make_app(first="history")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        await pilot.press("F")
+        await settle(app, pilot)
+        assert len(app.screen_stack) == 3
+        await app.run_action("app.history")
+        await settle(app, pilot)
+        assert isinstance(app.screen, HistoryScreen) and len(app.screen_stack) == 2
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert isinstance(app.screen, RunScreen) and len(app.screen_stack) == 2
+        await until(pilot, lambda: app.session.model.state == "finished")
