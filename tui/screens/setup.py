@@ -247,7 +247,7 @@ class SetupScreen(Screen[None]):
         with Horizontal(id="setup-main"):
             with Vertical(id="setup-input", classes="pane") as pane:
                 pane.border_title = "Input"
-                yield Input(placeholder="path/to/items.jsonl", id="path")
+                yield Input(placeholder="path/to/items.jsonl ⏎", id="path")
                 yield Static(id="path-problem", classes="problem", markup=False)
                 recent = OptionList(*self.settings.recent_files, id="recent")
                 recent.border_title = "Recent"
