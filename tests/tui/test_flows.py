@@ -37,6 +37,8 @@ async def test_set_up_start_pause_resume_finish() -> None:
         await until(pilot, lambda: len(model.store) >= 4)
         await pilot.press("space")
         assert app.session.run is not None and app.session.run.paused
+        screen = app.screen
+        assert screen.check_action("resume", ()) and not screen.check_action("pause", ())
         await until(pilot, lambda: model.active == 0)
         started = len(model.store)
         assert started < TICKET_COUNT

@@ -51,7 +51,8 @@ class RunScreen(Screen[None]):
     """Shows the session's ``RunModel``, fed from the ``EventBuffer`` the engine publishes into."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("space", "toggle_pause", "Pause", id="run.pause"),
+        Binding("space", "pause", "Pause", id="run.pause"),
+        Binding("space", "resume", "Resume", id="run.resume"),
         Binding("s", "stop", "Stop", id="run.stop"),
         Binding("plus", "workers(1)", "Workers", id="run.more_workers"),
         Binding("minus", "workers(-1)", "Fewer workers", show=False, id="run.fewer_workers"),
@@ -76,6 +77,8 @@ class RunScreen(Screen[None]):
         self._refresh_hz = refresh_hz
         self._figures: list[ModelSync] = []
         self._figures_at = -FIGURES_EVERY_S
+        self._state_shown = self.model.state
+        """The run state the footer's keys were last checked against."""
 
     def compose(self) -> ComposeResult:
         model = self.model
@@ -102,7 +105,7 @@ class RunScreen(Screen[None]):
             self.query_one(selector).border_title = title
         synced = [widget for widget in self.query("*") if isinstance(widget, ModelSync)]
         self._status = self.query_one(RunStatus)
-        self._figures = [widget for widget in synced if widget is not self._status]
+        self._figures = [widget for widget in synced if not isinstance(widget, RunStatus)]
         self._table = self.query_one(ItemTable)
         self._table.focus()
         self.pump()
@@ -120,10 +123,27 @@ class RunScreen(Screen[None]):
         self._table.refresh_rows()
         for notice in self.model.drain_notices():
             self.notify(notice.message, severity=notice.severity)
+        if self.model.state != self._state_shown:
+            self._state_shown = self.model.state
+            self.refresh_bindings()
 
     # -- steering the run ----------------------------------------------------------
 
-    def action_toggle_pause(self) -> None:
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Space pauses a going run and resumes a paused one: the footer names which."""
+        if action in ("pause", "resume"):
+            run = self.session.run
+            paused = run is not None and run.paused and self.session.running
+            return paused == (action == "resume")
+        return True
+
+    def action_pause(self) -> None:
+        self._toggle_pause()
+
+    def action_resume(self) -> None:
+        self._toggle_pause()
+
+    def _toggle_pause(self) -> None:
         if not self.session.running:
             self.notify("No run is going.", severity="warning")
             return
