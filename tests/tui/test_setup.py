@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from textual.widgets import Input, SelectionList, Static, TextArea
+from textual.widgets import Input, OptionList, SelectionList, Static, TextArea
 
 from engine import DEFAULT_MODEL, PriceTable
 from engine.keys import KeyStatus
@@ -21,7 +21,7 @@ from tui.screens.setup import (
     model_choices,
     parse_value,
 )
-from tui.settings import Settings, load_settings
+from tui.settings import Settings, load_settings, save_settings
 from tui.widgets.input_tree import InputTree
 
 pytestmark = pytest.mark.anyio
@@ -180,3 +180,23 @@ def test_snapshot_of_the_setup_screen(
     assert snap_compare(  # type: ignore[operator]
         make_app(first="setup"), terminal_size=SIZE, run_before=fill
     )
+
+
+async def test_the_most_recent_file_is_previewed_and_the_others_are_offered() -> None:
+    older = TICKETS.parent / "reviews.csv"
+    save_settings(Settings(recent_files=(str(TICKETS), str(older))))
+    app = await _setup_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, SetupScreen)
+        assert screen.query_one("#path", Input).value == str(TICKETS)
+        assert f"{TICKET_COUNT} items" in _text(screen, "#preview-summary")
+        recent = screen.query_one("#recent", OptionList)
+        assert recent.option_count == 2
+        recent.focus()
+        recent.highlighted = 1
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert screen.query_one("#path", Input).value == str(older)
+        assert _text(screen, "#preview-summary").startswith("csv · 50 items")
