@@ -112,6 +112,9 @@ class Plan:
     """An edited prompt for a retry: ``template`` is built from it and it is kept in results."""
     total: int | None = None
     """(item, model) pairs in the input when known up front."""
+    retrying: RunState | None = None
+    """Set when this execution only retries some pairs: the state the run was in, which it
+    keeps unless the retry leaves nothing undone."""
 
 
 class Execution:
@@ -206,6 +209,7 @@ class Execution:
     async def run(self) -> RunFinished:
         if self._plan.total is not None:
             self.emit(ItemsCounted(total=self._plan.total, invalid=0))
+        self.emit(WorkersChanged(self._target_workers))
         # A small buffer lets a worker take its next item without waiting for the dispatcher
         # to be scheduled; what sits there holds a reservation, as if it were in flight.
         work_send, work_recv = anyio.create_memory_object_stream[_Work](self._target_workers)
@@ -282,8 +286,9 @@ class Execution:
                         self._budget.settle(work.reserved_units, 0.0)
                         raise
                     self._dispatched += 1
-        self._seen_total = seen
-        self.emit(ItemsCounted(total=seen, invalid=invalid))
+        if self._plan.retrying is None:  # a retry sees only its own pairs
+            self._seen_total = seen
+            self.emit(ItemsCounted(total=seen, invalid=invalid))
 
     def _prepare(self, item: Item, model: str) -> _Work | ItemResult:
         plan, config = self._plan, self._config
@@ -591,6 +596,9 @@ class Execution:
         remaining = 0 if total is None else max(0, total - done)
         if state == "stopped" and remaining == 0 and self._seen_total is not None:
             state = "finished"
+        retrying = self._plan.retrying
+        if state == "finished" and retrying is not None and (total is None or remaining):
+            state = retrying
         record = log.finish_record(state)
         with anyio.CancelScope(shield=True):
             try:

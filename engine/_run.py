@@ -29,19 +29,21 @@ from datetime import UTC, datetime
 from functools import partial
 from itertools import chain, islice
 from pathlib import Path
+from typing import Any
 
 import anyio
 import orjson
 
 from engine import log
-from engine._config import RunConfig
-from engine._errors import ConfigError, InputError, RunNotFound
+from engine._config import RunConfig, make_config
+from engine._errors import BatchdeckError, ConfigError, InputError, RunNotFound
 from engine._events import (
     Event,
     InputWarning,
     LogRecovered,
     RunFinished,
     RunStarted,
+    RunState,
     Subscriber,
 )
 from engine._execution import READ_CHUNK, Execution, Plan
@@ -139,6 +141,12 @@ class Run:
                 config_path = run_dir / CONFIG_NAME
                 return cls(run_dir, RunConfig.from_json(config_path.read_bytes(), str(config_path)))
         raise RunNotFound(f"no run {ref!s}: not a run dir, nor a run id under {runs_root()}")
+
+    def for_resume(self, **updates: Any) -> Run:
+        """This run with a new invocation's speed and cap settings. ``max_items`` and
+        ``time_limit`` count per invocation, so they are cleared unless given again."""
+        values = {**self.config.model_dump(), "max_items": None, "time_limit": None, **updates}
+        return self.with_config(make_config(**values))
 
     def with_config(self, config: RunConfig) -> Run:
         """The same run with changed speed or cap settings; results-changing settings refuse."""
@@ -273,7 +281,8 @@ class Run:
                 template = _template_for_retry(self.log_path, prompt, wanted)
                 stream = _items_from_log(self.log_path, wanted)
                 stack.callback(stream.close)
-                items, skip, total = stream, _not_in(wanted), len(wanted)
+                items, skip = stream, _not_in(wanted)
+                total = await anyio.to_thread.run_sync(_pairs_in_input, config)
             for message in warnings:
                 emit(InputWarning(message))
             writer = log.LogWriter.open_append(self.log_path, durability=config.durability)
@@ -292,6 +301,7 @@ class Run:
                 skip=skip,
                 prompt_override=options.prompt_override,
                 total=total,
+                retrying=None if options.only is None else _state_before(state),
             )
 
     def _write_summary(self, finished: RunFinished) -> None:
@@ -409,6 +419,23 @@ def _skipper(state: log.LogState, retry_failed: bool) -> Callable[[str, str, int
         return done == "ok" if retry_failed else done is not None
 
     return skip
+
+
+def _pairs_in_input(config: RunConfig) -> int | None:
+    """(item, model) pairs in the run's input, or None when it cannot be counted."""
+    try:
+        counted = count_items(config.input, config.format)
+    except BatchdeckError:
+        return None
+    return None if counted is None else counted * len(config.models)
+
+
+_KEPT_STATES: dict[str, RunState] = {s: s for s in ("finished", "stopped", "capped", "failed")}
+
+
+def _state_before(state: log.LogState) -> RunState:
+    """The run's state by its log, for a retry to keep: killed or paused runs read as stopped."""
+    return _KEPT_STATES.get(state.run_state, "stopped")
 
 
 def _not_in(wanted: frozenset[tuple[str, str]]) -> Callable[[str, str, int], bool]:

@@ -176,7 +176,7 @@ class BatchdeckApp(App[None]):
             self.notify(_BUSY, severity="warning")
             return
         try:
-            run = Run.open(event.summary.run_dir)
+            run = Run.open(event.summary.run_dir).for_resume()
         except BatchdeckError as exc:
             self.notify(str(exc), title="Cannot resume", severity="error")
             return

@@ -14,8 +14,9 @@ counts those same items again in ``already_done``, so ``_Relay`` zeroes it. A
 retry reuses the model it was asked from, whose total already covers the
 retried pairs, so its relay also drops the retry's own ``ItemsCounted``.
 
-The engine publishes no event for pause, resume or a stop that is draining
-(they are the caller's own actions), so the session tells the model itself.
+The engine publishes pause and resume itself (``RunPaused``/``RunResumed``); it
+has no event for a stop that is draining (the caller's own action), so the
+session tells the model that one.
 
 Errors: ``Run.create`` / ``Run.open`` refusing a run come back as a
 ``BatchdeckError`` to the caller, which shows it; an engine worker that raises
@@ -44,8 +45,6 @@ from engine import (
     RunConfig,
     RunFailed,
     RunFinished,
-    RunPaused,
-    RunResumed,
     RunStarted,
     RunState,
     RunSummary,
@@ -150,10 +149,8 @@ class RunSession:
             return
         if run.paused:
             run.resume()
-            self.events(RunResumed())
         else:
             run.pause()
-            self.events(RunPaused())
 
     def stop(self) -> None:
         """Send nothing more; calls in flight finish and are logged; resumable later."""

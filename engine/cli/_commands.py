@@ -29,7 +29,7 @@ from engine._events import Event, ItemFinished, RunFinished, Subscriber
 from engine._export import ResultWriter, format_for
 from engine._run import Run
 from engine._runs import export_run, list_runs, load_results
-from engine.cli._args import config_from_args, speed_overrides, with_overrides
+from engine.cli._args import config_from_args, speed_overrides
 from engine.cli._progress import Progress
 
 EXIT_CODES = {"finished": 0, "capped": 3, "stopped": 130, "failed": 2}
@@ -57,10 +57,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def _with_speed(run: Run, args: argparse.Namespace) -> Run:
-    """The saved config with this invocation's speed and cap flags; --max-items and
-    --time-limit count per invocation, so a resume without them has none."""
-    updates = {"max_items": None, "time_limit": None, **speed_overrides(args, run.config)}
-    return run.with_config(with_overrides(run.config, updates))
+    """The saved run with this invocation's speed and cap flags."""
+    return run.for_resume(**speed_overrides(args, run.config))
 
 
 def _execute(run: Run, args: argparse.Namespace) -> int:

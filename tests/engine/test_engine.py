@@ -195,7 +195,7 @@ async def test_set_workers_changes_calls_in_flight(tmp_path: Path) -> None:
         provider.gate.set()
     finished, events = outcome[0]
     assert finished.ok == 40
-    assert [e.workers for e in events if isinstance(e, WorkersChanged)] == [6]
+    assert [e.workers for e in events if isinstance(e, WorkersChanged)] == [2, 6]
 
 
 async def test_resume_refuses_a_changed_input_unless_forced(tmp_path: Path) -> None:
@@ -263,3 +263,16 @@ async def test_a_refusal_is_billed_and_not_retried(tmp_path: Path) -> None:
     assert result.status == "failed" and result.attempts == 1
     assert result.usage == Usage(1000, 50) and result.cost_usd > 0
     assert finished.cost_usd == pytest.approx(2 * result.cost_usd)
+
+
+async def test_retrying_one_item_of_a_capped_run_keeps_it_capped_and_resumable(
+    tmp_path: Path,
+) -> None:
+    run = make_run(tmp_path, items(10), max_items=4)
+    await execute(run, ScriptedProvider())
+    model = run.config.models[0]
+    retried, _ = await execute(run, ScriptedProvider(), only=[(model, "item-1")])
+    assert retried.state == "capped" and retried.remaining == 6
+    assert log.scan(run.log_path).run_state == "capped"
+    finished, _ = await execute(run.for_resume(), ScriptedProvider())
+    assert finished.state == "finished" and finished.ok == 10

@@ -88,9 +88,9 @@ async def test_resume_from_history_goes_on_from_where_a_capped_run_stopped() -> 
         await until(pilot, lambda: finished(app))
         model = app.session.model
         assert model.run_id == "20261122-150100-bbbb"
-        # max_items caps each execution: the resume runs five more, after the first five.
-        assert model.state == "capped"
-        assert model.done == 10 == len(model.store)
+        # max_items counts per invocation, as on the command line: the resume runs the rest.
+        assert model.state == "finished"
+        assert model.done == 60 == len(model.store)
 
 
 async def test_a_finished_run_is_not_resumed_and_export_opens_for_it() -> None:
