@@ -90,7 +90,18 @@ class RunConfig(BaseModel):
     def fingerprint(self) -> str:
         """sha256 over what decides an item's result; speed settings are left out."""
         fixed = self.model_dump(
-            mode="json", exclude={"workers", "rpm", "tpm", "durability", "time_limit", "max_items"}
+            mode="json",
+            exclude={
+                "workers",
+                "rpm",
+                "tpm",
+                "durability",
+                "time_limit",
+                "max_items",
+                "max_cost",
+                "max_item_cost",
+                "retry",
+            },
         )
         return hashlib.sha256(orjson.dumps(fixed, option=orjson.OPT_SORT_KEYS)).hexdigest()
 

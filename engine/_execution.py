@@ -61,7 +61,7 @@ from engine._results import ErrorInfo, ItemResult, Usage
 from engine._retry import backoff_delay
 from engine._schema import OutputValidator
 from engine._template import PromptTemplate, render_item
-from engine._tokens import estimate_tokens, input_token_bound
+from engine._tokens import estimate_tokens, input_token_bound, request_framing
 from engine.providers._base import CallRequest, CallResult, Provider
 
 _WAKE: Any = object()
@@ -127,6 +127,7 @@ class Execution:
             None if plan.config.max_item_cost is None else to_units_up(plan.config.max_item_cost)
         )
         self._rng = random.Random(plan.config.sim.seed)
+        self._framing = request_framing(plan.config.output_schema, plan.config.params)
         self._target_workers = workers
         self._live_workers = 0
         self._paused = False
@@ -168,7 +169,7 @@ class Execution:
             self.emit(RunPaused())
 
     def resume(self) -> None:
-        if self._paused and self._stop_reason is None:
+        if self._paused and not self._halted:
             self._paused = False
             self._unpaused.set()
             self._lifecycle(log.resume_record())
@@ -223,6 +224,7 @@ class Execution:
                         self._workers_tg = workers_tg
                         self._spawn_workers()
                         await self._dispatch(work_send, result_send.clone())
+                self._workers_tg = None  # too late for more workers: set_workers only records
         return await self._finish()
 
     def _spawn_workers(self) -> None:
@@ -299,7 +301,7 @@ class Execution:
             prompt = render_item(plan.template, fields)
         except ValueError as exc:
             return self._result(item, model, "failed", error=ErrorInfo("invalid_input", str(exc)))
-        bound = input_token_bound(config.system, prompt)
+        bound = input_token_bound(config.system, prompt) + self._framing
         max_tokens = config.max_tokens
         price = plan.prices[model]
         units = 0
@@ -382,6 +384,7 @@ class Execution:
         usage = Usage()
         cost = 0.0
         errors: list[ErrorInfo] = []
+        max_tokens = work.max_tokens
         started = time.perf_counter()
         attempt = 0
         try:
@@ -396,7 +399,7 @@ class Execution:
                     model=bare_model,
                     prompt=work.prompt,
                     system=config.system,
-                    max_tokens=work.max_tokens,
+                    max_tokens=max_tokens,
                     temperature=config.temperature,
                     stop=config.stop,
                     schema=config.output_schema,
@@ -442,8 +445,12 @@ class Execution:
                 self.emit(ItemRetrying(work.item.id, work.model, attempt, error, delay))
                 await anyio.sleep(delay)
                 if reserved == 0 and price is not None:
-                    units = to_units_up(price.worst_case(work.input_bound, work.max_tokens))
-                    if not await self._hold(units):
+                    # A paid attempt gave its reservation back. The next one reserves again
+                    # without waiting (the budget it would wait for may be held by items only
+                    # a worker can run) and within what the item may still cost.
+                    max_tokens = self._tokens_left(price, work, cost)
+                    units = to_units_up(price.worst_case(work.input_bound, max(max_tokens, 1)))
+                    if max_tokens < 1 or not self._budget.try_reserve(units):
                         return self._result(
                             work.item, work.model, "skipped",
                             error=ErrorInfo("budget", "no budget left for another attempt"),
@@ -455,6 +462,13 @@ class Execution:
             if reserved:
                 self._budget.settle(reserved, 0.0)
                 self._wake_dispatcher()
+
+    def _tokens_left(self, price: Price, work: _Work, spent: float) -> int:
+        """Output tokens the next attempt may use, within what the item may still cost."""
+        cap = self._config.max_item_cost
+        if cap is None:
+            return work.max_tokens
+        return min(work.max_tokens, price.output_tokens_within(cap - spent, work.input_bound))
 
     async def _call(
         self,
@@ -599,10 +613,12 @@ class Execution:
         retrying = self._plan.retrying
         if state == "finished" and retrying is not None and (total is None or remaining):
             state = retrying
-        record = log.finish_record(state)
+        lines = [log.encode(r) for r in self._lifecycle_records]
+        lines.append(log.encode(log.finish_record(state)))
+        self._lifecycle_records.clear()
         with anyio.CancelScope(shield=True):
             try:
-                await anyio.to_thread.run_sync(self._plan.writer.write_now, log.encode(record))
+                await anyio.to_thread.run_sync(self._plan.writer.write_now, b"".join(lines))
             except LogWriteError as exc:
                 if self._failure is None:
                     self._failure = str(exc)

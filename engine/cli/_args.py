@@ -20,7 +20,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse that reports a usage error as one line and exit code 2, with no usage dump."""
 
     def error(self, message: str) -> Any:
-        self.exit(2, f"batchdeck: {message} (see batchdeck {self.prog.split()[-1]} --help)\n")
+        self.exit(2, f"batchdeck: {message} (see {self.prog} --help)\n")
 
 
 def _positive_int(text: str) -> int:

@@ -66,7 +66,7 @@ def _execute(run: Run, args: argparse.Namespace) -> int:
     subscribers: list[Subscriber] = [progress]
     with ExitStack() as stack:
         if args.output:
-            subscribers.append(_output_writer(run, Path(args.output), stack))
+            subscribers.append(_output_writer(run, Path(args.output), stack, args.retry_failed))
         finished = anyio.run(_drive, run, subscribers, progress, args.retry_failed, args.force)
     print(progress.summary(finished), file=sys.stderr)
     if args.output:
@@ -99,9 +99,9 @@ async def _interrupts(run: Run, progress: Progress) -> None:
                 run.abort()
 
 
-def _output_writer(run: Run, path: Path, stack: ExitStack) -> Subscriber:
+def _output_writer(run: Run, path: Path, stack: ExitStack, retry_failed: bool) -> Subscriber:
     """A subscriber writing each finished result; on resume the file is first rewritten
-    with what the log already holds, so it ends complete."""
+    with what the log already holds and will not run again, so it ends complete."""
     fmt = format_for(path)
     try:
         stream: IO[str] = stack.enter_context(path.open("w", encoding="utf-8", newline=""))
@@ -109,7 +109,8 @@ def _output_writer(run: Run, path: Path, stack: ExitStack) -> Subscriber:
         raise ConfigError(f"--output {path}: {exc.strerror}") from None
     writer = ResultWriter(stream, fmt, schema=run.config.output_schema)
     for result in load_results(run):
-        writer.write(result)
+        if result.status == "ok" or not retry_failed:
+            writer.write(result)
 
     def on_event(event: Event) -> None:
         if isinstance(event, ItemFinished):

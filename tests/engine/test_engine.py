@@ -276,3 +276,37 @@ async def test_retrying_one_item_of_a_capped_run_keeps_it_capped_and_resumable(
     assert log.scan(run.log_path).run_state == "capped"
     finished, _ = await execute(run.for_resume(), ScriptedProvider())
     assert finished.state == "finished" and finished.ok == 10
+
+
+async def test_paid_retries_never_wait_for_budget_and_respect_the_item_cap(
+    tmp_path: Path,
+) -> None:
+    """An invalid (paid) answer is retried only while budget is free now and the item's
+    own cap allows it; otherwise it ends skipped, and the run never hangs."""
+    not_json = ScriptedProvider(lambda r: CallResult("not json", Usage(10, 5)))
+    run = make_run(
+        tmp_path, items(5), workers=1, max_cost=0.0006, max_item_cost=0.0003,
+        output_schema={"type": "object"},
+    )  # fmt: skip
+    with anyio.fail_after(10):
+        finished, _ = await execute(run, not_json)
+    results = log_results(run).values()
+    assert all(r.status in ("failed", "skipped") for r in results)
+    assert all(r.cost_usd <= 0.0003 for r in results)
+    assert finished.cost_usd <= 0.0006
+
+
+async def test_a_capped_run_resumes_with_a_higher_cap(tmp_path: Path) -> None:
+    run = make_run(tmp_path, items(10), max_cost=0.00003)
+    capped, _ = await execute(run, ScriptedProvider())
+    assert capped.state == "capped"
+    finished, _ = await execute(run.for_resume(max_cost=1.0), ScriptedProvider())
+    assert finished.state == "finished" and finished.ok == 10
+
+
+async def test_a_pause_before_the_run_starts_is_logged(tmp_path: Path) -> None:
+    run = make_run(tmp_path, items(3))
+    run.pause()
+    run.stop()
+    await execute(run, ScriptedProvider())
+    assert [r["k"] for r in log.read_records(run.log_path)][-2:] == ["pause", "finish"]
