@@ -614,7 +614,7 @@ class Execution:
         if state == "finished" and retrying is not None and (total is None or remaining):
             state = retrying
         lines = [log.encode(r) for r in self._lifecycle_records]
-        lines.append(log.encode(log.finish_record(state)))
+        lines.append(log.encode(log.finish_record(state, spent_usd=self._budget.spent_usd)))
         self._lifecycle_records.clear()
         with anyio.CancelScope(shield=True):
             try:

@@ -101,8 +101,15 @@ def stop_record(reason: str, *, t: float | None = None) -> dict[str, Any]:
     return {"k": "stop", "t": _now(t), "reason": reason}
 
 
-def finish_record(state: RunState, *, t: float | None = None) -> dict[str, Any]:
-    return {"k": "finish", "t": _now(t), "state": state}
+def finish_record(
+    state: RunState, *, spent_usd: float | None = None, t: float | None = None
+) -> dict[str, Any]:
+    """``spent_usd``: all the run has spent so far, attempts of items without a result
+    (aborted mid-retry) included, which the result records alone cannot tell."""
+    record: dict[str, Any] = {"k": "finish", "t": _now(t), "state": state}
+    if spent_usd is not None:
+        record["spent_usd"] = spent_usd
+    return record
 
 
 def result_record(result: ItemResult) -> dict[str, Any]:

@@ -200,7 +200,8 @@ class LogState:
     """The header record, or None when the log holds no valid record at all."""
     by_model: Mapping[str, ModelCounts]
     cost_usd: float
-    """Summed over every result record, retried ones included: that money is spent."""
+    """Summed over every result record, retried ones included: that money is spent; or the
+    spend a finish record states, when higher (paid attempts of items aborted mid-retry)."""
     input_tokens: int
     output_tokens: int
     cached_tokens: int
@@ -296,6 +297,7 @@ def _scan_lines(lines_of: ValidLines, path: Path, index: IndexBy) -> LogState:
     header: dict[str, Any] | None = None
     lifecycle: LifecycleKind | None = None
     final: RunState | None = None
+    spent = 0.0
     batches: dict[str, BatchRecord] = {}
     for lines in lines_of:
         line = b""
@@ -333,6 +335,8 @@ def _scan_lines(lines_of: ValidLines, path: Path, index: IndexBy) -> LogState:
                 elif kind in LIFECYCLE_KINDS:
                     lifecycle = kind
                     final = rec.get("state") if kind == "finish" else None
+                    if kind == "finish":
+                        spent = max(spent, float(rec.get("spent_usd", 0.0)))
                 elif kind == "batch":
                     batch = batch_from_record(rec, previous=batches.get(str(rec.get("batch_id"))))
                     batches[batch.batch_id] = batch
@@ -345,7 +349,7 @@ def _scan_lines(lines_of: ValidLines, path: Path, index: IndexBy) -> LogState:
     return LogState(
         header=header,
         by_model=found.counts(),
-        cost_usd=cost,
+        cost_usd=max(cost, spent),
         input_tokens=input_tokens,
         output_tokens=output_tokens,
         cached_tokens=cached_tokens,

@@ -310,3 +310,25 @@ async def test_a_pause_before_the_run_starts_is_logged(tmp_path: Path) -> None:
     run.stop()
     await execute(run, ScriptedProvider())
     assert [r["k"] for r in log.read_records(run.log_path)][-2:] == ["pause", "finish"]
+
+
+async def test_paid_attempts_of_an_aborted_item_still_count_on_resume(tmp_path: Path) -> None:
+    calls = 0
+
+    def script(request: CallRequest) -> CallResult:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            provider.gate = anyio.Event()  # the fourth attempt hangs until aborted
+        return CallResult("not json", Usage(1000, 100))
+
+    provider = ScriptedProvider(script)
+    run = make_run(tmp_path, items(1), output_schema={"type": "object"})
+    run.config = run.config.model_copy(update={"retry": run.config.retry.model_copy(
+        update={"retries": 50, "base_s": 0.0})})  # fmt: skip
+    async with in_background(run, provider) as outcome:
+        await until(lambda: calls == 3 and provider.in_flight == 1)
+        run.abort()
+    finished, _ = outcome[0]
+    assert finished.cost_usd > 0 and finished.remaining == 1
+    assert log.scan(run.log_path).cost_usd == pytest.approx(finished.cost_usd)
