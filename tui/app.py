@@ -45,7 +45,7 @@ from tui.screens.quit import QuitChoice, QuitScreen
 from tui.screens.run import RunScreen
 from tui.screens.setup import SetupScreen
 from tui.session import ENGINE_GROUP, RunSession
-from tui.settings import Settings, load_settings, save_settings, settings_path
+from tui.settings import Caps, Settings, load_settings, save_settings, settings_path
 
 FirstScreen = Literal["setup", "run", "history"]
 _RUN_SCREEN: Final = "run"
@@ -155,7 +155,8 @@ class BatchdeckApp(App[None]):
             self.notify(str(exc), title="Cannot start", severity="error")
             return
         chosen = self.settings.with_recent_file(event.config.input)
-        self._remember(chosen.model_copy(update={"models": event.config.models}))
+        caps = Caps.of(event.config)
+        self._remember(chosen.model_copy(update={"models": event.config.models, "caps": caps}))
         await self._show_new_run()
 
     @on(HistoryScreen.OpenRequested)

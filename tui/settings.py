@@ -22,6 +22,7 @@ from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from engine import RunConfig
 from engine._paths import config_dir
 from themes import DEFAULT_THEME
 
@@ -45,6 +46,22 @@ class Caps(BaseModel):
     retries: int | None = Field(default=None, ge=0)
     max_tokens: int | None = Field(default=None, gt=0)
     temperature: float | None = Field(default=None, ge=0)
+
+    @classmethod
+    def of(cls, config: RunConfig) -> Caps:
+        """The limits a run was started with, to offer again next time."""
+        return cls(
+            max_cost=config.max_cost,
+            max_item_cost=config.max_item_cost,
+            workers=config.workers,
+            rpm=config.rpm,
+            tpm=config.tpm,
+            time_limit=config.time_limit,
+            max_items=config.max_items,
+            retries=config.retry.retries,
+            max_tokens=config.max_tokens,
+            temperature=config.temperature,
+        )
 
 
 class Settings(BaseModel):

@@ -146,10 +146,10 @@ async def test_the_estimate_follows_the_settings() -> None:
         assert "(cap $0.500)" in _text(screen, "#estimate")
 
 
-async def test_start_remembers_the_file_and_models() -> None:
+async def test_start_remembers_the_file_models_and_caps() -> None:
     app = await _setup_app()
     async with app.run_test(size=SIZE) as pilot:
-        screen = await set_up(app, pilot, sim_latency_ms="0")
+        screen = await set_up(app, pilot, sim_latency_ms="0", workers="3", max_cost="0.25")
         assert screen.query_one("#models", SelectionList).selected == [DEFAULT_MODEL]
         await pilot.press("ctrl+s")
         await settle(app, pilot)
@@ -158,6 +158,7 @@ async def test_start_remembers_the_file_and_models() -> None:
     assert saved.recent_files == (str(TICKETS),)
     assert saved.last_input_dir == str(TICKETS.parent)
     assert saved.models == (DEFAULT_MODEL,)
+    assert (saved.caps.workers, saved.caps.max_cost) == (3, 0.25)
 
 
 def test_snapshot_of_the_setup_screen(
