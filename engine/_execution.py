@@ -204,6 +204,8 @@ class Execution:
         self._target_workers = max(1, count)
         self._spawn_workers()
         self.emit(WorkersChanged(self._target_workers))
+        budget = self._budget
+        self.emit(CostUpdated(budget.spent_usd, budget.reserved_usd, budget.cap_usd))
 
     # ---- the run ----
 
@@ -385,13 +387,14 @@ class Execution:
         cost = 0.0
         errors: list[ErrorInfo] = []
         max_tokens = work.max_tokens
-        started = time.perf_counter()
+        started = 0.0
         attempt = 0
         try:
             if self._paused:
                 await self._unpaused.wait()
             if self._halted:  # stopped before this one started: leave it unsent
                 return None
+            started = time.perf_counter()
             while True:
                 attempt += 1
                 self.emit(ItemStarted(work.item.id, work.model, attempt))
@@ -550,7 +553,7 @@ class Execution:
             error=error,
             attempt_errors=tuple(errors),
             finish_reason=finish_reason,
-            simulated=simulated,
+            simulated=simulated or model.startswith("simulate:"),
             prompt_override=self._plan.prompt_override,
         )
 

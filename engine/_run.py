@@ -117,6 +117,10 @@ class Run:
         """Make the run dir, save the config and start the log with its header."""
         check_input(config.input)
         detect_format(config.input, config.format)
+        if config.input != STDIN:  # stdin is read once, by the run itself
+            stream, head = _first_chunk(config)
+            stream.close()
+            _template_for(config, head)
         if run_dir is None:
             run_dir = runs_root() / new_run_id()
         if (run_dir / LOG_NAME).exists():
@@ -265,7 +269,7 @@ class Run:
             if options.providers is not None:
                 providers = dict(options.providers)
             else:
-                providers = _build_providers(config)
+                providers = _build_providers(config, session=state.records)
                 for provider in set(providers.values()):
                     stack.push_async_callback(_shielded(provider.aclose))
             warnings: list[str] = []
@@ -319,15 +323,18 @@ class Run:
         write_atomic(self.run_dir / SUMMARY_NAME, orjson.dumps(summary))
 
 
-def _build_providers(config: RunConfig) -> dict[str, Provider]:
-    """One provider per provider name (it owns the connection pool), shared by its models."""
+def _build_providers(config: RunConfig, session: int) -> dict[str, Provider]:
+    """One provider per provider name (it owns the connection pool), shared by its models.
+
+    ``session`` tells executions of one run apart (simulate's failures differ between
+    them, as a real provider's would, so a retry later can succeed)."""
     by_name: dict[str, Provider] = {}
     providers: dict[str, Provider] = {}
     for model in config.models:
         name = model.partition(":")[0]
         if name not in by_name:
             if name == SIMULATE:
-                by_name[name] = SimulateProvider(config.sim)
+                by_name[name] = SimulateProvider(config.sim, session=session)
             else:
                 by_name[name] = make_provider(
                     name, workers=config.workers, base_url=config.base_url
@@ -392,11 +399,25 @@ async def _open_items(
     Returns the reader (to close), the items to run (the peeked chunk, then the rest) and
     the template."""
 
-    def first_chunk() -> tuple[Generator[Item | InvalidItem], list[Item | InvalidItem]]:
-        stream = read_items(config.input, config.format, on_warning=warn)
-        return stream, list(islice(stream, READ_CHUNK))
+    stream, head = await anyio.to_thread.run_sync(_first_chunk, config, warn)
+    try:
+        template = _template_for(config, head)
+    except ConfigError:
+        stream.close()
+        raise
+    return stream, chain(head, stream), template
 
-    stream, head = await anyio.to_thread.run_sync(first_chunk)
+
+def _first_chunk(
+    config: RunConfig, warn: Callable[[str], None] | None = None
+) -> tuple[Generator[Item | InvalidItem], list[Item | InvalidItem]]:
+    stream = read_items(config.input, config.format, on_warning=warn)
+    return stream, list(islice(stream, READ_CHUNK))
+
+
+def _template_for(config: RunConfig, head: Sequence[Item | InvalidItem]) -> PromptTemplate:
+    """The run's template, checked against the first valid item: ConfigError if it asks for
+    a field that item lacks (the user most likely mistyped it)."""
     first = next((entry for entry in head if isinstance(entry, Item)), None)
     names = list(first.fields) if first is not None else []
     template = PromptTemplate.parse(config.prompt or default_template_for(names))
@@ -404,10 +425,10 @@ async def _open_items(
         unknown = unknown_placeholders(template, names)
         if unknown:
             raise ConfigError(
-                f"--prompt uses {{{unknown[0]}}}, which the first item of {config.input} "
+                f"the prompt uses {{{unknown[0]}}}, which the first item of {config.input} "
                 f"(line {first.line}) does not have; its fields: {', '.join(names)}"
             )
-    return stream, chain(head, stream), template
+    return template
 
 
 def _skipper(state: log.LogState, retry_failed: bool) -> Callable[[str, str, int], bool]:

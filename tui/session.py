@@ -37,6 +37,7 @@ from textual.app import App
 from textual.worker import Worker
 
 from engine import (
+    CostUpdated,
     Event,
     ItemFinished,
     ItemResult,
@@ -169,7 +170,7 @@ class RunSession:
     def add_workers(self, delta: int) -> int | None:
         """Change the worker count by ``delta`` (at least one); the new count, or None."""
         run = self.run
-        if run is None:
+        if run is None or not self.running:
             return None
         count = max(1, run.config.workers + delta)
         run.set_workers(count)
@@ -220,6 +221,7 @@ class RunSession:
         events(RunStarted(run.run_id, str(run.run_dir), run.config.models, False, 0))
         if summary.total is not None:
             events(ItemsCounted(total=summary.total, invalid=0))
+        events(CostUpdated(summary.cost_usd, 0.0, run.config.max_cost))
         self._feed(results)
         state = summary.state if summary.state in _RUN_STATES else "stopped"
         events(

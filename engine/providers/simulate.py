@@ -39,8 +39,10 @@ SIMULATE = "simulate"
 class SimulateProvider:
     name = SIMULATE
 
-    def __init__(self, settings: SimSettings) -> None:
+    def __init__(self, settings: SimSettings, *, session: int = 0) -> None:
         self._settings = settings
+        self._session = session
+        """Salts the failure draws, so a later execution of the same run fails differently."""
 
     def _unit(self, key: int, salt: int) -> float:
         """A deterministic number in [0, 1) from the prompt's key, the seed and a salt."""
@@ -81,7 +83,7 @@ class SimulateProvider:
         return median * math.exp(0.35 * _NORMAL.inv_cdf(u))
 
     def _maybe_fail(self, key: int, attempt: int) -> None:
-        if self._unit(key, 2 * attempt + 1) >= self._settings.failure_rate:
+        if self._unit(key ^ self._session, 2 * attempt + 1) >= self._settings.failure_rate:
             return
         which = self._unit(key, 1000 + attempt)
         for kind, message, upto in _FAILURES:

@@ -12,11 +12,12 @@ Prints (medians, this machine):
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import time
 from pathlib import Path
 
-from tests.benchmarks._common import median_of, run_child, write_items
+from tests.benchmarks._common import run_child, write_items
 
 RUN_CODE = """
 import sys, time, anyio
@@ -58,14 +59,18 @@ def throughput(source: Path, work: Path, log_on: bool, tag: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--items", type=int, default=100_000)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--skip-million", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         source = write_items(work / "items.jsonl", args.items)
-        on, on_all = median_of(args.runs, lambda: throughput(source, work, True, "on"))
-        off, off_all = median_of(args.runs, lambda: throughput(source, work, False, "off"))
+        # Alternate on and off so a change in the machine's load hits both alike.
+        on_all, off_all = [], []
+        for _ in range(args.runs):
+            on_all.append(throughput(source, work, True, "on"))
+            off_all.append(throughput(source, work, False, "off"))
+        on, off = statistics.median(on_all), statistics.median(off_all)
         print(f"engine throughput, {args.items:,} items, simulate at 0 ms, 8 workers:")
         print(f"  log on (fsync per group): {on:>9,.0f} items/s  (runs: {_fmt(on_all)})")
         print(f"  log off:                  {off:>9,.0f} items/s  (runs: {_fmt(off_all)})")

@@ -112,12 +112,10 @@ async def test_invalid_input_fails_alone_and_the_rest_runs(tmp_path: Path) -> No
     assert finished.ok == 4 and finished.state == "finished"
 
 
-async def test_unknown_placeholder_refuses_before_any_call(tmp_path: Path) -> None:
-    run = make_run(tmp_path, items(3), prompt="Classify {ticket}")
-    provider = ScriptedProvider()
+async def test_unknown_placeholder_refuses_before_the_run_exists(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"\{ticket\}"):
-        await execute(run, provider)
-    assert provider.requests == []
+        make_run(tmp_path, items(3), prompt="Classify {ticket}")
+    assert not (tmp_path / "run").exists()
 
 
 def gated() -> ScriptedProvider:

@@ -163,7 +163,7 @@ class RunScreen(Screen[None]):
     def action_workers(self, delta: int) -> None:
         count = self.session.add_workers(delta)
         if count is None:
-            self.notify(_NO_RUN, severity="warning")
+            self.notify("No run is going." if self.session.run else _NO_RUN, severity="warning")
         else:
             self.notify(f"Workers: {count}")
 
