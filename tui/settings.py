@@ -81,12 +81,12 @@ class Settings(BaseModel):
         return tuple(dict.fromkeys(files))[:MAX_RECENT_FILES]
 
     def with_recent_file(self, path: str) -> Settings:
-        """``path`` first among the recent files, and its directory as the last input dir."""
+        """``path`` first among the recent files, and its directory as the last input dir;
+        kept absolute, so they still point at the file when batchdeck starts elsewhere."""
+        full = str(Path(path).resolve()) if path != "-" else path
+        recent = tuple(dict.fromkeys((full, *self.recent_files)))[:MAX_RECENT_FILES]
         return self.model_copy(
-            update={
-                "recent_files": tuple(dict.fromkeys((path, *self.recent_files)))[:MAX_RECENT_FILES],
-                "last_input_dir": str(Path(path).parent),
-            }
+            update={"recent_files": recent, "last_input_dir": str(Path(full).parent)}
         )
 
 
