@@ -13,7 +13,6 @@ from typing import Any, Literal
 from engine._errors import ErrorKind
 
 Status = Literal["ok", "failed", "skipped"]
-STATUSES: tuple[Status, ...] = ("ok", "failed", "skipped")
 
 
 @dataclass(frozen=True, slots=True)

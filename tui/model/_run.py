@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from engine._events import (
     CapReached,
@@ -47,7 +47,7 @@ ModelState = Literal["idle"] | RunState
 
 Severity = Literal["information", "warning", "error"]
 
-_STATUSES: tuple[RowStatus, ...] = ("running", "retrying", "ok", "failed", "skipped")
+_STATUSES: tuple[RowStatus, ...] = get_args(RowStatus)
 
 
 def _ignore(event: object) -> None:
