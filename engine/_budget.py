@@ -6,13 +6,16 @@ still overshot. Reservations round up and real costs round to nearest, so as
 long as a call costs no more than its worst case, spent never passes the cap.
 
 One dispatcher reserves and workers settle, all on one event loop with no
-await inside a method: no lock is needed.
+await inside a method: no lock is needed. ``Funds`` adds the one wait there is:
+the dispatcher's, for money that calls in flight will give back.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+
+import anyio
 
 _UNITS = 10**12
 
@@ -64,3 +67,33 @@ class Budget:
         """Replace a reservation by what the call really cost."""
         self.reserved_units -= reserved_units
         self.spent_units += to_units(actual_usd)
+
+
+class Funds:
+    """The budget as an execution's tasks share it: whoever settles wakes whoever waits.
+
+    The dispatcher waits in ``hold`` for calls in flight to give money back;
+    workers ``settle`` (and reserve again for a paid retry, without waiting).
+    """
+
+    def __init__(self, budget: Budget) -> None:
+        self.budget = budget
+        self._settled = anyio.Event()
+
+    def try_reserve(self, units: int) -> bool:
+        return self.budget.try_reserve(units)
+
+    def settle(self, reserved_units: int, actual_usd: float) -> None:
+        self.budget.settle(reserved_units, actual_usd)
+        self._settled.set()
+
+    async def hold(self, units: int) -> bool:
+        """Reserve ``units``, waiting for calls in flight to settle; False if it can never fit."""
+        budget = self.budget
+        while budget.fits_ever(units):
+            if budget.try_reserve(units):
+                return True
+            if self._settled.is_set():
+                self._settled = anyio.Event()
+            await self._settled.wait()
+        return False

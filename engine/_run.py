@@ -36,6 +36,7 @@ import orjson
 
 from engine import log
 from engine._config import RunConfig, make_config
+from engine._dispatch import READ_CHUNK
 from engine._errors import BatchdeckError, ConfigError, InputError, RunNotFound
 from engine._events import (
     Event,
@@ -46,9 +47,10 @@ from engine._events import (
     RunState,
     Subscriber,
 )
-from engine._execution import READ_CHUNK, Execution, Plan
+from engine._execution import Execution
 from engine._items import InvalidItem, Item
 from engine._paths import runs_root
+from engine._plan import Plan
 from engine._prices import FREE, Price, PriceTable, user_prices_path
 from engine._ratelimit import RateLimiter
 from engine._schema import OutputValidator
@@ -358,11 +360,16 @@ def _limiters(config: RunConfig, emit: Callable[[Event], None]) -> dict[str, Rat
     }
 
 
+CLOSE_DEADLINE_S = 10.0
+"""Longest closing a connection pool may hold up the end of a run."""
+
+
 def _shielded(close: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
-    """Closing a connection pool must finish even when the run is being cancelled."""
+    """Closing a connection pool must finish even when the run is being cancelled, but not
+    hold the way out forever (a peer that never acknowledges the close)."""
 
     async def run() -> None:
-        with anyio.CancelScope(shield=True):
+        with anyio.move_on_after(CLOSE_DEADLINE_S, shield=True):
             await close()
 
     return run

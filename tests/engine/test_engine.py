@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import anyio
@@ -330,3 +331,32 @@ async def test_paid_attempts_of_an_aborted_item_still_count_on_resume(tmp_path: 
     finished, _ = outcome[0]
     assert finished.cost_usd > 0 and finished.remaining == 1
     assert log.scan(run.log_path).cost_usd == pytest.approx(finished.cost_usd)
+
+
+async def test_a_hung_log_write_does_not_hold_the_way_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("engine._logtask.WRITE_DEADLINE_S", 0.3)
+    released = threading.Event()
+    writes: list[int] = []
+
+    write_now = log.LogWriter.write_now
+
+    def hung_write(self: log.LogWriter, lines: bytes) -> None:
+        if threading.current_thread() is threading.main_thread():
+            return write_now(self, lines)  # the session record, before the run starts
+        writes.append(1)
+        released.wait(30)  # a disk that stopped answering
+
+    run = make_run(tmp_path, items(3))
+    monkeypatch.setattr(log.LogWriter, "write_group", hung_write)
+    monkeypatch.setattr(log.LogWriter, "write_now", hung_write)
+    try:
+        with anyio.fail_after(10):
+            async with in_background(run, ScriptedProvider()) as outcome:
+                await until(lambda: bool(writes))
+        finished, events = outcome[0]
+    finally:
+        released.set()
+    assert finished.state == "failed"
+    assert any(isinstance(e, RunFailed) and "did not finish" in e.message for e in events)

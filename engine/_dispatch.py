@@ -1,0 +1,170 @@
+"""The dispatcher: reads items, prices each one, reserves its worst case, hands it to a worker.
+
+It is the only task that reserves money for new items (workers only settle, and
+reserve again for a paid retry), so the order in which money is committed is the
+order of the input. It reads the (blocking) reader in chunks in a worker thread,
+stops at the first cap it meets (``max_items``, ``max_cost``, the time limit)
+and leaves the rest resumable. The stream to the workers is small, so only
+items a worker is about to take hold a reservation.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator, Iterator
+from itertools import islice
+from typing import Any
+
+import anyio
+from anyio.streams.memory import MemoryObjectSendStream
+
+from engine._budget import Funds, to_units_up
+from engine._control import Control
+from engine._events import ItemsCounted
+from engine._items import InvalidItem, Item
+from engine._plan import Plan, Work
+from engine._results import ErrorInfo, ItemResult
+from engine._template import render_item
+from engine._tokens import estimate_tokens, input_token_bound, request_framing
+
+READ_CHUNK = 512
+"""Items read per hop to the reader thread: big enough to amortise the hop (~50 us)."""
+
+
+class Dispatcher:
+    def __init__(self, plan: Plan, funds: Funds, control: Control) -> None:
+        self._plan = plan
+        self._config = plan.config
+        self._funds = funds
+        self._control = control
+        self._item_cap_units = (
+            None if plan.config.max_item_cost is None else to_units_up(plan.config.max_item_cost)
+        )
+        self._framing = request_framing(plan.config.output_schema, plan.config.params)
+        self._scope: anyio.CancelScope | None = None
+        self.dispatched = 0
+        self.seen_total: int | None = None
+        """(item, model) pairs in the input, once all were read."""
+
+    def cancel(self) -> None:
+        """Stop sending (the user stopped, or the run failed)."""
+        if self._scope is not None:
+            self._scope.cancel()
+
+    async def run(
+        self,
+        work_send: MemoryObjectSendStream[Work],
+        result_send: MemoryObjectSendStream[ItemResult],
+    ) -> None:
+        async with work_send, result_send:
+            with anyio.CancelScope() as self._scope:
+                if self._control.stop_reason is not None:
+                    return
+                deadline = math.inf
+                if self._config.time_limit is not None:
+                    deadline = anyio.current_time() + self._config.time_limit
+                self._scope.deadline = deadline
+                await self._dispatch_all(work_send, result_send)
+            if self._scope.cancelled_caught and self._control.stop_reason is None:
+                limit = self._config.time_limit
+                self._control.cap("time_limit", f"time limit of {limit:g}s reached")
+
+    async def _dispatch_all(
+        self,
+        work_send: MemoryObjectSendStream[Work],
+        result_send: MemoryObjectSendStream[ItemResult],
+    ) -> None:
+        plan, config, control = self._plan, self._config, self._control
+        seen = 0
+        invalid = 0
+        async for chunk in _chunks(plan.items):
+            for entry in chunk:
+                for model in config.models:
+                    seen += 1
+                    if plan.skip(model, entry.id, entry.line):
+                        continue
+                    if isinstance(entry, InvalidItem):
+                        invalid += 1
+                        await send(result_send, plan.invalid(entry, model))
+                        continue
+                    if config.max_items is not None and self.dispatched >= config.max_items:
+                        control.cap("max_items", f"--max-items {config.max_items} reached")
+                        return
+                    await control.wait_unpaused()
+                    work_or_result = self._prepare(entry, model)
+                    if isinstance(work_or_result, ItemResult):
+                        await send(result_send, work_or_result)
+                        continue
+                    work = work_or_result
+                    if not await self._reserve(work):
+                        return
+                    try:
+                        await send(work_send, work)
+                    except BaseException:
+                        self._funds.settle(work.reserved_units, 0.0)
+                        raise
+                    self.dispatched += 1
+        if plan.retrying is None:  # a retry sees only its own pairs
+            self.seen_total = seen
+            control.emit(ItemsCounted(total=seen, invalid=invalid))
+
+    def _prepare(self, item: Item, model: str) -> Work | ItemResult:
+        plan, config = self._plan, self._config
+        fields = item.fields
+        if plan.prompt_override is not None:  # the edited prompt wins over the item's own
+            fields = {name: value for name, value in fields.items() if name != "prompt"}
+        try:
+            prompt = render_item(plan.template, fields)
+        except ValueError as exc:
+            return plan.result(item, model, "failed", error=ErrorInfo("invalid_input", str(exc)))
+        bound = input_token_bound(config.system, prompt) + self._framing
+        max_tokens = config.max_tokens
+        price = plan.prices[model]
+        units = 0
+        if price is not None:
+            units = to_units_up(price.worst_case(bound, max_tokens))
+            if self._item_cap_units is not None and units > self._item_cap_units:
+                assert config.max_item_cost is not None
+                max_tokens = min(
+                    max_tokens, price.output_tokens_within(config.max_item_cost, bound)
+                )
+                units = to_units_up(price.worst_case(bound, max_tokens))
+                if max_tokens < 1 or units > self._item_cap_units:
+                    worst = price.worst_case(bound, 1)
+                    message = (
+                        f"its prompt alone may cost ${worst:.6f}, over --max-item-cost "
+                        f"${config.max_item_cost:g}"
+                    )
+                    error = ErrorInfo("budget", message)
+                    return plan.result(item, model, "skipped", error=error)
+        estimate = estimate_tokens(prompt) + estimate_tokens(config.system or "")
+        return Work(item, model, prompt, max_tokens, bound, estimate, units)
+
+    async def _reserve(self, work: Work) -> bool:
+        """Hold the worst case of ``work``; False when the run's cap can never fit it."""
+        if await self._funds.hold(work.reserved_units):
+            return True
+        cap = self._config.max_cost
+        self._control.cap("max_cost", f"--max-cost ${cap:g} reached: the next item could pass it")
+        return False
+
+
+async def send(stream: MemoryObjectSendStream[Any], value: Any) -> None:
+    """Send without a trip through the event loop when the buffer has room.
+
+    anyio's ``send`` always yields first; at zero latency that trip costs more
+    than the item itself. Cancellation is still delivered where the stream is full.
+    """
+    try:
+        stream.send_nowait(value)
+    except anyio.WouldBlock:
+        await stream.send(value)
+
+
+async def _chunks(items: Iterator[Item | InvalidItem]) -> AsyncIterator[list[Item | InvalidItem]]:
+    """Pull items from the (blocking) reader in chunks, in a worker thread."""
+    while True:
+        chunk = await anyio.to_thread.run_sync(lambda: list(islice(items, READ_CHUNK)))
+        if not chunk:
+            return
+        yield chunk

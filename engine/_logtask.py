@@ -1,0 +1,148 @@
+"""The group-commit log task: results in, one write (and fsync) per group, then events out.
+
+Workers and the dispatcher send results down one stream; this task commits
+whatever has arrived as one group and only then hands the group on
+(``committed``): what anyone saw finish is on disk. Pause/resume records are
+queued with ``note`` and go out in order with the next group.
+
+It is never cancelled by stop or abort, and what it holds when the execution is
+cancelled from outside is still committed, under a shield that has a deadline:
+a disk that stopped answering (a hung fsync on a dead network mount) must not
+freeze the process's way out. A write that misses the deadline is abandoned in
+its thread and the run fails; its items run again on resume.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import suppress
+from typing import Any
+
+import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from engine import log
+from engine._errors import LogWriteError
+from engine._results import ItemResult
+
+GROUP_MAX = 1024
+"""Most records committed in one write()+fsync."""
+GROUP_TARGET = 200
+GROUP_INTERVAL_S = 0.05
+"""A group is committed once it has GROUP_TARGET records or its first record waited this long."""
+RESULT_BUFFER = 4096
+WRITE_DEADLINE_S = 30.0
+"""Longest a shielded write may take before the run gives up on the disk."""
+
+ResultSend = MemoryObjectSendStream[ItemResult]
+
+_WAKE: Any = object()
+"""Sent down the results stream to wake an idle log task for a queued record."""
+
+
+class LogTask:
+    def __init__(
+        self,
+        writer: log.LogWriter,
+        committed: Callable[[list[ItemResult]], None],
+        fail: Callable[[str], None],
+    ) -> None:
+        self._writer = writer
+        self._committed = committed
+        self._fail = fail
+        self._notes: list[dict[str, Any]] = []
+        self._wake: ResultSend | None = None
+        self._late: str | None = None
+        """Set when a write missed its deadline: nothing more is written."""
+
+    def open(self) -> tuple[ResultSend, MemoryObjectReceiveStream[ItemResult]]:
+        """The results stream: send results to the first, pass the second to ``run``."""
+        send, recv = anyio.create_memory_object_stream[ItemResult](RESULT_BUFFER)
+        self._wake = send
+        return send, recv
+
+    def note(self, record: dict[str, Any]) -> None:
+        """Queue a lifecycle record for the next group, in order with the results."""
+        self._notes.append(record)
+        if self._wake is not None:
+            with suppress(anyio.WouldBlock, anyio.ClosedResourceError):
+                self._wake.send_nowait(_WAKE)  # an idle log task wakes to write it
+
+    async def run(self, results: MemoryObjectReceiveStream[ItemResult]) -> None:
+        async with results:
+            while True:
+                try:
+                    group = [await results.receive()]
+                except anyio.EndOfStream:
+                    return
+                try:
+                    await _fill(group, results)
+                finally:  # cancelled while filling: what arrived is still committed
+                    with anyio.move_on_after(WRITE_DEADLINE_S, shield=True) as scope:
+                        await self._commit(group)
+                    if scope.cancelled_caught:
+                        self._give_up()
+
+    async def _commit(self, group: list[ItemResult]) -> None:
+        """One write (and fsync) for the group, then hand it on: seen means on disk.
+
+        After a failed write nothing more is written (the run is stopping): those
+        results are dropped and their items run again on resume."""
+        if self._writer.broken or self._late is not None:
+            return
+        group = [result for result in group if result is not _WAKE]
+        lines = [log.encode(log.result_record(r)) for r in group]
+        lines += [log.encode(record) for record in self._notes]
+        self._notes.clear()
+        try:
+            await anyio.to_thread.run_sync(self._writer.write_group, lines, abandon_on_cancel=True)
+        except LogWriteError as exc:
+            self._fail(str(exc))
+            return
+        self._committed(group)
+
+    async def close(self, last: dict[str, Any]) -> str | None:
+        """Write the queued records and ``last`` at once, fsynced; the error, if that failed."""
+        if self._late is not None:
+            return self._late
+        lines = [log.encode(r) for r in self._notes]
+        lines.append(log.encode(last))
+        self._notes.clear()
+        with anyio.move_on_after(WRITE_DEADLINE_S, shield=True):
+            try:
+                await anyio.to_thread.run_sync(
+                    self._writer.write_now, b"".join(lines), abandon_on_cancel=True
+                )
+            except LogWriteError as exc:
+                return str(exc)
+            return None
+        return self._give_up()
+
+    def _give_up(self) -> str:
+        """A write hung past its deadline: leave it to its thread, write nothing more, fail."""
+        path = self._writer.path
+        self._late = f"checkpoint log {path}: a write did not finish within {WRITE_DEADLINE_S:g}s"
+        self._fail(self._late)
+        return self._late
+
+
+async def _fill(group: list[ItemResult], results: MemoryObjectReceiveStream[ItemResult]) -> None:
+    """Add to ``group`` what arrives within the group interval, up to GROUP_MAX records."""
+    deadline = anyio.current_time() + GROUP_INTERVAL_S
+    while len(group) < GROUP_MAX:
+        try:
+            group.append(results.receive_nowait())
+            continue
+        except anyio.EndOfStream:
+            return
+        except anyio.WouldBlock:
+            pass
+        if len(group) >= GROUP_TARGET:
+            return
+        with anyio.move_on_after(deadline - anyio.current_time()) as waited:
+            try:
+                group.append(await results.receive())
+            except anyio.EndOfStream:
+                return
+        if waited.cancelled_caught:
+            return

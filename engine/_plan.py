@@ -1,0 +1,109 @@
+"""What an execution is given, and the unit of work its parts pass along.
+
+``Plan`` is everything ``Run`` checked before the first call; ``Work`` is one
+(item, model) pair the dispatcher priced and reserved money for, on its way to a
+worker. Both are plain data, so the dispatcher, the workers and the log task can
+share them without reaching into each other. Results are built here too, because
+every part makes them (the dispatcher for items that never get a call, workers
+for the rest) and each one must carry the plan's edited prompt.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from engine import log
+from engine._config import RunConfig
+from engine._events import RunState
+from engine._items import InvalidItem, Item
+from engine._prices import Price
+from engine._ratelimit import RateLimiter
+from engine._results import ErrorInfo, ItemResult, Status, Usage
+from engine._schema import OutputValidator
+from engine._template import PromptTemplate
+from engine.providers._base import Provider
+
+
+@dataclass(slots=True)
+class Work:
+    item: Item
+    model: str
+    prompt: str
+    max_tokens: int
+    input_bound: int
+    """Upper bound on input tokens, for the money cap."""
+    input_estimate: int
+    """Likely input tokens, for rate-limit reservations (which are given back after)."""
+    reserved_units: int
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Everything an execution needs that was checked before it started."""
+
+    config: RunConfig
+    items: Iterator[Item | InvalidItem]
+    """Items still to read (the first chunk was peeked to check the template)."""
+    template: PromptTemplate
+    providers: dict[str, Provider]
+    prices: dict[str, Price | None]
+    limiters: dict[str, RateLimiter]
+    validator: OutputValidator | None
+    writer: log.LogWriter
+    state: log.LogState
+    skip: Callable[[str, str, int], bool]
+    """True for (model, id, line) that must not run this time (done, or not asked for)."""
+    prompt_override: str | None = None
+    """An edited prompt for a retry: ``template`` is built from it and it is kept in results."""
+    total: int | None = None
+    """(item, model) pairs in the input when known up front."""
+    retrying: RunState | None = None
+    """Set when this execution only retries some pairs: the state the run was in, which it
+    keeps unless the retry leaves nothing undone."""
+
+    def result(
+        self,
+        item: Item,
+        model: str,
+        status: Status,
+        *,
+        error: ErrorInfo | None = None,
+        output: str | None = None,
+        parsed: Any = None,
+        usage: Usage | None = None,
+        cost: float = 0.0,
+        started: float | None = None,
+        attempts: int = 0,
+        errors: Sequence[ErrorInfo] = (),
+        finish_reason: str | None = None,
+        simulated: bool = False,
+    ) -> ItemResult:
+        """The result of ``item`` on ``model``; ``started`` is a ``perf_counter`` reading."""
+        latency = 0.0 if started is None else (time.perf_counter() - started) * 1000
+        return ItemResult(
+            id=item.id,
+            model=model,
+            status=status,
+            line=item.line,
+            fields=item.fields,
+            output=output,
+            parsed=parsed,
+            usage=usage or Usage(),
+            cost_usd=cost,
+            latency_ms=latency,
+            attempts=attempts,
+            error=error,
+            attempt_errors=tuple(errors),
+            finish_reason=finish_reason,
+            simulated=simulated or model.startswith("simulate:"),
+            prompt_override=self.prompt_override,
+        )
+
+    def invalid(self, entry: InvalidItem, model: str) -> ItemResult:
+        """The failure of an input line that could not be read as an item."""
+        item = Item(entry.id, entry.line, {})
+        error = ErrorInfo("invalid_input", f"line {entry.line}: {entry.reason}")
+        return self.result(item, model, "failed", error=error)
