@@ -338,9 +338,7 @@ def _build_providers(config: RunConfig, session: int) -> dict[str, Provider]:
             if name == SIMULATE:
                 by_name[name] = SimulateProvider(config.sim, session=session)
             else:
-                by_name[name] = make_provider(
-                    name, workers=config.workers, base_url=config.base_url
-                )
+                by_name[name] = make_provider(name, base_url=config.base_url)
         providers[model] = by_name[name]
     return providers
 

@@ -52,7 +52,7 @@ async def mock_provider(
         return result if isinstance(result, httpx.Response) else await result
 
     provider = make_provider(
-        name, workers=4, key=key, base_url=base_url, transport=httpx.MockTransport(handle)
+        name, key=key, base_url=base_url, transport=httpx.MockTransport(handle)
     )
     recorded = Recorded(provider)
     try:

@@ -187,7 +187,7 @@ async def test_requests_pass_the_official_spec(
     the request broke the spec."""
     mock = prism_mocks[provider]
     request = replace(REQUESTS[case], model=model, timeout_s=30.0)
-    client = make_provider(provider, workers=2, base_url=mock.base_url, key=KEY)
+    client = make_provider(provider, base_url=mock.base_url, key=KEY)
     try:
         await client.call(request)
     except ProviderError as error:
@@ -205,7 +205,7 @@ async def test_prism_does_reject_a_request_that_breaks_the_spec(
     """The control: without it, a Prism that validated nothing would pass every test above."""
     mock = prism_mocks[provider]
     request = CallRequest(model="gpt-4o-mini", prompt="x", params={"temperature": "hot"})
-    client = make_provider(provider, workers=2, base_url=mock.base_url, key=KEY)
+    client = make_provider(provider, base_url=mock.base_url, key=KEY)
     try:
         with pytest.raises(ProviderError) as caught:
             await client.call(request)

@@ -33,7 +33,7 @@ def _request(prompt: str = "hello", *, timeout_s: float = 5.0) -> CallRequest:
 
 @pytest.mark.anyio
 async def test_calls_go_through_the_pool_and_back(server: FakeServer) -> None:
-    provider = make_provider("openai", workers=4, base_url=server.openai_base_url, key=KEY)
+    provider = make_provider("openai", base_url=server.openai_base_url, key=KEY)
     try:
         results = [await provider.call(_request(f"item {n}")) for n in range(3)]
     finally:
@@ -56,7 +56,7 @@ async def test_calls_go_through_the_pool_and_back(server: FakeServer) -> None:
 async def test_faults_on_the_wire_become_the_right_kind(
     server: FakeServer, fault: str, kind: str
 ) -> None:
-    provider = make_provider("anthropic", workers=2, base_url=server.anthropic_base_url, key=KEY)
+    provider = make_provider("anthropic", base_url=server.anthropic_base_url, key=KEY)
     try:
         with pytest.raises(ProviderError) as caught:
             await provider.call(_request(f"x [[fault:{fault}]]", timeout_s=0.5))
@@ -72,7 +72,7 @@ async def test_a_refused_connection_is_a_connection_error_not_a_timeout() -> Non
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    provider = make_provider("ollama", workers=1, base_url=f"http://127.0.0.1:{port}/v1")
+    provider = make_provider("ollama", base_url=f"http://127.0.0.1:{port}/v1")
     try:
         with pytest.raises(ProviderError) as caught:
             await provider.call(_request())
@@ -107,7 +107,7 @@ async def test_gzip_answers_are_decoded_and_headers_reach_the_parser() -> None:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = runner.addresses[0][1]
-    provider = make_provider("vllm", workers=1, base_url=f"http://127.0.0.1:{port}/v1")
+    provider = make_provider("vllm", base_url=f"http://127.0.0.1:{port}/v1")
     try:
         result = await provider.call(_request())
     finally:

@@ -41,38 +41,33 @@ def test_every_preset_is_a_provider() -> None:
 @pytest.mark.anyio
 async def test_a_required_key_that_is_missing_fails_before_any_call() -> None:
     with pytest.raises(ConfigError, match="OPENAI_API_KEY.*batchdeck keys set openai"):
-        make_provider("openai", workers=1)
+        make_provider("openai")
 
 
 @pytest.mark.anyio
 async def test_the_key_is_resolved_when_not_given(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-resolved-0123456789")
-    provider = make_provider("anthropic", workers=1)
+    provider = make_provider("anthropic")
     await provider.aclose()
 
 
 @pytest.mark.anyio
 async def test_local_presets_need_no_key() -> None:
-    provider = make_provider("ollama", workers=1)
+    provider = make_provider("ollama")
     await provider.aclose()
 
 
 def test_openai_compatible_needs_a_base_url() -> None:
     with pytest.raises(ConfigError, match="base URL"):
-        make_provider("openai-compatible", workers=1)
+        make_provider("openai-compatible")
 
 
 @pytest.mark.parametrize("url", ["localhost:8080/v1", "ftp://host/v1", "http://"])
 def test_bad_base_urls_are_config_errors(url: str) -> None:
     with pytest.raises(ConfigError, match="base URL"):
-        make_provider("openai-compatible", workers=1, base_url=url)
-
-
-def test_workers_must_be_positive() -> None:
-    with pytest.raises(ConfigError, match="workers"):
-        make_provider("ollama", workers=0)
+        make_provider("openai-compatible", base_url=url)
 
 
 def test_unknown_provider() -> None:
     with pytest.raises(ConfigError, match="unknown provider"):
-        make_provider("bedrock", workers=1)
+        make_provider("bedrock")

@@ -87,7 +87,6 @@ def parse_model_spec(text: str) -> ModelSpec:
 def make_provider(
     name: str,
     *,
-    workers: int,
     base_url: str | None = None,
     key: Secret | str | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
@@ -97,13 +96,12 @@ def make_provider(
     ``base_url`` overrides the preset's (``openai-compatible`` needs one).
     ``key=None`` resolves the key (``engine.keys.resolve_key``); a provider
     whose preset requires a key and has none raises ``ConfigError`` here, before
-    any call. ``workers`` sizes the connection pool. ``transport`` is for tests.
+    any call. ``transport`` is for tests. How many calls are in flight is the
+    run's workers' business alone: the provider's pool never caps it.
     """
     factory = _FACTORIES.get(name)
     if factory is None:
         raise ConfigError(f"unknown provider {name!r} (providers: {', '.join(_FACTORIES)})")
-    if workers < 1:
-        raise ConfigError(f"workers must be at least 1, not {workers}")
     preset = PRESETS.get(name)
     url = base_url or (preset.base_url if preset else None)
     if preset is not None:
@@ -117,9 +115,7 @@ def make_provider(
             raise ConfigError(_missing_key(preset))
     secret = Secret(key) if isinstance(key, str) else key
     return factory(
-        ProviderConfig(
-            name=name, base_url=url, workers=workers, key=secret, preset=preset, transport=transport
-        )
+        ProviderConfig(name=name, base_url=url, key=secret, preset=preset, transport=transport)
     )
 
 

@@ -4,8 +4,11 @@ Pool. httpx 0.28's own connection pool rescans every connection on each
 checkout and falls to ~45 req/s at 256 connections (encode/httpx#3215, see
 DESIGN.md). ``httpx_aiohttp.AiohttpTransport`` keeps httpx's ``Request`` /
 ``Response`` / transport API and lets an aiohttp connector hold the
-connections: one transport per provider per run, its connector limited to the
-run's workers (one connection per call in flight).
+connections: one transport per provider per run. The connector sets no limit of
+its own: the run's workers are the one owner of how many calls are in flight
+(``+``/``-`` change them while the run goes), so a pool sized from the starting
+count would cap a raised one, and one connection per call in flight is what
+the workers open.
 
 No ``httpx.AsyncClient`` on the hot path. Measured at 256 calls in flight, the
 client's per-request work (merging the base URL, the cookie jar building an
@@ -66,15 +69,14 @@ _BASE_HEADERS = {
 
 
 class _PooledTransport(AiohttpTransport):
-    """The aiohttp transport with its connector sized from the run's workers."""
+    """The aiohttp transport with an unbounded connector: the workers bound concurrency."""
 
-    def __init__(self, *, workers: int, proxy: httpx.Proxy | None) -> None:
-        super().__init__(limits=httpx.Limits(max_connections=workers), proxy=proxy)
-        self._workers = workers
+    def __init__(self, *, proxy: httpx.Proxy | None) -> None:
+        super().__init__(limits=httpx.Limits(max_connections=None), proxy=proxy)
 
     def get_client(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(
-            limit=self._workers,
+            limit=0,
             limit_per_host=0,
             keepalive_timeout=self.limits.keepalive_expiry,
             ssl=self.ssl_context,
@@ -119,9 +121,9 @@ class _PooledTransport(AiohttpTransport):
         )
 
 
-def make_transport(*, base_url: httpx.URL, workers: int) -> httpx.AsyncBaseTransport:
+def make_transport(*, base_url: httpx.URL) -> httpx.AsyncBaseTransport:
     """The pooled transport for one provider and run, through the environment's proxy if any."""
-    return _PooledTransport(workers=workers, proxy=_env_proxy(base_url))
+    return _PooledTransport(proxy=_env_proxy(base_url))
 
 
 def _env_proxy(url: httpx.URL) -> httpx.Proxy | None:
@@ -192,7 +194,7 @@ class HttpProvider(ABC):
         base = httpx.URL(config.base_url.rstrip("/") + "/")
         self._base_url = base
         self._headers = httpx.Headers({**_BASE_HEADERS, **headers})
-        self._transport = config.transport or make_transport(base_url=base, workers=config.workers)
+        self._transport = config.transport or make_transport(base_url=base)
         self._urls: dict[str, httpx.URL] = {}
 
     @abstractmethod

@@ -97,8 +97,6 @@ class ProviderConfig:
     name: str
     base_url: str | None
     """The preset's URL, or the user's ``--base-url`` override."""
-    workers: int
-    """Calls that may be in flight at once: the connection pool is sized from it."""
     key: Secret | None = None
     preset: Preset | None = None
     transport: httpx.AsyncBaseTransport | None = None

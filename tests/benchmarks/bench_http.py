@@ -200,7 +200,7 @@ def batchdeck_variant(base_url: str, connections: int) -> ClientFactory:
 
     @asynccontextmanager
     async def factory() -> AsyncIterator[Call]:
-        provider = make_provider("openai", workers=connections, base_url=base_url, key="test-key")
+        provider = make_provider("openai", base_url=base_url, key="test-key")
         try:
 
             async def call() -> object:

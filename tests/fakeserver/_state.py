@@ -23,7 +23,7 @@ from tests.fakeserver._buckets import Limiter
 from tests.fakeserver._config import ServerConfig
 from tests.fakeserver._dialect import Dialect, Tokens, estimate_tokens
 from tests.fakeserver._faults import FaultPicker
-from tests.fakeserver._stats import Stats
+from tests.fakeserver._stats import InFlightWatcher, Stats
 
 _MISSING_PREFIX = "missing"
 _P99_Z = NormalDist().inv_cdf(0.99)
@@ -33,7 +33,9 @@ _MS = 1000.0
 class ServerState:
     def __init__(self, config: ServerConfig) -> None:
         self.initial = config
-        self.stats = Stats()
+        self.in_flight_watchers: list[InFlightWatcher] = []
+        """Kept across ``reset``: the gauge a test watches is the server's, not one Stats'."""
+        self.stats = Stats(self.in_flight_watchers)
         self._apply(config)
 
     def _apply(self, config: ServerConfig) -> None:
@@ -55,7 +57,7 @@ class ServerState:
 
     def reset(self, *, config: bool = False) -> None:
         """Clear stats, refill buckets, forget markers; ``config`` restores the start-up one."""
-        self.stats = Stats()
+        self.stats = Stats(self.in_flight_watchers)
         self._apply(self.initial if config else self.config)
 
     def configure(self, changes: Mapping[str, Any]) -> ServerConfig:

@@ -5,13 +5,21 @@ one object owned by the event loop: no locks, no per-request allocation beyond
 one float per admitted request (its Unix time, so a benchmark can measure the
 achieved rate over any window of its own clock). ``process_cpu_s`` is the
 server process's CPU time, so a benchmark can show what the server cost.
+
+``in_flight`` is a gauge of requests being answered (``max_in_flight`` its
+peak). A test on an in-process server can also be told each time the gauge
+moves (``in_flight_watchers``), so it waits on the event, not on a poll.
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable, Sequence
 from typing import Any
+
+InFlightWatcher = Callable[[int], None]
+"""Called with the number of requests in flight each time it changes."""
 
 
 class _ModelStats:
@@ -25,7 +33,7 @@ class _ModelStats:
 
 
 class Stats:
-    def __init__(self) -> None:
+    def __init__(self, in_flight_watchers: Sequence[InFlightWatcher] = ()) -> None:
         self.started_at = time.time()
         self.requests = 0
         self.by_status: Counter[int] = Counter()
@@ -34,14 +42,19 @@ class Stats:
         self.by_model: dict[str, _ModelStats] = {}
         self.in_flight = 0
         self.max_in_flight = 0
+        self.in_flight_watchers = in_flight_watchers
 
     def begin(self) -> None:
         self.requests += 1
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        for watcher in self.in_flight_watchers:
+            watcher(self.in_flight)
 
     def end(self) -> None:
         self.in_flight -= 1
+        for watcher in self.in_flight_watchers:
+            watcher(self.in_flight)
 
     def status(self, code: int) -> None:
         self.by_status[code] += 1

@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -35,6 +35,7 @@ import pytest
 from tests.fakeserver._config import ServerConfig
 from tests.fakeserver._server import READY_PREFIX, serving
 from tests.fakeserver._state import ServerState
+from tests.fakeserver._stats import InFlightWatcher
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT_S = 30.0
@@ -46,6 +47,7 @@ class _Control(Protocol):
     def stats(self) -> dict[str, Any]: ...
     def reset(self, *, config: bool) -> None: ...
     def configure(self, changes: Mapping[str, Any]) -> dict[str, Any]: ...
+    def watch_in_flight(self, watcher: InFlightWatcher) -> AbstractContextManager[None]: ...
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,12 @@ class FakeServer:
         """Change options at runtime (any ``ServerConfig`` field); returns the full config."""
         return self._control.configure(changes)
 
+    def watch_in_flight(self, watcher: InFlightWatcher) -> AbstractContextManager[None]:
+        """Within the block, ``watcher(n)`` runs each time the requests in flight change to n.
+
+        In process only: a subprocess's gauge is read with ``stats()``."""
+        return self._control.watch_in_flight(watcher)
+
 
 class _HttpControl:
     def __init__(self, client: httpx.Client) -> None:
@@ -94,6 +102,9 @@ class _HttpControl:
 
     def configure(self, changes: Mapping[str, Any]) -> dict[str, Any]:
         return self._request("POST", "/_config", dict(changes))
+
+    def watch_in_flight(self, watcher: InFlightWatcher) -> AbstractContextManager[None]:
+        raise TypeError("watch_in_flight needs an in-process server (serve_in_process)")
 
     def _request(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
         response = self._client.request(method, path, json=body)
@@ -115,6 +126,15 @@ class _DirectControl:
 
     def configure(self, changes: Mapping[str, Any]) -> dict[str, Any]:
         return self._state.configure(changes).model_dump(mode="json")
+
+    @contextmanager
+    def watch_in_flight(self, watcher: InFlightWatcher) -> Iterator[None]:
+        watchers = self._state.in_flight_watchers
+        watchers.append(watcher)
+        try:
+            yield
+        finally:
+            watchers.remove(watcher)
 
 
 @contextmanager
