@@ -68,6 +68,8 @@ class RunConfig(BaseModel):
     """The resolved JSON Schema (kept so a resume needs neither the file nor the module)."""
     rpm: float | None = Field(None, gt=0)
     tpm: float | None = Field(None, gt=0)
+    burst: float = Field(1.0, gt=0, le=60)
+    """Seconds of refill a rate-limit bucket holds: how far calls may run ahead of the pace."""
     base_url: str | None = None
     durability: Durability = "fsync"
     sim: SimSettings = SimSettings()
@@ -95,6 +97,7 @@ class RunConfig(BaseModel):
                 "workers",
                 "rpm",
                 "tpm",
+                "burst",
                 "durability",
                 "time_limit",
                 "max_items",

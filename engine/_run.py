@@ -350,6 +350,7 @@ def _limiters(config: RunConfig, emit: Callable[[Event], None]) -> dict[str, Rat
             model,
             rpm=config.rpm,
             tpm=config.tpm,
+            burst_s=config.burst,
             charge_max=_wire(model) == "openai",
             publish=emit,
         )

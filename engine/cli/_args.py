@@ -43,6 +43,12 @@ def _add_speed_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rpm", type=float, help="requests per minute per model")
     p.add_argument("--tpm", type=float, help="tokens per minute per model")
     p.add_argument(
+        "--burst",
+        type=float,
+        metavar="S",
+        help="seconds of rate limit calls may run ahead of the pace (default 1)",
+    )
+    p.add_argument(
         "--durability", choices=("fsync", "flush"), help="fsync each log group (default)"
     )
     p.add_argument("--output", metavar="FILE", help="also write results to FILE (.jsonl or .csv)")
@@ -134,6 +140,7 @@ SPEED_FIELDS = {
     "max_items": "max_items",
     "rpm": "rpm",
     "tpm": "tpm",
+    "burst": "burst",
     "durability": "durability",
 }
 
