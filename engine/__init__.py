@@ -9,6 +9,7 @@ behind it are private by concern, as httpx's are. A run in four lines::
     export_run(run, open("out.csv", "w"), "csv")
 """
 
+from engine._atomic import write_atomic
 from engine._config import DEFAULT_MODEL, RetrySettings, RunConfig, SimSettings, make_config
 from engine._errors import (
     BatchdeckError,
@@ -112,4 +113,5 @@ __all__ = [
     "preview_input",
     "render_item",
     "unknown_placeholders",
+    "write_atomic",
 ]

@@ -11,7 +11,6 @@ from a TUI key handler or a signal task on the same loop.
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import (
     AsyncIterator,
@@ -35,6 +34,7 @@ import anyio
 import orjson
 
 from engine import log
+from engine._atomic import fsync_dir, write_atomic
 from engine._config import RunConfig, make_config
 from engine._dispatch import READ_CHUNK
 from engine._errors import BatchdeckError, ConfigError, InputError, RunNotFound
@@ -79,25 +79,6 @@ def new_run_id() -> str:
     return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write temp, fsync, rename, fsync dir: the file is the old one or the new one."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class Run:
     def __init__(self, run_dir: Path, config: RunConfig) -> None:
         self.run_dir = run_dir
@@ -128,7 +109,7 @@ class Run:
         if (run_dir / LOG_NAME).exists():
             raise ConfigError(f"{run_dir} already holds a run: use --resume to go on with it")
         try:
-            run_dir.mkdir(parents=True, exist_ok=True)
+            run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
             raise ConfigError(f"cannot create run dir {run_dir}: {exc.strerror}") from None
         fsync_dir(run_dir.parent)

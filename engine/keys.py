@@ -26,6 +26,7 @@ from types import ModuleType
 
 import orjson
 
+from engine._atomic import write_atomic
 from engine._dotenv import read_dotenv
 from engine._errors import ConfigError
 from engine._paths import config_dir
@@ -174,16 +175,4 @@ def _read_keys_file(path: Path) -> dict[str, str]:
 def _write_private(path: Path, content: bytes) -> None:
     """Write ``content`` to ``path`` readable by its owner only, atomically."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=_DIR_MODE)
-    temp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, _FILE_MODE)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            if hasattr(os, "fchmod"):
-                os.fchmod(handle.fileno(), _FILE_MODE)  # a leftover temp may have wider bits
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    os.replace(temp, path)
+    write_atomic(path, content, mode=_FILE_MODE)

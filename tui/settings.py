@@ -14,15 +14,13 @@ defaults are the engine's to define, not repeated here.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from engine import RunConfig
+from engine import RunConfig, write_atomic
 from engine._paths import config_dir
 from themes import DEFAULT_THEME
 
@@ -124,13 +122,4 @@ def save_settings(settings: Settings, path: Path | None = None) -> None:
     """Replace the settings file atomically; raises ``OSError`` if it cannot be written."""
     path = settings_path() if path is None else path
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(settings.model_dump_json(indent=2).encode())
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, settings.model_dump_json(indent=2).encode())

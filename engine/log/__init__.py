@@ -47,7 +47,7 @@ from engine.log._scan import (
     read_records,
     scan,
 )
-from engine.log._writer import Durability, LogWriter, fsync_dir
+from engine.log._writer import Durability, LogWriter
 
 __all__ = [
     "FORMAT_VERSION",
@@ -68,7 +68,6 @@ __all__ = [
     "encode",
     "finish_record",
     "fingerprint_matches",
-    "fsync_dir",
     "header_record",
     "input_fingerprint",
     "is_valid",

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from engine._atomic import PRIVATE, fsync_dir
 from engine._errors import LogWriteError
 from engine.log._format import CHUNK_BYTES, valid_end
-from engine.log._writer import fsync_dir
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +77,7 @@ def _save_tail(log: IO[bytes], path: Path, start: int) -> Path:
     for n in itertools.count(1):
         side = path.with_name(f"{path.name}.bad-{stamp}" + (f"-{n}" if n > 1 else ""))
         try:
-            fd = os.open(side, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+            fd = os.open(side, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, PRIVATE)
         except FileExistsError:
             continue
         break

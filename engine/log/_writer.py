@@ -26,6 +26,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, NoReturn
 
+from engine._atomic import PRIVATE, fsync_dir
 from engine._errors import LogWriteError
 from engine.log._format import encode
 
@@ -33,15 +34,6 @@ Durability = Literal["fsync", "flush"]
 
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC
 _APPEND_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC
-
-
-def fsync_dir(path: str | os.PathLike[str]) -> None:
-    """Make the entries of directory ``path`` (a new file, a rename) durable."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class LogWriter:
@@ -63,7 +55,7 @@ class LogWriter:
         """Create a new log (never an existing one), write and fsync ``header``, fsync the dir."""
         path = Path(path)
         try:
-            fd = os.open(path, _CREATE_FLAGS, 0o644)
+            fd = os.open(path, _CREATE_FLAGS, PRIVATE)
         except OSError as exc:
             raise LogWriteError(f"cannot create checkpoint log {path}: {exc.strerror}") from exc
         writer = cls(fd, path, durability)

@@ -90,7 +90,7 @@ def test_a_failed_save_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.Mo
     def broken_replace(src: str, dst: str) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("tui.settings.os.replace", broken_replace)
+    monkeypatch.setattr("engine._atomic.os.replace", broken_replace)
     with pytest.raises(OSError):
         save_settings(Settings(theme="new"), path)
     assert load_settings(path).settings.theme == "old"
