@@ -6,7 +6,7 @@ behind it are private by concern, as httpx's are. A run in four lines::
     run = Run.create(make_config(input="tickets.jsonl", prompt="Classify: {context}"))
     finished = await run.execute([print])      # any number of event subscribers
     # elsewhere, on the same loop: run.pause(), run.resume(), run.stop(), run.abort()
-    export_run(run, open("out.csv", "w"), "csv")
+    export_to_file(run, Path("out.csv"), "csv")
 """
 
 from engine._atomic import write_atomic
@@ -20,6 +20,7 @@ from engine._errors import (
     LogError,
     LogWriteError,
     ProviderError,
+    RunBusy,
     RunNotFound,
 )
 from engine._estimate import Estimate, ModelEstimate, estimate
@@ -45,11 +46,19 @@ from engine._events import (
 )
 from engine._export import ExportFormat, StatusFilter, format_for
 from engine._items import InvalidItem, Item
+from engine._lock import Holder
 from engine._preview import Preview, preview_input
 from engine._prices import Price, PriceTable
 from engine._results import ErrorInfo, ItemResult, Status, Usage
 from engine._run import Run
-from engine._runs import RunSummary, export_run, find_result, list_runs, load_results
+from engine._runs import (
+    RunSummary,
+    export_run,
+    export_to_file,
+    find_result,
+    list_runs,
+    load_results,
+)
 from engine._schema import load_schema
 from engine._template import PromptTemplate, default_template_for, render_item, unknown_placeholders
 
@@ -64,6 +73,7 @@ __all__ = [
     "Estimate",
     "Event",
     "ExportFormat",
+    "Holder",
     "InputError",
     "InputWarning",
     "InvalidItem",
@@ -88,6 +98,7 @@ __all__ = [
     "Run",
     "RunConfig",
     "RunFailed",
+    "RunBusy",
     "RunFinished",
     "RunNotFound",
     "RunPaused",
@@ -104,6 +115,7 @@ __all__ = [
     "default_template_for",
     "estimate",
     "export_run",
+    "export_to_file",
     "find_result",
     "format_for",
     "list_runs",

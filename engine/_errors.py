@@ -11,6 +11,7 @@ record, never an exception that escapes the engine.
     │   ├── LogCorrupt     a bad record in the middle of a checkpoint log
     │   └── LogWriteError  a write or fsync failed: the run stops, never retries
     ├── RunNotFound        no run dir matches an id or path
+    ├── RunBusy            another process is driving the run (exit 2)
     └── ProviderError      one call failed; ``kind`` says how (see ``ErrorKind``)
 """
 
@@ -56,6 +57,10 @@ class BatchdeckError(Exception):
 
 class ConfigError(BatchdeckError):
     pass
+
+
+class RunBusy(BatchdeckError):
+    """Another process holds the run's lock; the message names it (pid, host, since when)."""
 
 
 class InputError(BatchdeckError):

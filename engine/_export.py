@@ -5,17 +5,25 @@ of the same run have the same columns. A row carries the result's fields and
 the item's original fields; in CSV the original columns come first, then the
 result's, then the parsed output's top-level fields as ``parsed.<name>``. An
 original field whose name a result field takes is kept as ``input.<name>``.
+
+A CSV cell is text a spreadsheet may run: ``=HYPERLINK(...)``, ``+cmd``,
+``@SUM(A1)``. Text cells starting with ``=``, ``+``, ``-``, ``@``, a tab or a CR
+get a leading ``'`` (OWASP's advice for CSV injection) unless the caller asks
+for raw cells; numbers stay numbers, a negative cost included.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, Literal
 
 import orjson
 
+from engine._atomic import atomic_writer
 from engine._errors import ConfigError
 from engine._results import ItemResult
 
@@ -35,6 +43,9 @@ RESULT_COLUMNS = (
     "attempts",
     "error",
 )
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""What makes a spreadsheet read a cell as a formula (OWASP, CSV injection)."""
 
 
 def format_for(path: Path, fmt: str | None = None) -> ExportFormat:
@@ -89,9 +100,12 @@ class ResultWriter:
         *,
         schema: dict[str, Any] | None = None,
         columns: Sequence[str] | None = None,
+        raw_cells: bool = False,
     ) -> None:
+        """``raw_cells`` writes CSV text cells as they are, formulas included."""
         self._stream = stream
         self._fmt = fmt
+        self._raw_cells = raw_cells
         self._parsed_names = list((schema or {}).get("properties", {}))
         self._columns: list[str] | None = list(columns) if columns is not None else None
         self._csv: Any = None
@@ -118,6 +132,8 @@ class ResultWriter:
         row["parsed"] = None if result.parsed is None else _cell(result.parsed)
         for name, value in parsed.items():
             row[f"parsed.{name}"] = _cell(value)
+        if not self._raw_cells:
+            row = {name: _inert(value) for name, value in row.items()}
         self._csv.writerow(row)
 
     def flush(self) -> None:
@@ -138,6 +154,23 @@ def _cell(value: Any) -> Any:
     return value
 
 
+def _inert(value: Any) -> Any:
+    """A text cell a spreadsheet would run as a formula, made plain text."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+@contextmanager
+def atomic_text(path: Path, *, mode: int) -> Iterator[IO[str]]:
+    """A text stream (UTF-8, newlines as written) that replaces ``path`` when the block ends."""
+    with atomic_writer(path, mode=mode) as raw:
+        stream = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+        yield stream
+        stream.flush()
+        stream.detach()  # the binary handle is atomic_writer's to fsync and close
+
+
 def select(results: Iterable[ItemResult], status: StatusFilter) -> Iterator[ItemResult]:
     return (r for r in results if status == "all" or r.status == status)
 
@@ -149,8 +182,9 @@ def write_results(
     *,
     schema: dict[str, Any] | None = None,
     columns: Sequence[str] | None = None,
+    raw_cells: bool = False,
 ) -> int:
-    writer = ResultWriter(stream, fmt, schema=schema, columns=columns)
+    writer = ResultWriter(stream, fmt, schema=schema, columns=columns, raw_cells=raw_cells)
     for result in results:
         writer.write(result)
     writer.flush()

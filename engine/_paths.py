@@ -2,17 +2,26 @@
 
 One place decides, so ``BATCHDECK_HOME`` (tests, portable installs) moves all of
 it at once: ``$BATCHDECK_HOME/runs`` and ``$BATCHDECK_HOME/config``; otherwise
-platformdirs' user data and config dirs.
+platformdirs' user data and config dirs. It also keeps what the user names
+from landing on what batchdeck keeps (``refuse_run_files``).
 """
 
 from __future__ import annotations
 
 import os
+from contextlib import suppress
 from pathlib import Path
 
 import platformdirs
 
+from engine._errors import ConfigError
+
 APP_NAME = "batchdeck"
+
+CONFIG_NAME = "config.json"
+LOG_NAME = "log.jsonl"
+SUMMARY_NAME = "summary.json"
+"""What a run dir holds (and ``lock``, see ``engine._lock``); a dir with a log is a run dir."""
 
 
 def _home() -> Path | None:
@@ -28,3 +37,54 @@ def runs_root() -> Path:
 def config_dir() -> Path:
     home = _home()
     return home / "config" if home else Path(platformdirs.user_config_dir(APP_NAME))
+
+
+def refuse_run_files(path: Path, *, input: str, run_dir: Path) -> None:
+    """``ConfigError`` if writing ``path`` would replace the run's input, its log, or
+    anything in a run dir: compared by inode, so a hardlink or a symlink to them counts.
+
+    Called before anything is written: an export over the input empties it, and one
+    over the log makes the next resume pay for every item again.
+    """
+    _refuse_inside_run_dir(path, Path(os.path.realpath(path.parent)), run_dir)
+    try:
+        target: os.stat_result | None = path.stat()
+    except OSError:
+        target = None  # nothing there yet (or unreadable): nothing of ours to replace
+    if target is not None:
+        if input != "-" and _same(Path(input), path):
+            raise ConfigError(
+                f"{path} is this run's input file: writing there would destroy it; "
+                "pick another path"
+            )
+        runs = runs_root()
+        for folder in (run_dir, *(runs.iterdir() if runs.is_dir() else ())):
+            for kept in folder.iterdir() if folder.is_dir() else ():
+                with suppress(OSError):
+                    if os.path.samestat(kept.stat(), target):
+                        raise ConfigError(
+                            f"{path} is {kept} (a link to it, or the same file): writing "
+                            "there would destroy it; pick another path"
+                        )
+
+    _refuse_inside_run_dir(path, Path(os.path.realpath(path)).parent, run_dir)  # via a symlink
+
+
+def _refuse_inside_run_dir(path: Path, place: Path, run_dir: Path) -> None:
+    for folder in (place, *place.parents):
+        if _same(folder, run_dir) or _is_run_dir(folder):
+            raise ConfigError(
+                f"{path} is inside run dir {folder}: write it somewhere else, "
+                "run dirs hold only what batchdeck keeps there"
+            )
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _is_run_dir(folder: Path) -> bool:
+    return (folder / LOG_NAME).is_file()

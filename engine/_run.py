@@ -22,7 +22,7 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -49,7 +49,9 @@ from engine._events import (
 )
 from engine._execution import Execution
 from engine._items import InvalidItem, Item
-from engine._paths import runs_root
+from engine._lock import Holder, RunLock
+from engine._lock import holder as lock_holder
+from engine._paths import CONFIG_NAME, LOG_NAME, SUMMARY_NAME, runs_root
 from engine._plan import Plan
 from engine._prices import FREE, Price, PriceTable, user_prices_path
 from engine._ratelimit import RateLimiter
@@ -58,10 +60,6 @@ from engine._template import PromptTemplate, default_template_for, unknown_place
 from engine.providers import PRESETS, Provider, make_provider
 from engine.providers.simulate import SIMULATE, SimulateProvider
 from engine.readers import STDIN, check_input, count_items, detect_format, read_items
-
-CONFIG_NAME = "config.json"
-LOG_NAME = "log.jsonl"
-SUMMARY_NAME = "summary.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,9 +78,11 @@ def new_run_id() -> str:
 
 
 class Run:
-    def __init__(self, run_dir: Path, config: RunConfig) -> None:
+    def __init__(self, run_dir: Path, config: RunConfig, *, new: bool = False) -> None:
         self.run_dir = run_dir
         self.config = config
+        self._new = new
+        self._lock: RunLock | None = None
         self._execution: Execution | None = None
         self._pending_pause = False
         self._pending_stop = False
@@ -97,27 +97,19 @@ class Run:
 
     @classmethod
     def create(cls, config: RunConfig, run_dir: Path | None = None) -> Run:
-        """Make the run dir, save the config and start the log with its header."""
+        """A new run, checked but not yet on disk: ``execute`` makes its dir once every
+        check before the first call has passed, so a refused run leaves nothing behind."""
         check_input(config.input)
         detect_format(config.input, config.format)
         if config.input != STDIN:  # stdin is read once, by the run itself
             stream, head = _first_chunk(config)
             stream.close()
             _template_for(config, head)
+        _prices_for(config)
         if run_dir is None:
             run_dir = runs_root() / new_run_id()
-        if (run_dir / LOG_NAME).exists():
-            raise ConfigError(f"{run_dir} already holds a run: use --resume to go on with it")
-        try:
-            run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        except OSError as exc:
-            raise ConfigError(f"cannot create run dir {run_dir}: {exc.strerror}") from None
-        fsync_dir(run_dir.parent)
-        write_atomic(run_dir / CONFIG_NAME, config.to_json())
-        source = None if config.input == STDIN else log.input_fingerprint(config.input)
-        header = log.header_record(run_dir.name, config=config.fingerprint(), input=source)
-        log.LogWriter.create(run_dir / LOG_NAME, header, durability=config.durability).close()
-        return cls(run_dir, config)
+        _check_unused(run_dir)
+        return cls(run_dir, config, new=True)
 
     @classmethod
     def open(cls, ref: str | Path) -> Run:
@@ -136,13 +128,39 @@ class Run:
         return self.with_config(make_config(**values))
 
     def with_config(self, config: RunConfig) -> Run:
-        """The same run with changed speed or cap settings; results-changing settings refuse."""
+        """The same run with changed speed or cap settings; results-changing settings refuse.
+
+        The new settings are saved by ``execute``, under the run's lock."""
         if config.fingerprint() != self.config.fingerprint():
             raise ConfigError(
                 "only workers, caps, rate limits, retries and durability can change on resume"
             )
-        write_atomic(self.run_dir / CONFIG_NAME, config.to_json())
-        return Run(self.run_dir, config)
+        return Run(self.run_dir, config, new=self._new)
+
+    # ---- one process drives a run ----
+
+    def holder(self) -> Holder | None:
+        """The process executing this run (this one included), or None when none is."""
+        return None if self._new else lock_holder(self.run_dir)
+
+    @contextmanager
+    def held(self, *, wait: bool = False) -> Iterator[Run]:
+        """Hold the run's lock for the block, so no other process can execute it meanwhile.
+
+        ``execute`` holds it for itself when it is not held; hold it around more than
+        the execution (reading the log for ``--output``, say). ``RunBusy`` naming the
+        holder if another process has it; with ``wait``, wait for it (Ctrl+C gives up).
+        A new run is not on disk yet, so no one else can hold it: its execution locks it.
+        """
+        if self._lock is not None or self._new:
+            yield self
+            return
+        self._lock = RunLock.acquire(self.run_dir, wait=wait)
+        try:
+            yield self
+        finally:
+            self._lock.release()
+            self._lock = None
 
     # ---- control ----
 
@@ -221,45 +239,38 @@ class Run:
             finally:
                 self._execution = None
                 self._pending_stop = False
-        self._write_summary(finished)
+        if self.log_path.exists():  # not when the run dir was deleted under the run
+            self._write_summary(finished)
         return finished
 
     @asynccontextmanager
     async def _planned(
         self, options: _Options, emit: Callable[[Event], None]
     ) -> AsyncIterator[Plan]:
-        """Check all that can be checked before a call, open what the run needs, close it after."""
+        """Check all that can be checked before a call, open what the run needs, close it after.
+
+        An existing run is locked first, so its log cannot change under the checks; a new
+        run gets its dir, lock, config and log only once the checks have passed."""
         config = self.config
-        recovery = await anyio.to_thread.run_sync(log.recover, self.log_path)
-        if recovery.bad_bytes:
-            emit(LogRecovered(recovery.bad_bytes, str(recovery.side_file)))
-        state = await anyio.to_thread.run_sync(log.scan, self.log_path)
-        if (
-            options.only is None
-            and state.result_records
-            and not log.fingerprint_matches(state.header or {}, config.input)
-        ):
-            if not options.force:
-                raise InputError(
-                    f"{config.input} is not the input this run started with (changed, moved, "
-                    "or stdin): resume with --force to use it anyway"
-                )
-            # Items may have moved to other lines: match finished work by id instead.
-            state = await anyio.to_thread.run_sync(partial(log.scan, self.log_path, index="id"))
-        prices = _prices_for(config)
-        validator = None if config.output_schema is None else OutputValidator(config.output_schema)
         async with AsyncExitStack() as stack:
+            state: log.LogState | None = None
+            if not self._new:
+                stack.enter_context(self.held())
+                state = await self._checked_log(options, emit)
+            prices = _prices_for(config)
+            validator = (
+                None if config.output_schema is None else OutputValidator(config.output_schema)
+            )
             if options.providers is not None:
                 providers = dict(options.providers)
             else:
-                providers = _build_providers(config, session=state.records)
+                providers = _build_providers(config, session=1 if state is None else state.records)
                 for provider in set(providers.values()):
                     stack.push_async_callback(_shielded(provider.aclose))
             warnings: list[str] = []
             if options.only is None:
                 stream, items, template = await _open_items(config, warnings.append)
                 stack.callback(stream.close)
-                skip = _skipper(state, options.retry_failed)
                 counted = await anyio.to_thread.run_sync(count_items, config.input, config.format)
                 total = None if counted is None else counted * len(config.models)
             else:
@@ -268,8 +279,15 @@ class Run:
                 template = _template_for_retry(self.log_path, prompt, wanted)
                 stream = _items_from_log(self.log_path, wanted)
                 stack.callback(stream.close)
-                items, skip = stream, _not_in(wanted)
+                items = stream
                 total = await anyio.to_thread.run_sync(_pairs_in_input, config)
+            if state is None:
+                state = await anyio.to_thread.run_sync(self._materialize, stack)
+            else:
+                await anyio.to_thread.run_sync(self._save_config)
+            skip = (
+                _skipper(state, options.retry_failed) if options.only is None else _not_in(wanted)
+            )
             for message in warnings:
                 emit(InputWarning(message))
             writer = log.LogWriter.open_append(self.log_path, durability=config.durability)
@@ -291,6 +309,59 @@ class Run:
                 retrying=None if options.only is None else _state_before(state),
             )
 
+    async def _checked_log(self, options: _Options, emit: Callable[[Event], None]) -> log.LogState:
+        """The log's state after recovering its tail, refused if the input or the saved
+        settings are not those the run started with (unless ``force``)."""
+        config = self.config
+        recovery = await anyio.to_thread.run_sync(log.recover, self.log_path)
+        if recovery.bad_bytes:
+            emit(LogRecovered(recovery.bad_bytes, str(recovery.side_file)))
+        state = await anyio.to_thread.run_sync(log.scan, self.log_path)
+        recorded = (state.header or {}).get("config")
+        if recorded is not None and recorded != config.fingerprint() and not options.force:
+            raise ConfigError(
+                f"{self.run_dir / CONFIG_NAME} was edited: its settings are not those run "
+                f"{self.run_id} started with (its log says so): put it back, or resume with "
+                "--force to use it anyway"
+            )
+        if (
+            options.only is None
+            and state.result_records
+            and not log.fingerprint_matches(state.header or {}, config.input)
+        ):
+            if not options.force:
+                raise InputError(
+                    f"{config.input} is not the input this run started with (changed, moved, "
+                    "or stdin): resume with --force to use it anyway"
+                )
+            # Items may have moved to other lines: match finished work by id instead.
+            state = await anyio.to_thread.run_sync(partial(log.scan, self.log_path, index="id"))
+        return state
+
+    def _materialize(self, stack: AsyncExitStack) -> log.LogState:
+        """Make the new run's dir (0700), lock it, save its config and start its log."""
+        config, run_dir = self.config, self.run_dir
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise ConfigError(f"cannot create run dir {run_dir}: {exc.strerror}") from None
+        fsync_dir(run_dir.parent)
+        self._new = False
+        stack.enter_context(self.held())
+        _check_unused(run_dir)  # again, under the lock: another process may have raced us
+        write_atomic(run_dir / CONFIG_NAME, config.to_json())
+        source = None if config.input == STDIN else log.input_fingerprint(config.input)
+        header = log.header_record(run_dir.name, config=config.fingerprint(), input=source)
+        log.LogWriter.create(self.log_path, header, durability=config.durability).close()
+        return log.scan(self.log_path)
+
+    def _save_config(self) -> None:
+        """Save this execution's speed and cap settings, if they changed."""
+        path = self.run_dir / CONFIG_NAME
+        data = self.config.to_json()
+        if path.read_bytes() != data:
+            write_atomic(path, data)
+
     def _write_summary(self, finished: RunFinished) -> None:
         summary = {
             "state": finished.state,
@@ -304,6 +375,11 @@ class Run:
             "updated": datetime.now(UTC).isoformat(),
         }
         write_atomic(self.run_dir / SUMMARY_NAME, orjson.dumps(summary))
+
+
+def _check_unused(run_dir: Path) -> None:
+    if (run_dir / LOG_NAME).exists():
+        raise ConfigError(f"{run_dir} already holds a run: use --resume to go on with it")
 
 
 def _build_providers(config: RunConfig, session: int) -> dict[str, Provider]:

@@ -2,11 +2,19 @@
 
 Listing reads each run's ``summary.json`` (written when an execution ends) and
 rescans the log only when the log is newer than the summary (a run that was
-killed), so ``batchdeck runs`` stays quick with many large runs.
+killed) or the summary cannot be read (it is a cache; the log is the truth),
+so ``batchdeck runs`` stays quick with many large runs. A run whose log or
+config cannot be read is listed as ``damaged`` with the reason, never left
+out; a run another process is executing says so (``holder``).
+
+An export to a file is refused if it would land on the run's input, its log or
+anything in a run dir, and it goes through a temp file renamed into place, as
+private as the log it comes from (the umask may narrow it further).
 """
 
 from __future__ import annotations
 
+import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,10 +26,18 @@ import orjson
 from engine import log
 from engine._config import RunConfig
 from engine._errors import BatchdeckError
-from engine._export import ExportFormat, StatusFilter, csv_columns, select, write_results
-from engine._paths import runs_root
+from engine._export import (
+    ExportFormat,
+    StatusFilter,
+    atomic_text,
+    csv_columns,
+    select,
+    write_results,
+)
+from engine._lock import Holder, holder
+from engine._paths import CONFIG_NAME, LOG_NAME, SUMMARY_NAME, refuse_run_files, runs_root
 from engine._results import ItemResult
-from engine._run import CONFIG_NAME, LOG_NAME, SUMMARY_NAME, Run
+from engine._run import Run
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,39 +54,61 @@ class RunSummary:
     skipped: int
     cost_usd: float
     state: str
-    """finished, stopped, capped, failed, or interrupted (killed: no end record)."""
+    """finished, stopped, capped, failed, interrupted (killed: no end record), or damaged."""
+    holder: Holder | None = None
+    """The process executing the run now (this one included), or None."""
+    problem: str | None = None
+    """Why a damaged run cannot be read."""
 
     @property
     def resumable(self) -> bool:
-        return self.state != "finished"
+        return self.state not in ("finished", "damaged") and self.holder is None
 
 
 def list_runs(root: Path | None = None) -> list[RunSummary]:
-    """Every run under ``root`` (default: the runs root), newest first; broken dirs are left out."""
+    """Every run under ``root`` (default: the runs root), newest first; damaged ones too."""
     root = runs_root() if root is None else root
     if not root.is_dir():
         return []
-    runs = []
-    for run_dir in root.iterdir():
-        try:
-            summary = summarize(run_dir)
-        except (BatchdeckError, OSError, orjson.JSONDecodeError):
-            continue
-        if summary is not None:
-            runs.append(summary)
+    runs = [summary for run_dir in root.iterdir() if (summary := summarize(run_dir)) is not None]
     return sorted(runs, key=lambda r: r.started, reverse=True)
 
 
 def summarize(run_dir: Path) -> RunSummary | None:
+    """The run in ``run_dir`` (``damaged`` with the reason if it cannot be read), or None
+    when the dir holds no run at all."""
     log_path, config_path = run_dir / LOG_NAME, run_dir / CONFIG_NAME
-    if not (log_path.is_file() and config_path.is_file()):
+    if not run_dir.is_dir() or not (log_path.exists() or config_path.exists()):
         return None
+    try:
+        return _read_summary(run_dir)
+    except (BatchdeckError, OSError, ValueError, KeyError, TypeError) as exc:
+        problem = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        if isinstance(exc, FileNotFoundError):
+            problem = f"no {Path(exc.filename).name}"
+        return RunSummary(
+            run_id=run_dir.name,
+            run_dir=run_dir,
+            started="",
+            input="",
+            models=(),
+            done=0,
+            total=None,
+            ok=0,
+            failed=0,
+            skipped=0,
+            cost_usd=0.0,
+            state="damaged",
+            holder=holder(run_dir),
+            problem=problem.splitlines()[0] if problem else type(exc).__name__,
+        )
+
+
+def _read_summary(run_dir: Path) -> RunSummary:
+    log_path, config_path = run_dir / LOG_NAME, run_dir / CONFIG_NAME
     config = RunConfig.from_json(config_path.read_bytes(), str(config_path))
-    summary_path = run_dir / SUMMARY_NAME
-    cached: dict[str, Any] | None = None
+    cached = _cached_summary(run_dir / SUMMARY_NAME, log_path.stat().st_mtime_ns)
     header: Mapping[str, Any]
-    if summary_path.is_file() and summary_path.stat().st_mtime_ns >= log_path.stat().st_mtime_ns:
-        cached = orjson.loads(summary_path.read_bytes())
     if cached is not None:
         ok, failed, skipped = cached["ok"], cached["failed"], cached["skipped"]
         cost, state = cached["cost_usd"], cached["state"]
@@ -94,7 +132,24 @@ def summarize(run_dir: Path) -> RunSummary | None:
         skipped=skipped,
         cost_usd=cost,
         state=state,
+        holder=holder(run_dir),
     )
+
+
+def _cached_summary(path: Path, log_mtime_ns: int) -> dict[str, Any] | None:
+    """``summary.json`` if it is as new as the log and readable; else None (rescan the log)."""
+    try:
+        if path.stat().st_mtime_ns < log_mtime_ns:
+            return None
+        cached = orjson.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(cached, dict) or not _SUMMARY_KEYS <= cached.keys():
+        return None
+    return cached
+
+
+_SUMMARY_KEYS = frozenset({"ok", "failed", "skipped", "cost_usd", "state"})
 
 
 def _when(timestamp: object) -> str:
@@ -135,8 +190,41 @@ def find_result(run: Run, model: str, item_id: str) -> ItemResult | None:
     return log.result_from_record(log.decode(found))
 
 
-def export_run(run: Run, stream: IO[str], fmt: ExportFormat, status: StatusFilter = "all") -> int:
-    """Write the run's results; returns the number of rows."""
+def export_to_file(
+    run: Run,
+    path: Path,
+    fmt: ExportFormat,
+    status: StatusFilter = "all",
+    *,
+    raw_cells: bool = False,
+) -> int:
+    """Write the run's results to ``path``; returns the number of rows.
+
+    ``ConfigError`` before anything is written if ``path`` is the run's input, its
+    log or anything in a run dir; ``OSError`` if it cannot be written, with any
+    earlier file at ``path`` left as it was."""
+    refuse_run_files(path, input=run.config.input, run_dir=run.run_dir)
+    with atomic_text(path, mode=export_mode(run)) as stream:
+        return export_run(run, stream, fmt, status, raw_cells=raw_cells)
+
+
+def export_mode(run: Run) -> int:
+    """An export holds what the log holds: never readable by more people than the log."""
+    try:
+        return 0o666 & stat.S_IMODE(run.log_path.stat().st_mode)
+    except OSError:
+        return 0o600
+
+
+def export_run(
+    run: Run,
+    stream: IO[str],
+    fmt: ExportFormat,
+    status: StatusFilter = "all",
+    *,
+    raw_cells: bool = False,
+) -> int:
+    """Write the run's results; returns the number of rows. ``raw_cells``: see ``ResultWriter``."""
     schema = run.config.output_schema
     columns = None
     if fmt == "csv":
@@ -145,7 +233,8 @@ def export_run(run: Run, stream: IO[str], fmt: ExportFormat, status: StatusFilte
         if not parsed:
             parsed = _parsed_names(select(load_results(run), status))
         columns = csv_columns(names, parsed)
-    return write_results(select(load_results(run), status), stream, fmt, columns=columns)
+    results = select(load_results(run), status)
+    return write_results(results, stream, fmt, columns=columns, raw_cells=raw_cells)
 
 
 def _parsed_names(results: Iterator[ItemResult]) -> list[str]:

@@ -52,7 +52,24 @@ def _add_speed_options(p: argparse.ArgumentParser) -> None:
         "--durability", choices=("fsync", "flush"), help="fsync each log group (default)"
     )
     p.add_argument("--output", metavar="FILE", help="also write results to FILE (.jsonl or .csv)")
+    _add_csv_raw(p)
     p.add_argument("--quiet", action="store_true", help="print only the summary")
+
+
+def _add_csv_raw(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--csv-raw",
+        action="store_true",
+        help="write CSV text cells as they are (by default a cell starting with = + - @ gets a '",
+    )
+
+
+def _add_wait(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--wait",
+        action="store_true",
+        help="if another process is running this run, wait for it to end (Ctrl+C gives up)",
+    )
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
@@ -93,12 +110,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--run-dir", metavar="DIR", help="where the run's log lives")
     run.add_argument("--resume", action="store_true", help="go on with the run in --run-dir")
     run.add_argument("--retry-failed", action="store_true", help="on resume, rerun failed items")
-    run.add_argument("--force", action="store_true", help="resume even if the input changed")
+    run.add_argument(
+        "--force", action="store_true", help="resume even if the input or config.json changed"
+    )
+    _add_wait(run)
 
     resume = commands.add_parser("resume", help="go on with a stopped or killed run")
     resume.add_argument("run", metavar="RUN", help="run id or run dir")
     resume.add_argument("--retry-failed", action="store_true")
     resume.add_argument("--force", action="store_true")
+    _add_wait(resume)
     _add_speed_options(resume)
 
     estimate = commands.add_parser("estimate", help="items, tokens, cost range and time, no calls")
@@ -111,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=("jsonl", "csv"))
     export.add_argument("--status", choices=("ok", "failed", "skipped", "all"), default="all")
     export.add_argument("--output", metavar="FILE", help="default: stdout")
+    _add_csv_raw(export)
 
     keys = commands.add_parser("keys", help="which providers have a key, and from where")
     key_commands = keys.add_subparsers(dest="keys_command", parser_class=_Parser)

@@ -26,9 +26,10 @@ from engine._config import RunConfig
 from engine._errors import ConfigError
 from engine._estimate import estimate
 from engine._events import Event, ItemFinished, RunFinished, Subscriber
-from engine._export import ResultWriter, format_for
+from engine._export import ResultWriter, atomic_text, format_for
+from engine._paths import refuse_run_files
 from engine._run import Run
-from engine._runs import export_run, list_runs, load_results
+from engine._runs import export_mode, export_run, export_to_file, list_runs, load_results
 from engine.cli._args import config_from_args, speed_overrides
 from engine.cli._progress import Progress
 
@@ -65,13 +66,26 @@ def _execute(run: Run, args: argparse.Namespace) -> int:
     progress = Progress(sys.stderr, live=sys.stderr.isatty(), quiet=args.quiet)
     subscribers: list[Subscriber] = [progress]
     with ExitStack() as stack:
+        _hold(run, args.wait, progress, stack)
         if args.output:
-            subscribers.append(_output_writer(run, Path(args.output), stack, args.retry_failed))
+            subscribers.append(_output_writer(run, Path(args.output), stack, args))
         finished = anyio.run(_drive, run, subscribers, progress, args.retry_failed, args.force)
     print(progress.summary(finished), file=sys.stderr)
     if args.output:
         print(f"results: {args.output}", file=sys.stderr)
     return exit_code(finished)
+
+
+def _hold(run: Run, wait: bool, progress: Progress, stack: ExitStack) -> None:
+    """Hold the run for the whole command: ``RunBusy`` if another process drives it, or
+    with ``wait`` wait for it; Ctrl+C gives up waiting even where SIGINT was ignored."""
+    if wait and (holder := run.holder()) is not None:
+        progress.note(f"waiting for {holder} to end run {run.run_id} (Ctrl+C gives up)")
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        stack.enter_context(run.held(wait=wait))
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 async def _drive(
@@ -99,18 +113,22 @@ async def _interrupts(run: Run, progress: Progress) -> None:
                 run.abort()
 
 
-def _output_writer(run: Run, path: Path, stack: ExitStack, retry_failed: bool) -> Subscriber:
-    """A subscriber writing each finished result; on resume the file is first rewritten
-    with what the log already holds and will not run again, so it ends complete."""
+def _output_writer(run: Run, path: Path, stack: ExitStack, args: argparse.Namespace) -> Subscriber:
+    """A subscriber writing each finished result to a temp file that replaces ``path`` when
+    the execution ends (any earlier file stays whole until then, and if the run is refused).
+    On resume the file first gets what the log already holds and will not run again, so it
+    ends complete."""
     fmt = format_for(path)
+    refuse_run_files(path, input=run.config.input, run_dir=run.run_dir)
     try:
-        stream: IO[str] = stack.enter_context(path.open("w", encoding="utf-8", newline=""))
+        stream: IO[str] = stack.enter_context(atomic_text(path, mode=export_mode(run)))
     except OSError as exc:
         raise ConfigError(f"--output {path}: {exc.strerror}") from None
-    writer = ResultWriter(stream, fmt, schema=run.config.output_schema)
-    for result in load_results(run):
-        if result.status == "ok" or not retry_failed:
-            writer.write(result)
+    writer = ResultWriter(stream, fmt, schema=run.config.output_schema, raw_cells=args.csv_raw)
+    if run.log_path.exists():
+        for result in load_results(run):
+            if result.status == "ok" or not args.retry_failed:
+                writer.write(result)
 
     def on_event(event: Event) -> None:
         if isinstance(event, ItemFinished):
@@ -164,9 +182,13 @@ def cmd_runs(args: argparse.Namespace) -> int:
     header = f"{'RUN':<22} {'STARTED':<20} {'STATE':<11} {'DONE':>15} {'COST':>10}  MODEL  INPUT"
     print(header)
     for r in runs:
+        if r.problem is not None:
+            print(f"{r.run_id:<22} {'':<20} {'damaged':<11} {'':>15} {'':>10}  {r.problem}")
+            continue
         total = "?" if r.total is None else f"{r.total:,}"
+        state = r.state if r.holder is None else "running"
         print(
-            f"{r.run_id:<22} {r.started[:19].replace('T', ' '):<20} {r.state:<11} "
+            f"{r.run_id:<22} {r.started[:19].replace('T', ' '):<20} {state:<11} "
             f"{f'{r.done:,}/{total}':>15} {f'${r.cost_usd:.4f}':>10}  "
             f"{','.join(r.models)}  {r.input}"
         )
@@ -177,12 +199,15 @@ def cmd_export(args: argparse.Namespace) -> int:
     run = Run.open(args.run)
     if args.output:
         path = Path(args.output)
-        fmt = format_for(path, args.format)
-        with path.open("w", encoding="utf-8", newline="") as stream:
-            rows = export_run(run, stream, fmt, args.status)
+        try:
+            rows = export_to_file(
+                run, path, format_for(path, args.format), args.status, raw_cells=args.csv_raw
+            )
+        except OSError as exc:
+            raise ConfigError(f"cannot write {path}: {exc.strerror}") from None
         print(f"wrote {rows:,} rows to {path}", file=sys.stderr)
     else:
-        rows = export_run(run, sys.stdout, args.format or "jsonl", args.status)
+        export_run(run, sys.stdout, args.format or "jsonl", args.status, raw_cells=args.csv_raw)
     return 0
 
 

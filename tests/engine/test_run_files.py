@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from engine import export_to_file
 from engine._atomic import write_atomic
 from tests.engine.scripted import items, make_run
 
@@ -54,3 +55,16 @@ def test_an_atomic_write_that_fails_leaves_the_old_file_and_no_temp(
         write_atomic(target, b"new")
     assert target.read_bytes() == b"old"
     assert [path.name for path in tmp_path.iterdir()] == ["summary.json"]
+
+
+async def test_an_export_is_never_readable_by_more_people_than_its_log(
+    tmp_path: Path, open_umask: None
+) -> None:
+    run = make_run(tmp_path, items(3))
+    await run.execute()
+    out = tmp_path / "results.csv"
+    assert export_to_file(run, out, "csv") == 3
+    assert _mode(out) == 0o600
+    run.log_path.chmod(0o640)  # a log the user shared with their group: so is its export
+    export_to_file(run, out, "csv")
+    assert _mode(out) == 0o640

@@ -93,7 +93,7 @@ async def test_jsonl_of_every_item_is_written_and_reported(run: Run, tmp_path: P
     assert _temporary_files(tmp_path) == []
     umask = os.umask(0)
     os.umask(umask)
-    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600 & ~umask  # never wider than the log
 
 
 async def test_csv_of_the_failed_items_reads_back(run: Run, tmp_path: Path) -> None:
@@ -123,7 +123,7 @@ async def test_an_unwritable_path_is_one_line_and_leaves_nothing_behind(
         await _export(pilot)
         line = _line(app)
         assert str(line.content) == (
-            f"Export failed: cannot write in {missing.parent}: No such file or directory"
+            f"Export failed: cannot write {missing}: No such file or directory"
         )
         assert line.has_class("-problem")
         assert [severity for severity, _ in app.notices] == ["error"]

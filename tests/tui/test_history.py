@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from textual.widgets import DataTable
 
-from engine import Run, RunSummary, make_config
+from engine import Run, RunSummary, log, make_config
 from engine._paths import runs_root
 from tests.tui._flows import SIZE, TICKET_COUNT, TICKETS, finished, settle, until
 from tui.app import make_app
@@ -142,3 +146,48 @@ async def test_history_from_a_screen_over_the_run_closes_it_and_opens_runs_again
         await settle(app, pilot)
         assert isinstance(app.screen, RunScreen) and len(app.screen_stack) == 2
         await until(pilot, lambda: app.session.model.state == "finished")
+
+
+async def test_a_run_another_process_holds_shows_running_elsewhere_and_is_not_resumed() -> None:
+    run = await _past_run("20261122-150100-bbbb", max_items=5)
+    with _held_elsewhere(run.run_dir) as holder:
+        app = make_app(first="history")
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            screen = app.screen
+            assert isinstance(screen, HistoryScreen)
+            [summary] = screen.runs
+            assert summary.holder is not None and summary.holder.pid == holder.pid
+            assert not summary.resumable
+            assert row_for(summary)[2] == "running elsewhere"
+            await pilot.press("r")
+            await settle(app, pilot)
+            assert isinstance(app.screen, HistoryScreen) and not app.session.running
+    assert run.holder() is None and log.scan(run.log_path).run_state == "capped"
+
+
+@contextmanager
+def _held_elsewhere(run_dir: Path) -> Iterator[subprocess.Popen[str]]:
+    """Another process holding the run's lock for the block."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(run_dir)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        yield holder
+    finally:
+        holder.communicate(timeout=30)  # closing its stdin ends it, and its lock with it
+
+
+HOLD_LOCK = """
+import sys
+from pathlib import Path
+from engine._lock import RunLock
+lock = RunLock.acquire(Path(sys.argv[1]))
+print("held", flush=True)
+sys.stdin.read()
+"""
+"""Another process that holds a run's lock until its stdin closes."""

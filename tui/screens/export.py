@@ -1,12 +1,14 @@
 """Write a run's results to a JSONL or CSV file, through the engine's ``export_run``.
 
 Reading a big log and writing its rows takes seconds, so the export runs in a
-thread worker and the screen stays live. The worker writes to a temporary file
-beside the target and renames it into place, so a failed export never leaves a
-half-written file or clobbers an earlier one. What users get wrong (a missing
-directory, no permission, a path that is a directory) and what the engine
-refuses (a damaged log) come back as one sentence on the screen; anything
-else is a bug and is left to crash loudly.
+thread worker and the screen stays live. The engine's ``export_to_file`` writes
+a temporary file beside the target and renames it into place, so a failed
+export never leaves a half-written file or clobbers an earlier one, and it
+refuses a path that is the run's input, its log or inside a run dir. What users
+get wrong (a missing directory, no permission, a path that is a directory) and
+what the engine refuses come back as one sentence on the screen; anything else
+is a bug and is left to crash loudly. CSV text cells that a spreadsheet would
+run as formulas are made inert unless "Raw CSV cells" is ticked.
 
 The path follows the format (``<dir>/<run id>.jsonl`` <-> ``.csv``) until the
 user types their own.
@@ -14,9 +16,6 @@ user types their own.
 
 from __future__ import annotations
 
-import os
-import secrets
-from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Final
@@ -28,10 +27,19 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.reactive import var
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Input, Label, RadioButton, RadioSet, Static
+from textual.widgets import (
+    Button,
+    Checkbox,
+    Footer,
+    Input,
+    Label,
+    RadioButton,
+    RadioSet,
+    Static,
+)
 from textual.worker import Worker, WorkerState
 
-from engine import BatchdeckError, ExportFormat, Run, StatusFilter, export_run
+from engine import BatchdeckError, ExportFormat, Run, StatusFilter, export_to_file
 
 FORMATS: Final[tuple[tuple[ExportFormat, str], ...]] = (("jsonl", "JSONL"), ("csv", "CSV"))
 WHICH: Final[tuple[tuple[StatusFilter, str], ...]] = (
@@ -51,30 +59,16 @@ class ExportOutcome:
     """Why it failed, in one line."""
 
 
-def write_export(run: Run, path: Path, fmt: ExportFormat, status: StatusFilter) -> ExportOutcome:
-    """Export ``run`` to ``path`` through a temporary file renamed into place; blocking.
-
-    The temporary file is created with the mode a plain ``open`` would give
-    (0o666 less the umask), so the export is as readable as any other file.
-    """
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+def write_export(
+    run: Run, path: Path, fmt: ExportFormat, status: StatusFilter, *, raw_cells: bool = False
+) -> ExportOutcome:
+    """Export ``run`` to ``path`` (see the module's docstring); blocking."""
     try:
-        handle = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        return ExportOutcome(path, export_to_file(run, path, fmt, status, raw_cells=raw_cells))
     except OSError as exc:
-        return ExportOutcome(path, None, f"cannot write in {path.parent}: {exc.strerror}")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            rows = export_run(run, stream, fmt, status)
-        os.replace(temp, path)
-        return ExportOutcome(path, rows)
-    except OSError as exc:
-        problem = f"cannot write {path}: {exc.strerror}"
+        return ExportOutcome(path, None, f"cannot write {path}: {exc.strerror}")
     except BatchdeckError as exc:
-        problem = str(exc)
-    finally:
-        with suppress(FileNotFoundError):  # gone already once renamed
-            os.unlink(temp)
-    return ExportOutcome(path, None, problem)
+        return ExportOutcome(path, None, str(exc))
 
 
 class ExportScreen(Screen[None]):
@@ -134,6 +128,7 @@ class ExportScreen(Screen[None]):
                             yield RadioButton(label, value=index == 0, id=f"which-{status}")
             yield Label("Path")
             yield Input(str(self.default_path(self._format)), id="path")
+            yield Checkbox("Raw CSV cells (keep = + - @ at the start of a cell)", id="raw-cells")
             with Horizontal(id="export-actions"):
                 yield Button("Export", id="export", variant="primary")
             yield Static(id="export-result", markup=False)
@@ -168,11 +163,14 @@ class ExportScreen(Screen[None]):
             return
         self.exporting = True
         self._say(f"Exporting to {path} …", problem=False)
-        self._export(path, self._format, self._status)
+        raw_cells = self.query_one("#raw-cells", Checkbox).value
+        self._export(path, self._format, self._status, raw_cells)
 
     @work(thread=True, group="export")
-    def _export(self, path: Path, fmt: ExportFormat, status: StatusFilter) -> ExportOutcome:
-        return write_export(self.run, path, fmt, status)
+    def _export(
+        self, path: Path, fmt: ExportFormat, status: StatusFilter, raw_cells: bool
+    ) -> ExportOutcome:
+        return write_export(self.run, path, fmt, status, raw_cells=raw_cells)
 
     @on(Worker.StateChanged)
     def _export_done(self, event: Worker.StateChanged) -> None:

@@ -4,6 +4,8 @@
 killed), so it runs in a thread inside a worker and the screen draws at once.
 A person keeps tens of runs, not millions, so Textual's ``DataTable`` is the
 right table here. Acting on a run is the app's: the screen posts what was asked.
+A run another process is executing shows as "running elsewhere" and cannot be
+resumed here (the engine would refuse it too); a damaged one shows why.
 """
 
 from __future__ import annotations
@@ -25,9 +27,18 @@ COLUMNS: Final = ("run", "started", "state", "done/total", "cost", "models", "in
 """Short columns first, so a long path is what a narrow terminal cuts."""
 
 
+def state_of(summary: RunSummary) -> str:
+    """The run's state as the table shows it."""
+    if summary.holder is not None:
+        return "running here" if summary.holder.is_this_process else "running elsewhere"
+    if summary.problem is not None:
+        return f"damaged: {summary.problem}"
+    return f"{summary.state} (resumable)" if summary.resumable else summary.state
+
+
 def row_for(summary: RunSummary) -> tuple[str, ...]:
     total = "?" if summary.total is None else f"{summary.total:,}"
-    state = f"{summary.state} (resumable)" if summary.resumable else summary.state
+    state = state_of(summary)
     return (
         summary.run_id,
         summary.started.replace("T", " ").removesuffix("+00:00"),
@@ -111,6 +122,18 @@ class HistoryScreen(Screen[None]):
     def action_resume(self) -> None:
         summary = self._selected()
         if summary is None:
+            return
+        if summary.holder is not None:
+            here = summary.holder.is_this_process
+            self.notify(
+                f"Run {summary.run_id} is running "
+                f"{'in this app' if here else f'elsewhere ({summary.holder})'}: "
+                "it cannot be resumed until that ends.",
+                severity="warning",
+            )
+            return
+        if summary.problem is not None:
+            self.notify(f"Run {summary.run_id} is damaged: {summary.problem}", severity="error")
             return
         if not summary.resumable:
             self.notify(f"Run {summary.run_id} finished: nothing to resume.", severity="warning")
