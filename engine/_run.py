@@ -281,10 +281,11 @@ class Run:
                 stack.callback(stream.close)
                 items = stream
                 total = await anyio.to_thread.run_sync(_pairs_in_input, config)
+            # A few small writes, in the caller's thread as ``create`` once made them.
             if state is None:
-                state = await anyio.to_thread.run_sync(self._materialize, stack)
+                state = self._materialize(stack)
             else:
-                await anyio.to_thread.run_sync(self._save_config)
+                self._save_config()
             skip = (
                 _skipper(state, options.retry_failed) if options.only is None else _not_in(wanted)
             )

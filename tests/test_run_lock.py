@@ -18,7 +18,7 @@ from pathlib import Path
 import orjson
 
 from engine import log
-from tests.cli import batchdeck, start
+from tests.cli import batchdeck, reap, start
 
 ITEMS = 400
 SLOW = ("--sim-latency-ms", "100", "--workers", "8")
@@ -45,12 +45,7 @@ def _running(*args: str, home: Path) -> Iterator[subprocess.Popen[str]]:
     try:
         yield proc
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=30)
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
+        reap(proc)
 
 
 def _started(proc: subprocess.Popen[str]) -> str:

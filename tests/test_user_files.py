@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +15,7 @@ import orjson
 import pytest
 
 from engine.cli import main
-from tests.cli import start
+from tests.cli import reap, start
 
 FAST = ("--sim-latency-ms", "0")
 
@@ -165,7 +164,7 @@ def test_an_export_killed_mid_way_leaves_the_earlier_export_whole(
         )
         proc.send_signal(signal.SIGKILL)
     finally:
-        _reap(proc)
+        reap(proc)
     assert proc.returncode == -signal.SIGKILL, "the export ended before it could be killed"
     assert out.read_bytes() == earlier
 
@@ -215,7 +214,7 @@ def test_a_run_dir_deleted_mid_run_stops_the_run_in_one_line(tmp_path: Path) -> 
         run_dir.rmdir()
         _, err = proc.communicate(timeout=60)
     finally:
-        _reap(proc)
+        reap(proc)
     assert proc.returncode == 2, err
     first, *rest = err.splitlines()
     assert first == (
@@ -256,12 +255,3 @@ def _until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "never happened"
         time.sleep(0.002)
-
-
-def _reap(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        proc.kill()
-    proc.wait(timeout=30)
-    for stream in (proc.stdout, proc.stderr):
-        if stream is not None:
-            stream.close()
