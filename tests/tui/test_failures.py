@@ -11,7 +11,8 @@ from textual.widgets import Static
 from engine import ErrorInfo, ItemResult
 from tests.tui._factories import MODEL, OTHER_MODEL
 from tests.tui._host import SNAPSHOT_SIZE, HostApp, assert_bindings_have_ids, posted
-from tui.screens.failures import FailureList, FailuresScreen
+from tui.screens.failures import FailuresScreen
+from tui.widgets.failure_list import FailureList
 
 pytestmark = pytest.mark.anyio
 

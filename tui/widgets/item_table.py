@@ -23,7 +23,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Final, get_args
 
-from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
@@ -37,6 +36,7 @@ from textual.strip import Strip
 
 from tui import _format
 from tui.model import STATUS_FILTERS, ItemStore, Row, RowStatus, StatusFilter
+from tui.widgets._columns import ATTEMPTS_WIDTH, ID_WIDTH, MODEL_WIDTH, column_width, fit
 
 _FILTER_LABELS: Final[dict[StatusFilter, str]] = {
     "all": "all",
@@ -46,7 +46,6 @@ _FILTER_LABELS: Final[dict[StatusFilter, str]] = {
     "skipped": "skipped",
 }
 _CONTROL_CHARS: Final = {code: " " for code in [*range(32), 127]}
-_ELLIPSIS: Final = "…"
 _GAP: Final = 1
 _BAR_STEPS: Final = 8
 """Textual's scrollbar draws its thumb in eighths of a cell."""
@@ -71,30 +70,15 @@ class _Layout:
 
 
 _STATUS_WIDTH: Final = max(len(status) for status in get_args(RowStatus))
-_ATTEMPTS_WIDTH: Final = 3
 _TOKENS_WIDTH: Final = 11
 _COST_WIDTH: Final = 8
 _LATENCY_WIDTH: Final = 6
-_ID_WIDTH: Final = (4, 24)
-_MODEL_WIDTH: Final = (5, 28)
-
-
-def _fit(text: str, width: int, *, right: bool = False) -> str:
-    """Pad or cut ``text`` to exactly ``width`` cells, marking a cut with an ellipsis."""
-    if text.isascii():
-        if len(text) <= width:
-            return text.rjust(width) if right else text.ljust(width)
-        return text[: width - 1] + _ELLIPSIS if width > 0 else ""
-    if cell_len(text) <= width:
-        padded = set_cell_size(text, width)
-        return " " * (width - cell_len(text)) + text if right else padded
-    return set_cell_size(text, width - 1) + _ELLIPSIS if width > 0 else ""
 
 
 def _cells(cells: Sequence[tuple[str, int, bool]]) -> list[str]:
     """Each ``(text, width, right_aligned)`` fitted to its width and followed by the gap."""
     gap = " " * _GAP
-    return [_fit(text, width, right=right) + gap for text, width, right in cells]
+    return [fit(text, width, right=right) + gap for text, width, right in cells]
 
 
 class ItemTable(ScrollView, can_focus=True, inherit_bindings=False):
@@ -415,13 +399,13 @@ class ItemTable(ScrollView, can_focus=True, inherit_bindings=False):
 
     def _layout_for(self, width: int) -> _Layout:
         store = self._store
-        id_width = min(max(store.widest_id, _ID_WIDTH[0]), _ID_WIDTH[1])
-        model_width = min(max(store.widest_model, _MODEL_WIDTH[0]), _MODEL_WIDTH[1])
+        id_width = column_width(store.widest_id, ID_WIDTH)
+        model_width = column_width(store.widest_model, MODEL_WIDTH)
         fixed = (
             id_width
             + _STATUS_WIDTH
             + model_width
-            + _ATTEMPTS_WIDTH
+            + ATTEMPTS_WIDTH
             + _TOKENS_WIDTH
             + _COST_WIDTH
             + _LATENCY_WIDTH
@@ -432,7 +416,7 @@ class ItemTable(ScrollView, can_focus=True, inherit_bindings=False):
             id=id_width,
             status=_STATUS_WIDTH,
             model=model_width,
-            attempts=_ATTEMPTS_WIDTH,
+            attempts=ATTEMPTS_WIDTH,
             tokens=_TOKENS_WIDTH,
             cost=_COST_WIDTH,
             latency=_LATENCY_WIDTH,
