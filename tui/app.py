@@ -146,8 +146,7 @@ class BatchdeckApp(App[None]):
 
     @on(SetupScreen.StartRequested)
     async def _start(self, event: SetupScreen.StartRequested) -> None:
-        if self.session.running:
-            self.notify(_BUSY, severity="warning")
+        if self._busy():
             return
         try:
             self.session.start(event.config)
@@ -161,8 +160,7 @@ class BatchdeckApp(App[None]):
 
     @on(HistoryScreen.OpenRequested)
     async def _open(self, event: HistoryScreen.OpenRequested) -> None:
-        if self.session.running:
-            self.notify(_BUSY, severity="warning")
+        if self._busy():
             return
         try:
             self.session.open(event.summary)
@@ -173,8 +171,7 @@ class BatchdeckApp(App[None]):
 
     @on(HistoryScreen.ResumeRequested)
     async def _resume(self, event: HistoryScreen.ResumeRequested) -> None:
-        if self.session.running:
-            self.notify(_BUSY, severity="warning")
+        if self._busy():
             return
         try:
             run = Run.open(event.summary.run_dir).for_resume()
@@ -210,13 +207,19 @@ class BatchdeckApp(App[None]):
     def _retry(
         self, keys: Iterable[tuple[str, str]], *, prompt_override: str | None = None
     ) -> None:
-        if self.session.running:
-            self.notify(_BUSY, severity="warning")
+        if self._busy():
             return
         wanted = list(keys)
         self.session.retry(wanted, prompt_override=prompt_override)
         plural = "" if len(wanted) == 1 else "s"
         self.notify(f"Retrying {len(wanted):,} item{plural}.")
+
+    def _busy(self) -> bool:
+        """Whether a run is going, which a new run, an opened one or a retry would replace;
+        if so the user is told to stop it first."""
+        if self.session.running:
+            self.notify(_BUSY, severity="warning")
+        return self.session.running
 
     # -- quitting ------------------------------------------------------------------
 
