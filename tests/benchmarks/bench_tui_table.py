@@ -32,12 +32,13 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from textual.app import App, ComposeResult
+from textual.app import App
 from textual.pilot import Pilot
 from textual.screen import Screen
 
 from engine._events import Event, ItemFinished, ItemStarted, RunStarted
 from engine._results import ErrorInfo, ItemResult, Usage
+from tests.tui._host import TableApp
 from tui.app import make_app
 from tui.model import EventBuffer, RunModel
 from tui.screens.run import RunScreen
@@ -80,15 +81,6 @@ def _history(rows: int, running: int) -> Iterator[list[Event]]:
             if n < rows - running:
                 events.append(ItemFinished(_result(n)))
         yield events
-
-
-class TableApp(App[None]):
-    def __init__(self, model: RunModel) -> None:
-        super().__init__()
-        self.model = model
-
-    def compose(self) -> ComposeResult:
-        yield ItemTable(self.model.store)
 
 
 class Stopwatch:

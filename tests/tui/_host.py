@@ -1,7 +1,8 @@
-"""A bare app that shows one screen, for Pilot and snapshot tests of screens on their own.
+"""Bare apps for Pilot and snapshot tests (and benchmarks) of one screen or widget on its own.
 
 The screens under test are pushed over a plain default screen, as the real app
-will push them over the run screen, with batchdeck's themes registered.
+will push them over the run screen, with batchdeck's themes registered. The item
+table is shown alone over a model the test feeds.
 """
 
 from __future__ import annotations
@@ -9,14 +10,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Final, TypeVar
 
-from textual.app import App
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.dom import DOMNode
 from textual.message import Message
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
+from engine._events import Event
 from themes import DEFAULT_THEME, THEMES
+from tui.model import RunModel
+from tui.widgets.item_table import ItemTable
 
 M = TypeVar("M", bound=Message)
 
@@ -50,6 +54,25 @@ class HostApp(App[None]):
     ) -> None:
         self.notices.append((severity, message))
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+
+
+class TableApp(App[None]):
+    """An ``ItemTable`` over ``model``'s store, filling the screen."""
+
+    def __init__(self, model: RunModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def compose(self) -> ComposeResult:
+        yield ItemTable(self.model.store)
+
+    def on_mount(self) -> None:
+        self.query_one(ItemTable).refresh_rows()
+
+    def feed(self, events: list[Event]) -> None:
+        """Fold ``events`` into the model and let the table catch up, as the run screen's tick."""
+        self.model.apply_all(events)
+        self.query_one(ItemTable).refresh_rows()
 
 
 def posted(messages: Iterable[Message], kind: type[M]) -> list[M]:

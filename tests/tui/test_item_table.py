@@ -4,33 +4,16 @@ from __future__ import annotations
 
 import pytest
 from textual import events
-from textual.app import App, ComposeResult
 from textual.message import Message
 
-from engine._events import Event
 from tests.tui._factories import done_items, finished, run_started, started
+from tests.tui._host import TableApp
 from tui.model import RunModel
 from tui.widgets.item_table import ItemTable
 
 pytestmark = pytest.mark.anyio
 
 SIZE = (100, 20)
-
-
-class TableApp(App[None]):
-    def __init__(self, model: RunModel) -> None:
-        super().__init__()
-        self.model = model
-
-    def compose(self) -> ComposeResult:
-        yield ItemTable(self.model.store)
-
-    def on_mount(self) -> None:
-        self.query_one(ItemTable).refresh_rows()
-
-    def feed(self, events: list[Event]) -> None:
-        self.model.apply_all(events)
-        self.query_one(ItemTable).refresh_rows()
 
 
 def _model(count: int) -> RunModel:
