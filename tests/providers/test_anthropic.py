@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-import httpx
 import pytest
 
 from engine._errors import ProviderError
 from engine._results import Usage
 from engine.providers import CallRequest
 from tests._mock_provider import json_response, mock_provider
+from tests.providers._bodies import anthropic_error
 
 KEY = "sk-ant-api03-test0123456789abcdefWXYZ"
 
@@ -39,14 +38,6 @@ SCHEMA = {
     "properties": {"label": {"type": "string"}, "score": {"type": "number"}},
     "required": ["label"],
 }
-
-
-def anthropic_error(type_: str, message: str) -> dict[str, Any]:
-    return {
-        "type": "error",
-        "error": {"type": type_, "message": message},
-        "request_id": "req_011CSHoEeqs5C35K2UUqR7Fy",
-    }
 
 
 @pytest.mark.anyio
@@ -214,141 +205,6 @@ async def test_refusal_is_content_filter() -> None:
     assert caught.value.kind == "content_filter"
 
 
-ERROR_CASES = [
-    pytest.param(
-        429,
-        anthropic_error(
-            "rate_limit_error",
-            "This request would exceed the rate limit for your organization of 50,000 input"
-            " tokens per minute.",
-        ),
-        {"retry-after": "12"},
-        "rate_limited",
-        12.0,
-        id="429-retry-after",
-    ),
-    pytest.param(
-        429,
-        anthropic_error("rate_limit_error", "Rate limited"),
-        {},
-        "rate_limited",
-        None,
-        id="429-plain-without-retry-after",
-    ),
-    pytest.param(
-        429,
-        anthropic_error(
-            "rate_limit_error",
-            "You have reached your specified API usage limits. You will regain access on"
-            " 2025-07-01 at 00:00 UTC.",
-        ),
-        {},
-        "quota",
-        None,
-        id="429-spend-cap",
-    ),
-    pytest.param(
-        400,
-        anthropic_error(
-            "invalid_request_error",
-            "Your credit balance is too low to access the Anthropic API. Please go to Plans &"
-            " Billing to upgrade or purchase credits.",
-        ),
-        {},
-        "quota",
-        None,
-        id="400-credit-balance",
-    ),
-    pytest.param(
-        402, anthropic_error("billing_error", "Billing error"), {}, "quota", None, id="billing"
-    ),
-    pytest.param(
-        529,
-        anthropic_error("overloaded_error", "Overloaded"),
-        {},
-        "overloaded",
-        None,
-        id="529",
-    ),
-    pytest.param(
-        400,
-        anthropic_error(
-            "invalid_request_error", "prompt is too long: 208310 tokens > 200000 maximum"
-        ),
-        {},
-        "context_length",
-        None,
-        id="400-prompt-too-long",
-    ),
-    pytest.param(
-        400,
-        anthropic_error("invalid_request_error", "max_tokens: Field required"),
-        {},
-        "bad_request",
-        None,
-        id="400",
-    ),
-    pytest.param(
-        401,
-        anthropic_error("authentication_error", "invalid x-api-key"),
-        {},
-        "auth",
-        None,
-        id="401",
-    ),
-    pytest.param(
-        403,
-        anthropic_error(
-            "permission_error",
-            "Your API key does not have permission to use the specified resource.",
-        ),
-        {},
-        "auth",
-        None,
-        id="403",
-    ),
-    pytest.param(
-        404,
-        anthropic_error("not_found_error", "model: claude-9"),
-        {},
-        "not_found",
-        None,
-        id="404",
-    ),
-    pytest.param(
-        500,
-        anthropic_error("api_error", "Internal server error"),
-        {},
-        "server_error",
-        None,
-        id="500",
-    ),
-    pytest.param(
-        504,
-        anthropic_error("timeout_error", "Request timeout"),
-        {},
-        "server_error",
-        None,
-        id="504",
-    ),
-]
-
-
-@pytest.mark.parametrize(("status", "body", "headers", "kind", "wait"), ERROR_CASES)
-@pytest.mark.anyio
-async def test_error_statuses_map_to_kinds_keeping_the_message(
-    status: int, body: dict[str, Any], headers: dict[str, str], kind: str, wait: float | None
-) -> None:
-    async with mock_provider("anthropic", json_response(status, body, headers), key=KEY) as mock:
-        with pytest.raises(ProviderError) as caught:
-            await mock.provider.call(REQUEST)
-    error = caught.value
-    assert error.kind == kind
-    assert error.status == status
-    assert error.retry_after == wait
-    assert body["error"]["message"][:60] in error.message
-
-
 @pytest.mark.anyio
 async def test_429_carries_the_rate_limit_headers() -> None:
     headers = {**rate_headers(5), "retry-after": "5"}
@@ -358,14 +214,3 @@ async def test_429_carries_the_rate_limit_headers() -> None:
             await mock.provider.call(REQUEST)
     assert caught.value.rate_limits is not None
     assert caught.value.rate_limits.output_tokens_limit == 8000
-
-
-@pytest.mark.anyio
-async def test_malformed_json_on_200_is_a_server_error() -> None:
-    async with mock_provider(
-        "anthropic", httpx.Response(200, content=b"{not json"), key=KEY
-    ) as mock:
-        with pytest.raises(ProviderError) as caught:
-            await mock.provider.call(REQUEST)
-    assert caught.value.kind == "server_error"
-    assert "malformed JSON from anthropic" in caught.value.message

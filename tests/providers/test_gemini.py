@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import httpx
 import pytest
 
 from engine._errors import ProviderError
 from engine._results import Usage
 from engine.providers import CallRequest
 from tests._mock_provider import json_response, mock_provider
+from tests.providers._bodies import google_error
 
 KEY = "AIzaSyTest0123456789abcdefghijklmnopWXYZ"
 
@@ -33,33 +31,6 @@ ANSWER = {
 }
 
 REQUEST = CallRequest(model="gemini-2.0-flash", prompt="Hello")
-
-
-def google_error(code: int, status: str, message: str, *details: dict[str, Any]) -> dict[str, Any]:
-    error: dict[str, Any] = {"code": code, "message": message, "status": status}
-    if details:
-        error["details"] = list(details)
-    return {"error": error}
-
-
-def retry_info(delay: str) -> dict[str, Any]:
-    return {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": delay}
-
-
-def quota_failure(*quota_ids: str) -> dict[str, Any]:
-    return {
-        "@type": "type.googleapis.com/google.rpc.QuotaFailure",
-        "violations": [
-            {
-                "quotaMetric": "generativelanguage.googleapis.com/"
-                "generate_content_free_tier_requests",
-                "quotaId": quota_id,
-                "quotaDimensions": {"location": "global", "model": "gemini-2.0-flash"},
-                "quotaValue": "200",
-            }
-            for quota_id in quota_ids
-        ],
-    }
 
 
 @pytest.mark.anyio
@@ -195,128 +166,6 @@ async def test_blocked_candidate_is_content_filter(reason: str) -> None:
     assert reason in caught.value.message
 
 
-ERROR_CASES = [
-    pytest.param(
-        429,
-        google_error(
-            429,
-            "RESOURCE_EXHAUSTED",
-            "You exceeded your current quota, please check your plan and billing details.",
-            quota_failure("GenerateRequestsPerMinutePerProjectPerModel-FreeTier"),
-            {"@type": "type.googleapis.com/google.rpc.Help", "links": []},
-            retry_info("45.8s"),
-        ),
-        "rate_limited",
-        45.8,
-        id="429-retry-info",
-    ),
-    pytest.param(
-        429,
-        google_error(
-            429,
-            "RESOURCE_EXHAUSTED",
-            "You exceeded your current quota, please check your plan and billing details.",
-            quota_failure("GenerateRequestsPerDayPerProjectPerModel-FreeTier"),
-            retry_info("7s"),
-        ),
-        "quota",
-        None,
-        id="429-per-day-quota",
-    ),
-    pytest.param(
-        429,
-        google_error(429, "RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota)."),
-        "rate_limited",
-        None,
-        id="429-bare",
-    ),
-    pytest.param(
-        400,
-        google_error(
-            400,
-            "INVALID_ARGUMENT",
-            "API key not valid. Please pass a valid API key.",
-            {
-                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
-                "reason": "API_KEY_INVALID",
-                "domain": "googleapis.com",
-                "metadata": {"service": "generativelanguage.googleapis.com"},
-            },
-        ),
-        "auth",
-        None,
-        id="400-api-key-invalid",
-    ),
-    pytest.param(
-        400,
-        google_error(
-            400,
-            "INVALID_ARGUMENT",
-            "The input token count (1200293) exceeds the maximum number of tokens allowed"
-            " (1048576).",
-        ),
-        "context_length",
-        None,
-        id="400-token-count",
-    ),
-    pytest.param(
-        400,
-        google_error(400, "INVALID_ARGUMENT", 'Invalid JSON payload received. Unknown name "foo".'),
-        "bad_request",
-        None,
-        id="400",
-    ),
-    pytest.param(
-        403,
-        google_error(403, "PERMISSION_DENIED", "Method doesn't allow unregistered callers."),
-        "auth",
-        None,
-        id="403",
-    ),
-    pytest.param(
-        404,
-        google_error(
-            404,
-            "NOT_FOUND",
-            "models/gemini-9 is not found for API version v1beta, or is not supported for"
-            " generateContent.",
-        ),
-        "not_found",
-        None,
-        id="404",
-    ),
-    pytest.param(
-        500,
-        google_error(500, "INTERNAL", "An internal error has occurred."),
-        "server_error",
-        None,
-        id="500",
-    ),
-    pytest.param(
-        503,
-        google_error(503, "UNAVAILABLE", "The model is overloaded. Please try again later."),
-        "overloaded",
-        None,
-        id="503",
-    ),
-]
-
-
-@pytest.mark.parametrize(("status", "body", "kind", "wait"), ERROR_CASES)
-@pytest.mark.anyio
-async def test_error_statuses_map_to_kinds_keeping_the_message(
-    status: int, body: dict[str, Any], kind: str, wait: float | None
-) -> None:
-    async with mock_provider("gemini", json_response(status, body), key=KEY) as mock:
-        with pytest.raises(ProviderError) as caught:
-            await mock.provider.call(REQUEST)
-    error = caught.value
-    assert error.kind == kind
-    assert error.status == status
-    assert error.retry_after == (pytest.approx(wait) if wait is not None else None)
-    assert body["error"]["message"][:60] in error.message
-
-
 @pytest.mark.anyio
 async def test_an_error_wrapped_in_a_list_is_read() -> None:
     body = [google_error(404, "NOT_FOUND", "models/gemini-9 is not found")]
@@ -333,16 +182,3 @@ async def test_no_candidates_without_a_block_is_a_server_error() -> None:
         with pytest.raises(ProviderError) as caught:
             await mock.provider.call(REQUEST)
     assert caught.value.kind == "server_error"
-
-
-@pytest.mark.anyio
-async def test_truncated_body_is_a_connection_error() -> None:
-    def truncated(request: httpx.Request) -> httpx.Response:
-        raise httpx.RemoteProtocolError(
-            "peer closed connection without sending complete message body"
-        )
-
-    async with mock_provider("gemini", truncated, key=KEY) as mock:
-        with pytest.raises(ProviderError) as caught:
-            await mock.provider.call(REQUEST)
-    assert caught.value.kind == "connection"
