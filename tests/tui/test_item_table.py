@@ -160,6 +160,32 @@ async def test_only_changed_rows_are_rendered_again() -> None:
         assert rendered == ["item-00095"]
 
 
+async def test_rows_seen_recently_are_not_rendered_again_after_a_long_scroll() -> None:
+    app = TableApp(_model(2000))
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(ItemTable)
+        table.focus()
+        await pilot.press("home")
+        await pilot.pause()
+        rendered: list[str] = []
+        original = table._render_row
+
+        def spy(row, layout, cursor):  # type: ignore[no-untyped-def]
+            rendered.append(row.id)
+            return original(row, layout, cursor)
+
+        table._render_row = spy  # type: ignore[method-assign]
+        for _ in range(36):  # over 600 rows drawn: more than half the cache
+            await pilot.press("pagedown")
+            await pilot.pause()
+        assert len(set(rendered)) > 600
+        rendered.clear()
+        await pilot.press("home")
+        await pilot.pause()
+        assert _visible_ids(table)[0] == "item-00000"
+        assert rendered == []
+
+
 async def test_rows_show_figures_and_single_line_previews() -> None:
     model = RunModel(clock=lambda: 0.0)
     model.apply_all(

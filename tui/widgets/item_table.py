@@ -1,17 +1,20 @@
 """The live item table: a Line API widget that draws only the rows on screen.
 
 Textual's ``DataTable`` rebuilds caches over all rows on every update and
-cannot hold a large run (DESIGN.md: 100k rows, ~300 ms per paint). This widget
+cannot hold a large run (at 100k rows a paint takes about 300 ms). This widget
 keeps no rows of its own: it reads an ``ItemStore`` through a view (all rows,
 or one status bucket), and ``render_line`` maps a screen line to a view index
-to a store position in O(1). A rendered row is cached as a ``Strip`` keyed by
-its store position and checked against the row's ``version``, so a frame
-costs one integer comparison per unchanged row.
+to a store position in O(1). A rendered row is kept as a ``Strip`` in an LRU
+cache keyed by its store position, its ``version`` and whether the cursor is on
+it, so a frame costs one lookup per unchanged row, a row that changes simply
+gets a new key, and scrolling back over recent rows finds them still drawn.
 
 The screen calls ``refresh_rows()`` from its 10-20 Hz timer after folding
 events into the model; it compares what each screen line shows now with what
-was last drawn there and invalidates only the lines that differ (or scrolls,
-in follow-the-tail mode, which repaints the lot from the cache).
+was last drawn there and repaints only the lines that differ
+(``refresh_lines``), or scrolls, in follow-the-tail mode, which repaints the
+lot from the cache. The row count is the widget's ``virtual_size``, from which
+Textual keeps the scrollbar in step; the table never touches the scrollbar.
 
 Line 0 is a fixed header; the view's row ``i`` sits on virtual line ``i + 1``.
 """
@@ -19,7 +22,7 @@ Line 0 is a fixed header; the view's row ``i`` sits on virtual line ``i + 1``.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Final, get_args
 
@@ -27,11 +30,12 @@ from rich.segment import Segment
 from rich.style import Style
 from textual import events
 from textual.binding import Binding, BindingType
+from textual.cache import LRUCache
 from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import var
 from textual.scroll_view import ScrollView
-from textual.scrollbar import ScrollBar, ScrollTo, ScrollUp
+from textual.scrollbar import ScrollTo, ScrollUp
 from textual.strip import Strip
 
 from tui import _format
@@ -49,9 +53,10 @@ _CONTROL_CHARS: Final = {code: " " for code in [*range(32), 127]}
 _GAP: Final = 1
 _BAR_STEPS: Final = 8
 """Textual's scrollbar draws its thumb in eighths of a cell."""
-_STRIP_CACHE_ROWS: Final = 512
-"""Rendered rows kept: several screens, so scrolling back and forth hits the cache, and
-few enough that the collector has little to walk (a strip is a dozen small objects)."""
+_STRIP_CACHE_ROWS: Final = 1024
+"""Rendered rows kept, the least recently drawn dropped first: many screens, so scrolling
+back and forth hits the cache, and few enough that the collector has little to walk (a
+strip is a dozen small objects)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +84,15 @@ def _cells(cells: Sequence[tuple[str, int, bool]]) -> list[str]:
     """Each ``(text, width, right_aligned)`` fitted to its width and followed by the gap."""
     gap = " " * _GAP
     return [fit(text, width, right=right) + gap for text, width, right in cells]
+
+
+def _runs(lines: Sequence[int]) -> Iterator[tuple[int, int]]:
+    """(first, count) of each run of consecutive numbers in the ascending ``lines``."""
+    start = 0
+    for end in range(1, len(lines) + 1):
+        if end == len(lines) or lines[end] != lines[end - 1] + 1:
+            yield lines[start], end - start
+            start = end
 
 
 class ItemTable(ScrollView, can_focus=True, inherit_bindings=False):
@@ -165,12 +179,16 @@ class ItemTable(ScrollView, can_focus=True, inherit_bindings=False):
         """Index into the current view of the highlighted row."""
         self._layout = self._layout_for(0)
         """Set from the current width before each paint (``render_lines``)."""
-        self._strips: dict[int, tuple[int, bool, Strip]] = {}
-        """Store position -> (row version, cursor, strip) for the current layout."""
+        self._strips: LRUCache[tuple[int, int, bool], Strip] = LRUCache(_STRIP_CACHE_ROWS)
+        """(store position, row version, cursor) -> the row's strip in the current layout.
+        A row that changes gets a new key, so no entry is ever stale: an old one just ages
+        out (Textual's ``LRUCache`` keeps the first value set for a key)."""
         self._drawn: dict[int, tuple[int, int, bool]] = {}
         """Screen line -> (store position, row version, cursor) last rendered there."""
         self._styles: dict[str, Style] = {}
-        self._scrollbar_geometry: tuple[int, int, int] | None = None
+        self._thumb: tuple[int, int, int] | None = None
+        """(start, length) of the scrollbar's thumb in eighths of a cell, and the bar's
+        length, as the scrollbar last drew them."""
 
     # -- public ------------------------------------------------------------------
 
@@ -307,14 +325,10 @@ class ItemTable(ScrollView, can_focus=True, inherit_bindings=False):
         position = view[index]
         version = self._store.version_of(position)
         cursor = index == self.cursor
-        self._drawn[y] = (position, version, cursor)
-        cached = self._strips.get(position)
-        if cached is not None and cached[0] == version and cached[1] == cursor:
-            return cached[2]
-        strip = self._render_row(self._store[position], layout, cursor)
-        if len(self._strips) >= _STRIP_CACHE_ROWS:
-            self._strips.clear()
-        self._strips[position] = (version, cursor, strip)
+        key = self._drawn[y] = (position, version, cursor)
+        strip = self._strips.get(key)
+        if strip is None:
+            strip = self._strips[key] = self._render_row(self._store[position], layout, cursor)
         return strip
 
     # -- internals ---------------------------------------------------------------
@@ -333,36 +347,36 @@ class ItemTable(ScrollView, can_focus=True, inherit_bindings=False):
     def _set_row_count(self, count: int) -> None:
         """Resize the scrollable area without a screen layout.
 
-        Setting ``virtual_size`` the usual way lays out the whole screen and
-        repaints every line of the widget; rows arrive every tick, and only the
-        scrollbar and the lines that changed need to move. The caller syncs the
-        scrollbar once the scroll position is final.
+        Assigning ``virtual_size`` (as Textual's ``Log`` does on every write)
+        lays out and repaints the whole screen, which costs more than the
+        rest of a frame; rows arrive on every tick, and only the lines that
+        changed and, now and then, the scrollbar need drawing.
         """
         size = Size(self.scrollable_content_region.width, count + 1)
         self.set_reactive(ItemTable.virtual_size, size)
 
     def _sync_scrollbar(self) -> None:
-        """Hand the scrollbar its figures, and repaint it only if its thumb moves on screen.
+        """Let Textual bring the scrollbar up to date, only when its thumb moves on screen.
 
-        Textual repaints the whole bar through Rich whenever its position or
-        sizes change, which cost most of a frame; at a million rows, a hundred
-        new rows or a scroll of a hundred rows moves the thumb by nothing
-        visible. The thumb geometry below is the bar's own (1/8-cell steps).
+        Textual redraws the whole bar whenever its position or sizes change,
+        which costs as much as the rest of a frame; at a million rows, a
+        hundred new rows or a scroll of a hundred rows moves the thumb by
+        nothing visible. The thumb geometry below is the bar's own (it draws
+        in eighths of a cell). ``_scroll_update`` is what Textual runs after a
+        layout to hand the bar its sizes: a private method, hence the upper
+        bound on ``textual`` in pyproject.toml. ``ScrollView``'s own watcher
+        hands it the position.
         """
-        bar = self.vertical_scrollbar
         virtual = self.virtual_size.height
         window = self.scrollable_content_region.height
-        position = self.scroll_y
-        bar.set_reactive(ScrollBar.window_virtual_size, virtual)
-        bar.set_reactive(ScrollBar.window_size, window)
-        bar.set_reactive(ScrollBar.position, position)
-        length = bar.size.height
+        length = self.vertical_scrollbar.size.height
         thumb = max(1.0, window * length / virtual) if virtual else 0.0
-        start = int((length - thumb) * position / max(1, virtual - window) * _BAR_STEPS)
+        start = int((length - thumb) * self.scroll_y / max(1, virtual - window) * _BAR_STEPS)
         geometry = (start, math.ceil(thumb * _BAR_STEPS), length)
-        if geometry != self._scrollbar_geometry:
-            self._scrollbar_geometry = geometry
-            bar.refresh()
+        if geometry != self._thumb:
+            self._thumb = geometry
+            self._scroll_update(self.virtual_size)
+            super().watch_scroll_y(self.scroll_y, self.scroll_y)
 
     def _refresh_changed_lines(self) -> None:
         """Invalidate the screen lines whose row, version or cursor state moved."""
@@ -381,9 +395,8 @@ class ItemTable(ScrollView, can_focus=True, inherit_bindings=False):
                     changed.append(y)
             elif y in drawn:
                 changed.append(y)
-        if changed:
-            width = self.scrollable_content_region.width
-            self.refresh(*(Region(0, y, width, 1) for y in changed))
+        for first, count in _runs(changed):
+            self.refresh_lines(top + first, count)
 
     def _header_key(self) -> tuple[int, int, bool]:
         return (-1, len(self._view), self.follow)
