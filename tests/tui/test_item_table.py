@@ -27,6 +27,19 @@ def _visible_ids(table: ItemTable) -> list[str]:
     return [line.split()[0] for line in lines if line.strip()]
 
 
+def _record_renders(table: ItemTable) -> list[str]:
+    """The id of every row the table renders from now on (a cache miss), in order."""
+    rendered: list[str] = []
+    original = table._render_row
+
+    def spy(row, layout, cursor):  # type: ignore[no-untyped-def]
+        rendered.append(row.id)
+        return original(row, layout, cursor)
+
+    table._render_row = spy  # type: ignore[method-assign]
+    return rendered
+
+
 async def test_follows_the_tail_by_default() -> None:
     app = TableApp(_model(100))
     async with app.run_test(size=SIZE) as pilot:
@@ -144,14 +157,7 @@ async def test_only_changed_rows_are_rendered_again() -> None:
         table.focus()
         await pilot.press("up")
         await pilot.pause()
-        rendered: list[str] = []
-        original = table._render_row
-
-        def spy(row, layout, cursor):  # type: ignore[no-untyped-def]
-            rendered.append(row.id)
-            return original(row, layout, cursor)
-
-        table._render_row = spy  # type: ignore[method-assign]
+        rendered = _record_renders(table)
         app.feed([finished("item-00095", status="failed", kind="timeout"), started("offscreen")])
         await pilot.pause()
         assert rendered == ["item-00095"]
@@ -167,14 +173,7 @@ async def test_rows_seen_recently_are_not_rendered_again_after_a_long_scroll() -
         table.focus()
         await pilot.press("home")
         await pilot.pause()
-        rendered: list[str] = []
-        original = table._render_row
-
-        def spy(row, layout, cursor):  # type: ignore[no-untyped-def]
-            rendered.append(row.id)
-            return original(row, layout, cursor)
-
-        table._render_row = spy  # type: ignore[method-assign]
+        rendered = _record_renders(table)
         for _ in range(36):  # over 600 rows drawn: more than half the cache
             await pilot.press("pagedown")
             await pilot.pause()
