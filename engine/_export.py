@@ -15,7 +15,9 @@ for raw cells; numbers stay numbers, a negative cost included.
 from __future__ import annotations
 
 import csv
+import errno
 import io
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -125,8 +127,9 @@ class ResultWriter:
             if self._columns is None:
                 names = self._parsed_names or list(parsed)
                 self._columns = csv_columns([list(result.fields)], names)
+            header = self._columns if self._raw_cells else [_inert(c) for c in self._columns]
+            csv.writer(self._stream).writerow(header)  # an input's column names are cells too
             self._csv = csv.DictWriter(self._stream, self._columns, extrasaction="ignore")
-            self._csv.writeheader()
         row: dict[str, Any] = dict(fields)
         row.update(result_row(result))
         row["parsed"] = None if result.parsed is None else _cell(result.parsed)
@@ -162,8 +165,19 @@ def _inert(value: Any) -> Any:
 
 
 @contextmanager
-def atomic_text(path: Path, *, mode: int) -> Iterator[IO[str]]:
-    """A text stream (UTF-8, newlines as written) that replaces ``path`` when the block ends."""
+def output_text(path: Path, *, mode: int) -> Iterator[IO[str]]:
+    """A text stream (UTF-8, newlines as written) to ``path``.
+
+    A regular file (or a new one) is written to a temp file that replaces it when the
+    block ends without an error. A device or a pipe (``/dev/stdout``, a FIFO) is a
+    stream, not a file to replace: it is written directly. A dir is refused at once.
+    """
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+    if path.exists() and not path.is_file():
+        with path.open("w", encoding="utf-8", newline="") as stream:
+            yield stream
+        return
     with atomic_writer(path, mode=mode) as raw:
         stream = io.TextIOWrapper(raw, encoding="utf-8", newline="")
         yield stream

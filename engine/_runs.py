@@ -29,8 +29,8 @@ from engine._errors import BatchdeckError
 from engine._export import (
     ExportFormat,
     StatusFilter,
-    atomic_text,
     csv_columns,
+    output_text,
     select,
     write_results,
 )
@@ -204,7 +204,7 @@ def export_to_file(
     log or anything in a run dir; ``OSError`` if it cannot be written, with any
     earlier file at ``path`` left as it was."""
     refuse_run_files(path, input=run.config.input, run_dir=run.run_dir)
-    with atomic_text(path, mode=export_mode(run)) as stream:
+    with output_text(path, mode=export_mode(run)) as stream:
         return export_run(run, stream, fmt, status, raw_cells=raw_cells)
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -255,3 +257,32 @@ def _until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "never happened"
         time.sleep(0.002)
+
+
+def test_output_to_a_pipe_streams_into_it_and_to_a_dir_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], batchdeck_home: Path
+) -> None:
+    run_dir = _finished_run(tmp_path, capsys, count=5)
+    fifo = tmp_path / "rows.fifo"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    code, err = _cli(capsys, "export", str(run_dir), "--format", "jsonl", "--output", str(fifo))
+    assert code == 0, err
+    reader.join(timeout=30)
+    assert stat.S_ISFIFO(fifo.stat().st_mode)  # written into, not replaced by a file
+    assert [orjson.loads(line)["id"] for line in received[0].splitlines()] == [
+        f"t{i:05d}" for i in range(5)
+    ]
+
+    source = _items(tmp_path / "more.jsonl", 3)
+    folder = tmp_path / "results.jsonl"
+    folder.mkdir()
+    code, err = _cli(capsys, "run", str(source), *FAST, "--output", str(folder))
+    assert (code, err) == (
+        2,
+        f"batchdeck: error: --output {folder}: Is a directory; the results are in the run's "
+        "log (batchdeck export RUN --output FILE)\n",
+    )
+    assert _runs(batchdeck_home) == []

@@ -15,7 +15,8 @@ import argparse
 import getpass
 import signal
 import sys
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import IO
 
@@ -26,7 +27,7 @@ from engine._config import RunConfig
 from engine._errors import ConfigError
 from engine._estimate import estimate
 from engine._events import Event, ItemFinished, RunFinished, Subscriber
-from engine._export import ResultWriter, atomic_text, format_for
+from engine._export import ResultWriter, format_for, output_text
 from engine._paths import refuse_run_files
 from engine._run import Run
 from engine._runs import export_mode, export_run, export_to_file, list_runs, load_results
@@ -120,10 +121,7 @@ def _output_writer(run: Run, path: Path, stack: ExitStack, args: argparse.Namesp
     ends complete."""
     fmt = format_for(path)
     refuse_run_files(path, input=run.config.input, run_dir=run.run_dir)
-    try:
-        stream: IO[str] = stack.enter_context(atomic_text(path, mode=export_mode(run)))
-    except OSError as exc:
-        raise ConfigError(f"--output {path}: {exc.strerror}") from None
+    stream = stack.enter_context(_output_file(path, export_mode(run)))
     writer = ResultWriter(stream, fmt, schema=run.config.output_schema, raw_cells=args.csv_raw)
     if run.log_path.exists():
         for result in load_results(run):
@@ -136,6 +134,19 @@ def _output_writer(run: Run, path: Path, stack: ExitStack, args: argparse.Namesp
 
     stack.callback(writer.flush)
     return on_event
+
+
+@contextmanager
+def _output_file(path: Path, mode: int) -> Iterator[IO[str]]:
+    """``output_text``, failing in one line: when it opens, or when it is renamed into place."""
+    try:
+        with output_text(path, mode=mode) as stream:
+            yield stream
+    except OSError as exc:
+        raise ConfigError(
+            f"--output {path}: {exc.strerror}; the results are in the run's log "
+            "(batchdeck export RUN --output FILE)"
+        ) from None
 
 
 def cmd_estimate(args: argparse.Namespace) -> int:

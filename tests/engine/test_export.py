@@ -115,6 +115,8 @@ def test_csv_text_cells_a_spreadsheet_would_run_get_a_leading_quote() -> None:
     )
     [row] = _csv_rows(hostile)
     assert {name: row[name] for name in FORMULAS} == {k: "'" + v for k, v in FORMULAS.items()}
+    [named] = _csv_rows(result(fields={"id": "t1", "=cmd|' /C calc'!A0": "x"}, parsed=None))
+    assert named["'=cmd|' /C calc'!A0"] == "x"  # a column name is a cell too
     assert row["output"] == "'=1+1" and row["parsed.category"] == "'-bug"
     assert row["parsed.score"] == "-3" and row["cost_usd"] == "-0.25"  # numbers stay numbers
     [raw] = _csv_rows(hostile, raw_cells=True)
