@@ -115,7 +115,7 @@ class Bucket:
             if first:
                 self.level, self.updated = START_FILL * self.capacity, now
         if remaining is not None and self.limit is not None and remaining < self.level:
-            self.level = remaining
+            self.level = max(remaining, 0.0)  # a server saying "-1e9 left" must not stall a run
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ the lone first call), on the real one (the queue), and paced against the fake se
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import anyio
@@ -83,6 +84,8 @@ async def test_limits_are_learned_from_headers_and_lowered_to_remaining() -> Non
     assert limiter.tokens.limit == 10_000
     limiter.observe(RateLimitInfo(requests_remaining=500))
     assert limiter.requests.level == 20  # never raised by the server's figure
+    limiter.observe(RateLimitInfo(requests_remaining=-1e9, tokens_remaining=-math.inf))
+    assert limiter.requests.level == 0 and limiter.tokens.level == 0  # nor below empty
 
 
 async def test_the_first_call_goes_alone_until_its_answer_can_announce_limits() -> None:
