@@ -10,7 +10,20 @@ behind it are private by concern, as httpx's are. A run in four lines::
 """
 
 from engine._atomic import write_atomic
-from engine._config import DEFAULT_MODEL, RetrySettings, RunConfig, SimSettings, make_config
+from engine._config import (
+    DEFAULT_MODEL,
+    SETTINGS,
+    RetrySettings,
+    RunConfig,
+    Setting,
+    SettingValues,
+    SimSettings,
+    Tunable,
+    config_fields,
+    make_config,
+    settings_of,
+    with_settings,
+)
 from engine._errors import (
     BatchdeckError,
     ConfigError,
@@ -60,10 +73,12 @@ from engine._runs import (
     load_results,
 )
 from engine._schema import load_schema
+from engine._sources import config_file, env_settings, file_settings
 from engine._template import PromptTemplate, default_template_for, render_item, unknown_placeholders
 
 __all__ = [
     "DEFAULT_MODEL",
+    "SETTINGS",
     "BatchdeckError",
     "CapReached",
     "ConfigError",
@@ -106,16 +121,23 @@ __all__ = [
     "RunStarted",
     "RunState",
     "RunSummary",
+    "Setting",
+    "SettingValues",
     "SimSettings",
     "Status",
     "StatusFilter",
     "Subscriber",
+    "Tunable",
     "Usage",
     "WorkersChanged",
+    "config_fields",
+    "config_file",
     "default_template_for",
+    "env_settings",
     "estimate",
     "export_run",
     "export_to_file",
+    "file_settings",
     "find_result",
     "format_for",
     "list_runs",
@@ -124,6 +146,8 @@ __all__ = [
     "make_config",
     "preview_input",
     "render_item",
+    "settings_of",
     "unknown_placeholders",
+    "with_settings",
     "write_atomic",
 ]

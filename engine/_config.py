@@ -5,15 +5,39 @@ ran before is what runs again. Keys never appear here: providers resolve them
 from the environment when a run starts. The fingerprint covers what changes
 results (prompt, models, schema, limits on output), not what only changes speed
 (workers, rate limits, durability), so those can be changed on resume.
+
+Every speed, cap and sampling knob is declared once, on its field here: type,
+default and bounds as pydantic has them, and a ``Tunable`` beside them with its
+help text, a short label and its unit. ``SETTINGS`` is derived from those
+declarations by walking the model, and everything else that names a knob is
+derived from ``SETTINGS``: the CLI flags, the ``BATCHDECK_*`` variables and
+``config.toml`` keys (``engine._sources``), the app's form and saved defaults,
+what a resume may change, and what the fingerprint leaves out. A knob inside a
+nested group (``retry``, ``sim``) keeps its place in ``config.json`` but has one
+flat public name (``retries``, ``sim_seed``) everywhere else.
 """
 
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Literal
+import types
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetPydanticSchema,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
+from pydantic.fields import FieldInfo
+from typing_extensions import TypedDict
 
 from engine._errors import ConfigError
 
@@ -21,6 +45,27 @@ Format = Literal["jsonl", "csv", "txt", "json"]
 Durability = Literal["fsync", "flush"]
 
 DEFAULT_MODEL = "simulate:gpt-4o-mini"
+ENV_PREFIX = "BATCHDECK_"
+
+
+@dataclass(frozen=True, slots=True)
+class Tunable:
+    """What a user is told about a setting; the field's type, default and bounds say the rest."""
+
+    help: str
+    """What it does, for ``--help`` and the form (the default is added where it is shown)."""
+    label: str
+    """A few words, for the form."""
+    unit: str = ""
+    """``USD``, ``S``, ``N``...: the flag's metavar."""
+    unset: str = ""
+    """What leaving it unset means, when its default is None (``no cap``, ``learned``)."""
+    name: str = ""
+    """The public name of a field inside a group (``retry.base_s`` is ``retry_wait``)."""
+    changes_results: bool = False
+    """True when it decides an item's result: fingerprinted, fixed on resume."""
+    per_invocation: bool = False
+    """It counts per invocation, so a resume starts it afresh unless given again."""
 
 
 class SimSettings(BaseModel):
@@ -28,18 +73,59 @@ class SimSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    latency_ms: float = Field(400.0, ge=0)
-    failure_rate: float = Field(0.0, ge=0, le=1)
-    seed: int = 0
+    latency_ms: Annotated[
+        float,
+        Field(ge=0),
+        Tunable(
+            "simulate: median latency",
+            "Sim latency ms",
+            "MS",
+            name="sim_latency_ms",
+            changes_results=True,
+        ),
+    ] = 400.0
+    failure_rate: Annotated[
+        float,
+        Field(ge=0, le=1),
+        Tunable(
+            "simulate: chance a call fails",
+            "Sim failures",
+            "P",
+            name="sim_failure_rate",
+            changes_results=True,
+        ),
+    ] = 0.0
+    seed: Annotated[
+        int,
+        Tunable("simulate: random seed", "Sim seed", "N", name="sim_seed", changes_results=True),
+    ] = 0
 
 
 class RetrySettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    retries: int = Field(3, ge=0, le=100)
-    """Attempts after the first one."""
-    base_s: float = Field(0.5, ge=0)
-    cap_s: float = Field(60.0, ge=0)
+    retries: Annotated[
+        int,
+        Field(ge=0, le=100),
+        Tunable("attempts after the first", "Retries", "N", name="retries"),
+    ] = 3
+    base_s: Annotated[
+        float,
+        Field(ge=0),
+        Tunable(
+            "first wait before a retry, doubling each time", "Retry wait s", "S", name="retry_wait"
+        ),
+    ] = 0.5
+    cap_s: Annotated[
+        float,
+        Field(ge=0),
+        Tunable(
+            "longest wait between attempts (a server's retry-after may ask for more)",
+            "Max backoff s",
+            "S",
+            name="max_backoff",
+        ),
+    ] = 60.0
 
 
 class RunConfig(BaseModel):
@@ -51,27 +137,82 @@ class RunConfig(BaseModel):
     """The run's template; None uses each item's ``prompt`` or the default for its fields."""
     system: str | None = None
     models: tuple[str, ...] = (DEFAULT_MODEL,)
-    workers: int = Field(8, ge=1, le=4096)
-    max_cost: float | None = Field(None, ge=0)
-    max_item_cost: float | None = Field(None, ge=0)
-    time_limit: float | None = Field(None, gt=0)
-    max_items: int | None = Field(None, ge=0)
+    workers: Annotated[
+        int, Field(ge=1, le=4096), Tunable("calls in flight at once", "Workers", "N")
+    ] = 8
+    max_cost: Annotated[
+        float | None,
+        Field(ge=0),
+        Tunable("hard cap on the run's spend", "Max run $", "USD", unset="no cap"),
+    ] = None
+    max_item_cost: Annotated[
+        float | None,
+        Field(ge=0),
+        Tunable("hard cap on one item's spend", "Max item $", "USD", unset="no cap"),
+    ] = None
+    time_limit: Annotated[
+        float | None,
+        Field(gt=0),
+        Tunable(
+            "stop sending after S seconds", "Time limit s", "S", unset="none", per_invocation=True
+        ),
+    ] = None
+    max_items: Annotated[
+        int | None,
+        Field(ge=0),
+        Tunable("send at most N calls", "Max items", "N", unset="all", per_invocation=True),
+    ] = None
     retry: RetrySettings = RetrySettings()
-    timeout: float = Field(60.0, gt=0)
-    max_tokens: int = Field(512, ge=1)
-    temperature: float | None = Field(None, ge=0, le=2)
+    timeout: Annotated[
+        float, Field(gt=0), Tunable("per-call timeout", "Timeout s", "S", changes_results=True)
+    ] = 60.0
+    max_tokens: Annotated[
+        int,
+        Field(ge=1),
+        Tunable("most output tokens per call", "Max tokens", "N", changes_results=True),
+    ] = 512
+    temperature: Annotated[
+        float | None,
+        Field(ge=0, le=2),
+        Tunable(
+            "sampling temperature",
+            "Temperature",
+            "X",
+            unset="the provider's",
+            changes_results=True,
+        ),
+    ] = None
     stop: tuple[str, ...] = ()
     params: dict[str, Any] = Field(default_factory=dict)
     schema_ref: str | None = None
     """``path/to/schema.json`` or ``module:PydanticModel``, as the user gave it."""
     output_schema: dict[str, Any] | None = None
     """The resolved JSON Schema (kept so a resume needs neither the file nor the module)."""
-    rpm: float | None = Field(None, gt=0)
-    tpm: float | None = Field(None, gt=0)
-    burst: float = Field(1.0, gt=0, le=60)
+    rpm: Annotated[
+        float | None,
+        Field(gt=0),
+        Tunable("requests per minute per model", "RPM", "N", unset="learned"),
+    ] = None
+    tpm: Annotated[
+        float | None,
+        Field(gt=0),
+        Tunable("tokens per minute per model", "TPM", "N", unset="learned"),
+    ] = None
+    burst: Annotated[
+        float,
+        Field(gt=0, le=60),
+        Tunable("seconds of rate limit calls may run ahead of the pace", "Burst s", "S"),
+    ] = 1.0
     """Seconds of refill a rate-limit bucket holds: how far calls may run ahead of the pace."""
     base_url: str | None = None
-    durability: Durability = "fsync"
+    durability: Annotated[
+        Durability,
+        Tunable(
+            "fsync each log group, or only flush it (faster; a crash of the OS can lose "
+            "the last group)",
+            "Durability",
+        ),
+    ] = "fsync"
     sim: SimSettings = SimSettings()
 
     @field_validator("models")
@@ -91,21 +232,7 @@ class RunConfig(BaseModel):
 
     def fingerprint(self) -> str:
         """sha256 over what decides an item's result; speed settings are left out."""
-        fixed = self.model_dump(
-            mode="json",
-            exclude={
-                "workers",
-                "rpm",
-                "tpm",
-                "burst",
-                "durability",
-                "time_limit",
-                "max_items",
-                "max_cost",
-                "max_item_cost",
-                "retry",
-            },
-        )
+        fixed = self.model_dump(mode="json", exclude=_SPEED_FIELDS)
         return hashlib.sha256(orjson.dumps(fixed, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
     def to_json(self) -> bytes:
@@ -116,15 +243,189 @@ class RunConfig(BaseModel):
         try:
             return cls.model_validate_json(data)
         except ValidationError as exc:
-            raise ConfigError(f"{where}: {one_line(exc)}") from None
+            raise _config_error(exc, f"{where}: ") from None
 
 
-def one_line(exc: ValidationError) -> str:
-    """Pydantic's first error as ``field: message``, for a one-line user error."""
+Kind = Literal["int", "float", "bool", "choice"]
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One declared knob, as every front end sees it (see the module docstring)."""
+
+    name: str
+    path: tuple[str, ...]
+    """Where it sits in ``RunConfig`` (``("retry", "base_s")``)."""
+    about: Tunable
+    default: Any
+    kind: Kind
+    choices: tuple[str, ...]
+    """The allowed values of a ``choice``."""
+    bounded: Any = field(repr=False, compare=False)
+    """Its type with its bounds, as pydantic validates it."""
+    _adapter: TypeAdapter[Any] = field(repr=False, compare=False)
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def env_var(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+    def text(self, value: Any) -> str:
+        """``value`` as a user would type it (blank for None)."""
+        if value is None:
+            return ""
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        return f"{value:g}" if isinstance(value, float) else str(value)
+
+    @property
+    def default_text(self) -> str:
+        """What the default is, or what leaving it unset means."""
+        return self.text(self.default) or self.about.unset
+
+    def parse(self, raw: object, where: str = "") -> Any:
+        """``raw`` (text from a flag, a variable or a form, or a TOML value) as this setting's
+        value, bounds checked; a ``ConfigError`` naming ``where`` and the setting if not."""
+        try:
+            return self._adapter.validate_python(raw)
+        except ValidationError as exc:
+            reason = exc.errors()[0]["msg"]
+            raise ConfigError(f"{where}{self.name}: {reason}", field=self.name) from None
+
+
+def _group(info: FieldInfo) -> type[BaseModel] | None:
+    """The model of a field that groups settings (``retry``, ``sim``)."""
+    kind = info.annotation
+    return kind if isinstance(kind, type) and issubclass(kind, BaseModel) else None
+
+
+def _walk(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> Iterator[Setting]:
+    for name, info in model.model_fields.items():
+        path = (*prefix, name)
+        if (group := _group(info)) is not None:
+            yield from _walk(group, path)
+            continue
+        about = next((m for m in info.metadata if isinstance(m, Tunable)), None)
+        if about is None:
+            continue
+        annotation: Any = info.annotation
+        kind, choices = _kind(annotation)
+        bounds = [m for m in info.metadata if not isinstance(m, Tunable)]
+        bounded: Any = Annotated[(annotation, *bounds)] if bounds else annotation
+        yield Setting(
+            name=about.name or name,
+            path=path,
+            about=about,
+            default=info.default,
+            kind=kind,
+            choices=choices,
+            bounded=bounded,
+            _adapter=TypeAdapter(bounded, config=model.model_config),
+        )
+
+
+def _kind(annotation: Any) -> tuple[Kind, tuple[str, ...]]:
+    if get_origin(annotation) in (Union, types.UnionType):
+        (annotation,) = (arg for arg in get_args(annotation) if arg is not type(None))
+    if get_origin(annotation) is Literal:
+        return "choice", tuple(get_args(annotation))
+    if annotation in (int, float, bool):
+        return annotation.__name__, ()
+    raise TypeError(f"a setting must be an int, a float, a bool or a Literal, not {annotation!r}")
+
+
+SETTINGS: tuple[Setting, ...] = tuple(_walk(RunConfig))
+"""Every declared knob, in declaration order."""
+SETTINGS_BY_NAME: Mapping[str, Setting] = {setting.name: setting for setting in SETTINGS}
+_BY_PATH: Mapping[tuple[str, ...], Setting] = {setting.path: setting for setting in SETTINGS}
+
+
+def _speed_fields(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``model_dump``'s ``exclude`` for the settings that do not change results; a group
+    whose every field is such a setting is left out whole."""
+    out: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        path = (*prefix, name)
+        if (group := _group(info)) is not None:
+            inner = _speed_fields(group, path)
+            whole = len(inner) == len(group.model_fields)
+            if inner:
+                out[name] = True if whole and all(v is True for v in inner.values()) else inner
+        elif (setting := _BY_PATH.get(path)) is not None and not setting.about.changes_results:
+            out[name] = True
+    return out
+
+
+_SPEED_FIELDS = _speed_fields(RunConfig)
+
+_SettingsDict = TypedDict(  # type: ignore[misc]
+    "_SettingsDict", {s.name: s.bounded | None for s in SETTINGS}, total=False
+)
+SettingValues = Annotated[
+    dict[str, Any],
+    GetPydanticSchema(lambda _source, handler: handler(_SettingsDict)),
+    AfterValidator(lambda values: {k: v for k, v in values.items() if v is not None}),
+]
+"""A pydantic field type: some settings by name, each checked against its declaration
+(errors are located at the setting's name), unknown names and ``None`` dropped."""
+
+SPEED_SETTINGS: tuple[Setting, ...] = tuple(s for s in SETTINGS if not s.about.changes_results)
+"""What a resume may change."""
+
+
+def config_fields(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Settings by public name as ``RunConfig`` keywords (``retries`` -> ``retry.retries``)."""
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        setting = SETTINGS_BY_NAME.get(name)
+        if setting is None:
+            raise ConfigError(f"{name}: not a setting", field=name)
+        *groups, leaf = setting.path
+        target = out
+        for group in groups:
+            target = target.setdefault(group, {})
+        target[leaf] = value
+    return out
+
+
+def settings_of(config: RunConfig) -> dict[str, Any]:
+    """The config's value of every setting, by public name."""
+    out: dict[str, Any] = {}
+    for setting in SETTINGS:
+        value: Any = config
+        for part in setting.path:
+            value = getattr(value, part)
+        out[setting.name] = value
+    return out
+
+
+def with_settings(config: RunConfig, values: Mapping[str, Any]) -> RunConfig:
+    """``config`` with some settings (by public name) changed, validated again."""
+    return make_config(**_merge(config.model_dump(), config_fields(values)))
+
+
+def _merge(base: dict[str, Any], updates: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in updates.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _config_error(exc: ValidationError, where: str = "") -> ConfigError:
+    """Pydantic's first error as one line, ``field: message``, naming the setting it is about."""
     err = exc.errors()[0]
-    where = ".".join(str(p) for p in err["loc"]) or "config"
+    loc = tuple(str(part) for part in err["loc"])
+    setting = next((s for s in SETTINGS if loc[: len(s.path)] == s.path), None)
+    name = setting.name if setting is not None else ".".join(loc) or "config"
     more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return f"{where}: {err['msg']}{more}"
+    field_name = setting.name if setting is not None else next(iter(loc), None)
+    return ConfigError(f"{where}{name}: {err['msg']}{more}", field=field_name)
 
 
 def make_config(**values: Any) -> RunConfig:
@@ -132,4 +433,4 @@ def make_config(**values: Any) -> RunConfig:
     try:
         return RunConfig(**values)
     except ValidationError as exc:
-        raise ConfigError(one_line(exc)) from None
+        raise _config_error(exc) from None

@@ -56,7 +56,12 @@ class BatchdeckError(Exception):
 
 
 class ConfigError(BatchdeckError):
-    pass
+    """The settings cannot work; ``field`` names the setting (``workers``, ``retries``) or
+    config field at fault, when one is, so a form can mark it without reading the text."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class RunBusy(BatchdeckError):

@@ -35,7 +35,7 @@ import orjson
 
 from engine import log
 from engine._atomic import fsync_dir, write_atomic
-from engine._config import RunConfig, make_config
+from engine._config import SETTINGS, SPEED_SETTINGS, RunConfig, settings_of, with_settings
 from engine._dispatch import READ_CHUNK
 from engine._errors import BatchdeckError, ConfigError, InputError, RunNotFound
 from engine._events import (
@@ -121,19 +121,32 @@ class Run:
                 return cls(run_dir, RunConfig.from_json(config_path.read_bytes(), str(config_path)))
         raise RunNotFound(f"no run {ref!s}: not a run dir, nor a run id under {runs_root()}")
 
-    def for_resume(self, **updates: Any) -> Run:
-        """This run with a new invocation's speed and cap settings. ``max_items`` and
-        ``time_limit`` count per invocation, so they are cleared unless given again."""
-        values = {**self.config.model_dump(), "max_items": None, "time_limit": None, **updates}
-        return self.with_config(make_config(**values))
+    def for_resume(self, **settings: Any) -> Run:
+        """This run with a new invocation's settings, by name (``workers=16``, ``retries=1``).
+        The others keep the run's saved values, except those that count per invocation
+        (``time_limit``, ``max_items``): they start afresh unless given again."""
+        fresh = {s.name: s.default for s in SETTINGS if s.about.per_invocation}
+        return self.with_config(with_settings(self.config, {**fresh, **settings}))
 
     def with_config(self, config: RunConfig) -> Run:
         """The same run with changed speed or cap settings; results-changing settings refuse.
 
         The new settings are saved by ``execute``, under the run's lock."""
         if config.fingerprint() != self.config.fingerprint():
+            before, after = settings_of(self.config), settings_of(config)
+            changed = next(
+                (
+                    s.name
+                    for s in SETTINGS
+                    if s.about.changes_results and before[s.name] != after[s.name]
+                ),
+                None,
+            )
+            can = ", ".join(s.name for s in SPEED_SETTINGS)
             raise ConfigError(
-                "only workers, caps, rate limits, retries and durability can change on resume"
+                f"{changed or 'the prompt, models or schema'} cannot change on resume: "
+                f"it changes results (only {can} can)",
+                field=changed,
             )
         return Run(self.run_dir, config, new=self._new)
 

@@ -33,7 +33,7 @@ from textual.screen import Screen
 from textual.theme import Theme
 from textual.worker import Worker, WorkerState
 
-from engine import BatchdeckError, Run
+from engine import BatchdeckError, Run, settings_of
 from themes import DEFAULT_THEME, THEMES
 from tui.model import EventBuffer, RunModel
 from tui.screens.export import ExportScreen
@@ -45,7 +45,7 @@ from tui.screens.quit import QuitChoice, QuitScreen
 from tui.screens.run import RunScreen
 from tui.screens.setup import SetupScreen
 from tui.session import ENGINE_GROUP, RunSession
-from tui.settings import Caps, Settings, load_settings, save_settings, settings_path
+from tui.settings import Settings, load_settings, save_settings, settings_path
 
 FirstScreen = Literal["setup", "run", "history"]
 _RUN_SCREEN: Final = "run"
@@ -154,7 +154,7 @@ class BatchdeckApp(App[None]):
             self.notify(str(exc), title="Cannot start", severity="error")
             return
         chosen = self.settings.with_recent_file(event.config.input)
-        caps = Caps.of(event.config)
+        caps = settings_of(event.config)
         self._remember(chosen.model_copy(update={"models": event.config.models, "caps": caps}))
         await self._show_new_run()
 

@@ -8,8 +8,11 @@ shows once, because a settings file is not worth refusing to start over.
 Saving writes a temp file next to the real one and renames it over, so a
 crash mid-save leaves the old file or the new one, never half of each.
 
-Caps and models left unset (``None``, empty) mean "the engine's default": the
-defaults are the engine's to define, not repeated here.
+The remembered caps are the settings the last run started with, by setting
+name (``workers``, ``retries``): their names, types and bounds are the
+engine's declaration (``engine.SettingValues``), not repeated here, so a new
+setting is remembered with no change to this file. One left unset, and models
+left empty, mean "the engine's default".
 """
 
 from __future__ import annotations
@@ -20,46 +23,12 @@ from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from engine import RunConfig, write_atomic
+from engine import SettingValues, write_atomic
 from engine._paths import config_dir
 from themes import DEFAULT_THEME
 
 SETTINGS_FILE: Final = "settings.json"
 MAX_RECENT_FILES: Final = 10
-
-
-class Caps(BaseModel):
-    """Default limits offered when setting up a run; None means the engine's default."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    max_cost: float | None = Field(default=None, ge=0)
-    max_item_cost: float | None = Field(default=None, ge=0)
-    workers: int | None = Field(default=None, gt=0)
-    rpm: float | None = Field(default=None, gt=0)
-    tpm: float | None = Field(default=None, gt=0)
-    time_limit: float | None = Field(default=None, gt=0)
-    """Seconds."""
-    max_items: int | None = Field(default=None, gt=0)
-    retries: int | None = Field(default=None, ge=0)
-    max_tokens: int | None = Field(default=None, gt=0)
-    temperature: float | None = Field(default=None, ge=0)
-
-    @classmethod
-    def of(cls, config: RunConfig) -> Caps:
-        """The limits a run was started with, to offer again next time."""
-        return cls(
-            max_cost=config.max_cost,
-            max_item_cost=config.max_item_cost,
-            workers=config.workers,
-            rpm=config.rpm,
-            tpm=config.tpm,
-            time_limit=config.time_limit,
-            max_items=config.max_items,
-            retries=config.retry.retries,
-            max_tokens=config.max_tokens,
-            temperature=config.temperature,
-        )
 
 
 class Settings(BaseModel):
@@ -69,7 +38,8 @@ class Settings(BaseModel):
     recent_files: tuple[str, ...] = ()
     """Most recent first, at most ``MAX_RECENT_FILES``."""
     theme: str = DEFAULT_THEME
-    caps: Caps = Caps()
+    caps: SettingValues = Field(default_factory=dict)
+    """Default settings offered when setting up a run: the last run's."""
     models: tuple[str, ...] = ()
     """Default ``provider:model`` choices for a new run."""
 

@@ -2,18 +2,34 @@
 
 ``run``, ``estimate`` and ``resume`` share the run options so a flag means the
 same thing everywhere; ``resume`` accepts only those that cannot change results.
+The setting flags (``--workers``, ``--max-cost``, ...) are not written here:
+one is made for each declared setting in ``SETTINGS``, with its help, unit,
+bounds and default from the declaration, and the values given are read back by
+the same names. A new run's settings are its flags over ``BATCHDECK_*`` over
+``config.toml`` (``engine._sources``); a resume keeps the run's own and takes
+only flags.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 
-from engine._config import DEFAULT_MODEL, RunConfig, make_config
+from engine._config import (
+    DEFAULT_MODEL,
+    SETTINGS,
+    SPEED_SETTINGS,
+    RunConfig,
+    Setting,
+    config_fields,
+    make_config,
+)
 from engine._errors import ConfigError
 from engine._schema import load_schema
+from engine._sources import CONFIG_FILE, default_settings
 
 
 class _Parser(argparse.ArgumentParser):
@@ -23,34 +39,44 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"batchdeck: {message} (see {self.prog} --help)\n")
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
+def _parse_as(setting: Setting) -> Callable[[str], Any]:
+    """argparse's ``type`` for a setting: its own validation, its reason as argparse's."""
+
+    def parse(text: str) -> Any:
+        try:
+            return setting.parse(text)
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(str(exc).removeprefix(f"{setting.name}: ")) from None
+
+    return parse
 
 
-def _add_speed_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--workers", type=_positive_int, help="calls in flight at once (default 8)")
-    p.add_argument("--max-cost", type=float, metavar="USD", help="hard cap on the run's spend")
-    p.add_argument("--max-item-cost", type=float, metavar="USD", help="hard cap per item")
-    p.add_argument("--time-limit", type=float, metavar="S", help="stop sending after S seconds")
-    p.add_argument("--max-items", type=int, metavar="N", help="send at most N calls this time")
-    p.add_argument("--retries", type=int, metavar="N", help="attempts after the first (default 3)")
+def _add_setting(p: argparse.ArgumentParser, setting: Setting, default_help: str) -> None:
+    help_text = f"{setting.about.help} {default_help}"
+    if setting.kind == "bool":  # --name / --no-name; None when neither is given
+        p.add_argument(setting.flag, action=argparse.BooleanOptionalAction, help=help_text)
+        return
     p.add_argument(
-        "--retry-wait", type=float, metavar="S", help="base of the exponential backoff (0.5)"
+        setting.flag,
+        type=_parse_as(setting),
+        choices=setting.choices or None,
+        metavar=setting.about.unit or None,
+        help=help_text,
     )
-    p.add_argument("--rpm", type=float, help="requests per minute per model")
-    p.add_argument("--tpm", type=float, help="tokens per minute per model")
-    p.add_argument(
-        "--burst",
-        type=float,
-        metavar="S",
-        help="seconds of rate limit calls may run ahead of the pace (default 1)",
-    )
-    p.add_argument(
-        "--durability", choices=("fsync", "flush"), help="fsync each log group (default)"
-    )
+
+
+def _add_new_run_settings(p: argparse.ArgumentParser) -> None:
+    for setting in SETTINGS:
+        _add_setting(p, setting, f"(default: {setting.default_text})")
+
+
+def _add_resume_settings(p: argparse.ArgumentParser) -> None:
+    for setting in SPEED_SETTINGS:
+        fresh = "(default: none; it counts per invocation)"
+        _add_setting(p, setting, fresh if setting.about.per_invocation else "(default: the run's)")
+
+
+def _add_output_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output", metavar="FILE", help="also write results to FILE (.jsonl or .csv)")
     _add_csv_raw(p)
     p.add_argument("--quiet", action="store_true", help="print only the summary")
@@ -83,19 +109,25 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         metavar="P:M",
         help=f"provider:model, repeat to compare models (default {DEFAULT_MODEL})",
     )
-    p.add_argument("--timeout", type=float, metavar="S", help="per-call timeout (default 60)")
-    p.add_argument("--max-tokens", type=_positive_int, metavar="N", help="default 512")
-    p.add_argument("--temperature", type=float)
     p.add_argument("--stop", action="append", metavar="TEXT", help="stop sequence (repeatable)")
     p.add_argument(
         "--param", action="append", metavar="KEY=VALUE", help="provider field passed through"
     )
     p.add_argument("--schema", metavar="FILE|module:Model", help="JSON Schema for the output")
     p.add_argument("--base-url", metavar="URL", help="the provider's API root")
-    p.add_argument("--sim-latency-ms", type=float, metavar="MS", help="simulate: median latency")
-    p.add_argument("--sim-failure-rate", type=float, metavar="P", help="simulate: failure odds")
-    p.add_argument("--sim-seed", type=int, metavar="N", help="simulate: seed")
-    _add_speed_options(p)
+    _add_new_run_settings(p)
+    _add_output_options(p)
+
+
+NEW_RUN_EPILOG = (
+    "Each setting flag (--workers ... --sim-seed) can also be set by a BATCHDECK_<NAME> variable "
+    f"(BATCHDECK_WORKERS=16) or a key in <config dir>/{CONFIG_FILE} (workers = 16); "
+    "a flag beats a variable, which beats the file."
+)
+RESUME_EPILOG = (
+    "A resume keeps the settings the run was saved with, except those given as flags here "
+    f"(BATCHDECK_* variables and {CONFIG_FILE} are defaults for new runs only)."
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -105,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
 
-    run = commands.add_parser("run", help="run every item of INPUT")
+    run = commands.add_parser("run", help="run every item of INPUT", epilog=NEW_RUN_EPILOG)
     _add_run_options(run)
     run.add_argument("--run-dir", metavar="DIR", help="where the run's log lives")
     run.add_argument("--resume", action="store_true", help="go on with the run in --run-dir")
@@ -115,14 +147,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_wait(run)
 
-    resume = commands.add_parser("resume", help="go on with a stopped or killed run")
+    resume = commands.add_parser(
+        "resume", help="go on with a stopped or killed run", epilog=RESUME_EPILOG
+    )
     resume.add_argument("run", metavar="RUN", help="run id or run dir")
-    resume.add_argument("--retry-failed", action="store_true")
-    resume.add_argument("--force", action="store_true")
+    resume.add_argument("--retry-failed", action="store_true", help="rerun failed items")
+    resume.add_argument(
+        "--force", action="store_true", help="resume even if the input or config.json changed"
+    )
     _add_wait(resume)
-    _add_speed_options(resume)
+    _add_resume_settings(resume)
+    _add_output_options(resume)
 
-    estimate = commands.add_parser("estimate", help="items, tokens, cost range and time, no calls")
+    estimate = commands.add_parser(
+        "estimate", help="items, tokens, cost range and time, no calls", epilog=NEW_RUN_EPILOG
+    )
     _add_run_options(estimate)
 
     commands.add_parser("runs", help="list past runs")
@@ -154,67 +193,28 @@ def _params(pairs: list[str] | None) -> dict[str, Any]:
     return params
 
 
-SPEED_FIELDS = {
-    "workers": "workers",
-    "max_cost": "max_cost",
-    "max_item_cost": "max_item_cost",
-    "time_limit": "time_limit",
-    "max_items": "max_items",
-    "rpm": "rpm",
-    "tpm": "tpm",
-    "burst": "burst",
-    "durability": "durability",
-}
-
-
-def speed_overrides(args: argparse.Namespace, base: RunConfig) -> dict[str, Any]:
-    """The speed and cap flags the user gave, as RunConfig updates."""
-    updates = {
-        field: getattr(args, flag)
-        for flag, field in SPEED_FIELDS.items()
-        if getattr(args, flag, None) is not None
+def given_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The setting flags this invocation gave, by setting name."""
+    return {
+        setting.name: getattr(args, setting.name)
+        for setting in SETTINGS
+        if getattr(args, setting.name, None) is not None
     }
-    retry = {
-        field: getattr(args, flag)
-        for flag, field in (("retries", "retries"), ("retry_wait", "base_s"))
-        if getattr(args, flag, None) is not None
-    }
-    if retry:
-        updates["retry"] = {**base.retry.model_dump(), **retry}
-    return updates
-
-
-def with_overrides(base: RunConfig, updates: dict[str, Any]) -> RunConfig:
-    return make_config(**{**base.model_dump(), **updates})
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
-    sim_updates = {
-        name: value
-        for name, value in (
-            ("latency_ms", args.sim_latency_ms),
-            ("failure_rate", args.sim_failure_rate),
-            ("seed", args.sim_seed),
-        )
-        if value is not None
-    }
+    """A new run's config: its flags over ``BATCHDECK_*`` over ``config.toml``."""
     values: dict[str, Any] = {
         "input": args.input,
         "format": args.format,
         "prompt": args.prompt,
         "system": args.system,
         "models": tuple(args.model or (DEFAULT_MODEL,)),
-        "temperature": args.temperature,
         "stop": tuple(args.stop or ()),
         "params": _params(args.param),
         "base_url": args.base_url,
-        "sim": sim_updates,
     }
-    for flag in ("timeout", "max_tokens"):
-        if getattr(args, flag) is not None:
-            values[flag] = getattr(args, flag)
     if args.schema:
         values["schema_ref"] = args.schema
         values["output_schema"] = load_schema(args.schema)
-    base = make_config(**values)
-    return with_overrides(base, speed_overrides(args, base))
+    return make_config(**values, **config_fields({**default_settings(), **given_settings(args)}))

@@ -31,7 +31,7 @@ from engine._export import ResultWriter, format_for, output_text
 from engine._paths import refuse_run_files
 from engine._run import Run
 from engine._runs import export_mode, export_run, export_to_file, list_runs, load_results
-from engine.cli._args import config_from_args, speed_overrides
+from engine.cli._args import config_from_args, given_settings
 from engine.cli._progress import Progress
 
 EXIT_CODES = {"finished": 0, "capped": 3, "stopped": 130, "failed": 2}
@@ -59,8 +59,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def _with_speed(run: Run, args: argparse.Namespace) -> Run:
-    """The saved run with this invocation's speed and cap flags."""
-    return run.for_resume(**speed_overrides(args, run.config))
+    """The saved run with this invocation's setting flags."""
+    return run.for_resume(**given_settings(args))
 
 
 def _execute(run: Run, args: argparse.Namespace) -> int:

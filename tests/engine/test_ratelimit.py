@@ -10,12 +10,13 @@ from pathlib import Path
 import anyio
 import pytest
 
+from engine import with_settings
 from engine._errors import ProviderError
 from engine._events import RateLimitUpdated
 from engine._ratelimit import CUT, Bucket, RateLimiter
 from engine._results import Usage
 from engine._run import _limiters
-from engine.cli._args import build_parser, config_from_args, speed_overrides, with_overrides
+from engine.cli._args import build_parser, config_from_args, given_settings
 from engine.providers._base import CallResult, RateLimitInfo
 from tests.engine.scripted import items, make_run
 from tests.fakeserver.fixtures import serve_in_process
@@ -161,9 +162,9 @@ def test_burst_is_a_speed_setting_of_run_and_resume_that_reaches_each_limiter() 
     parser = build_parser()
     config = config_from_args(parser.parse_args(["run", "in.jsonl", "--burst", "2.5"]))
     assert config.burst == 2.5
-    resumed = speed_overrides(parser.parse_args(["resume", "r1", "--burst", "4"]), config)
+    resumed = given_settings(parser.parse_args(["resume", "r1", "--burst", "4"]))
     assert resumed == {"burst": 4.0}
-    changed = with_overrides(config, resumed)
+    changed = with_settings(config, resumed)
     assert changed.fingerprint() == config.fingerprint()  # speed, not results: resumable
     limiter = _limiters(changed.model_copy(update={"rpm": 600}), lambda event: None)
     assert limiter["simulate:gpt-4o-mini"].requests.capacity == 40

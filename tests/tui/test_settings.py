@@ -8,7 +8,6 @@ import pytest
 
 from tui.settings import (
     MAX_RECENT_FILES,
-    Caps,
     Settings,
     load_settings,
     save_settings,
@@ -29,7 +28,7 @@ def test_a_missing_file_gives_defaults_without_a_warning() -> None:
 def test_settings_round_trip() -> None:
     settings = Settings(
         theme="batchdeck-light",
-        caps=Caps(max_cost=5.0, workers=16, temperature=0.2),
+        caps={"max_cost": 5.0, "workers": 16, "temperature": 0.2},
         models=("openai:gpt-4o-mini", "simulate"),
     ).with_recent_file("/data/tickets.jsonl")
     save_settings(settings)

@@ -12,15 +12,9 @@ from engine import DEFAULT_MODEL, PriceTable
 from engine.keys import KeyStatus
 from tests.tui._flows import SIZE, TICKET_COUNT, TICKETS, set_up, settle, until
 from tui.app import BatchdeckApp, make_app
+from tui.model import ModelChoice, default_models, model_choices
 from tui.screens.run import RunScreen
-from tui.screens.setup import (
-    ModelChoice,
-    SetupScreen,
-    config_values,
-    default_models,
-    model_choices,
-    parse_value,
-)
+from tui.screens.setup import SetupScreen
 from tui.settings import Settings, load_settings, save_settings
 from tui.widgets.input_tree import InputTree
 
@@ -48,30 +42,15 @@ def test_simulate_is_listed_first_and_is_the_default_without_keys() -> None:
     assert hosted == {"openai", "anthropic", "gemini"}
     mini = next(choice for choice in choices if choice.spec == "openai:gpt-4o-mini")
     assert mini.price == "$0.15 / $0.6 per Mtok" and mini.key == "no key"
-    assert default_models(Settings(), choices) == (DEFAULT_MODEL,)
+    assert default_models((), choices) == (DEFAULT_MODEL,)
 
 
 def test_with_a_key_the_cheapest_model_of_that_provider_is_the_default() -> None:
     choices = model_choices(PriceTable.load(), [_key("openai", True)])
     mini = next(choice for choice in choices if choice.spec == "openai:gpt-4o-mini")
     assert mini.key == "key: env OPENAI_API_KEY sk-…abcd"
-    assert default_models(Settings(), choices) == ("openai:gpt-5-nano",)
-    saved = Settings(models=("openai:gpt-4o", "gone:model"))
-    assert default_models(saved, choices) == ("openai:gpt-4o",)
-
-
-def test_values_parse_and_map_to_config_fields() -> None:
-    assert parse_value(" ", "int") is None
-    assert parse_value("3", "int") == 3
-    assert parse_value("0.5", "float") == 0.5
-    with pytest.raises(ValueError, match="whole number"):
-        parse_value("2.5", "int")
-    values = {"workers": 2, "retries": 0, "sim_failure_rate": 0.5, "max_cost": None}
-    assert config_values(values) == {
-        "workers": 2,
-        "retry": {"retries": 0},
-        "sim": {"failure_rate": 0.5},
-    }
+    assert default_models((), choices) == ("openai:gpt-5-nano",)
+    assert default_models(("openai:gpt-4o", "gone:model"), choices) == ("openai:gpt-4o",)
 
 
 def test_model_choice_is_a_plain_record() -> None:
@@ -134,6 +113,19 @@ async def test_bad_values_are_marked_by_their_field_and_block_start() -> None:
         assert app.screen is screen and not app.session.running
 
 
+async def test_a_value_the_engine_refuses_marks_its_own_field() -> None:
+    app = await _setup_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await set_up(app, pilot, sim_failure_rate="2")
+        assert _text(screen, "#caps-problem").startswith("sim_failure_rate:")
+        assert screen.query_one("#cap-sim_failure_rate", Input).has_class("-invalid")
+        assert not screen.query_one("#cap-sim_latency_ms", Input).has_class("-invalid")
+        screen.query_one("#cap-sim_failure_rate", Input).value = "0.5"
+        await settle(app, pilot)
+        assert _text(screen, "#caps-problem") == ""
+        assert not screen.query_one("#cap-sim_failure_rate", Input).has_class("-invalid")
+
+
 async def test_the_estimate_follows_the_settings() -> None:
     app = await _setup_app()
     async with app.run_test(size=SIZE) as pilot:
@@ -158,7 +150,7 @@ async def test_start_remembers_the_file_models_and_caps() -> None:
     assert saved.recent_files == (str(TICKETS),)
     assert saved.last_input_dir == str(TICKETS.parent)
     assert saved.models == (DEFAULT_MODEL,)
-    assert (saved.caps.workers, saved.caps.max_cost) == (3, 0.25)
+    assert (saved.caps["workers"], saved.caps["max_cost"]) == (3, 0.25)
 
 
 def test_snapshot_of_the_setup_screen(

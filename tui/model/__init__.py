@@ -1,4 +1,5 @@
-"""The TUI's plain model of a run: engine events in, state the widgets read out.
+"""The TUI's plain model of a run: engine events in, state the widgets read out; and the
+Setup form's logic: its fields, and the run its texts describe.
 
 Nothing here imports Textual, so the model is tested (and timed) without an app,
 and the screens stay thin: drain the buffer, ``apply_all``, repaint what moved.
@@ -7,6 +8,19 @@ and the screens stay thin: drain the buffer, ``apply_all``, repaint what moved.
 from tui.model._buffer import EventBuffer
 from tui.model._run import ModelState, ModelStats, Notice, RateLimitState, RunModel, Severity
 from tui.model._series import RateSeries
+from tui.model._setup import (
+    FORM_FIELDS,
+    PATH_FIELD,
+    Form,
+    FormField,
+    FormProblem,
+    ModelChoice,
+    default_models,
+    estimate_text,
+    initial_texts,
+    model_choices,
+    read_form,
+)
 from tui.model._store import (
     PREVIEW_CHARS,
     STATUS_FILTERS,
@@ -17,10 +31,16 @@ from tui.model._store import (
 )
 
 __all__ = [
+    "FORM_FIELDS",
+    "PATH_FIELD",
     "PREVIEW_CHARS",
     "STATUS_FILTERS",
     "EventBuffer",
+    "Form",
+    "FormField",
+    "FormProblem",
     "ItemStore",
+    "ModelChoice",
     "ModelState",
     "ModelStats",
     "Notice",
@@ -31,4 +51,9 @@ __all__ = [
     "RunModel",
     "Severity",
     "StatusFilter",
+    "default_models",
+    "estimate_text",
+    "initial_texts",
+    "model_choices",
+    "read_form",
 ]

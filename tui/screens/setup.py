@@ -6,8 +6,10 @@ of its own group, so typing never waits on the disk; the estimate is debounced
 (it waits ``ESTIMATE_DELAY_S`` and a newer change cancels it, ``exclusive``).
 What the user gets wrong (a file that cannot be read, a value that is not a
 number, a template with an unknown placeholder) is one line next to the field,
-from the engine's own checks (``make_config``, ``PromptTemplate.parse``,
-``unknown_placeholders``), never a traceback.
+from the engine's own checks (``PromptTemplate.parse``, ``unknown_placeholders``)
+and the form's (``tui.model.read_form``), never a traceback. The form itself
+(its fields, their starting values, the config its texts describe) is
+``tui.model``'s: this screen draws it and marks the field a problem names.
 
 The screen does not create the run: Start posts ``StartRequested`` with a
 validated ``RunConfig`` and the app starts it (and remembers the file).
@@ -16,10 +18,8 @@ validated ``RunConfig`` and the app starts it (and remembers the file).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Final, Literal
+from typing import ClassVar, Final
 
 from rich.text import Text
 from textual import on, work
@@ -43,10 +43,8 @@ from textual.widgets import (
 from textual.widgets.selection_list import Selection
 
 from engine import (
-    DEFAULT_MODEL,
     BatchdeckError,
     ConfigError,
-    Estimate,
     Item,
     Preview,
     PriceTable,
@@ -54,157 +52,29 @@ from engine import (
     RunConfig,
     default_template_for,
     estimate,
-    load_schema,
-    make_config,
     preview_input,
     render_item,
     unknown_placeholders,
 )
-from engine.keys import KeyStatus, key_status
-from engine.providers import PRESETS
-from tui import _format
+from engine.keys import key_status
+from tui.model import (
+    FORM_FIELDS,
+    PATH_FIELD,
+    Form,
+    ModelChoice,
+    default_models,
+    estimate_text,
+    initial_texts,
+    model_choices,
+    read_form,
+)
 from tui.settings import Settings
 from tui.widgets.input_tree import InputTree
 
 ESTIMATE_DELAY_S: Final = 0.3
-LISTED_PROVIDERS: Final = ("openai", "anthropic", "gemini")
-"""Hosted providers whose priced models the picker lists (simulate is always listed)."""
 PREVIEW_FIELDS: Final = 4
 """Columns of the preview table besides the id: enough to recognise the items."""
 CELL_CHARS: Final = 40
-
-Kind = Literal["float", "int", "text"]
-
-
-@dataclass(frozen=True, slots=True)
-class CapField:
-    name: str
-    """The ``RunConfig`` field (``retries`` and ``sim_*`` are mapped in ``config_values``)."""
-    label: str
-    kind: Kind
-
-
-CAP_FIELDS: Final[tuple[CapField, ...]] = (
-    CapField("max_cost", "Max run $", "float"),
-    CapField("max_item_cost", "Max item $", "float"),
-    CapField("workers", "Workers", "int"),
-    CapField("rpm", "RPM", "float"),
-    CapField("tpm", "TPM", "float"),
-    CapField("time_limit", "Time limit s", "float"),
-    CapField("max_items", "Max items", "int"),
-    CapField("retries", "Retries", "int"),
-    CapField("max_tokens", "Max tokens", "int"),
-    CapField("temperature", "Temperature", "float"),
-    CapField("schema_ref", "Schema", "text"),
-    CapField("sim_latency_ms", "Sim latency ms", "float"),
-    CapField("sim_failure_rate", "Sim failures", "float"),
-)
-
-
-@dataclass(frozen=True, slots=True)
-class ModelChoice:
-    spec: str
-    price: str
-    key: str
-    """Where the provider's key was found (masked), or that there is none."""
-    has_key: bool
-    per_million: float | None = None
-    """Input plus output price per million tokens: what "cheapest" compares."""
-
-
-def model_choices(prices: PriceTable, keys: Sequence[KeyStatus]) -> list[ModelChoice]:
-    """simulate first, then every priced model of the listed providers, with key and price."""
-    by_provider = {status.provider: status for status in keys}
-    specs = [DEFAULT_MODEL] + sorted(
-        spec for spec in prices.models if spec.partition(":")[0] in LISTED_PROVIDERS
-    )
-    choices = []
-    for spec in specs:
-        provider = spec.partition(":")[0]
-        price = prices.lookup(spec)
-        shown = (
-            "price unknown" if price is None else f"${price.input:g} / ${price.output:g} per Mtok"
-        )
-        status = by_provider.get(provider)
-        if provider not in PRESETS:
-            key, has_key = "offline, no key needed", True
-        elif status is not None and status.present:
-            key, has_key = f"key: {status.source} {status.masked}", True
-        else:
-            key, has_key = "no key", False
-        per_million = None if price is None else price.input + price.output
-        choices.append(ModelChoice(spec, shown, key, has_key, per_million))
-    return choices
-
-
-def default_models(settings: Settings, choices: Sequence[ModelChoice]) -> tuple[str, ...]:
-    """The saved models still offered; else the cheapest priced model with a key; else simulate."""
-    offered = {choice.spec for choice in choices}
-    saved = tuple(spec for spec in settings.models if spec in offered)
-    if saved:
-        return saved
-    keyed = [
-        (c.per_million, c.spec)
-        for c in choices
-        if c.has_key and c.spec != DEFAULT_MODEL and c.per_million is not None
-    ]
-    return (min(keyed)[1],) if keyed else (DEFAULT_MODEL,)
-
-
-def parse_value(text: str, kind: Kind) -> Any:
-    """The field's value, None when blank; ``ValueError`` with a short reason."""
-    text = text.strip()
-    if not text:
-        return None
-    if kind == "int":
-        try:
-            return int(text)
-        except ValueError:
-            raise ValueError("a whole number, please") from None
-    if kind == "float":
-        try:
-            return float(text)
-        except ValueError:
-            raise ValueError("a number, please") from None
-    return text
-
-
-def config_values(values: dict[str, Any]) -> dict[str, Any]:
-    """The form's parsed values as ``make_config`` keywords (blanks mean the engine default)."""
-    fields = {name: value for name, value in values.items() if value is not None}
-    out: dict[str, Any] = {}
-    sim: dict[str, Any] = {}
-    for name, value in fields.items():
-        if name == "retries":
-            out["retry"] = {"retries": value}
-        elif name == "sim_latency_ms":
-            sim["latency_ms"] = value
-        elif name == "sim_failure_rate":
-            sim["failure_rate"] = value
-        else:
-            out[name] = value
-    if sim:
-        out["sim"] = sim
-    return out
-
-
-def _estimate_text(found: Estimate, config: RunConfig) -> str:
-    low, high = found.cost_low, found.cost_high
-    cost = (
-        "cost unknown"
-        if low is None or high is None
-        else f"{_format.money(low)} – {_format.money(high)}"
-    )
-    cap = "" if config.max_cost is None else f" (cap {_format.money(config.max_cost)})"
-    invalid = f", {found.invalid:,} invalid" if found.invalid else ""
-    return (
-        f"{found.items:,} items{invalid} · {found.calls:,} calls\n"
-        f"~{_format.count(found.input_tokens)} input tokens, "
-        f"≤{_format.count(found.output_tokens_max)} output\n"
-        f"{cost}{cap}\n"
-        f"~{_format.duration(found.seconds)} at {config.workers} workers "
-        f"(bound by {found.bound_by}, {_format.latency(found.latency_s * 1000)} a call)"
-    )
 
 
 class SetupScreen(Screen[None]):
@@ -242,6 +112,7 @@ class SetupScreen(Screen[None]):
         self._item: Item | None = None
         self._template_edited = False
         self._choices: dict[str, ModelChoice] = {}
+        self._initial, self._initial_warning = initial_texts(settings.caps)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="setup-main"):
@@ -271,11 +142,11 @@ class SetupScreen(Screen[None]):
                 yield SelectionList[str](id="models")
                 yield Static(id="model-detail", markup=False)
                 with Grid(id="caps"):
-                    for field in CAP_FIELDS:
+                    for field in FORM_FIELDS:
                         yield Label(field.label, classes="cap-label")
                         yield Input(
-                            self._initial(field),
-                            placeholder=self._placeholder(field),
+                            self._initial.get(field.name, ""),
+                            placeholder=field.placeholder,
                             id=f"cap-{field.name}",
                             classes="cap",
                         )
@@ -287,27 +158,12 @@ class SetupScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        if self._initial_warning:
+            self.notify(self._initial_warning, severity="warning")
         self._load_models()
         if self.settings.recent_files:
             self.query_one("#path", Input).value = self.settings.recent_files[0]
             self._load_preview()
-
-    # -- defaults ------------------------------------------------------------------
-
-    def _initial(self, field: CapField) -> str:
-        value = getattr(self.settings.caps, field.name, None)
-        return "" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
-
-    @staticmethod
-    def _placeholder(field: CapField) -> str:
-        defaults = RunConfig.model_fields
-        if field.name in defaults:
-            default = defaults[field.name].default
-            return "none" if default is None else str(default)
-        if field.name == "retries":
-            return str(RunConfig.model_fields["retry"].default.retries)
-        sim = RunConfig.model_fields["sim"].default
-        return f"{sim.latency_ms:g}" if field.name == "sim_latency_ms" else f"{sim.failure_rate:g}"
 
     @work(group="models", exit_on_error=False)
     async def _load_models(self) -> None:
@@ -316,7 +172,7 @@ class SetupScreen(Screen[None]):
         )
         choices = model_choices(prices, keys)
         self._choices = {choice.spec: choice for choice in choices}
-        chosen = default_models(self.settings, choices)
+        chosen = default_models(self.settings.models, choices)
         picker = self.query_one("#models", SelectionList)
         picker.add_options(
             [
@@ -466,56 +322,34 @@ class SetupScreen(Screen[None]):
         except (BatchdeckError, OSError) as exc:
             box.update(f"No estimate: {exc}")
             return
-        box.update(_estimate_text(found, config))
+        box.update(estimate_text(found, config))
 
     def config(self, *, quiet: bool = False) -> RunConfig | None:
         """The run the form describes, or None with each problem shown by its field."""
-        for field in CAP_FIELDS:
-            self.query_one(f"#cap-{field.name}", Input).remove_class("-invalid")
-        caps_problem = self.query_one("#caps-problem", Static)
-        path = self.query_one("#path", Input).value.strip()
-        models = tuple(self.query_one("#models", SelectionList).selected)
-        values: dict[str, Any] = {}
-        for field in CAP_FIELDS:
-            box = self.query_one(f"#cap-{field.name}", Input)
-            try:
-                values[field.name] = parse_value(box.value, field.kind)
-            except ValueError as exc:
-                box.add_class("-invalid")
-                caps_problem.update(f"{field.label}: {exc}")
-                return None
-        if not path or not models:
-            caps_problem.update("" if quiet or models else "Pick at least one model.")
-            if not quiet and not path:
-                self.query_one("#path-problem", Static).update("Pick an input file.")
-            return None
-        prompt = self.query_one("#prompt", TextArea).text
-        system = self.query_one("#system", TextArea).text
-        options = config_values(values)
-        try:
-            if options.get("schema_ref"):
-                options["output_schema"] = load_schema(options["schema_ref"])
-            config = make_config(
-                input=path,
-                prompt=prompt if prompt.strip() else None,
-                system=system if system.strip() else None,
-                models=models,
-                **options,
+        form = Form(
+            path=self.query_one("#path", Input).value,
+            models=self.query_one("#models", SelectionList).selected,
+            prompt=self.query_one("#prompt", TextArea).text,
+            system=self.query_one("#system", TextArea).text,
+            texts={
+                field.name: self.query_one(f"#cap-{field.name}", Input).value
+                for field in FORM_FIELDS
+            },
+        )
+        outcome = read_form(form, quiet=quiet)
+        for field in FORM_FIELDS:
+            self.query_one(f"#cap-{field.name}", Input).set_class(
+                not isinstance(outcome, RunConfig)
+                and any(problem.field == field.name for problem in outcome),
+                "-invalid",
             )
-        except ConfigError as exc:
-            self._show_config_problem(str(exc))
-            return None
-        caps_problem.update("")
-        return config
-
-    def _show_config_problem(self, message: str) -> None:
-        """Mark the field a ``ConfigError`` names (``workers: ...``) and say why below the form."""
-        where = message.partition(":")[0].split(".")[0]
-        names = {"retry": "retries", "sim": "sim_latency_ms"}
-        name = names.get(where, where)
-        if any(field.name == name for field in CAP_FIELDS):
-            self.query_one(f"#cap-{name}", Input).add_class("-invalid")
-        self.query_one("#caps-problem", Static).update(message)
+        problems = [] if isinstance(outcome, RunConfig) else outcome
+        on_path = next((p.message for p in problems if p.field == PATH_FIELD), "")
+        if on_path:
+            self.query_one("#path-problem", Static).update(on_path)
+        below = next((p.message for p in problems if p.field != PATH_FIELD), "")
+        self.query_one("#caps-problem", Static).update(below)
+        return outcome if isinstance(outcome, RunConfig) else None
 
     # -- start ---------------------------------------------------------------------
 

@@ -1,0 +1,225 @@
+"""The Setup form as plain data: its fields, what they start as, and what the texts describe.
+
+The screen only draws and forwards: it hands ``read_form`` the texts the user
+typed and marks whatever ``FormProblem`` comes back by its ``field``. Nothing
+here imports Textual, so the form is tested without an app.
+
+The fields are not listed here: there is one for each declared setting
+(``engine.SETTINGS``, with its label and its default as the placeholder), plus
+the schema. What a field starts as follows the engine's precedence with the
+app's remembered values in the config file's place: a ``BATCHDECK_*``
+variable, else the value the last run started with (``settings.json``), else
+blank, which means the engine's default. A value the form cannot type-check is
+named by its label; one the model refuses is named by the field the engine's
+``ConfigError`` gives (``ConfigError.field``), never by reading its text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+from engine import (
+    DEFAULT_MODEL,
+    SETTINGS,
+    ConfigError,
+    Estimate,
+    PriceTable,
+    RunConfig,
+    Setting,
+    config_fields,
+    env_settings,
+    load_schema,
+    make_config,
+)
+from engine.keys import KeyStatus
+from engine.providers import PRESETS
+from tui import _format
+
+LISTED_PROVIDERS: Final = ("openai", "anthropic", "gemini")
+"""Hosted providers whose priced models the picker lists (simulate is always listed)."""
+
+Kind = Literal["int", "float", "bool", "choice", "text"]
+
+SCHEMA_FIELD: Final = "schema_ref"
+PATH_FIELD: Final = "path"
+MODELS_FIELD: Final = "models"
+
+
+@dataclass(frozen=True, slots=True)
+class FormField:
+    name: str
+    """A setting's name, or ``schema_ref``."""
+    label: str
+    kind: Kind
+    placeholder: str
+    """What a blank means."""
+
+
+def _field(setting: Setting) -> FormField:
+    placeholder = setting.default_text or "none"
+    return FormField(setting.name, setting.about.label, setting.kind, placeholder)
+
+
+FORM_FIELDS: Final[tuple[FormField, ...]] = (
+    *(_field(setting) for setting in SETTINGS),
+    FormField(SCHEMA_FIELD, "Schema", "text", "none"),
+)
+
+
+def initial_texts(saved: Mapping[str, Any]) -> tuple[dict[str, str], str | None]:
+    """Each field's starting text (``BATCHDECK_*`` over ``saved``), and a warning when the
+    environment's values could not be used."""
+    try:
+        env = env_settings()
+        warning = None
+    except ConfigError as exc:
+        env, warning = {}, f"Ignored the BATCHDECK_* settings: {exc}"
+    values = {**saved, **env}
+    return {s.name: s.text(values.get(s.name)) for s in SETTINGS}, warning
+
+
+def parse_value(text: str, kind: Kind) -> Any:
+    """The field's value, None when blank; ``ValueError`` with a short reason."""
+    text = text.strip()
+    if not text:
+        return None
+    if kind == "int":
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError("a whole number, please") from None
+    if kind == "float":
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError("a number, please") from None
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class Form:
+    """What the user typed and picked."""
+
+    path: str
+    models: Sequence[str]
+    prompt: str
+    system: str
+    texts: Mapping[str, str]
+    """Each ``FORM_FIELDS`` entry's text by name; a missing one counts as blank."""
+
+
+@dataclass(frozen=True, slots=True)
+class FormProblem:
+    field: str | None
+    """A ``FORM_FIELDS`` name, ``PATH_FIELD``, ``MODELS_FIELD``, or None if no one field."""
+    message: str
+
+
+def read_form(form: Form, *, quiet: bool = False) -> RunConfig | list[FormProblem]:
+    """The run the form describes, or what is wrong with it, field by field. ``quiet`` leaves
+    out what is only missing (a form being filled in is not wrong yet)."""
+    values: dict[str, Any] = {}
+    for field in FORM_FIELDS:
+        try:
+            values[field.name] = parse_value(form.texts.get(field.name, ""), field.kind)
+        except ValueError as exc:
+            return [FormProblem(field.name, f"{field.label}: {exc}")]
+    path = form.path.strip()
+    if not path or not form.models:
+        missing = []
+        if not form.models:
+            missing.append(FormProblem(MODELS_FIELD, "" if quiet else "Pick at least one model."))
+        if not path:
+            missing.append(FormProblem(PATH_FIELD, "" if quiet else "Pick an input file."))
+        return missing
+    schema_ref = values.pop(SCHEMA_FIELD)
+    settings = {name: value for name, value in values.items() if value is not None}
+    schema: dict[str, Any] = {}
+    if schema_ref:
+        try:
+            schema = {"schema_ref": schema_ref, "output_schema": load_schema(schema_ref)}
+        except ConfigError as exc:
+            return [FormProblem(SCHEMA_FIELD, str(exc))]
+    try:
+        return make_config(
+            input=path,
+            prompt=form.prompt if form.prompt.strip() else None,
+            system=form.system if form.system.strip() else None,
+            models=tuple(form.models),
+            **schema,
+            **config_fields(settings),
+        )
+    except ConfigError as exc:
+        return [FormProblem(exc.field, str(exc))]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelChoice:
+    spec: str
+    price: str
+    key: str
+    """Where the provider's key was found (masked), or that there is none."""
+    has_key: bool
+    per_million: float | None = None
+    """Input plus output price per million tokens: what "cheapest" compares."""
+
+
+def model_choices(prices: PriceTable, keys: Sequence[KeyStatus]) -> list[ModelChoice]:
+    """simulate first, then every priced model of the listed providers, with key and price."""
+    by_provider = {status.provider: status for status in keys}
+    specs = [DEFAULT_MODEL] + sorted(
+        spec for spec in prices.models if spec.partition(":")[0] in LISTED_PROVIDERS
+    )
+    choices = []
+    for spec in specs:
+        provider = spec.partition(":")[0]
+        price = prices.lookup(spec)
+        shown = (
+            "price unknown" if price is None else f"${price.input:g} / ${price.output:g} per Mtok"
+        )
+        status = by_provider.get(provider)
+        if provider not in PRESETS:
+            key, has_key = "offline, no key needed", True
+        elif status is not None and status.present:
+            key, has_key = f"key: {status.source} {status.masked}", True
+        else:
+            key, has_key = "no key", False
+        per_million = None if price is None else price.input + price.output
+        choices.append(ModelChoice(spec, shown, key, has_key, per_million))
+    return choices
+
+
+def default_models(saved: Sequence[str], choices: Sequence[ModelChoice]) -> tuple[str, ...]:
+    """The saved models still offered; else the cheapest priced model with a key; else simulate."""
+    offered = {choice.spec for choice in choices}
+    kept = tuple(spec for spec in saved if spec in offered)
+    if kept:
+        return kept
+    keyed = [
+        (c.per_million, c.spec)
+        for c in choices
+        if c.has_key and c.spec != DEFAULT_MODEL and c.per_million is not None
+    ]
+    return (min(keyed)[1],) if keyed else (DEFAULT_MODEL,)
+
+
+def estimate_text(found: Estimate, config: RunConfig) -> str:
+    """The pre-flight estimate as the form shows it."""
+    low, high = found.cost_low, found.cost_high
+    cost = (
+        "cost unknown"
+        if low is None or high is None
+        else f"{_format.money(low)} – {_format.money(high)}"
+    )
+    cap = "" if config.max_cost is None else f" (cap {_format.money(config.max_cost)})"
+    invalid = f", {found.invalid:,} invalid" if found.invalid else ""
+    return (
+        f"{found.items:,} items{invalid} · {found.calls:,} calls\n"
+        f"~{_format.count(found.input_tokens)} input tokens, "
+        f"≤{_format.count(found.output_tokens_max)} output\n"
+        f"{cost}{cap}\n"
+        f"~{_format.duration(found.seconds)} at {config.workers} workers "
+        f"(bound by {found.bound_by}, {_format.latency(found.latency_s * 1000)} a call)"
+    )
