@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from engine import (
     SETTINGS,
     ConfigError,
     Run,
+    RunConfig,
     Setting,
     config_file,
     env_settings,
@@ -51,6 +53,33 @@ def subcommand(name: str) -> argparse.ArgumentParser:
 
 def flags_of(parser: argparse.ArgumentParser) -> set[str]:
     return {flag for action in parser._actions for flag in action.option_strings}
+
+
+WHAT_THE_RUN_IS = {
+    "input", "format", "prompt", "system", "models", "stop", "params", "schema_ref",
+    "output_schema", "base_url",
+}  # fmt: skip
+"""RunConfig's fields that say what runs rather than how: set per run, never a default."""
+
+
+def _leaves(model: type[BaseModel], prefix: str = "") -> set[str]:
+    found = set()
+    for name, info in model.model_fields.items():
+        group = info.annotation
+        if isinstance(group, type) and issubclass(group, BaseModel):
+            found |= _leaves(group, f"{prefix}{name}.")
+        else:
+            found.add(prefix + name)
+    return found
+
+
+def test_every_field_is_a_declared_setting_or_part_of_what_runs() -> None:
+    """A knob added without its ``Tunable`` would have no flag, no form field, and would
+    silently enter the fingerprint (refusing to resume every existing run): refuse it here."""
+    declared = {".".join(setting.path) for setting in SETTINGS}
+    undeclared = _leaves(RunConfig) - WHAT_THE_RUN_IS - declared
+    assert not undeclared, f"give {undeclared} a Tunable beside the field (engine/_config.py)"
+    assert declared <= _leaves(RunConfig)
 
 
 @pytest.mark.parametrize("setting", SETTINGS, ids=lambda s: s.name)
