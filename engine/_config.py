@@ -19,6 +19,7 @@ flat public name (``retries``, ``sim_seed``) everywhere else.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import types
 from collections.abc import Iterator, Mapping
@@ -263,7 +264,8 @@ class Setting:
     """The allowed values of a ``choice``."""
     bounded: Any = field(repr=False, compare=False)
     """Its type with its bounds, as pydantic validates it."""
-    _adapter: TypeAdapter[Any] = field(repr=False, compare=False)
+    owner: type[BaseModel] = field(repr=False, compare=False)
+    """The model that declares it (its config, e.g. on NaN, applies to the value too)."""
 
     @property
     def flag(self) -> str:
@@ -290,7 +292,7 @@ class Setting:
         """``raw`` (text from a flag, a variable or a form, or a TOML value) as this setting's
         value, bounds checked; a ``ConfigError`` naming ``where`` and the setting if not."""
         try:
-            return self._adapter.validate_python(raw)
+            return _adapter(self.name).validate_python(raw)
         except ValidationError as exc:
             reason = exc.errors()[0]["msg"]
             raise ConfigError(f"{where}{self.name}: {reason}", field=self.name) from None
@@ -323,7 +325,7 @@ def _walk(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> Iterator[Sett
             kind=kind,
             choices=choices,
             bounded=bounded,
-            _adapter=TypeAdapter(bounded, config=model.model_config),
+            owner=model,
         )
 
 
@@ -335,6 +337,13 @@ def _kind(annotation: Any) -> tuple[Kind, tuple[str, ...]]:
     if annotation in (int, float, bool):
         return annotation.__name__, ()
     raise TypeError(f"a setting must be an int, a float, a bool or a Literal, not {annotation!r}")
+
+
+@functools.cache
+def _adapter(name: str) -> TypeAdapter[Any]:
+    """Built on first use: building all of them would slow every command's start."""
+    setting = SETTINGS_BY_NAME[name]
+    return TypeAdapter(setting.bounded, config=setting.owner.model_config)
 
 
 SETTINGS: tuple[Setting, ...] = tuple(_walk(RunConfig))
