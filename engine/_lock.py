@@ -28,7 +28,7 @@ from pathlib import Path
 import orjson
 
 from engine._atomic import PRIVATE
-from engine._errors import RunBusy
+from engine._errors import ConfigError, RunBusy
 
 LOCK_NAME = "lock"
 
@@ -77,7 +77,11 @@ class RunLock:
         With ``wait`` it blocks until the holder is done; a signal handler that raises
         (Ctrl+C's ``KeyboardInterrupt``) gives up the wait.
         """
-        fd = os.open(run_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, PRIVATE)
+        path = run_dir / LOCK_NAME
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, PRIVATE)
+        except OSError as exc:
+            raise ConfigError(f"cannot lock run {run_dir.name}: {path}: {exc.strerror}") from None
         try:
             if wait:
                 fcntl.flock(fd, fcntl.LOCK_EX)

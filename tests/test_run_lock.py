@@ -158,3 +158,16 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_a_lock_file_that_cannot_be_opened_is_one_line(tmp_path: Path) -> None:
+    run_dir = tmp_path / "night-batch"
+    done = batchdeck(*_run_args(tmp_path, run_dir, SLOW[:2]), "--max-items", "1", home=tmp_path)
+    assert done.returncode == 3, done.stderr
+    (run_dir / "lock").unlink()
+    (run_dir / "lock").mkdir()  # what a hostile or confused hand may leave there
+    refused = batchdeck("resume", str(run_dir), home=tmp_path)
+    assert (refused.returncode, refused.stderr) == (
+        2,
+        f"batchdeck: error: cannot lock run night-batch: {run_dir / 'lock'}: Is a directory\n",
+    )

