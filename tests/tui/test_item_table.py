@@ -185,6 +185,28 @@ async def test_rows_seen_recently_are_not_rendered_again_after_a_long_scroll() -
         assert rendered == []
 
 
+async def test_the_scrollbar_is_exact_whenever_the_pointer_is_on_it() -> None:
+    """The table hands the bar new figures only when its thumb moves on screen, but the
+    bar drags by them: once the pointer is on it they must be the table's own."""
+    app = TableApp(_model(2000))
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(ItemTable)
+        bar = table.vertical_scrollbar
+        app.feed([started(f"more-{n}") for n in range(3000)])
+        await pilot.pause()
+        exact = (table.virtual_size.height, table.scroll_y)
+        assert (bar.window_virtual_size, bar.position) != exact  # the thumb sat still
+        await pilot.hover(ItemTable, offset=(SIZE[0] - 1, 5))
+        await pilot.pause()
+        assert (bar.window_virtual_size, bar.position) == (
+            table.virtual_size.height,
+            table.scroll_y,
+        )
+        app.feed([started(f"later-{n}") for n in range(500)])
+        await pilot.pause()
+        assert bar.window_virtual_size == table.virtual_size.height == 5501
+
+
 async def test_rows_show_figures_and_single_line_previews() -> None:
     model = RunModel(clock=lambda: 0.0)
     model.apply_all(

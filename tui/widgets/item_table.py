@@ -297,6 +297,10 @@ class ItemTable(ScrollView, can_focus=True, inherit_bindings=False):
         if message.y is not None and message.y < self.max_scroll_y:
             self.follow = False
 
+    def on_enter(self, event: events.Enter) -> None:
+        if event.node is self.vertical_scrollbar:
+            self._sync_scrollbar()
+
     def on_click(self, event: events.Click) -> None:
         offset = event.get_content_offset(self)
         if offset is None or offset.y == 0:
@@ -356,7 +360,8 @@ class ItemTable(ScrollView, can_focus=True, inherit_bindings=False):
         self.set_reactive(ItemTable.virtual_size, size)
 
     def _sync_scrollbar(self) -> None:
-        """Let Textual bring the scrollbar up to date, only when its thumb moves on screen.
+        """Let Textual bring the scrollbar up to date when its thumb moves on screen, or
+        whenever the pointer is on it or drags it (it drags by its own figures).
 
         Textual redraws the whole bar whenever its position or sizes change,
         which costs as much as the rest of a frame; at a million rows, a
@@ -367,13 +372,14 @@ class ItemTable(ScrollView, can_focus=True, inherit_bindings=False):
         bound on ``textual`` in pyproject.toml. ``ScrollView``'s own watcher
         hands it the position.
         """
+        bar = self.vertical_scrollbar
         virtual = self.virtual_size.height
         window = self.scrollable_content_region.height
-        length = self.vertical_scrollbar.size.height
+        length = bar.size.height
         thumb = max(1.0, window * length / virtual) if virtual else 0.0
         start = int((length - thumb) * self.scroll_y / max(1, virtual - window) * _BAR_STEPS)
         geometry = (start, math.ceil(thumb * _BAR_STEPS), length)
-        if geometry != self._thumb:
+        if geometry != self._thumb or bar.mouse_over or bar.grabbed is not None:
             self._thumb = geometry
             self._scroll_update(self.virtual_size)
             super().watch_scroll_y(self.scroll_y, self.scroll_y)
