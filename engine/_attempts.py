@@ -1,22 +1,32 @@
 """One item's attempts, as a worker runs them: call, settle the money, validate, retry.
 
 A worker owns an item from the moment it takes it until its result: it waits at
-the pause gate, takes a rate-limit ticket, calls the provider under a deadline,
-replaces the dispatcher's reservation by the real cost as soon as an attempt is
-paid, and retries with backoff. A paid attempt gave its reservation back, so a
-retry reserves again, at once and within what the item may still cost: waiting
-for budget here could wait for money only workers can free.
+the pause gate, waits for the log to hold the reservation (``Funds.expose``),
+takes a rate-limit ticket, calls the provider under a deadline, replaces the
+reservation by the real cost as soon as an attempt is paid, and retries with
+backoff. A paid attempt gave its reservation back, so a retry reserves again
+before its backoff and before any new item (``Funds.hold_retry``), within what
+the item may still cost.
+
+What an answer cost is charged as the provider reports it, with two exceptions:
+an answer whose usage is unknown is charged all that was reserved for it, and a
+call cancelled after it was sent (abort) is charged its reservation too, since
+the provider may have billed it. An answer that cost more than was reserved
+(billing past ``max_tokens``) is recorded as it is; if that takes spending to the
+cap, nothing more is sent and the cap event says by how much and why.
 """
 
 from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 import anyio
 
-from engine._budget import Funds, to_units_up
+from engine import log
+from engine._budget import Funds, to_units_up, to_usd
 from engine._control import Control
 from engine._errors import FATAL_KINDS, ProviderError
 from engine._events import ItemRetrying, ItemStarted
@@ -32,8 +42,15 @@ CALL_GRACE_S = 5.0
 
 
 class Attempts:
-    def __init__(self, plan: Plan, funds: Funds, control: Control) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        funds: Funds,
+        control: Control,
+        log_note: Callable[[dict[str, Any]], None],
+    ) -> None:
         self._plan = plan
+        self._log_note = log_note
         self._config = plan.config
         self._funds = funds
         self._control = control
@@ -49,6 +66,7 @@ class Attempts:
         limiter = plan.limiters.get(work.model)
         _, _, bare_model = work.model.partition(":")
         reserved = work.reserved_units
+        sent = False
         usage = Usage()
         cost = 0.0
         errors: list[ErrorInfo] = []
@@ -75,13 +93,22 @@ class Attempts:
                     timeout_s=config.timeout,
                     attempt=attempt,
                 )
-                outcome = await _call(provider, limiter, request, work.input_estimate)
-                if outcome.usage is not None:  # a refusal is billed as an answer is
-                    usage = usage + outcome.usage
-                    attempt_cost = price.cost(outcome.usage) if price is not None else 0.0
+                await self._funds.expose(reserved)
+                sent = True
+                self._funds.calls_in_flight += 1
+                try:
+                    outcome = await _call(provider, limiter, request, work.input_estimate)
+                finally:
+                    self._funds.calls_in_flight -= 1
+                paid = outcome.usage
+                if paid is not None:  # a refusal is billed as an answer is
+                    usage = usage + paid
+                    attempt_cost = self._charge(work, price, paid, reserved)
                     cost += attempt_cost
-                    self._funds.settle(reserved, attempt_cost)
                     reserved = 0
+                else:  # not billed (an error): the reservation is kept for the next attempt
+                    self._funds.unexpose(reserved)
+                sent = False
                 if isinstance(outcome, CallResult):
                     parsed, error = self._validate(outcome)
                     if error is None:
@@ -106,18 +133,17 @@ class Attempts:
                         work.item, work.model, "failed", error=error, usage=usage, cost=cost,
                         started=started, attempts=attempt, errors=errors[:-1],
                     )  # fmt: skip
-                delay = backoff_delay(
-                    attempt, settings=config.retry, retry_after=retry_after, rng=self._rng
-                )
-                control.emit(ItemRetrying(work.item.id, work.model, attempt, error, delay))
-                await anyio.sleep(delay)
-                if reserved == 0 and price is not None:
-                    # A paid attempt gave its reservation back. The next one reserves again
-                    # without waiting (the budget it would wait for may be held by items only
-                    # a worker can run) and within what the item may still cost.
+                if paid is not None and price is not None:
+                    # A paid attempt gave its reservation back: it is in the log, and the
+                    # next attempt reserves again, before the backoff and any new item.
+                    self._log_note(
+                        log.paid_record(work.model, work.item.id, attempt, attempt_cost, paid)
+                    )
                     max_tokens = self._tokens_left(price, work, cost)
-                    units = to_units_up(price.worst_case(work.input_bound, max(max_tokens, 1)))
-                    if max_tokens < 1 or not self._funds.try_reserve(units):
+                    units = to_units_up(
+                        price.worst_case(work.input_bound, max(max_tokens, 1) * work.answers)
+                    )
+                    if max_tokens < 1 or not await self._funds.hold_retry(units):
                         return plan.result(
                             work.item, work.model, "skipped",
                             error=ErrorInfo("budget", "no budget left for another attempt"),
@@ -125,16 +151,43 @@ class Attempts:
                             errors=errors,
                         )  # fmt: skip
                     reserved = units
+                delay = backoff_delay(
+                    attempt, settings=config.retry, retry_after=retry_after, rng=self._rng
+                )
+                control.emit(ItemRetrying(work.item.id, work.model, attempt, error, delay))
+                await anyio.sleep(delay)
         finally:
-            if reserved:
-                self._funds.settle(reserved, 0.0)
+            if reserved:  # a call cancelled once sent may have been billed: charge it all
+                self._funds.settle(reserved, None if sent else 0.0, sent=sent)
+
+    def _charge(self, work: Work, price: Price | None, paid: Usage, reserved: int) -> float:
+        """Settle one paid attempt and return what it is charged (see the module docstring)."""
+        if price is None:
+            self._funds.settle(reserved, 0.0, sent=True)
+            return 0.0
+        actual = None if paid.unknown else price.cost(paid)
+        charged = self._funds.settle(reserved, actual, sent=True)
+        budget = self._funds.budget
+        if budget.cap_units is not None and budget.spent_units >= budget.cap_units:
+            cap = to_usd(budget.cap_units)
+            message = f"--max-cost ${cap:g} reached"
+            if budget.overspent_units:
+                message = (
+                    f"--max-cost ${cap:g} passed by ${to_usd(budget.overspent_units):.6f}: "
+                    f"{work.model} billed ${to_usd(charged):.6f} for a call whose worst case was "
+                    f"${to_usd(reserved):.6f} (more tokens than the request allowed)"
+                )
+            self._control.cap("max_cost", message)
+            self._control.halt()  # taken but not started: stays unsent
+        return to_usd(charged) if actual is None else actual
 
     def _tokens_left(self, price: Price, work: Work, spent: float) -> int:
         """Output tokens the next attempt may use, within what the item may still cost."""
         cap = self._config.max_item_cost
         if cap is None:
             return work.max_tokens
-        return min(work.max_tokens, price.output_tokens_within(cap - spent, work.input_bound))
+        within = price.output_tokens_within(cap - spent, work.input_bound) // work.answers
+        return min(work.max_tokens, within)
 
     def _validate(self, outcome: CallResult) -> tuple[Any, ErrorInfo | None]:
         validator = self._plan.validator

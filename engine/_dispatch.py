@@ -101,7 +101,7 @@ class Dispatcher:
                     try:
                         await send(work_send, work)
                     except BaseException:
-                        self._funds.settle(work.reserved_units, 0.0)
+                        self._funds.settle(work.reserved_units, 0.0, sent=False)
                         raise
                     self.dispatched += 1
         if plan.retrying is None:  # a retry sees only its own pairs
@@ -119,16 +119,17 @@ class Dispatcher:
             return plan.result(item, model, "failed", error=ErrorInfo("invalid_input", str(exc)))
         bound = input_token_bound(config.system, prompt) + self._framing
         max_tokens = config.max_tokens
+        answers = plan.answers
         price = plan.prices[model]
         units = 0
         if price is not None:
-            units = to_units_up(price.worst_case(bound, max_tokens))
+            units = to_units_up(price.worst_case(bound, max_tokens * answers))
             if self._item_cap_units is not None and units > self._item_cap_units:
                 assert config.max_item_cost is not None
                 max_tokens = min(
-                    max_tokens, price.output_tokens_within(config.max_item_cost, bound)
+                    max_tokens, price.output_tokens_within(config.max_item_cost, bound) // answers
                 )
-                units = to_units_up(price.worst_case(bound, max_tokens))
+                units = to_units_up(price.worst_case(bound, max_tokens * answers))
                 if max_tokens < 1 or units > self._item_cap_units:
                     worst = price.worst_case(bound, 1)
                     message = (
@@ -138,7 +139,7 @@ class Dispatcher:
                     error = ErrorInfo("budget", message)
                     return plan.result(item, model, "skipped", error=error)
         estimate = estimate_tokens(prompt) + estimate_tokens(config.system or "")
-        return Work(item, model, prompt, max_tokens, bound, estimate, units)
+        return Work(item, model, prompt, max_tokens, bound, estimate, units, answers)
 
     async def _reserve(self, work: Work) -> bool:
         """Hold the worst case of ``work``; False when the run's cap can never fit it."""

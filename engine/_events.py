@@ -139,6 +139,14 @@ class RunFinished:
     input_tokens: int
     output_tokens: int
     elapsed_s: float
+    overspent_usd: float = 0.0
+    """How far spending went past ``--max-cost``: only a provider billing past the limits
+    of a request can take it there (by at most the calls then in flight)."""
+    usage_unknown: int = 0
+    """Results of this execution charged their whole reservation: an answer's usage was
+    missing or could not be believed."""
+    unpriced: tuple[str, ...] = ()
+    """Models with no known price: their cost is unknown, not $0."""
 
 
 Event = (

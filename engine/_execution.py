@@ -28,7 +28,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from engine import log
 from engine._attempts import Attempts
-from engine._budget import Budget, Funds
+from engine._budget import Budget, Funds, to_usd
 from engine._control import Control
 from engine._dispatch import Dispatcher, send
 from engine._events import (
@@ -52,10 +52,11 @@ class Execution:
         self._plan = plan
         self._control = Control(subscribers, abort=self.abort)
         self._budget = Budget.create(plan.config.max_cost, plan.state.cost_usd)
-        funds = Funds(self._budget)
-        self._dispatcher = Dispatcher(plan, funds, self._control)
-        self._attempts = Attempts(plan, funds, self._control)
         self._log = LogTask(plan.writer, self._committed, self._control.fail)
+        funds = Funds(self._budget, urge=self._log.urge)
+        self._log.funds = funds
+        self._dispatcher = Dispatcher(plan, funds, self._control)
+        self._attempts = Attempts(plan, funds, self._control, self._log.note)
         self._target_workers = workers
         self._live_workers = 0
         self._work_scope: anyio.CancelScope | None = None
@@ -68,6 +69,7 @@ class Execution:
             "skipped": plan.state.skipped,
         }
         self._usage = Usage(plan.state.input_tokens, plan.state.output_tokens)
+        self._usage_unknown = 0
         self._started = time.monotonic()
 
     # ---- control (sync: safe to call from any task on the loop) ----
@@ -183,6 +185,7 @@ class Execution:
             self._counts[previous] -= 1
         self._counts[result.status] += 1
         self._usage = self._usage + result.usage
+        self._usage_unknown += result.usage.unknown
 
     async def _finish(self) -> RunFinished:
         control = self._control
@@ -210,6 +213,9 @@ class Execution:
             input_tokens=self._usage.input_tokens,
             output_tokens=self._usage.output_tokens,
             elapsed_s=time.monotonic() - self._started,
+            overspent_usd=to_usd(self._budget.overspent_units),
+            usage_unknown=self._usage_unknown,
+            unpriced=tuple(m for m, price in self._plan.prices.items() if price is None),
         )
         control.emit(finished)
         return finished

@@ -41,6 +41,7 @@ RESULT_COLUMNS = (
     "input_tokens",
     "output_tokens",
     "cost_usd",
+    "usage_unknown",
     "latency_ms",
     "attempts",
     "error",
@@ -58,7 +59,9 @@ def format_for(path: Path, fmt: str | None = None) -> ExportFormat:
 
 
 def result_row(result: ItemResult) -> dict[str, Any]:
-    """The result's own columns (error as ``kind: message``)."""
+    """The result's own columns (error as ``kind: message``). ``cost_usd`` is empty for a
+    model with no price (unknown, not $0); ``usage_unknown`` is set for a result charged
+    its reservation because an answer's usage could not be believed."""
     error = result.error
     return {
         "id": result.id,
@@ -68,7 +71,8 @@ def result_row(result: ItemResult) -> dict[str, Any]:
         "model": result.model,
         "input_tokens": result.usage.input_tokens,
         "output_tokens": result.usage.output_tokens,
-        "cost_usd": round(result.cost_usd, 10),
+        "cost_usd": None if result.unpriced else round(result.cost_usd, 10),
+        "usage_unknown": result.usage.unknown or None,
         "latency_ms": round(result.latency_ms, 1),
         "attempts": result.attempts,
         "error": None if error is None else f"{error.kind}: {error.message}",

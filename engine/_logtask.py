@@ -22,6 +22,7 @@ import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from engine import log
+from engine._budget import Funds, to_usd
 from engine._errors import LogWriteError
 from engine._results import ItemResult
 
@@ -51,6 +52,8 @@ class LogTask:
         self._committed = committed
         self._fail = fail
         self._notes: list[dict[str, Any]] = []
+        self.funds: Funds | None = None
+        """Whose spending bound each group carries (``Funds.hold_wanted``)."""
         self._wake: ResultSend | None = None
         self._late: str | None = None
         """Set when a write missed its deadline: nothing more is written."""
@@ -62,11 +65,15 @@ class LogTask:
         return send, recv
 
     def note(self, record: dict[str, Any]) -> None:
-        """Queue a lifecycle record for the next group, in order with the results."""
+        """Queue a record for the next group, in order with the results."""
         self._notes.append(record)
+        self.urge()
+
+    def urge(self) -> None:
+        """Wake an idle log task: something is queued, or a call waits for its bound."""
         if self._wake is not None:
             with suppress(anyio.WouldBlock, anyio.ClosedResourceError):
-                self._wake.send_nowait(_WAKE)  # an idle log task wakes to write it
+                self._wake.send_nowait(_WAKE)
 
     async def run(self, results: MemoryObjectReceiveStream[ItemResult]) -> None:
         async with results:
@@ -76,7 +83,7 @@ class LogTask:
                 except anyio.EndOfStream:
                     return
                 try:
-                    await _fill(group, results)
+                    await _fill(group, results, self._urgent)
                 finally:  # cancelled while filling: what arrived is still committed
                     with anyio.move_on_after(WRITE_DEADLINE_S, shield=True) as scope:
                         await self._commit(group)
@@ -94,12 +101,21 @@ class LogTask:
         lines = [log.encode(log.result_record(r)) for r in group]
         lines += [log.encode(record) for record in self._notes]
         self._notes.clear()
+        bound = None if self.funds is None else self.funds.hold_wanted()
+        if bound is not None:
+            lines.append(log.encode(log.hold_record(to_usd(bound))))
         try:
             await anyio.to_thread.run_sync(self._writer.write_group, lines, abandon_on_cancel=True)
         except LogWriteError as exc:
             self._fail(str(exc))
             return
+        if bound is not None and self.funds is not None:
+            self.funds.held(bound)
         self._committed(group)
+
+    def _urgent(self) -> bool:
+        """A call waits for a new bound: commit what is there now, not at the interval."""
+        return self.funds is not None and self.funds.waiting_durable
 
     async def close(self, last: dict[str, Any]) -> str | None:
         """Write the queued records and ``last`` at once, fsynced; the error, if that failed."""
@@ -126,10 +142,15 @@ class LogTask:
         return self._late
 
 
-async def _fill(group: list[ItemResult], results: MemoryObjectReceiveStream[ItemResult]) -> None:
-    """Add to ``group`` what arrives within the group interval, up to GROUP_MAX records."""
+async def _fill(
+    group: list[ItemResult],
+    results: MemoryObjectReceiveStream[ItemResult],
+    urgent: Callable[[], bool],
+) -> None:
+    """Add to ``group`` what arrives within the group interval, up to GROUP_MAX records;
+    less as soon as ``urgent()``."""
     deadline = anyio.current_time() + GROUP_INTERVAL_S
-    while len(group) < GROUP_MAX:
+    while len(group) < GROUP_MAX and not urgent():
         try:
             group.append(results.receive_nowait())
             continue

@@ -19,7 +19,7 @@ from engine import log
 from engine._config import RunConfig
 from engine._events import RunState
 from engine._items import InvalidItem, Item
-from engine._prices import Price
+from engine._prices import FREE, Price
 from engine._ratelimit import RateLimiter
 from engine._results import ErrorInfo, ItemResult, Status, Usage
 from engine._schema import OutputValidator
@@ -38,6 +38,8 @@ class Work:
     input_estimate: int
     """Likely input tokens, for rate-limit reservations (which are given back after)."""
     reserved_units: int
+    answers: int
+    """Answers a call may be billed for (``--param n``): the output reserved is multiplied."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,8 @@ class Plan:
     """True for (model, id, line) that must not run this time (done, or not asked for)."""
     prompt_override: str | None = None
     """An edited prompt for a retry: ``template`` is built from it and it is kept in results."""
+    answers: int = 1
+    """Answers one call may be billed for (``n`` and the like, passed through)."""
     total: int | None = None
     """(item, model) pairs in the input when known up front."""
     retrying: RunState | None = None
@@ -100,6 +104,7 @@ class Plan:
             finish_reason=finish_reason,
             simulated=simulated or model.startswith("simulate:"),
             prompt_override=self.prompt_override,
+            unpriced=self.prices.get(model, FREE) is None,
         )
 
     def invalid(self, entry: InvalidItem, model: str) -> ItemResult:

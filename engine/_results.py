@@ -21,12 +21,16 @@ class Usage:
     output_tokens: int = 0
     cached_tokens: int = 0
     """Input tokens served from the provider's prompt cache (a subset of ``input_tokens``)."""
+    unknown: bool = False
+    """An answer came without a usage one could believe (missing, NaN, negative, absurd):
+    its tokens are not in the counts, and it was charged all that was reserved for it."""
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
             self.input_tokens + other.input_tokens,
             self.output_tokens + other.output_tokens,
             self.cached_tokens + other.cached_tokens,
+            self.unknown or other.unknown,
         )
 
 
@@ -58,6 +62,8 @@ class ItemResult:
     simulated: bool = False
     prompt_override: str | None = None
     """A prompt edited by the user for a retry, which replaced the run's template."""
+    unpriced: bool = False
+    """The model has no known price: ``cost_usd`` is 0 because it is unknown, not free."""
 
     @property
     def key(self) -> tuple[str, str]:

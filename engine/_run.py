@@ -57,6 +57,7 @@ from engine._prices import FREE, Price, PriceTable, user_prices_path
 from engine._ratelimit import RateLimiter
 from engine._schema import OutputValidator
 from engine._template import PromptTemplate, default_template_for, unknown_placeholders
+from engine._tokens import answers_per_call
 from engine.providers import PRESETS, Provider, make_provider
 from engine.providers.simulate import SIMULATE, SimulateProvider
 from engine.readers import STDIN, check_input, count_items, detect_format, read_items
@@ -271,6 +272,7 @@ class Run:
                 stack.enter_context(self.held())
                 state = await self._checked_log(options, emit)
             prices = _prices_for(config)
+            answers = answers_per_call(config.params)
             validator = (
                 None if config.output_schema is None else OutputValidator(config.output_schema)
             )
@@ -319,6 +321,7 @@ class Run:
                 state=state,
                 skip=skip,
                 prompt_override=options.prompt_override,
+                answers=answers,
                 total=total,
                 retrying=None if options.only is None else _state_before(state),
             )

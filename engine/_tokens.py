@@ -15,6 +15,8 @@ from typing import Any
 
 import orjson
 
+from engine._errors import ConfigError
+
 FRAMING_TOKENS = 16
 """Tokens a chat API adds around the messages (role markers, separators)."""
 
@@ -39,3 +41,50 @@ def request_framing(schema: Mapping[str, Any] | None, params: Mapping[str, Any])
     if schema is not None:
         extra += len(orjson.dumps(dict(schema))) + STRUCTURED_OUTPUT_TOKENS
     return extra
+
+
+_OUTPUT_LIMITS = (
+    "max_tokens",
+    "max_completion_tokens",
+    "max_output_tokens",
+    "maxOutputTokens",
+    "max_new_tokens",
+)
+"""Passed-through fields that set the output limit (OpenAI's two, the Responses API's,
+Anthropic's, Gemini's, TGI's): they would replace the one the cost cap reserves for."""
+_ANSWER_COUNTS = ("n", "best_of", "candidateCount", "candidate_count")
+"""Passed-through fields that ask for several answers per call, each billed (OpenAI and
+compatible servers, Gemini)."""
+MAX_ANSWERS = 128
+
+
+def answers_per_call(params: Mapping[str, Any]) -> int:
+    """How many answers a call with ``params`` passed through may be billed for.
+
+    A field that sets the output limit is refused (``--max-tokens`` sets it, and the
+    reservation follows it); a count of answers multiplies the output reserved.
+    Reasoning and thinking settings (``reasoning_effort``, ``thinking``,
+    ``thinkingConfig``) are let through: OpenAI, Anthropic and Gemini count those
+    tokens within the output limit. Gemini's ``generationConfig`` is looked into.
+    """
+    fields = dict(params)
+    nested = fields.get("generationConfig")
+    if isinstance(nested, Mapping):
+        fields.update(nested)
+    for name in _OUTPUT_LIMITS:
+        if name in fields:
+            raise ConfigError(
+                f"--param {name} would lift the output limit the cost cap reserves for: "
+                "use --max-tokens instead"
+            )
+    answers = 1
+    for name in _ANSWER_COUNTS:
+        if name in fields:
+            value = fields[name]
+            if type(value) is not int or not 1 <= value <= MAX_ANSWERS:
+                raise ConfigError(
+                    f"--param {name}={value!r}: a number of answers must be a whole number "
+                    f"from 1 to {MAX_ANSWERS}"
+                )
+            answers = max(answers, value)
+    return answers

@@ -136,9 +136,19 @@ class Progress:
         if finished.remaining:
             lines.append(f"  not sent {finished.remaining:>8}  (resumable)")
         lines.append(
-            f"  cost ${finished.cost_usd:.4f}   tokens {finished.input_tokens:,} in / "
+            f"  cost {_cost(finished)}   tokens {finished.input_tokens:,} in / "
             f"{finished.output_tokens:,} out"
         )
+        if finished.usage_unknown:
+            lines.append(
+                f"  {finished.usage_unknown} answers came without a usage that could be believed:"
+                " each was charged all that was reserved for it"
+            )
+        if finished.overspent_usd:
+            lines.append(
+                f"  --max-cost passed by ${finished.overspent_usd:.6f}: a provider billed more "
+                "tokens than the requests allowed"
+            )
         return "\n".join(lines)
 
 
@@ -148,6 +158,14 @@ _STATE_WORDS = {
     "capped": "stopped at a cap (resumable)",
     "failed": "failed",
 }
+
+
+def _cost(finished: RunFinished) -> str:
+    """The run's cost; unknown for models with no price (never $0.0000)."""
+    if not finished.unpriced:
+        return f"${finished.cost_usd:.4f}"
+    unknown = f"unknown (no price for {', '.join(finished.unpriced)})"
+    return f"${finished.cost_usd:.4f} + {unknown}" if finished.cost_usd else unknown
 
 
 def _clock(seconds: float) -> str:

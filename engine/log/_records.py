@@ -10,11 +10,20 @@ when empty)::
     pause    {"k","t"}
     resume   {"k","t"}
     stop     dispatching stopped early: {"k","t","reason"}
-    finish   the run ended: {"k","t","state"} (a RunState)
+    finish   the run ended: {"k","t","state","spent_usd"?} (a RunState; all spent so far)
+    hold     the most the run may have spent once calls now in flight settle:
+             {"k","upto_usd"}; written (with a group) before those calls are sent,
+             so after a kill resume counts it as spent (see ``LogState.cost_usd``)
+    paid     a paid attempt of an item that is then retried: {"k","head":[model,
+             id, attempt, cost_usd, input_tokens, output_tokens, cached_tokens],
+             "usage_unknown"?}; the item's result counts it again in its totals
     result   terminal record of one (model, id) pair:
              {"k","head","attempts"?,"latency_ms"?,"output"?,"parsed"?,"finish"?,
               "error"?: {"kind","message"},"attempt_errors"?: [[kind, message]...],
-              "simulated"?,"prompt"?,"fields"?}
+              "simulated"?,"prompt"?,"fields"?,"usage_unknown"?,"unpriced"?}
+             usage_unknown: an answer's usage could not be believed, and it was
+             charged all that was reserved for it; unpriced: the model has no
+             price, so cost_usd (0) is unknown
     batch    a submission to a provider's native batch API (none yet; resume
              reads them into ``LogState.batches``):
              {"k","t","provider","batch_id","model","state","provider_state"?,"ids"?}
@@ -112,6 +121,23 @@ def finish_record(
     return record
 
 
+def hold_record(upto_usd: float) -> dict[str, Any]:
+    return {"k": "hold", "upto_usd": upto_usd}
+
+
+def paid_record(model: str, id: str, attempt: int, cost_usd: float, usage: Usage) -> dict[str, Any]:
+    rec: dict[str, Any] = {
+        "k": "paid",
+        "head": [
+            model, id, attempt, cost_usd,
+            usage.input_tokens, usage.output_tokens, usage.cached_tokens,
+        ],
+    }  # fmt: skip
+    if usage.unknown:
+        rec["usage_unknown"] = True
+    return rec
+
+
 def result_record(result: ItemResult) -> dict[str, Any]:
     """The log record of a terminal result: ``head`` first (see the module docstring)."""
     usage = result.usage
@@ -144,6 +170,10 @@ def result_record(result: ItemResult) -> dict[str, Any]:
         rec["attempt_errors"] = [[e.kind, e.message] for e in result.attempt_errors]
     if result.simulated:
         rec["simulated"] = True
+    if usage.unknown:
+        rec["usage_unknown"] = True
+    if result.unpriced:
+        rec["unpriced"] = True
     if result.prompt_override is not None:
         rec["prompt"] = result.prompt_override
     if result.fields:
@@ -165,7 +195,9 @@ def result_from_record(rec: Mapping[str, Any]) -> ItemResult:
             fields=rec.get("fields", {}),
             output=rec.get("output"),
             parsed=rec.get("parsed"),
-            usage=Usage(input_tokens, output_tokens, cached_tokens),
+            usage=Usage(
+                input_tokens, output_tokens, cached_tokens, rec.get("usage_unknown", False)
+            ),
             cost_usd=cost,
             latency_ms=rec.get("latency_ms", 0.0),
             attempts=rec.get("attempts", 0),
@@ -174,6 +206,7 @@ def result_from_record(rec: Mapping[str, Any]) -> ItemResult:
             finish_reason=rec.get("finish"),
             simulated=rec.get("simulated", False),
             prompt_override=rec.get("prompt"),
+            unpriced=rec.get("unpriced", False),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise LogCorrupt(f"a malformed result record ({type(exc).__name__}: {exc})") from None

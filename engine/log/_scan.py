@@ -201,7 +201,9 @@ class LogState:
     by_model: Mapping[str, ModelCounts]
     cost_usd: float
     """Summed over every result record, retried ones included: that money is spent; or the
-    spend a finish record states, when higher (paid attempts of items aborted mid-retry)."""
+    spend a finish record states, when higher (paid attempts of items aborted mid-retry);
+    or, when the last execution never finished (killed), the last ``hold`` bound it wrote,
+    when higher: calls it had sent may have been paid for without a result."""
     input_tokens: int
     output_tokens: int
     cached_tokens: int
@@ -298,6 +300,7 @@ def _scan_lines(lines_of: ValidLines, path: Path, index: IndexBy) -> LogState:
     lifecycle: LifecycleKind | None = None
     final: RunState | None = None
     spent = 0.0
+    held = 0.0
     batches: dict[str, BatchRecord] = {}
     for lines in lines_of:
         line = b""
@@ -336,7 +339,10 @@ def _scan_lines(lines_of: ValidLines, path: Path, index: IndexBy) -> LogState:
                     lifecycle = kind
                     final = rec.get("state") if kind == "finish" else None
                     if kind == "finish":
-                        spent = max(spent, float(rec.get("spent_usd", 0.0)))
+                        spent = max(spent, _usd(rec.get("spent_usd", 0.0)))
+                        held = 0.0  # the finish states what was spent: earlier bounds are moot
+                elif kind == "hold":
+                    held = max(held, _usd(rec.get("upto_usd")))
                 elif kind == "batch":
                     batch = batch_from_record(rec, previous=batches.get(str(rec.get("batch_id"))))
                     batches[batch.batch_id] = batch
@@ -349,7 +355,7 @@ def _scan_lines(lines_of: ValidLines, path: Path, index: IndexBy) -> LogState:
     return LogState(
         header=header,
         by_model=found.counts(),
-        cost_usd=max(cost, spent),
+        cost_usd=max(cost, spent, held),
         input_tokens=input_tokens,
         output_tokens=output_tokens,
         cached_tokens=cached_tokens,
@@ -363,6 +369,13 @@ def _scan_lines(lines_of: ValidLines, path: Path, index: IndexBy) -> LogState:
         index=index,
         _index=found,
     )
+
+
+def _usd(value: Any) -> float:
+    """An amount a lifecycle or hold record states; LogCorrupt unless a sane number."""
+    if type(value) not in (int, float) or not 0 <= value < 1e12:
+        raise LogCorrupt(f"a record states a spend of {value!r}")
+    return float(value)
 
 
 def _checked_header(rec: dict[str, Any], path: Path) -> dict[str, Any]:

@@ -53,6 +53,7 @@ from engine._secrets import Secret, redact
 from engine.providers._base import CallRequest, CallResult, RateLimitInfo
 from engine.providers._headers import retry_after
 from engine.providers._presets import ProviderConfig
+from engine.providers._usage import UNKNOWN
 
 MESSAGE_LIMIT = 300
 """Characters of a provider's message kept in an error: enough to read, one log line."""
@@ -218,15 +219,16 @@ class HttpProvider(ABC):
         reply = await self._send(path, body, timeout_s=request.timeout_s)
         if not 200 <= reply.status < 300:
             raise self.failure(reply)
+        # A 2xx answer was (most likely) billed even when it cannot be read: charged as unknown.
         if not isinstance(reply.payload, Mapping):
-            raise self.error("server_error", f"malformed JSON from {self.name}", reply)
+            message = f"malformed JSON from {self.name}"
+            raise self.error("server_error", message, reply, usage=UNKNOWN)
         try:
             return self.parse(request, reply)
         except _SHAPE_ERRORS as exc:
             detail = f"{type(exc).__name__}: {exc}"
-            raise self.error(
-                "server_error", f"unexpected response shape from {self.name} ({detail})", reply
-            ) from exc
+            message = f"unexpected response shape from {self.name} ({detail})"
+            raise self.error("server_error", message, reply, usage=UNKNOWN) from exc
 
     async def aclose(self) -> None:
         await self._transport.aclose()

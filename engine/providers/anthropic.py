@@ -33,6 +33,7 @@ from engine.providers._headers import header_float, seconds_until
 from engine.providers._http import HttpProvider, Reply, status_kind
 from engine.providers._presets import ProviderConfig
 from engine.providers._schema import is_object_schema, wire_name
+from engine.providers._usage import read_usage
 
 API_VERSION = "2023-06-01"
 
@@ -161,12 +162,10 @@ def _tool_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _usage(usage: Any) -> Usage:
-    if not isinstance(usage, Mapping):
-        return Usage()
-    cache_read = int(usage.get("cache_read_input_tokens") or 0)
-    cache_write = int(usage.get("cache_creation_input_tokens") or 0)
-    return Usage(
-        input_tokens=int(usage.get("input_tokens") or 0) + cache_read + cache_write,
-        output_tokens=int(usage.get("output_tokens") or 0),
-        cached_tokens=cache_read,
+    return read_usage(
+        usage,
+        input=("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"),
+        output=("output_tokens",),
+        cached=("cache_read_input_tokens",),
+        required=("input_tokens", "output_tokens"),
     )

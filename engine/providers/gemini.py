@@ -31,6 +31,7 @@ from engine.providers._base import CallRequest, CallResult
 from engine.providers._headers import parse_duration
 from engine.providers._http import HttpProvider, Reply, status_kind
 from engine.providers._presets import ProviderConfig
+from engine.providers._usage import read_usage
 
 _TOP_LEVEL_FIELDS = frozenset(
     {
@@ -136,13 +137,14 @@ class GeminiProvider(HttpProvider):
 
 
 def _usage(usage: Any) -> Usage:
-    if not isinstance(usage, Mapping):
-        return Usage()
-    output = int(usage.get("candidatesTokenCount") or 0) + int(usage.get("thoughtsTokenCount") or 0)
-    return Usage(
-        input_tokens=int(usage.get("promptTokenCount") or 0),
-        output_tokens=output,
-        cached_tokens=int(usage.get("cachedContentTokenCount") or 0),
+    # Gemini leaves out a count that is zero (no candidate, no thoughts): only the
+    # prompt's count must be there.
+    return read_usage(
+        usage,
+        input=("promptTokenCount",),
+        output=("candidatesTokenCount", "thoughtsTokenCount"),
+        cached=("cachedContentTokenCount",),
+        required=("promptTokenCount",),
     )
 
 

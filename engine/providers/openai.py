@@ -28,6 +28,7 @@ from engine.providers._headers import header_float, parse_duration
 from engine.providers._http import HttpProvider, Reply, status_kind
 from engine.providers._presets import ProviderConfig
 from engine.providers._schema import strict_compatible, wire_name
+from engine.providers._usage import read_usage
 
 _CONTEXT = re.compile(
     r"context[ _-]?(length|window|size)|maximum context|reduce the length", re.IGNORECASE
@@ -118,14 +119,16 @@ def _mentions_context(codes: frozenset[str]) -> bool:
 
 
 def _usage(usage: Any) -> Usage:
-    if not isinstance(usage, Mapping):
-        return Usage()
-    details = usage.get("prompt_tokens_details") or {}
-    cached = details.get("cached_tokens") or usage.get("prompt_cache_hit_tokens") or 0
-    return Usage(
-        input_tokens=int(usage.get("prompt_tokens") or 0),
-        output_tokens=int(usage.get("completion_tokens") or 0),
-        cached_tokens=int(cached),
+    if isinstance(usage, Mapping):  # the cached count sits one level down
+        details = usage.get("prompt_tokens_details")
+        cached = details.get("cached_tokens") if isinstance(details, Mapping) else None
+        usage = {**usage, "cached": cached or usage.get("prompt_cache_hit_tokens")}
+    return read_usage(
+        usage,
+        input=("prompt_tokens",),
+        output=("completion_tokens",),
+        cached=("cached",),
+        required=("prompt_tokens", "completion_tokens"),
     )
 
 

@@ -1,0 +1,184 @@
+"""The money cap holds whatever the provider answers or the user passes through.
+
+Each test drives the real engine, on real files and a real log, with a provider
+whose answers the test scripts: usage that is unknown, usage above what was
+reserved, calls cancelled after they were sent, passed-through fields that would
+lift the output limit, paid retries near the cap, and a run killed mid-way.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+import pytest
+
+from engine import log
+from engine._budget import to_units_up, to_usd
+from engine._errors import ConfigError
+from engine._events import CapReached
+from engine._export import json_row
+from engine._prices import PriceTable
+from engine._results import Usage
+from engine._tokens import input_token_bound
+from engine.providers._base import CallRequest, CallResult
+from tests.engine.scripted import ScriptedProvider, execute, in_background, items, make_run, until
+
+pytestmark = pytest.mark.anyio
+
+MODEL = "simulate:gpt-4o-mini"
+PRICE = PriceTable.load().lookup(MODEL)
+assert PRICE is not None
+
+
+def worst_case(request: CallRequest, answers: int = 1) -> float:
+    """What the engine reserves for ``request``: its cost if every bound were reached."""
+    bound = input_token_bound(request.system, request.prompt)
+    return to_usd(to_units_up(PRICE.worst_case(bound, request.max_tokens * answers)))
+
+
+async def test_an_answer_of_unknown_usage_is_charged_its_reservation(tmp_path: Path) -> None:
+    provider = ScriptedProvider(lambda r: CallResult("x", Usage(unknown=True)))
+    run = make_run(tmp_path, items(3))
+    finished, events = await execute(run, provider)
+    reserved = sum(worst_case(r) for r in provider.requests)
+    assert finished.cost_usd == pytest.approx(reserved) and reserved > 0
+    [result] = [r for r in log.iter_results(run.log_path) if r.id == "item-0"]
+    assert result.usage.unknown and result.cost_usd == pytest.approx(
+        worst_case(provider.requests[0])
+    )
+    assert json_row(result)["usage_unknown"] is True
+    assert log.scan(run.log_path).cost_usd == pytest.approx(reserved)
+
+
+async def test_recorded_spend_never_goes_down_whatever_the_usage(tmp_path: Path) -> None:
+    answers = iter([Usage(10, 5), Usage(unknown=True), Usage(0, 0), Usage(unknown=True)])
+    provider = ScriptedProvider(lambda r: CallResult("x", next(answers)))
+    run = make_run(tmp_path, items(4), workers=1)
+    spent: list[float] = []
+    finished = await run.execute(
+        [lambda e: spent.append(e.spent_usd) if hasattr(e, "spent_usd") else None],
+        providers={MODEL: provider},
+    )
+    assert spent == sorted(spent) and finished.cost_usd == spent[-1]
+
+
+async def test_a_provider_billing_past_the_reservation_stops_the_run_and_says_by_how_much(
+    tmp_path: Path,
+) -> None:
+    def overbill(request: CallRequest) -> CallResult:  # ten times the output it was allowed
+        return CallResult("x", Usage(len(request.prompt), 10 * request.max_tokens))
+
+    provider = ScriptedProvider(overbill)
+    cap = 0.002
+    run = make_run(tmp_path, items(50), workers=1, max_cost=cap)
+    finished, events = await execute(run, provider)
+    [capped] = [e for e in events if isinstance(e, CapReached)]
+    assert capped.cap == "max_cost" and "passed by $" in capped.message
+    assert "more tokens than the request allowed" in capped.message
+    assert finished.state == "capped" and finished.cost_usd > cap
+    # Nothing is sent once spending reached the cap: the last call alone passed it.
+    assert finished.cost_usd - cap <= 10 * worst_case(provider.requests[-1])
+    assert finished.cost_usd == pytest.approx(log.scan(run.log_path).cost_usd)
+
+
+async def test_a_call_cancelled_once_sent_is_charged_its_reservation(tmp_path: Path) -> None:
+    provider = ScriptedProvider()
+    provider.gate = anyio.Event()  # calls hang until aborted: the provider may bill them
+    run = make_run(tmp_path, items(4), workers=2)
+    async with in_background(run, provider) as outcome:
+        await until(lambda: provider.in_flight == 2)
+        run.abort()
+    finished, _ = outcome[0]
+    assert finished.cost_usd == pytest.approx(sum(worst_case(r) for r in provider.requests))
+    assert log.scan(run.log_path).cost_usd == pytest.approx(finished.cost_usd)
+
+
+@pytest.mark.parametrize(
+    "param", ["max_tokens", "max_completion_tokens", "max_output_tokens", "maxOutputTokens"]
+)
+async def test_a_passed_field_that_lifts_the_output_limit_is_refused(
+    tmp_path: Path, param: str
+) -> None:
+    provider = ScriptedProvider()
+    run = make_run(tmp_path, items(2), max_cost=0.01, params={param: 100_000})
+    with pytest.raises(ConfigError, match=f"--param {param} .* use --max-tokens instead"):
+        await execute(run, provider)
+    assert provider.requests == []
+
+
+async def test_a_nested_gemini_output_limit_is_refused_too(tmp_path: Path) -> None:
+    run = make_run(tmp_path, items(1), params={"generationConfig": {"maxOutputTokens": 9000}})
+    with pytest.raises(ConfigError, match="maxOutputTokens"):
+        await execute(run, ScriptedProvider())
+
+
+async def test_n_answers_multiply_the_reservation(tmp_path: Path) -> None:
+    probe = ScriptedProvider()
+    (tmp_path / "probe").mkdir()
+    await execute(make_run(tmp_path / "probe", items(1)), probe)
+    one = worst_case(probe.requests[0])
+    provider = ScriptedProvider()
+    # Room for one answer's worst case, not for four.
+    run = make_run(tmp_path, items(1), max_cost=2 * one, params={"n": 4})
+    finished, _ = await execute(run, provider)
+    assert provider.requests == [] and finished.state == "capped"
+
+
+async def test_a_number_of_answers_that_is_not_a_whole_number_is_refused(tmp_path: Path) -> None:
+    run = make_run(tmp_path, items(1), params={"n": "lots"})
+    with pytest.raises(ConfigError, match="--param n='lots'"):
+        await execute(run, ScriptedProvider())
+
+
+async def test_paid_retries_get_budget_before_new_items(tmp_path: Path) -> None:
+    """Every item's first answer is invalid (paid, half its worst case); near the cap its
+    retry goes before new items. Only retries left when no call is in flight any more
+    can end skipped (before: 58 of 86 items here were paid once, then skipped)."""
+    seen: set[str] = set()
+
+    def first_invalid(request: CallRequest) -> CallResult:
+        first = request.prompt not in seen
+        seen.add(request.prompt)
+        half = Usage(input_token_bound(None, request.prompt) // 2, request.max_tokens // 2)
+        return CallResult("not json" if first else "{}", half)
+
+    (tmp_path / "probe").mkdir()
+    probe = ScriptedProvider()
+    await execute(make_run(tmp_path / "probe", items(1)), probe)
+    one = worst_case(probe.requests[0])
+    run = make_run(
+        tmp_path, items(200), workers=16, max_cost=30 * one, output_schema={"type": "object"}
+    )
+    finished, _ = await execute(run, ScriptedProvider(first_invalid))
+    results = list(log.iter_results(run.log_path))
+    paid_then_skipped = [r for r in results if r.status == "skipped" and r.cost_usd > 0]
+    assert finished.state == "capped" and finished.ok >= 25
+    assert len(paid_then_skipped) <= 2
+
+
+async def test_paid_attempts_then_retried_are_logged_with_their_cost(tmp_path: Path) -> None:
+    answers = iter(["no", "no", "{}"])
+    provider = ScriptedProvider(lambda r: CallResult(next(answers), Usage(100, 10)))
+    run = make_run(tmp_path, items(1), output_schema={"type": "object"})
+    await execute(run, provider)
+    paid = [r for r in log.read_records(run.log_path) if r["k"] == "paid"]
+    assert [p["head"][2] for p in paid] == [1, 2]
+    assert all(p["head"][3] == pytest.approx(PRICE.cost(Usage(100, 10))) for p in paid)
+
+
+async def test_a_killed_run_counts_its_last_bound_as_spent(tmp_path: Path) -> None:
+    """A hold record is on disk before a call is sent; with no finish after it (killed),
+    resume counts it as spent."""
+    provider = ScriptedProvider()
+    provider.gate = anyio.Event()
+    run = make_run(tmp_path, items(8), workers=4, max_cost=1.0)
+    async with in_background(run, provider) as outcome:
+        await until(lambda: provider.in_flight == 4)
+        holds = [r for r in log.read_records(run.log_path) if r["k"] == "hold"]
+        at_kill = log.scan(run.log_path)  # the log as a SIGKILL now would leave it
+        provider.gate.set()
+    assert holds and outcome
+    in_flight = sum(worst_case(r) for r in provider.requests[:4])
+    assert at_kill.cost_usd >= in_flight
+    assert at_kill.cost_usd == pytest.approx(max(h["upto_usd"] for h in holds))
