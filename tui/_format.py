@@ -7,6 +7,8 @@ pads each cell to a fixed width) in step with what the text can contain.
 
 from __future__ import annotations
 
+import math
+
 _SI_STEPS: tuple[tuple[float, str], ...] = ((1e9, "G"), (1e6, "M"), (1e3, "k"))
 
 
@@ -20,7 +22,10 @@ def count(n: float) -> str:
 
 
 def money(usd: float) -> str:
-    """Dollars with enough digits to tell a tenth of a cent from zero."""
+    """Dollars with enough digits to tell a tenth of a cent from zero; NaN (a model with no
+    price) is ``unknown``, never $0."""
+    if math.isnan(usd):
+        return "unknown"
     if usd == 0:
         return "$0"
     if abs(usd) >= 100:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from textual.app import App, ComposeResult
 from textual.widget import Widget
 
-from engine._events import CostUpdated
-from tests.tui._factories import MODEL, OTHER_MODEL, FakeClock, finished
+from engine._events import CostUpdated, ItemFinished
+from tests.tui._factories import MODEL, OTHER_MODEL, FakeClock, finished, run_started
 from tests.tui._scenes import busy_run
+from tui import _format
 from tui.model import RunModel
 from tui.widgets.cost_meter import CostMeter
 from tui.widgets.model_breakdown import ModelBreakdown
@@ -153,3 +156,28 @@ async def test_run_status_names_the_run_and_its_state(model: RunModel) -> None:
         assert line.startswith(" RUNNING ")
         assert "run 20261122-150000-demo" in line
         assert f"models {MODEL}, {OTHER_MODEL}" in line
+
+
+async def test_a_model_with_no_price_shows_its_cost_as_unknown(clock: FakeClock) -> None:
+    """A model with no price and no cap: its cost is unknown, never $0, in the cost meter,
+    the per-model panel and the item table's cost cell."""
+    model = RunModel(clock=clock)
+    unpriced = finished("a", OTHER_MODEL, cost=0.0)
+    model.apply_all(
+        [
+            run_started(OTHER_MODEL),
+            ItemFinished(dataclasses.replace(unpriced.result, unpriced=True)),
+            CostUpdated(0.0, 0.0, None),
+        ]
+    )
+    meter = PanelApp(CostMeter(model))
+    async with meter.run_test(size=(40, 6)) as pilot:
+        await pilot.pause()
+        assert "spent unknown of no cap" in _text(meter)
+    breakdown = PanelApp(ModelBreakdown(model))
+    async with breakdown.run_test(size=(100, 6)) as pilot:
+        await pilot.pause()
+        [row] = [line for line in _text(breakdown).splitlines() if OTHER_MODEL in line]
+        assert "unknown" in row and "$0" not in row
+    [row] = [model.store.get(OTHER_MODEL, "a")]
+    assert row is not None and _format.money(row.cost_usd) == "unknown"

@@ -84,6 +84,7 @@ class ModelStats:
         "model",
         "output_tokens",
         "timed",
+        "unpriced",
     )
 
     def __init__(self, model: str) -> None:
@@ -94,6 +95,8 @@ class ModelStats:
         self.output_tokens = 0
         self.latency_ms_total = 0.0
         self.timed = 0
+        self.unpriced = False
+        """The model has no known price: its cost is unknown, not $0."""
 
     @property
     def done(self) -> int:
@@ -143,6 +146,8 @@ class RunModel:
         self.cap_usd: float | None = None
         self.cost_usd = 0.0
         """Cost of the items finished while this model listened."""
+        self.unpriced: set[str] = set()
+        """Models with no known price among those results: the cost is partly unknown."""
         self.input_tokens = 0
         self.output_tokens = 0
         self.finished_items = 0
@@ -312,6 +317,9 @@ class RunModel:
         stats = self._move(result.model, old, result.status)
         usage = result.usage
         stats.cost_usd += result.cost_usd
+        if result.unpriced:
+            stats.unpriced = True
+            self.unpriced.add(result.model)
         stats.input_tokens += usage.input_tokens
         stats.output_tokens += usage.output_tokens
         if result.latency_ms > 0:

@@ -25,6 +25,7 @@ a view is O(1) per row drawn.
 
 from __future__ import annotations
 
+import math
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -267,7 +268,7 @@ class ItemStore:
         self._attempts[position] = result.attempts
         self._input_tokens[position] = usage.input_tokens
         self._output_tokens[position] = usage.output_tokens
-        self._cost[position] = result.cost_usd
+        self._cost[position] = math.nan if result.unpriced else result.cost_usd
         self._latency[position] = result.latency_ms
         self._previews[position] = preview[:PREVIEW_CHARS]
         self.version += 1

@@ -190,7 +190,10 @@ class InspectorScreen(Screen[None]):
         yield "input tokens", f"{usage.input_tokens:,}", ""
         yield "output tokens", f"{usage.output_tokens:,}", ""
         yield "cached tokens", f"{usage.cached_tokens:,}", ""
-        yield "cost", f"${result.cost_usd:.6f}", ""
+        cost = "unknown (no price)" if result.unpriced else f"${result.cost_usd:.6f}"
+        if usage.unknown:
+            cost += " (usage unknown: charged its reservation)"
+        yield "cost", cost, ""
         yield "latency", f"{_format.latency(result.latency_ms)} ({result.latency_ms:,.0f} ms)", ""
         yield "finish reason", result.finish_reason or "-", ""
         yield "simulated", "yes" if result.simulated else "no", ""

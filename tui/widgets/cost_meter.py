@@ -39,11 +39,11 @@ class CostMeter(ModelPanel):
     }
     """
 
-    _figures: tuple[float, float, float | None] | None = None
+    _figures: tuple[float, float, float | None, int] | None = None
 
     def model_changed(self) -> None:
         model = self.model
-        figures = (model.spent_usd, model.reserved_usd, model.cap_usd)
+        figures = (model.spent_usd, model.reserved_usd, model.cap_usd, len(model.unpriced))
         if figures != self._figures:
             self._figures = figures
             self.refresh()
@@ -52,9 +52,12 @@ class CostMeter(ModelPanel):
         model = self.model
         label = self.component_style("cost-meter--label")
         cap = model.cap_usd
+        spent = _format.money(model.spent_usd)
+        if model.unpriced:  # a model with no price: its share is unknown, not $0
+            spent = "unknown" if not model.spent_usd else f"{spent} + unknown"
         text = Text.assemble(
             ("spent ", label),
-            _format.money(model.spent_usd),
+            spent,
             (" of ", label),
             _format.money(cap) if cap is not None else "no cap",
             ("\nheld by calls in flight ", label),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar
 
 from tui import _format
@@ -19,7 +20,7 @@ def _cells(stats: ModelStats) -> tuple[str, ...]:
             for n in (stats.done, counts["ok"], counts["failed"], counts["skipped"], stats.active)
         ),
         f"{_format.count(stats.input_tokens)}/{_format.count(stats.output_tokens)}",
-        _format.money(stats.cost_usd),
+        _format.money(math.nan if stats.unpriced else stats.cost_usd),
         "-" if latency is None else _format.latency(latency),
     )
 
