@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -56,3 +57,19 @@ def reap(proc: subprocess.Popen[str]) -> None:
     for stream in (proc.stdout, proc.stderr):
         if stream is not None:
             stream.close()
+
+
+def kill_after(*args: str, home: Path, seconds: float) -> int:
+    """Start ``batchdeck *args``; once it has started (its first line on stderr), SIGKILL it
+    after ``seconds`` unless it ended by then. Its exit status (``-SIGKILL`` if killed)."""
+    proc = start(*args, home=home)
+    try:
+        assert proc.stderr is not None
+        proc.stderr.readline()  # the run has started: its log is open
+        try:
+            proc.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGKILL)
+        return proc.wait(timeout=30)
+    finally:
+        reap(proc)

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import random
 import signal
-import subprocess
 from pathlib import Path
 
 import orjson
 
 from engine import log
-from tests.cli import batchdeck, start
+from tests.cli import batchdeck, kill_after
 
 ITEMS = 3000
 KILLS = 20
@@ -41,26 +40,9 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path: Path) -> None:
     run_dir = tmp_path / "killed"
     rng = random.Random(7)
     args: tuple[str, ...] = ("run", str(source), *OPTIONS, "--run-dir", str(run_dir))
-    kills = 0
-    while kills < KILLS:
-        proc = start(*args, home=tmp_path)
-        try:
-            assert proc.stderr is not None
-            proc.stderr.readline()  # the run has started: its log is open
-            try:
-                proc.wait(timeout=rng.uniform(0.0, 0.3))
-            except subprocess.TimeoutExpired:
-                proc.send_signal(signal.SIGKILL)
-                kills += 1
-            proc.wait(timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            for stream in (proc.stdout, proc.stderr):
-                if stream is not None:
-                    stream.close()
-        assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    for _ in range(KILLS):
+        status = kill_after(*args, home=tmp_path, seconds=rng.uniform(0.0, 0.3))
+        assert status == -signal.SIGKILL, "the run ended before it could be killed"
         args = ("resume", str(run_dir))
     done = batchdeck(*args, home=tmp_path, timeout=120)
     assert done.returncode == 0, done.stderr

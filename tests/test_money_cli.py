@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import random
 import signal
-import subprocess
 from pathlib import Path
 
 import orjson
 import pytest
 
 from engine import log
-from tests.cli import batchdeck, start
+from tests.cli import batchdeck, kill_after
 from tests.fakeserver.hostile import HostileServer, hostile_server
 
 MODEL = "openai-compatible:hostile"
@@ -135,25 +134,9 @@ def test_sigkill_during_paid_retries_and_calls_in_flight_never_passes_the_cap(
         kills = starts = 0
         while kills < KILLS and starts < 3 * KILLS:
             starts += 1
-            proc = start(*args, home=tmp_path)
-            try:
-                assert proc.stderr is not None
-                proc.stderr.readline()  # the run has started
-                try:
-                    proc.wait(timeout=rng.uniform(0.05, 0.35))
-                except subprocess.TimeoutExpired:
-                    proc.send_signal(signal.SIGKILL)
-                    kills += 1
-                proc.wait(timeout=30)
-            finally:
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.wait()
-                for stream in (proc.stdout, proc.stderr):
-                    if stream is not None:
-                        stream.close()
-
-            assert proc.returncode in (-signal.SIGKILL, 3), "only a kill or the cap ends it"
+            status = kill_after(*args, home=tmp_path, seconds=rng.uniform(0.05, 0.35))
+            kills += status == -signal.SIGKILL
+            assert status in (-signal.SIGKILL, 3), "only a kill or the cap ends it"
             assert billed_usd(server) <= cap
             args = ("resume", str(run_dir))
         assert kills == KILLS
