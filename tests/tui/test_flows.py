@@ -107,7 +107,8 @@ async def test_inspect_a_failure_retry_it_and_export_csv(tmp_path: Path) -> None
 async def test_quit_mid_run_keeps_it_resumable_and_history_resumes_it() -> None:
     app = make_app(first="setup")
     async with app.run_test(size=SIZE) as pilot:
-        await start(app, pilot, workers="4", sim_latency_ms="100")
+        # Long enough calls that the run cannot finish while keys are pressed on a busy box.
+        await start(app, pilot, workers="4", sim_latency_ms="400")
         await until(pilot, lambda: len(app.session.model.store) >= 4)
         await pilot.press("ctrl+q")
         assert isinstance(app.screen, QuitScreen)
@@ -171,7 +172,7 @@ async def test_an_engine_refusal_is_the_runs_failure_not_a_traceback() -> None:
 async def test_quit_while_running_can_be_cancelled() -> None:
     app = make_app(first="setup")
     async with app.run_test(size=SIZE) as pilot:
-        await start(app, pilot, workers="2", sim_latency_ms="500")
+        await start(app, pilot, workers="2", sim_latency_ms="3000")  # still draining when looked at
         await pilot.press("ctrl+q")
         assert isinstance(app.screen, QuitScreen)
         await pilot.press("k")
