@@ -7,6 +7,7 @@ behind it are private by concern, as httpx's are. A run in four lines::
     finished = await run.execute([print])      # any number of event subscribers
     # elsewhere, on the same loop: run.pause(), run.resume(), run.stop(), run.abort()
     export_to_file(run, Path("out.csv"), "csv")
+    await Run.open(run_dir).replay([print])    # a past run's events, read from its log
 """
 
 from engine._atomic import write_atomic
@@ -41,11 +42,13 @@ from engine._events import (
     CapReached,
     CostUpdated,
     Event,
+    FinalState,
     InputWarning,
     ItemFinished,
     ItemRetrying,
     ItemsCounted,
     ItemStarted,
+    LiveState,
     LogRecovered,
     RateLimitUpdated,
     RunFailed,
@@ -54,12 +57,14 @@ from engine._events import (
     RunResumed,
     RunStarted,
     RunState,
+    RunStopping,
     Subscriber,
     WorkersChanged,
 )
 from engine._export import ExportFormat, StatusFilter, format_for
 from engine._items import InvalidItem, Item
 from engine._lock import Holder
+from engine._paths import config_dir
 from engine._preview import Preview, preview_input
 from engine._prices import Price, PriceTable
 from engine._results import ErrorInfo, ItemResult, Status, Usage
@@ -89,6 +94,7 @@ __all__ = [
     "Event",
     "ExportFormat",
     "Holder",
+    "FinalState",
     "InputError",
     "InputWarning",
     "InvalidItem",
@@ -98,6 +104,7 @@ __all__ = [
     "ItemRetrying",
     "ItemStarted",
     "ItemsCounted",
+    "LiveState",
     "LogCorrupt",
     "LogError",
     "LogRecovered",
@@ -120,6 +127,7 @@ __all__ = [
     "RunResumed",
     "RunStarted",
     "RunState",
+    "RunStopping",
     "RunSummary",
     "Setting",
     "SettingValues",
@@ -130,6 +138,7 @@ __all__ = [
     "Tunable",
     "Usage",
     "WorkersChanged",
+    "config_dir",
     "config_fields",
     "config_file",
     "default_template_for",

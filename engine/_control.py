@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 
 import anyio
 
-from engine._events import CapKind, CapReached, Event, RunFailed, RunState, Subscriber
+from engine._events import CapKind, CapReached, Event, FinalState, RunFailed, Subscriber
 
 
 class Control:
@@ -26,7 +26,7 @@ class Control:
         self._unpaused.set()
         self.halted = False
         """Stopped by the user or a failure: items taken but not started stay unsent."""
-        self.stop_reason: RunState | None = None
+        self.stop_reason: FinalState | None = None
         self.failure: str | None = None
 
     def emit(self, event: Event) -> None:

@@ -19,18 +19,27 @@ from typing import Literal
 
 from engine._results import ErrorInfo, ItemResult
 
-RunState = Literal["running", "paused", "stopping", "finished", "stopped", "capped", "failed"]
+LiveState = Literal["replaying", "running", "paused", "stopping"]
+"""A run being published now: ``replaying`` while a past run's results are read back
+from its log (opening it, or before a resume goes on), then what an execution is doing."""
+FinalState = Literal["finished", "stopped", "capped", "failed"]
+"""How an execution ended (``RunFinished.state``, the log's finish record, ``summary.json``)."""
+RunState = LiveState | FinalState
 CapKind = Literal["max_cost", "max_item_cost", "time_limit", "max_items"]
 
 
 @dataclass(frozen=True, slots=True)
 class RunStarted:
+    """Publishing began: ``state`` is ``replaying`` for the log's results, else ``running``."""
+
     run_id: str
     run_dir: str
     models: tuple[str, ...]
     resumed: bool
     already_done: int
-    """Terminal records found in the log on resume (0 for a fresh run)."""
+    """Pairs the log already held a terminal record for that this stream did not publish as
+    ``ItemFinished``: 0 for a fresh run, and for a resume asked to replay its log first."""
+    state: LiveState = "running"
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +109,11 @@ class RunResumed:
 
 
 @dataclass(frozen=True, slots=True)
+class RunStopping:
+    """``stop`` or ``abort`` was asked: nothing more is sent; ``RunFinished`` follows."""
+
+
+@dataclass(frozen=True, slots=True)
 class CapReached:
     cap: CapKind
     message: str
@@ -129,7 +143,7 @@ class RunFailed:
 
 @dataclass(frozen=True, slots=True)
 class RunFinished:
-    state: RunState
+    state: FinalState
     ok: int
     failed: int
     skipped: int
@@ -139,6 +153,7 @@ class RunFinished:
     input_tokens: int
     output_tokens: int
     elapsed_s: float
+    """Time this execution took (0 for a replayed run)."""
     overspent_usd: float = 0.0
     """How far spending went past ``--max-cost``: only a provider billing past the limits
     of a request can take it there (by at most the calls then in flight)."""
@@ -160,6 +175,7 @@ Event = (
     | WorkersChanged
     | RunPaused
     | RunResumed
+    | RunStopping
     | CapReached
     | LogRecovered
     | InputWarning

@@ -33,12 +33,13 @@ from engine._control import Control
 from engine._dispatch import Dispatcher, send
 from engine._events import (
     CostUpdated,
+    FinalState,
     ItemFinished,
     ItemsCounted,
     RunFinished,
     RunPaused,
     RunResumed,
-    RunState,
+    RunStopping,
     Subscriber,
     WorkersChanged,
 )
@@ -90,6 +91,8 @@ class Execution:
 
     def stop(self) -> None:
         """Send nothing more; let calls in flight finish and be logged."""
+        if not self._control.halted and self._control.failure is None:
+            self._control.emit(RunStopping())
         self._control.halt()  # items a worker holds but has not started stay unsent
         self._dispatcher.cancel()
 
@@ -189,7 +192,7 @@ class Execution:
 
     async def _finish(self) -> RunFinished:
         control = self._control
-        state: RunState = control.stop_reason or "finished"
+        state: FinalState = control.stop_reason or "finished"
         seen_total = self._dispatcher.seen_total
         total = seen_total if seen_total is not None else self._plan.total
         done = sum(self._counts.values())

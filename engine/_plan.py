@@ -17,7 +17,7 @@ from typing import Any
 
 from engine import log
 from engine._config import RunConfig
-from engine._events import RunState
+from engine._events import FinalState
 from engine._items import InvalidItem, Item
 from engine._prices import FREE, Price
 from engine._ratelimit import RateLimiter
@@ -64,7 +64,7 @@ class Plan:
     """Answers one call may be billed for (``n`` and the like, passed through)."""
     total: int | None = None
     """(item, model) pairs in the input when known up front."""
-    retrying: RunState | None = None
+    retrying: FinalState | None = None
     """Set when this execution only retries some pairs: the state the run was in, which it
     keeps unless the retry leaves nothing undone."""
 

@@ -41,10 +41,10 @@ from engine._errors import BatchdeckError, ConfigError, InputError, RunNotFound
 from engine._events import (
     Event,
     InputWarning,
+    LiveState,
     LogRecovered,
     RunFinished,
     RunStarted,
-    RunState,
     Subscriber,
 )
 from engine._execution import Execution
@@ -55,6 +55,7 @@ from engine._paths import CONFIG_NAME, LOG_NAME, SUMMARY_NAME, runs_root
 from engine._plan import Plan
 from engine._prices import FREE, Price, PriceTable, user_prices_path
 from engine._ratelimit import RateLimiter
+from engine._replay import publish_results, replay_log
 from engine._schema import OutputValidator
 from engine._template import PromptTemplate, default_template_for, unknown_placeholders
 from engine._tokens import answers_per_call
@@ -218,6 +219,7 @@ class Run:
         only: Collection[tuple[str, str]] | None = None,
         prompt_override: str | None = None,
         providers: Mapping[str, Provider] | None = None,
+        replay: bool = False,
     ) -> RunFinished:
         """Run every item without a terminal record (or only the ``(model, id)`` pairs given).
 
@@ -225,37 +227,56 @@ class Run:
         the run cannot work; item failures are results, never exceptions.
         ``providers`` (model -> provider) replaces the ones the config names, as
         httpx's transport does: for tests and for embedding batchdeck.
+        ``replay`` publishes the log's results first, as ``replay`` does, so a
+        subscriber that starts empty sees the whole run (``already_done`` is 0).
         """
-
-        def emit(event: Event) -> None:
-            for subscriber in subscribers:
-                subscriber(event)
-
+        emit = _emitter(subscribers)
         options = _Options(retry_failed, force, only, prompt_override, providers)
-        async with self._planned(options, emit) as plan:
-            execution = Execution(plan, subscribers, plan.config.workers)
-            self._execution = execution
-            try:
-                if self._pending_pause:
-                    execution.pause()
-                if self._pending_stop:
-                    execution.stop()
-                emit(
-                    RunStarted(
-                        run_id=self.run_id,
-                        run_dir=str(self.run_dir),
-                        models=plan.config.models,
-                        resumed=plan.state.result_records > 0,
-                        already_done=plan.state.ok + plan.state.failed + plan.state.skipped,
+        with self.held():  # the log replayed is the log the execution goes on from
+            if replay and not self._new:
+                emit(self._started("replaying", resumed=False, already_done=0))
+                await publish_results(self.log_path, emit, self.config.max_cost)
+            async with self._planned(options, emit) as plan:
+                execution = Execution(plan, subscribers, plan.config.workers)
+                self._execution = execution
+                try:
+                    done = plan.state.ok + plan.state.failed + plan.state.skipped
+                    emit(
+                        self._started(
+                            "running",
+                            resumed=plan.state.result_records > 0,
+                            already_done=0 if replay else done,
+                        )
                     )
-                )
-                finished = await execution.run()
-            finally:
-                self._execution = None
-                self._pending_stop = False
+                    if self._pending_pause:
+                        execution.pause()
+                    if self._pending_stop:
+                        execution.stop()
+                    finished = await execution.run()
+                finally:
+                    self._execution = None
+                    self._pending_stop = False
         if self.log_path.exists():  # not when the run dir was deleted under the run
             self._write_summary(finished)
         return finished
+
+    async def replay(self, subscribers: Sequence[Subscriber] = ()) -> RunFinished:
+        """Publish this past run's events from its log without executing it (see ``_replay``)."""
+        started = self._started("replaying", resumed=False, already_done=0)
+        summary = self.run_dir / SUMMARY_NAME
+        return await replay_log(
+            self.log_path, summary, _emitter(subscribers), started, self.config.max_cost
+        )
+
+    def _started(self, state: LiveState, *, resumed: bool, already_done: int) -> RunStarted:
+        return RunStarted(
+            run_id=self.run_id,
+            run_dir=str(self.run_dir),
+            models=self.config.models,
+            resumed=resumed,
+            already_done=already_done,
+            state=state,
+        )
 
     @asynccontextmanager
     async def _planned(
@@ -323,7 +344,7 @@ class Run:
                 prompt_override=options.prompt_override,
                 answers=answers,
                 total=total,
-                retrying=None if options.only is None else _state_before(state),
+                retrying=None if options.only is None else state.outcome,
             )
 
     async def _checked_log(self, options: _Options, emit: Callable[[Event], None]) -> log.LogState:
@@ -397,6 +418,14 @@ class Run:
 def _check_unused(run_dir: Path) -> None:
     if (run_dir / LOG_NAME).exists():
         raise ConfigError(f"{run_dir} already holds a run: use --resume to go on with it")
+
+
+def _emitter(subscribers: Sequence[Subscriber]) -> Callable[[Event], None]:
+    def emit(event: Event) -> None:
+        for subscriber in subscribers:
+            subscriber(event)
+
+    return emit
 
 
 def _build_providers(config: RunConfig, session: int) -> dict[str, Provider]:
@@ -529,14 +558,6 @@ def _pairs_in_input(config: RunConfig) -> int | None:
     except BatchdeckError:
         return None
     return None if counted is None else counted * len(config.models)
-
-
-_KEPT_STATES: dict[str, RunState] = {s: s for s in ("finished", "stopped", "capped", "failed")}
-
-
-def _state_before(state: log.LogState) -> RunState:
-    """The run's state by its log, for a retry to keep: killed or paused runs read as stopped."""
-    return _KEPT_STATES.get(state.run_state, "stopped")
 
 
 def _not_in(wanted: frozenset[tuple[str, str]]) -> Callable[[str, str, int], bool]:

@@ -3,20 +3,17 @@
 The engine runs in the app's own event loop as ONE async worker (group
 ``engine``, exclusive), so pause, stop and the worker count are plain sync
 calls on the ``Run`` handle from a key handler, and nothing crosses a thread.
-Only file reads that block (a log's results, one result) go to a thread, each
-inside an ``await``, so their answer comes back to the coroutine that asked.
+Only file reads that block (one result, a run's failures) go to a thread,
+each inside an ``await``, so their answer comes back to the coroutine that
+asked.
 
 A new run, a resumed run and a past run opened from History each get a fresh
-``RunModel`` and ``EventBuffer``: the app builds a run screen around them. A
-resumed or opened run first gets its log's results, as ``ItemFinished`` events,
-so the table shows the items already done; the engine's ``RunStarted`` then
-counts those same items again in ``already_done``, so ``_Relay`` zeroes it. A
-retry reuses the model it was asked from, whose total already covers the
-retried pairs, so its relay also drops the retry's own ``ItemsCounted``.
-
-The engine publishes pause and resume itself (``RunPaused``/``RunResumed``); it
-has no event for a stop that is draining (the caller's own action), so the
-session tells the model that one.
+``RunModel`` and ``EventBuffer``: the app builds a run screen around them, and
+the model folds what the engine publishes, nothing else. A past run is
+``Run.replay``: its log read back as the events it published, a page at a
+time. A resume asks the engine to replay the log before going on
+(``execute(replay=True)``), so the table shows the items already done. A retry
+reuses the model it was asked from, which already holds every pair of the run.
 
 Errors: ``Run.create`` / ``Run.open`` refusing a run come back as a
 ``BatchdeckError`` to the caller, which shows it; an engine worker that raises
@@ -28,28 +25,20 @@ crashes loudly.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Collection, Coroutine, Iterable
-from dataclasses import replace
+from collections.abc import Callable, Collection, Coroutine
 from functools import partial
-from typing import Any, Final, get_args
+from typing import Any, Final
 
 from textual.app import App
 from textual.worker import Worker
 
 from engine import (
-    CostUpdated,
-    Event,
-    ItemFinished,
     ItemResult,
-    ItemsCounted,
     Run,
     RunConfig,
     RunFailed,
     RunFinished,
-    RunStarted,
-    RunState,
     RunSummary,
-    WorkersChanged,
     find_result,
     load_results,
 )
@@ -57,25 +46,6 @@ from tui.model import EventBuffer, RunModel
 
 ENGINE_GROUP: Final = "engine"
 """The worker group of the engine's one worker."""
-
-_RUN_STATES: Final[frozenset[str]] = frozenset(get_args(RunState))
-
-
-class _Relay:
-    """An engine subscriber for a model that already holds the log's results."""
-
-    __slots__ = ("_buffer", "_keep_total")
-
-    def __init__(self, buffer: EventBuffer, *, keep_total: bool) -> None:
-        self._buffer = buffer
-        self._keep_total = keep_total
-
-    def __call__(self, event: Event) -> None:
-        if isinstance(event, RunStarted):
-            event = replace(event, already_done=0)
-        elif isinstance(event, ItemsCounted) and self._keep_total:
-            return
-        self._buffer(event)
 
 
 class RunSession:
@@ -117,25 +87,25 @@ class RunSession:
     def resume(self, run: Run, *, retry_failed: bool = False) -> None:
         """Go on with a stopped or interrupted run, its finished items shown first."""
         self._fresh(run)
-        relay = _Relay(self.events, keep_total=False)
-        self._launch(partial(self._resume, run, relay, retry_failed=retry_failed))
+        self._launch(partial(run.execute, [self.events], retry_failed=retry_failed, replay=True))
 
     def retry(
         self, keys: Collection[tuple[str, str]], *, prompt_override: str | None = None
     ) -> None:
         """Run these ``(model, id)`` pairs of the current run again, into the current model."""
         assert self.run is not None and not self.running
-        relay = _Relay(self.events, keep_total=True)
         self._launch(
-            partial(self.run.execute, [relay], only=list(keys), prompt_override=prompt_override)
+            partial(
+                self.run.execute, [self.events], only=list(keys), prompt_override=prompt_override
+            )
         )
 
-    def open(self, summary: RunSummary) -> Worker[None]:
+    def open(self, summary: RunSummary) -> Worker[RunFinished]:
         """Show a past run without executing it: its results, then its last outcome."""
         run = Run.open(summary.run_dir)
         self._fresh(run)
         return self._app.run_worker(
-            partial(self._open, run, summary), group="load", exclusive=True, exit_on_error=False
+            partial(run.replay, [self.events]), group="load", exclusive=True, exit_on_error=False
         )
 
     def failed(self, message: str) -> None:
@@ -157,15 +127,11 @@ class RunSession:
         """Send nothing more; calls in flight finish and are logged; resumable later."""
         if self.run is not None and self.running:
             self.run.stop()
-            self.model.state = "stopping"
-            self.model.version += 1
 
     def abort(self) -> None:
         """Cancel calls in flight too; they run again on resume."""
         if self.run is not None and self.running:
             self.run.abort()
-            self.model.state = "stopping"
-            self.model.version += 1
 
     def add_workers(self, delta: int) -> int | None:
         """Change the worker count by ``delta`` (at least one); the new count, or None."""
@@ -198,42 +164,6 @@ class RunSession:
         self.events = EventBuffer()
 
     def _launch(self, work: Callable[[], Coroutine[Any, Any, RunFinished]]) -> None:
-        assert self.run is not None
-        self.events(WorkersChanged(self.run.config.workers))  # the engine reports changes only
         self.worker = self._app.run_worker(
             work, group=ENGINE_GROUP, exclusive=True, exit_on_error=False
-        )
-
-    async def _results(self, run: Run) -> list[ItemResult]:
-        return await asyncio.to_thread(lambda: list(load_results(run)))
-
-    def _feed(self, results: Iterable[ItemResult]) -> None:
-        for result in results:
-            self.events(ItemFinished(result))
-
-    async def _resume(self, run: Run, relay: _Relay, *, retry_failed: bool) -> RunFinished:
-        self._feed(await self._results(run))
-        return await run.execute([relay], retry_failed=retry_failed)
-
-    async def _open(self, run: Run, summary: RunSummary) -> None:
-        results = await self._results(run)
-        events = self.events
-        events(RunStarted(run.run_id, str(run.run_dir), run.config.models, False, 0))
-        if summary.total is not None:
-            events(ItemsCounted(total=summary.total, invalid=0))
-        events(CostUpdated(summary.cost_usd, 0.0, run.config.max_cost))
-        self._feed(results)
-        state = summary.state if summary.state in _RUN_STATES else "stopped"
-        events(
-            RunFinished(
-                state=state,  # type: ignore[arg-type]
-                ok=summary.ok,
-                failed=summary.failed,
-                skipped=summary.skipped,
-                remaining=0 if summary.total is None else summary.total - summary.done,
-                cost_usd=summary.cost_usd,
-                input_tokens=sum(result.usage.input_tokens for result in results),
-                output_tokens=sum(result.usage.output_tokens for result in results),
-                elapsed_s=0.0,
-            )
         )

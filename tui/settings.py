@@ -1,6 +1,6 @@
 """What the app remembers between sessions, as a typed JSON file in the user's config dir.
 
-The file lives in ``engine._paths.config_dir()``: platformdirs' user config
+The file lives in ``engine.config_dir()``: platformdirs' user config
 dir, or ``$BATCHDECK_HOME/config`` when that is set (tests set it, so they never
 touch the user's own file). Loading never fails: a missing file gives defaults, and
 a file that does not parse or validate gives defaults plus a warning the app
@@ -23,8 +23,7 @@ from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from engine import SettingValues, write_atomic
-from engine._paths import config_dir
+from engine import SettingValues, config_dir, write_atomic
 from themes import DEFAULT_THEME
 
 SETTINGS_FILE: Final = "settings.json"

@@ -10,7 +10,7 @@ when empty)::
     pause    {"k","t"}
     resume   {"k","t"}
     stop     dispatching stopped early: {"k","t","reason"}
-    finish   the run ended: {"k","t","state","spent_usd"?} (a RunState; all spent so far)
+    finish   the run ended: {"k","t","state","spent_usd"?} (a FinalState; all spent so far)
     hold     the most the run may have spent once calls now in flight settle:
              {"k","upto_usd"}; written (with a group) before those calls are sent,
              so after a kill resume counts it as spent (see ``LogState.cost_usd``)
@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from engine._errors import LogCorrupt
-from engine._events import RunState
+from engine._events import FinalState
 from engine._results import ErrorInfo, ItemResult, Usage
 from engine.log._format import FORMAT_VERSION
 
@@ -111,7 +111,7 @@ def stop_record(reason: str, *, t: float | None = None) -> dict[str, Any]:
 
 
 def finish_record(
-    state: RunState, *, spent_usd: float | None = None, t: float | None = None
+    state: FinalState, *, spent_usd: float | None = None, t: float | None = None
 ) -> dict[str, Any]:
     """``spent_usd``: all the run has spent so far, attempts of items without a result
     (aborted mid-retry) included, which the result records alone cannot tell."""

@@ -42,7 +42,7 @@ from typing import IO, Any, Literal
 import orjson
 
 from engine._errors import LogCorrupt, LogError
-from engine._events import RunState
+from engine._events import FinalState
 from engine._idset import IdSet
 from engine._results import ItemResult, Status
 from engine.log import _verify
@@ -59,9 +59,10 @@ from engine.log._records import (
 
 IndexBy = Literal["line", "id"]
 
-LogRunState = Literal["new", "interrupted"] | RunState
+LogRunState = Literal["new", "interrupted", "paused"] | FinalState
 """How a run stands by its log: ``new`` (never executed), ``interrupted`` (the log
-ends while it was running: killed, or still running now), or a RunState."""
+ends while it was running: killed, or still running now), ``paused`` (killed while
+paused), or how its last execution ended."""
 
 _CODES: dict[str, int] = {"ok": 1, "failed": 2, "skipped": 3}
 _STATUS_OF: tuple[Status | None, ...] = (None, "ok", "failed", "skipped")
@@ -210,7 +211,7 @@ class LogState:
     result_records: int
     lifecycle: LifecycleKind | None
     """Kind of the last session/pause/resume/stop/finish record."""
-    final_state: RunState | None
+    final_state: FinalState | None
     """``state`` of the last lifecycle record when that is a finish record."""
     batches: Mapping[str, BatchRecord]
     """The latest record of every provider batch, by batch id."""
@@ -251,6 +252,15 @@ class LogState:
         if self.lifecycle == "stop":
             return "stopped"
         return "interrupted"
+
+    @property
+    def outcome(self) -> FinalState:
+        """How the run ended, for whoever shows or keeps it: a run killed, paused or never
+        executed reads as ``stopped`` (its unfinished items resume)."""
+        state = self.run_state
+        if state == "new" or state == "interrupted" or state == "paused":
+            return "stopped"
+        return state
 
 
 def scan(path: str | os.PathLike[str], *, index: IndexBy = "line") -> LogState:
@@ -298,7 +308,7 @@ def _scan_lines(lines_of: ValidLines, path: Path, index: IndexBy) -> LogState:
     cost, input_tokens, output_tokens, cached_tokens, results = 0.0, 0, 0, 0, 0
     header: dict[str, Any] | None = None
     lifecycle: LifecycleKind | None = None
-    final: RunState | None = None
+    final: FinalState | None = None
     spent = 0.0
     held = 0.0
     batches: dict[str, BatchRecord] = {}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine._events import Event, ItemFinished, ItemRetrying, ItemStarted, RunStarted
+from engine._events import Event, ItemFinished, ItemRetrying, ItemStarted, LiveState, RunStarted
 from engine._results import ErrorInfo, ItemResult, Status, Usage
 
 MODEL = "openai:gpt-4o-mini"
@@ -20,13 +20,16 @@ class FakeClock:
         self.now += seconds
 
 
-def run_started(*models: str, resumed: bool = False, already_done: int = 0) -> RunStarted:
+def run_started(
+    *models: str, resumed: bool = False, already_done: int = 0, state: LiveState = "running"
+) -> RunStarted:
     return RunStarted(
         run_id="20261122-150000-demo",
         run_dir="/runs/20261122-150000-demo",
         models=models or (MODEL,),
         resumed=resumed,
         already_done=already_done,
+        state=state,
     )
 
 

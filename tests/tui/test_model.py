@@ -15,6 +15,7 @@ from engine._events import (
     RunFinished,
     RunPaused,
     RunResumed,
+    RunStopping,
     WorkersChanged,
 )
 from tests.tui._factories import (
@@ -201,6 +202,31 @@ def test_cost_workers_and_run_state_follow_their_events(model: RunModel) -> None
     assert model.state == "paused"
     model.apply_all([RunResumed()])
     assert model.state == "running"
+    model.apply_all([RunStopping()])
+    assert model.state == "stopping"
+
+
+def test_a_replayed_run_shows_its_rows_but_no_pace(model: RunModel, clock: FakeClock) -> None:
+    model.apply_all([run_started(state="replaying"), ItemsCounted(total=40, invalid=0)])
+    for second in range(3):
+        clock.advance(1.0)
+        model.apply_all(done_items(40)[second * 20 : second * 20 + 20])
+    assert model.state == "replaying" and len(model.store) == 30
+    assert model.throughput.points == [] and model.eta_s is None
+
+
+def test_a_retry_into_a_model_that_holds_the_run_counts_no_pair_twice(model: RunModel) -> None:
+    model.apply_all([run_started(), ItemsCounted(total=5, invalid=0), *done_items(5, fail_every=2)])
+    model.apply_all([RunFinished("finished", 2, 3, 0, 0, 0.0, 0, 0, 1.0)])
+    model.apply_all([run_started(resumed=True, already_done=5), started("item-00000")])
+    assert model.done == 4 and model.remaining == 1
+    model.apply_all([finished("item-00000")])
+    assert model.done == 5 and model.counts["ok"] == 3
+
+
+def test_a_resume_that_did_not_replay_counts_the_logs_results(model: RunModel) -> None:
+    model.apply_all([run_started(resumed=True, already_done=7), ItemsCounted(10, 0)])
+    assert model.done == 7 and model.remaining == 3
 
 
 def test_rate_limit_back_off_counts_down_on_the_model_clock(

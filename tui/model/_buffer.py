@@ -8,7 +8,7 @@ list from its refresh timer and folds the whole batch at once.
 
 from __future__ import annotations
 
-from engine._events import Event
+from engine import Event
 
 
 class EventBuffer:

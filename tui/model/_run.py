@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-from engine._events import (
+from engine import (
     CapReached,
     CostUpdated,
     Event,
@@ -37,6 +37,7 @@ from engine._events import (
     RunResumed,
     RunStarted,
     RunState,
+    RunStopping,
     WorkersChanged,
 )
 from tui.model._series import RateSeries
@@ -178,6 +179,7 @@ class RunModel:
             WorkersChanged: self._on_workers_changed,
             RunPaused: self._on_run_paused,
             RunResumed: self._on_run_resumed,
+            RunStopping: self._on_run_stopping,
             CapReached: self._on_cap_reached,
             LogRecovered: self._on_log_recovered,
             InputWarning: self._on_input_warning,
@@ -205,7 +207,7 @@ class RunModel:
     def tick(self) -> None:
         """Read the clock once and close any whole second of the sparklines."""
         self.now = self._clock()
-        if self.finished is None:
+        if self.finished is None and self.state != "replaying":  # a past run has no pace
             added = self.throughput.sample(self.now, self.finished_items)
             added |= self.cost_rate.sample(self.now, self.cost_usd)
             if added:
@@ -286,12 +288,13 @@ class RunModel:
     def _on_run_started(self, event: RunStarted) -> None:
         self.now = self._clock()
         self._started_at = self.now
-        self.state = "running"
+        self.state = event.state
         self.run_id = event.run_id
         self.run_dir = event.run_dir
         self.models = event.models
         self.resumed = event.resumed
-        self.already_done = event.already_done
+        c = self.counts  # a retry's model already holds rows for pairs the log had finished
+        self.already_done = max(0, event.already_done - c["ok"] - c["failed"] - c["skipped"])
         self.finished = None
         for model in event.models:
             if model not in self.per_model:
@@ -346,6 +349,9 @@ class RunModel:
 
     def _on_run_resumed(self, event: RunResumed) -> None:
         self.state = "running"
+
+    def _on_run_stopping(self, event: RunStopping) -> None:
+        self.state = "stopping"
 
     def _on_cap_reached(self, event: CapReached) -> None:
         self.caps_reached.append(event)

@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Literal, get_args
 
-from engine._results import ErrorInfo, ItemResult
+from engine import ErrorInfo, ItemResult
 from tui.model._column import StrColumn
 
 RowStatus = Literal["running", "retrying", "ok", "failed", "skipped"]

@@ -13,6 +13,7 @@ from tui.widgets._panel import ModelPanel
 
 _STATE_CLASS: dict[ModelState, str] = {
     "idle": "run-status--idle",
+    "replaying": "run-status--running",
     "running": "run-status--running",
     "paused": "run-status--paused",
     "stopping": "run-status--paused",
