@@ -22,14 +22,14 @@ import sys
 from pathlib import Path
 from types import TracebackType
 
-import engine
 from engine._errors import LogCorrupt
 from engine.log._format import ValidLines
 
 PARALLEL_MIN_BYTES = 32 << 20
 """Logs smaller than this are checked in-process: starting a child costs ~50 ms."""
 
-_ROOT = str(Path(engine.__file__).resolve().parent.parent)
+_ROOT = str(Path(__file__).resolve().parents[2])
+"""The directory holding the ``engine`` package, for the child's import path."""
 _CHILD = "from engine.log._verify import main; main()"
 
 
