@@ -2,13 +2,13 @@
 
 Pool. httpx 0.28's own connection pool rescans every connection on each
 checkout and falls to ~45 req/s at 256 connections (encode/httpx#3215, see
-DESIGN.md). ``httpx_aiohttp.AiohttpTransport`` keeps httpx's ``Request`` /
-``Response`` / transport API and lets an aiohttp connector hold the
-connections: one transport per provider per run. The connector sets no limit of
-its own: the run's workers are the one owner of how many calls are in flight
-(``+``/``-`` change them while the run goes), so a pool sized from the starting
-count would cap a raised one, and one connection per call in flight is what
-the workers open.
+ARCHITECTURE.md, "Rate limits and HTTP"). ``httpx_aiohttp.AiohttpTransport``
+keeps httpx's ``Request`` / ``Response`` / transport API and lets an aiohttp
+connector hold the connections: one transport per provider per run. The
+connector sets no limit of its own: the run's workers are the one owner of how
+many calls are in flight (``+``/``-`` change them while the run goes), so a
+pool sized from the starting count would cap a raised one, and one connection
+per call in flight is what the workers open.
 
 No ``httpx.AsyncClient`` on the hot path. Measured at 256 calls in flight, the
 client's per-request work (merging the base URL, the cookie jar building an

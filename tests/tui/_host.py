@@ -81,7 +81,8 @@ def posted(messages: Iterable[Message], kind: type[M]) -> list[M]:
 
 
 def assert_bindings_have_ids(*classes: type[DOMNode]) -> None:
-    """Every binding the classes declare has an id, so users can remap it."""
+    """Every binding the classes declare has an id (ARCHITECTURE.md, "The app"), so users
+    can remap it."""
     declared = [binding for cls in classes for binding in cls.__dict__.get("BINDINGS", [])]
     assert declared
     for binding in declared:

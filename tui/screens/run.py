@@ -1,7 +1,7 @@
 """The live run: item table, cost meter, progress, rates, per-model and rate-limit tables.
 
-The screen owns the one timer that moves the UI (DESIGN.md: apply engine events
-from one ``set_interval`` at 10-20 Hz, never once per event). Each tick drains
+The screen owns the one timer that moves the UI (ARCHITECTURE.md, "The app": apply
+engine events from one ``set_interval`` at 10-20 Hz, never once per event). Each tick drains
 the ``EventBuffer`` the engine has been appending to, folds the batch into the
 ``RunModel``, and lets each widget repaint if what it shows moved. Notices the
 model collected (a cap reached, a torn log, a failed run) become notifications,
