@@ -44,7 +44,7 @@ from tui.screens.inspector import InspectorScreen
 from tui.screens.quit import QuitChoice, QuitScreen
 from tui.screens.run import RunScreen
 from tui.screens.setup import SetupScreen
-from tui.session import ENGINE_GROUP, RunSession
+from tui.session import ENGINE_GROUP, REPLAY_GROUP, RunSession
 from tui.settings import Settings, load_settings, save_settings, settings_path
 
 FirstScreen = Literal["setup", "run", "history"]
@@ -250,7 +250,7 @@ class BatchdeckApp(App[None]):
         worker = event.worker
         if event.state == WorkerState.ERROR:
             error = worker.error
-            if isinstance(error, BatchdeckError) and worker.group == ENGINE_GROUP:
+            if isinstance(error, BatchdeckError) and worker.group in (ENGINE_GROUP, REPLAY_GROUP):
                 self.session.failed(str(error))
             elif isinstance(error, (BatchdeckError, OSError)):
                 self.notify(str(error), severity="error")

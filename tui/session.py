@@ -16,9 +16,10 @@ time. A resume asks the engine to replay the log before going on
 reuses the model it was asked from, which already holds every pair of the run.
 
 Errors: ``Run.create`` / ``Run.open`` refusing a run come back as a
-``BatchdeckError`` to the caller, which shows it; an engine worker that raises
-one before anything is sent reaches the app's worker-error handler, which
-calls ``failed`` to show it as the run's failure. Anything else is a bug and
+``BatchdeckError`` to the caller, which shows it; an engine or replay worker
+that raises one (a run refused before anything is sent, a damaged log) reaches
+the app's worker-error handler, which calls ``failed`` to show it as the run's
+failure. Anything else is a bug and
 crashes loudly.
 """
 
@@ -46,6 +47,8 @@ from tui.model import EventBuffer, RunModel
 
 ENGINE_GROUP: Final = "engine"
 """The worker group of the engine's one worker."""
+REPLAY_GROUP: Final = "replay"
+"""The worker group of a past run being read back: not a run that is going."""
 
 
 class RunSession:
@@ -105,7 +108,10 @@ class RunSession:
         run = Run.open(summary.run_dir)
         self._fresh(run)
         return self._app.run_worker(
-            partial(run.replay, [self.events]), group="load", exclusive=True, exit_on_error=False
+            partial(run.replay, [self.events]),
+            group=REPLAY_GROUP,
+            exclusive=True,
+            exit_on_error=False,
         )
 
     def failed(self, message: str) -> None:

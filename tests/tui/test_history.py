@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -81,6 +82,29 @@ async def test_history_lists_runs_and_opens_one_with_its_results() -> None:
         assert len(model.store) == TICKET_COUNT == model.counts["ok"]
         assert model.run_id == "20261122-150000-aaaa"
         assert not app.session.running
+
+
+async def test_a_past_run_with_a_damaged_log_opens_as_failed_naming_the_line(
+    tmp_path: Path,
+) -> None:
+    items = tmp_path / "items.jsonl"
+    items.write_text("".join(f'{{"id": "{n}", "context": "item {n}"}}\n' for n in range(4000)))
+    config = make_config(input=str(items), sim={"latency_ms": 0})
+    run = Run.create(config, runs_root() / "20261122-150000-aaaa")
+    await run.execute()
+    lines = run.log_path.read_bytes().splitlines(keepends=True)
+    damaged = len(lines) - 5  # past the first read, so History still lists the run
+    lines[damaged] = lines[damaged].replace(b'"result"', b'"resulX"')  # its checksum fails
+    written = run.log_path.stat()
+    run.log_path.write_bytes(b"".join(lines))
+    os.utime(run.log_path, ns=(written.st_atime_ns, written.st_mtime_ns))  # bit rot
+    app = make_app(first="history")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("enter")
+        await until(pilot, lambda: app.session.model.state == "failed")
+        failure = app.session.model.failure
+        assert failure is not None and f"line {damaged + 1} is damaged" in failure, failure
 
 
 async def test_resume_from_history_goes_on_from_where_a_capped_run_stopped() -> None:
