@@ -9,6 +9,10 @@ instead of a stream hop per subscriber.
 ``ItemFinished`` is published only after the item's terminal record is in the
 log (written, and fsynced under ``durability="fsync"``), so whatever a
 subscriber saw survives a crash.
+
+These events are the whole protocol: a past run is shown by publishing its
+log as the same events (``Run.replay``, see ``_replay``), so a subscriber never
+needs to read the log itself.
 """
 
 from __future__ import annotations

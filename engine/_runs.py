@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 import orjson
 
@@ -53,8 +53,9 @@ class RunSummary:
     failed: int
     skipped: int
     cost_usd: float
-    state: str
-    """finished, stopped, capped, failed, interrupted (killed: no end record), or damaged."""
+    state: log.LogRunState | Literal["damaged"]
+    """How its last execution ended (a FinalState), ``interrupted`` (killed: no end
+    record), ``paused`` (killed while paused), ``new`` (never executed), or ``damaged``."""
     holder: Holder | None = None
     """The process executing the run now (this one included), or None."""
     problem: str | None = None

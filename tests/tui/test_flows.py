@@ -178,6 +178,6 @@ async def test_quit_while_running_can_be_cancelled() -> None:
         await pilot.press("k")
         assert isinstance(app.screen, RunScreen) and app.session.running
         await pilot.press("s")
-        assert app.session.model.state == "stopping"
+        await until(pilot, lambda: app.session.model.state == "stopping")  # the engine says so
         await until(pilot, lambda: finished(app))
         assert app.session.model.state == "stopped"
