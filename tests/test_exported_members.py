@@ -57,12 +57,14 @@ EXPORTED = {
     "LogWriteError",
     "ProviderError",
     "RunNotFound",
+    "RunBusy",
     # past runs
     "RunSummary",
     "list_runs",
     "load_results",
     "find_result",
     "export_run",
+    "export_to_file",
     "ExportFormat",
     "StatusFilter",
     "format_for",
@@ -80,8 +82,11 @@ EXPORTED = {
     "estimate",
     "Price",
     "PriceTable",
-    # where things live
+    # a run's lock: who holds it
+    "Holder",
+    # where things live, and writing them safely
     "config_dir",
+    "write_atomic",
 }
 
 
