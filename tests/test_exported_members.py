@@ -20,6 +20,17 @@ EXPORTED = {
     "DEFAULT_MODEL",
     "make_config",
     "load_schema",
+    # every setting, declared once: the CLI, Setup, the config file and the environment
+    "SETTINGS",
+    "Setting",
+    "SettingValues",
+    "Tunable",
+    "config_fields",
+    "config_file",
+    "env_settings",
+    "file_settings",
+    "settings_of",
+    "with_settings",
     # the event stream
     "Event",
     "Subscriber",
