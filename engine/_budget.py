@@ -110,7 +110,7 @@ class Funds:
     once the bound on disk covers what was spent plus the reservations of every
     call sent or about to be (``expose``); the log task writes a new bound with a
     group it commits anyway (``hold_wanted`` / ``held``), ahead of need by about
-    two groups' worth of spending, so workers rarely wait and many calls share one
+    four groups' worth of spending, so workers rarely wait and many calls share one
     fsync. After a kill, resume counts the last bound as spent unless the log holds
     the settled costs: what that overcounts is what the calls in flight did not
     use of their reservations, plus the headroom of one bound, which under a cost
@@ -205,7 +205,7 @@ class Funds:
         """The bound the log should hold next, or None when the one it holds is enough."""
         exposed = self.budget.spent_units + self.exposed_units
         least = self.HEADROOM_RESERVATIONS * self._largest
-        headroom = max(2 * (exposed - self._at_last_hold), least)
+        headroom = max(4 * (exposed - self._at_last_hold), least)
         self._at_last_hold = exposed
         cap = self.budget.cap_units
         if cap is not None:  # a kill must not cost much of what is left
