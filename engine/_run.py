@@ -49,7 +49,7 @@ from engine._events import (
 )
 from engine._execution import Execution
 from engine._items import InvalidItem, Item
-from engine._lock import Holder, RunLock
+from engine._lock import LOCK_NAME, Holder, RunLock
 from engine._lock import holder as lock_holder
 from engine._paths import CONFIG_NAME, LOG_NAME, SUMMARY_NAME, runs_root
 from engine._plan import Plan
@@ -416,8 +416,21 @@ class Run:
 
 
 def _check_unused(run_dir: Path) -> None:
+    """A new run's dir is absent or empty (but for a lock): its config.json and summary.json
+    would otherwise replace files of the same name that are not batchdeck's."""
     if (run_dir / LOG_NAME).exists():
         raise ConfigError(f"{run_dir} already holds a run: use --resume to go on with it")
+    try:
+        others = sorted(entry.name for entry in run_dir.iterdir() if entry.name != LOCK_NAME)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise ConfigError(f"cannot use {run_dir} as a run dir: {exc.strerror}") from None
+    if others:
+        raise ConfigError(
+            f"{run_dir} is not empty (it holds {others[0]}{', ...' if len(others) > 1 else ''}): "
+            "a new run needs a new or empty --run-dir"
+        )
 
 
 def _emitter(subscribers: Sequence[Subscriber]) -> Callable[[Event], None]:

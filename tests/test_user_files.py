@@ -141,6 +141,23 @@ def test_a_run_refused_before_its_first_call_leaves_no_run_dir(
     assert _listed(capsys) == {}
 
 
+def test_run_dir_naming_a_dir_that_holds_other_files_is_refused_and_leaves_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `--run-dir .` in a project: its own config.json and summary.json are not batchdeck's.
+    project = tmp_path / "project"
+    project.mkdir()
+    theirs = {"config.json": b'{"theirs": true}\n', "summary.json": b"their summary\n"}
+    for name, data in theirs.items():
+        (project / name).write_bytes(data)
+    source = _items(tmp_path / "items.jsonl", 3)
+    code, err = _cli(capsys, "run", str(source), *FAST, "--run-dir", str(project))
+    assert code == 2 and str(project) in err and err.count("\n") == 1, err
+    assert sorted(path.name for path in project.iterdir()) == sorted(theirs)
+    for name, data in theirs.items():
+        assert (project / name).read_bytes() == data
+
+
 # ---- atomic writes ----
 
 
