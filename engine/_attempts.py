@@ -32,7 +32,7 @@ from engine._errors import FATAL_KINDS, ProviderError
 from engine._events import ItemRetrying, ItemStarted
 from engine._plan import Plan, Work
 from engine._prices import Price
-from engine._ratelimit import RateLimiter
+from engine._ratelimit import RateLimiter, Ticket
 from engine._results import ErrorInfo, ItemResult, Usage
 from engine._retry import backoff_delay
 from engine.providers._base import CallRequest, CallResult, Provider
@@ -75,8 +75,8 @@ class Attempts:
         attempt = 0
         try:
             await control.wait_unpaused()
-            if control.halted:  # stopped before this one started: leave it unsent
-                return None
+            if control.halted or anyio.current_time() >= control.send_deadline:
+                return None  # stopped, or out of time, before this one started: leave it unsent
             started = time.perf_counter()
             while True:
                 attempt += 1
@@ -93,11 +93,17 @@ class Attempts:
                     timeout_s=config.timeout,
                     attempt=attempt,
                 )
+                ticket: Ticket | None = None
+                if limiter is not None:
+                    with control.before_sending():
+                        ticket = await limiter.acquire(work.input_estimate, request.max_tokens)
+                    if ticket is None:  # stopped, or out of time, while waiting for its pace
+                        return None
                 await self._funds.expose(reserved)
                 sent = True
                 self._funds.calls_in_flight += 1
                 try:
-                    outcome = await _call(provider, limiter, request, work.input_estimate)
+                    outcome = await _call(provider, limiter, ticket, request)
                 finally:
                     self._funds.calls_in_flight -= 1
                 paid = outcome.usage
@@ -202,12 +208,9 @@ class Attempts:
 async def _call(
     provider: Provider,
     limiter: RateLimiter | None,
+    ticket: Ticket | None,
     request: CallRequest,
-    input_estimate: int,
 ) -> CallResult | ProviderError:
-    ticket = None
-    if limiter is not None:
-        ticket = await limiter.acquire(input_estimate, request.max_tokens)
     outcome: CallResult | ProviderError
     with anyio.move_on_after(request.timeout_s + CALL_GRACE_S):
         try:

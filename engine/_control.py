@@ -10,7 +10,9 @@ one event loop, so it needs no lock.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import anyio
 
@@ -28,6 +30,9 @@ class Control:
         """Stopped by the user or a failure: items taken but not started stay unsent."""
         self.stop_reason: FinalState | None = None
         self.failure: str | None = None
+        self.send_deadline = math.inf
+        """When the time limit ends sending (the event loop's clock); set by the dispatcher."""
+        self._waits: set[anyio.CancelScope] = set()
 
     def emit(self, event: Event) -> None:
         for subscriber in self._subscribers:
@@ -54,10 +59,28 @@ class Control:
             await self._unpaused.wait()
 
     def halt(self) -> None:
-        """Send nothing more; whoever waits at the pause gate goes on to find it halted."""
+        """Send nothing more; whoever waits at the pause gate goes on to find it halted, and
+        waits before a send end."""
         self.halted = True
         self.stop_reason = self.stop_reason or "stopped"
         self._unpaused.set()
+        for scope in self._waits:
+            scope.cancel()
+
+    @contextmanager
+    def before_sending(self) -> Iterator[anyio.CancelScope]:
+        """A scope for a wait before a call goes out (its rate-limit pace), cancelled when
+        sending ends: at a stop, or at the time limit. Such a call is not in flight yet,
+        so ending sending ends its wait, and the caller must not send it."""
+        scope = anyio.CancelScope(deadline=self.send_deadline)
+        if self.halted:
+            scope.cancel()
+        self._waits.add(scope)
+        try:
+            with scope:
+                yield scope
+        finally:
+            self._waits.discard(scope)
 
     def cap(self, cap: CapKind, message: str) -> None:
         """A cap ends dispatching (the caller returns); calls in flight finish."""

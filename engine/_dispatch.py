@@ -63,6 +63,7 @@ class Dispatcher:
                 deadline = math.inf
                 if self._config.time_limit is not None:
                     deadline = anyio.current_time() + self._config.time_limit
+                self._control.send_deadline = deadline
                 self._scope.deadline = deadline
                 await self._dispatch_all(work_send, result_send)
             if self._scope.cancelled_caught and self._control.stop_reason is None:
