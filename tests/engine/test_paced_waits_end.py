@@ -26,36 +26,24 @@ ENDS_WITHIN_S = 5.0
 """Well under the 9 s the first call waits for its pace."""
 
 
-async def test_the_time_limit_ends_calls_still_waiting_for_their_pace(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("ending", ["time_limit", "stop"])
+async def test_the_time_limit_or_a_stop_ends_calls_still_waiting_for_their_pace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ending: str
 ) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    limit = {"time_limit": 0.5} if ending == "time_limit" else {}
     async with serve_in_process(api_key=KEY) as server:
         run = make_run(
             tmp_path, items(20), models=("openai:gpt-4o-mini",),
-            base_url=server.openai_base_url, workers=4, time_limit=0.5, **PACE,
-        )  # fmt: skip
-        with anyio.fail_after(ENDS_WITHIN_S):
-            finished = await run.execute()
-        assert server.stats()["requests"] == 0
-        assert finished.state == "capped" and finished.remaining == 20
-
-
-async def test_a_stop_ends_calls_still_waiting_for_their_pace(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    async with serve_in_process(api_key=KEY) as server:
-        run = make_run(
-            tmp_path, items(20), models=("openai:gpt-4o-mini",),
-            base_url=server.openai_base_url, workers=4, **PACE,
+            base_url=server.openai_base_url, workers=4, **PACE, **limit,
         )  # fmt: skip
 
         def stop_once_a_call_waits(event: Event) -> None:
-            if isinstance(event, ItemStarted):
+            if ending == "stop" and isinstance(event, ItemStarted):
                 run.stop()
 
         with anyio.fail_after(ENDS_WITHIN_S):
             finished = await run.execute([stop_once_a_call_waits])
         assert server.stats()["requests"] == 0
-        assert finished.state == "stopped" and finished.remaining == 20
+        assert finished.remaining == 20
+        assert finished.state == ("capped" if ending == "time_limit" else "stopped")
