@@ -52,6 +52,14 @@ _OUTPUT_LIMITS = (
 )
 """Passed-through fields that set the output limit (OpenAI's two, the Responses API's,
 Anthropic's, Gemini's, TGI's): they would replace the one the cost cap reserves for."""
+_PRICE_CHANGES = {
+    "model": "use --model instead",
+    "service_tier": "the price table has one price per model, the standard tier's",
+    "modalities": "audio output is priced apart from text, which the table does not know",
+    "audio": "audio output is priced apart from text, which the table does not know",
+}
+"""Passed-through fields that change the price of a token (another model, a dearer tier,
+audio output), which the reservation, made at the model's listed price, cannot follow."""
 _ANSWER_COUNTS = ("n", "best_of", "candidateCount", "candidate_count")
 """Passed-through fields that ask for several answers per call, each billed (OpenAI and
 compatible servers, Gemini)."""
@@ -62,7 +70,8 @@ def answers_per_call(params: Mapping[str, Any]) -> int:
     """How many answers a call with ``params`` passed through may be billed for.
 
     A field that sets the output limit is refused (``--max-tokens`` sets it, and the
-    reservation follows it); a count of answers multiplies the output reserved.
+    reservation follows it), so is one that changes the price of a token (``model``,
+    ``service_tier``, audio output); a count of answers multiplies the output reserved.
     Reasoning and thinking settings (``reasoning_effort``, ``thinking``,
     ``thinkingConfig``) are let through: OpenAI, Anthropic and Gemini count those
     tokens within the output limit. Gemini's ``generationConfig`` is looked into.
@@ -76,6 +85,11 @@ def answers_per_call(params: Mapping[str, Any]) -> int:
             raise ConfigError(
                 f"--param {name} would lift the output limit the cost cap reserves for: "
                 "use --max-tokens instead"
+            )
+    for name, advice in _PRICE_CHANGES.items():
+        if name in fields:
+            raise ConfigError(
+                f"--param {name} would change the price the cost cap reserves at: {advice}"
             )
     answers = 1
     for name in _ANSWER_COUNTS:

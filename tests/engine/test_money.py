@@ -113,6 +113,22 @@ async def test_a_nested_gemini_output_limit_is_refused_too(tmp_path: Path) -> No
         await execute(run, ScriptedProvider())
 
 
+@pytest.mark.parametrize(
+    ("param", "value"),
+    [("model", "gpt-4.5-preview"), ("service_tier", "priority"), ("modalities", ["audio"])],
+)
+async def test_a_passed_field_that_changes_the_price_of_a_token_is_refused(
+    tmp_path: Path, param: str, value: object
+) -> None:
+    # --param model=gpt-4.5-preview sent that model while reserving, charging and
+    # labelling the results at gpt-4o-mini's price: 500 times less than it bills.
+    provider = ScriptedProvider()
+    run = make_run(tmp_path, items(2), max_cost=0.01, params={param: value})
+    with pytest.raises(ConfigError, match=f"--param {param} would change the price"):
+        await execute(run, provider)
+    assert provider.requests == []
+
+
 async def test_n_answers_multiply_the_reservation(tmp_path: Path) -> None:
     probe = ScriptedProvider()
     (tmp_path / "probe").mkdir()
