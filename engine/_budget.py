@@ -213,6 +213,8 @@ class Funds:
         if exposed + headroom // 2 <= self.durable_units and self._needed <= self.durable_units:
             return None
         upto = max(exposed + headroom, self._needed)
+        if cap is not None:  # never past the cap, which only over-billing spends past
+            upto = min(upto, max(cap, self._needed))
         return upto if upto > self.durable_units else None
 
     def held(self, upto: int) -> None:

@@ -37,6 +37,14 @@ def worst_case(request: CallRequest, answers: int = 1) -> float:
     return to_usd(to_units_up(PRICE.worst_case(bound, request.max_tokens * answers)))
 
 
+async def one_item_reserves(tmp_path: Path) -> float:
+    """What the engine reserves for one item of ``items``, from a run of one."""
+    probe = ScriptedProvider()
+    (tmp_path / "probe").mkdir()
+    await execute(make_run(tmp_path / "probe", items(1)), probe)
+    return worst_case(probe.requests[0])
+
+
 async def test_an_answer_of_unknown_usage_is_charged_its_reservation(tmp_path: Path) -> None:
     provider = ScriptedProvider(lambda r: CallResult("x", Usage(unknown=True)))
     run = make_run(tmp_path, items(3))
@@ -130,10 +138,7 @@ async def test_a_passed_field_that_changes_the_price_of_a_token_is_refused(
 
 
 async def test_n_answers_multiply_the_reservation(tmp_path: Path) -> None:
-    probe = ScriptedProvider()
-    (tmp_path / "probe").mkdir()
-    await execute(make_run(tmp_path / "probe", items(1)), probe)
-    one = worst_case(probe.requests[0])
+    one = await one_item_reserves(tmp_path)
     provider = ScriptedProvider()
     # Room for one answer's worst case, not for four.
     run = make_run(tmp_path, items(1), max_cost=2 * one, params={"n": 4})
@@ -160,10 +165,7 @@ async def test_paid_retries_get_budget_before_new_items(tmp_path: Path) -> None:
         half = Usage(input_token_bound(None, request.prompt) // 2, request.max_tokens // 2)
         return CallResult("not json" if first else "{}", half)
 
-    (tmp_path / "probe").mkdir()
-    probe = ScriptedProvider()
-    await execute(make_run(tmp_path / "probe", items(1)), probe)
-    one = worst_case(probe.requests[0])
+    one = await one_item_reserves(tmp_path)
     workers = 16
     run = make_run(
         tmp_path, items(200), workers=workers, max_cost=30 * one, output_schema={"type": "object"}
@@ -201,3 +203,20 @@ async def test_a_killed_run_counts_its_last_bound_as_spent(tmp_path: Path) -> No
     in_flight = sum(worst_case(r) for r in provider.requests[:4])
     assert at_kill.cost_usd >= in_flight
     assert at_kill.cost_usd == pytest.approx(max(h["upto_usd"] for h in holds))
+
+
+async def test_a_killed_run_near_its_cap_counts_no_more_than_the_cap(tmp_path: Path) -> None:
+    """The bound on disk runs ahead of need, but never past the cap: a run killed with its
+    last calls in flight resumed 'passed by $0.0006: a provider billed more tokens than the
+    requests allowed' when nothing was billed past a limit."""
+    one = await one_item_reserves(tmp_path)
+    cap = 4.5 * one  # four calls in flight fill it
+    provider = ScriptedProvider()
+    provider.gate = anyio.Event()
+    run = make_run(tmp_path, items(8), workers=4, max_cost=cap)
+    async with in_background(run, provider) as outcome:
+        await until(lambda: provider.in_flight == 4)
+        at_kill = log.scan(run.log_path)  # the log as a SIGKILL now would leave it
+        provider.gate.set()
+    assert outcome
+    assert 4 * one <= at_kill.cost_usd <= cap
