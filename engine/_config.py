@@ -14,7 +14,8 @@ derived from ``SETTINGS``: the CLI flags, the ``BATCHDECK_*`` variables and
 ``config.toml`` keys (``engine._sources``), the app's form and saved defaults,
 what a resume may change, and what the fingerprint leaves out. A knob inside a
 nested group (``retry``, ``sim``) keeps its place in ``config.json`` but has one
-flat public name (``retries``, ``sim_seed``) everywhere else.
+flat public name (``retries``, ``sim_seed``) everywhere else. No number may be
+infinite or NaN: ``--max-cost inf`` is no cap a budget can count in.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ class Tunable:
 class SimSettings(BaseModel):
     """How the offline ``simulate`` provider behaves."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     latency_ms: Annotated[
         float,
@@ -103,7 +104,7 @@ class SimSettings(BaseModel):
 
 
 class RetrySettings(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     retries: Annotated[
         int,
@@ -130,7 +131,7 @@ class RetrySettings(BaseModel):
 
 
 class RunConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     input: str
     format: Format | None = None
