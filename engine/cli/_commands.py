@@ -71,9 +71,9 @@ def _execute(run: Run, args: argparse.Namespace) -> int:
         if args.output:
             subscribers.append(_output_writer(run, Path(args.output), stack, args))
         finished = anyio.run(_drive, run, subscribers, progress, args.retry_failed, args.force)
-    print(progress.summary(finished), file=sys.stderr)
+    progress.write(progress.summary(finished) + "\n")
     if args.output:
-        print(f"results: {args.output}", file=sys.stderr)
+        progress.write(f"results: {args.output}\n")
     return exit_code(finished)
 
 
@@ -100,9 +100,13 @@ async def _drive(
     return finished
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+"""Ctrl+C, a kill, and the terminal closing (SIGHUP): each stops the run gracefully."""
+
+
 async def _interrupts(run: Run, progress: Progress) -> None:
-    """First Ctrl+C (or SIGTERM): finish calls in flight and stop. Second: abort them."""
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+    """First Ctrl+C (or SIGTERM, SIGHUP): finish calls in flight and stop. Second: abort them."""
+    with anyio.open_signal_receiver(*STOP_SIGNALS) as signals:
         count = 0
         async for _ in signals:
             count += 1
