@@ -36,12 +36,14 @@ from pydantic import (
     GetPydanticSchema,
     TypeAdapter,
     ValidationError,
+    field_serializer,
     field_validator,
 )
 from pydantic.fields import FieldInfo
 from typing_extensions import TypedDict
 
 from engine._errors import ConfigError
+from engine._secrets import strip_url_credentials
 
 Format = Literal["jsonl", "csv", "txt", "json"]
 Durability = Literal["fsync", "flush"]
@@ -207,6 +209,13 @@ class RunConfig(BaseModel):
     ] = 1.0
     """Seconds of refill a rate-limit bucket holds: how far calls may run ahead of the pace."""
     base_url: str | None = None
+    allow_insecure_http: Annotated[
+        bool,
+        Tunable(
+            "send API keys over plain http:// to a host that is not this machine",
+            "Insecure http",
+        ),
+    ] = False
     durability: Annotated[
         Durability,
         Tunable(
@@ -231,6 +240,11 @@ class RunConfig(BaseModel):
         if len(set(models)) != len(models):
             raise ValueError("a model is listed twice")
         return models
+
+    @field_serializer("base_url", when_used="json")
+    def _base_url_without_credentials(self, url: str | None) -> str | None:
+        """``config.json`` (and the fingerprint) never hold a key the URL carried."""
+        return None if url is None else strip_url_credentials(url)
 
     def fingerprint(self) -> str:
         """sha256 over what decides an item's result; speed settings are left out."""

@@ -409,7 +409,11 @@ def _build_providers(config: RunConfig, session: int) -> dict[str, Provider]:
             if name == SIMULATE:
                 by_name[name] = SimulateProvider(config.sim, session=session)
             else:
-                by_name[name] = make_provider(name, base_url=config.base_url)
+                by_name[name] = make_provider(
+                    name,
+                    base_url=config.base_url,
+                    allow_insecure_http=config.allow_insecure_http,
+                )
         providers[model] = by_name[name]
     return providers
 
