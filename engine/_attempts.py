@@ -17,6 +17,7 @@ from typing import Any
 import anyio
 
 from engine._budget import Funds, to_units_up
+from engine._config import RetrySettings
 from engine._control import Control
 from engine._errors import FATAL_KINDS, ProviderError
 from engine._events import ItemRetrying, ItemStarted
@@ -24,7 +25,7 @@ from engine._plan import Plan, Work
 from engine._prices import Price
 from engine._ratelimit import RateLimiter
 from engine._results import ErrorInfo, ItemResult, Usage
-from engine._retry import backoff_delay
+from engine._retry import backoff_delay, server_wait
 from engine.providers._base import CallRequest, CallResult, Provider
 
 CALL_GRACE_S = 5.0
@@ -75,7 +76,11 @@ class Attempts:
                     timeout_s=config.timeout,
                     attempt=attempt,
                 )
-                outcome = await _call(provider, limiter, request, work.input_estimate)
+                outcome = await _call(
+                    provider, limiter, request, work.input_estimate, control, config.retry
+                )
+                if outcome is None:  # stopped, or out of time, while waiting for the limiter
+                    return None
                 if outcome.usage is not None:  # a refusal is billed as an answer is
                     usage = usage + outcome.usage
                     attempt_cost = price.cost(outcome.usage) if price is not None else 0.0
@@ -110,7 +115,10 @@ class Attempts:
                     attempt, settings=config.retry, retry_after=retry_after, rng=self._rng
                 )
                 control.emit(ItemRetrying(work.item.id, work.model, attempt, error, delay))
-                await anyio.sleep(delay)
+                with control.waiting() as wait:
+                    await anyio.sleep(delay)
+                if wait.cancelled_caught:  # stopped, or out of time: the item stays unsent
+                    return None
                 if reserved == 0 and price is not None:
                     # A paid attempt gave its reservation back. The next one reserves again
                     # without waiting (the budget it would wait for may be held by items only
@@ -151,16 +159,25 @@ async def _call(
     limiter: RateLimiter | None,
     request: CallRequest,
     input_estimate: int,
-) -> CallResult | ProviderError:
+    control: Control,
+    retry: RetrySettings,
+) -> CallResult | ProviderError | None:
+    """The call's outcome; None if a stop or the time limit came while waiting to send it.
+
+    A server's ``retry_after`` is bounded here, before the limiter or the backoff sees it."""
     ticket = None
     if limiter is not None:
-        ticket = await limiter.acquire(input_estimate, request.max_tokens)
+        with control.waiting() as wait:
+            ticket = await limiter.acquire(input_estimate, request.max_tokens)
+        if wait.cancelled_caught:
+            return None
     outcome: CallResult | ProviderError
     with anyio.move_on_after(request.timeout_s + CALL_GRACE_S):
         try:
             outcome = await provider.call(request)
         except ProviderError as exc:
             outcome = exc
+            exc.retry_after = server_wait(exc.retry_after, retry)
         except Exception as exc:  # a provider bug must cost one item, not the run
             outcome = ProviderError("internal", f"{type(exc).__name__}: {exc}")
         if limiter is not None and ticket is not None:

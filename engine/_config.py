@@ -130,6 +130,16 @@ class RetrySettings(BaseModel):
             name="max_backoff",
         ),
     ] = 60.0
+    max_wait_s: Annotated[
+        float,
+        Field(gt=0),
+        Tunable(
+            "longest wait a server's Retry-After is trusted for",
+            "Max server wait s",
+            "S",
+            name="max_retry_wait",
+        ),
+    ] = 300.0
 
 
 class RunConfig(BaseModel):
