@@ -37,7 +37,7 @@ def test_a_cap_that_is_not_finite_is_refused(flag: str, value: str, tmp_path: Pa
         "0",
         home=tmp_path,
     )
-    assert_one_line_usage_error(proc, flag.removeprefix("--").replace("-", "_"))
+    assert_one_line_usage_error(proc, flag, "finite")
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
