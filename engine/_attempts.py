@@ -27,6 +27,7 @@ import anyio
 
 from engine import log
 from engine._budget import Funds, to_units_up, to_usd
+from engine._config import RetrySettings
 from engine._control import Control
 from engine._errors import FATAL_KINDS, ProviderError
 from engine._events import ItemRetrying, ItemStarted
@@ -34,7 +35,7 @@ from engine._plan import Plan, Work
 from engine._prices import Price
 from engine._ratelimit import RateLimiter, Ticket
 from engine._results import ErrorInfo, ItemResult, Usage
-from engine._retry import backoff_delay
+from engine._retry import backoff_delay, server_wait
 from engine.providers._base import CallRequest, CallResult, Provider
 
 CALL_GRACE_S = 5.0
@@ -75,7 +76,7 @@ class Attempts:
         attempt = 0
         try:
             await control.wait_unpaused()
-            if control.halted or anyio.current_time() >= control.send_deadline:
+            if control.halted or anyio.current_time() >= control.deadline:
                 return None  # stopped, or out of time, before this one started: leave it unsent
             started = time.perf_counter()
             while True:
@@ -95,15 +96,15 @@ class Attempts:
                 )
                 ticket: Ticket | None = None
                 if limiter is not None:
-                    with control.before_sending():
+                    with control.waiting() as wait:
                         ticket = await limiter.acquire(work.input_estimate, request.max_tokens)
-                    if ticket is None:  # stopped, or out of time, while waiting for its pace
+                    if wait.cancelled_caught:  # stopped, or out of time, waiting for its pace
                         return None
                 await self._funds.expose(reserved)
                 sent = True
                 self._funds.calls_in_flight += 1
                 try:
-                    outcome = await _call(provider, limiter, ticket, request)
+                    outcome = await _call(provider, limiter, ticket, request, config.retry)
                 finally:
                     self._funds.calls_in_flight -= 1
                 paid = outcome.usage
@@ -161,7 +162,10 @@ class Attempts:
                     attempt, settings=config.retry, retry_after=retry_after, rng=self._rng
                 )
                 control.emit(ItemRetrying(work.item.id, work.model, attempt, error, delay))
-                await anyio.sleep(delay)
+                with control.waiting() as wait:
+                    await anyio.sleep(delay)
+                if wait.cancelled_caught:  # stopped, or out of time: the item stays unsent
+                    return None
         finally:
             if reserved:  # a call cancelled once sent may have been billed: charge it all
                 self._funds.settle(reserved, None if sent else 0.0, sent=sent)
@@ -210,13 +214,17 @@ async def _call(
     limiter: RateLimiter | None,
     ticket: Ticket | None,
     request: CallRequest,
+    retry: RetrySettings,
 ) -> CallResult | ProviderError:
+    """The call's outcome; a server's ``retry_after`` is bounded here, before the limiter
+    or the backoff sees it."""
     outcome: CallResult | ProviderError
     with anyio.move_on_after(request.timeout_s + CALL_GRACE_S):
         try:
             outcome = await provider.call(request)
         except ProviderError as exc:
             outcome = exc
+            exc.retry_after = server_wait(exc.retry_after, retry)
         except Exception as exc:  # a provider bug must cost one item, not the run
             outcome = ProviderError("internal", f"{type(exc).__name__}: {exc}")
         if limiter is not None and ticket is not None:

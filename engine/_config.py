@@ -14,7 +14,8 @@ derived from ``SETTINGS``: the CLI flags, the ``BATCHDECK_*`` variables and
 ``config.toml`` keys (``engine._sources``), the app's form and saved defaults,
 what a resume may change, and what the fingerprint leaves out. A knob inside a
 nested group (``retry``, ``sim``) keeps its place in ``config.json`` but has one
-flat public name (``retries``, ``sim_seed``) everywhere else.
+flat public name (``retries``, ``sim_seed``) everywhere else. No number may be
+infinite or NaN: ``--max-cost inf`` is no cap a budget can count in.
 """
 
 from __future__ import annotations
@@ -35,12 +36,14 @@ from pydantic import (
     GetPydanticSchema,
     TypeAdapter,
     ValidationError,
+    field_serializer,
     field_validator,
 )
 from pydantic.fields import FieldInfo
 from typing_extensions import TypedDict
 
 from engine._errors import ConfigError
+from engine._secrets import strip_url_credentials
 
 Format = Literal["jsonl", "csv", "txt", "json"]
 Durability = Literal["fsync", "flush"]
@@ -72,7 +75,7 @@ class Tunable:
 class SimSettings(BaseModel):
     """How the offline ``simulate`` provider behaves."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     latency_ms: Annotated[
         float,
@@ -103,7 +106,7 @@ class SimSettings(BaseModel):
 
 
 class RetrySettings(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     retries: Annotated[
         int,
@@ -127,10 +130,20 @@ class RetrySettings(BaseModel):
             name="max_backoff",
         ),
     ] = 60.0
+    max_wait_s: Annotated[
+        float,
+        Field(gt=0),
+        Tunable(
+            "longest wait a server's Retry-After is trusted for",
+            "Max server wait s",
+            "S",
+            name="max_retry_wait",
+        ),
+    ] = 300.0
 
 
 class RunConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     input: str
     format: Format | None = None
@@ -206,6 +219,13 @@ class RunConfig(BaseModel):
     ] = 1.0
     """Seconds of refill a rate-limit bucket holds: how far calls may run ahead of the pace."""
     base_url: str | None = None
+    allow_insecure_http: Annotated[
+        bool,
+        Tunable(
+            "send API keys over plain http:// to a host that is not this machine",
+            "Insecure http",
+        ),
+    ] = False
     durability: Annotated[
         Durability,
         Tunable(
@@ -230,6 +250,11 @@ class RunConfig(BaseModel):
         if len(set(models)) != len(models):
             raise ValueError("a model is listed twice")
         return models
+
+    @field_serializer("base_url", when_used="json")
+    def _base_url_without_credentials(self, url: str | None) -> str | None:
+        """``config.json`` (and the fingerprint) never hold a key the URL carried."""
+        return None if url is None else strip_url_credentials(url)
 
     def fingerprint(self) -> str:
         """sha256 over what decides an item's result; speed settings are left out."""

@@ -6,6 +6,10 @@ plain methods: whether to wait (paused), whether to send at all (halted), why
 the run is ending (``stop_reason``: a cap, a failure, the user) and the one
 place events leave the execution (``emit``). All of it is sync and used from
 one event loop, so it needs no lock.
+
+A worker's waits (between attempts, for a rate limit) go through ``waiting``:
+a stop cuts them short at once, so the first Ctrl+C works even while a server
+asked for an hour, and none outlasts the time limit.
 """
 
 from __future__ import annotations
@@ -30,8 +34,9 @@ class Control:
         """Stopped by the user or a failure: items taken but not started stay unsent."""
         self.stop_reason: FinalState | None = None
         self.failure: str | None = None
-        self.send_deadline = math.inf
-        """When the time limit ends sending (the event loop's clock); set by the dispatcher."""
+        self.deadline = math.inf
+        """When the time limit ends sending (``anyio.current_time()``), set by ``start_clock``."""
+        self._time_limit: float | None = None
         self._waits: set[anyio.CancelScope] = set()
 
     def emit(self, event: Event) -> None:
@@ -59,28 +64,38 @@ class Control:
             await self._unpaused.wait()
 
     def halt(self) -> None:
-        """Send nothing more; whoever waits at the pause gate goes on to find it halted, and
-        waits before a send end."""
+        """Send nothing more; whoever waits at the pause gate, between attempts or for a
+        rate limit goes on to find it halted."""
         self.halted = True
         self.stop_reason = self.stop_reason or "stopped"
         self._unpaused.set()
         for scope in self._waits:
             scope.cancel()
 
+    def start_clock(self, time_limit: float | None) -> float:
+        """Start the time limit now; returns its deadline."""
+        self._time_limit = time_limit
+        if time_limit is not None:
+            self.deadline = anyio.current_time() + time_limit
+        return self.deadline
+
+    def time_up(self) -> None:
+        self.cap("time_limit", f"time limit of {self._time_limit:g}s reached")
+
     @contextmanager
-    def before_sending(self) -> Iterator[anyio.CancelScope]:
-        """A scope for a wait before a call goes out (its rate-limit pace), cancelled when
-        sending ends: at a stop, or at the time limit. Such a call is not in flight yet,
-        so ending sending ends its wait, and the caller must not send it."""
-        scope = anyio.CancelScope(deadline=self.send_deadline)
-        if self.halted:
-            scope.cancel()
-        self._waits.add(scope)
-        try:
-            with scope:
+    def waiting(self) -> Iterator[anyio.CancelScope]:
+        """A worker's wait, cut short by a stop or by the time limit; when the returned
+        scope's ``cancelled_caught`` is set afterwards, the item must stay unsent."""
+        with anyio.CancelScope(deadline=self.deadline) as scope:
+            if self.halted:
+                scope.cancel()
+            self._waits.add(scope)
+            try:
                 yield scope
-        finally:
-            self._waits.discard(scope)
+            finally:
+                self._waits.discard(scope)
+        if scope.cancelled_caught and not self.halted:
+            self.time_up()
 
     def cap(self, cap: CapKind, message: str) -> None:
         """A cap ends dispatching (the caller returns); calls in flight finish."""

@@ -10,7 +10,6 @@ items a worker is about to take hold a reservation.
 
 from __future__ import annotations
 
-import math
 from collections.abc import AsyncIterator, Iterator
 from itertools import islice
 from typing import Any
@@ -60,15 +59,10 @@ class Dispatcher:
             with anyio.CancelScope() as self._scope:
                 if self._control.stop_reason is not None:
                     return
-                deadline = math.inf
-                if self._config.time_limit is not None:
-                    deadline = anyio.current_time() + self._config.time_limit
-                self._control.send_deadline = deadline
-                self._scope.deadline = deadline
+                self._scope.deadline = self._control.start_clock(self._config.time_limit)
                 await self._dispatch_all(work_send, result_send)
             if self._scope.cancelled_caught and self._control.stop_reason is None:
-                limit = self._config.time_limit
-                self._control.cap("time_limit", f"time limit of {limit:g}s reached")
+                self._control.time_up()
 
     async def _dispatch_all(
         self,

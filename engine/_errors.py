@@ -27,6 +27,7 @@ ErrorKind = Literal[
     "rate_limited",
     "overloaded",
     "server_error",
+    "bad_response",
     "timeout",
     "connection",
     "bad_request",

@@ -5,10 +5,16 @@ The shipped table (``prices.json`` beside this module) is dated; a user file
 names are looked up as given (``openai:gpt-4o-mini``), then by the bare model
 name under any provider (so ``simulate:gpt-4o-mini`` costs what the real one
 does), then by the longest known prefix (``gpt-4o-mini-2024-07-18``).
+
+Every price is checked when the table loads (a finite number from 0 to
+``MAX_PRICE``), because the caps multiply it by token counts before any call:
+a string, NaN or ``1e308`` in a user's file would otherwise surface mid-run as
+an overflow, not as one line naming the file and the model.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -21,6 +27,11 @@ from engine._paths import config_dir
 from engine._results import Usage
 
 _PER = 1_000_000
+MAX_PRICE = 1_000_000.0
+"""USD per million tokens: far above any model's price, and small enough that a call's
+worst case stays a finite number of cents."""
+_OPTIONAL_FIELDS = ("cached_input", "batch_input", "batch_output")
+_PRICE_FIELDS = ("input", "output", *_OPTIONAL_FIELDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,12 +83,26 @@ def _parse(data: Any, where: str) -> tuple[str, dict[str, Price]]:
             table[name] = Price(**entry)
         except TypeError as exc:
             raise ConfigError(
-                f"{where}: model {name!r}: {exc} (fields: input, output, cached_input, "
-                "batch_input, batch_output, in USD per million tokens)"
+                f"{where}: model {name!r}: {exc} (fields: {', '.join(_PRICE_FIELDS)}, "
+                "in USD per million tokens)"
             ) from None
-        if table[name].input < 0 or table[name].output < 0:
-            raise ConfigError(f"{where}: model {name!r}: prices cannot be negative")
+        for field in _PRICE_FIELDS:
+            value = getattr(table[name], field)
+            if not _is_price(value) and not (value is None and field in _OPTIONAL_FIELDS):
+                raise ConfigError(
+                    f"{where}: model {name!r}: {field} must be a number from 0 to "
+                    f"{MAX_PRICE:,.0f} (USD per million tokens), not {value!r:.40}"
+                )
     return str(data.get("as_of", "unknown")), table
+
+
+def _is_price(value: object) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and 0 <= value <= MAX_PRICE
+    )
 
 
 @dataclass(frozen=True, slots=True)

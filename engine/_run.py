@@ -22,7 +22,7 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -412,7 +412,8 @@ class Run:
             "output_tokens": finished.output_tokens,
             "updated": datetime.now(UTC).isoformat(),
         }
-        write_atomic(self.run_dir / SUMMARY_NAME, orjson.dumps(summary))
+        with suppress(OSError):  # a full disk: the summary is a cache, the log is the truth
+            write_atomic(self.run_dir / SUMMARY_NAME, orjson.dumps(summary))
 
 
 def _check_unused(run_dir: Path) -> None:
@@ -454,7 +455,11 @@ def _build_providers(config: RunConfig, session: int) -> dict[str, Provider]:
             if name == SIMULATE:
                 by_name[name] = SimulateProvider(config.sim, session=session)
             else:
-                by_name[name] = make_provider(name, base_url=config.base_url)
+                by_name[name] = make_provider(
+                    name,
+                    base_url=config.base_url,
+                    allow_insecure_http=config.allow_insecure_http,
+                )
         providers[model] = by_name[name]
     return providers
 

@@ -8,10 +8,20 @@ that builds an auth header calls and nothing else does.
 
 Masking prevents the leaks we write; ``redact`` catches the ones we do not:
 it replaces every key batchdeck has held in this process (each ``Secret``
-registers its value), key-shaped strings (``sk-…``, ``sk-ant-…``, ``AIza…``,
-``gsk_…``) and the value of any ``authorization`` / ``x-api-key`` /
-``x-goog-api-key`` / ``api_key`` / ``key=`` field. ``RedactingFilter`` applies it to
-log records; providers apply it to every message they build from a response.
+registers its value, if longer than 3 characters), key-shaped strings (``sk-…``,
+``sk-ant-…``, ``AIza…``, ``gsk_…``) and the value of any ``authorization`` /
+``x-api-key`` / ``x-goog-api-key`` / ``api_key`` / ``key=`` field.
+``RedactingFilter`` applies it to log records; providers apply it to every
+message they build from a response.
+
+A server can also echo a key inside a good answer. Answers are written to the
+log and the outputs at ten thousand a second, so they get ``scrub``: one ``in``
+per registered key (nothing at all when none is registered), the regex only on
+a hit.
+
+A base URL can carry credentials too (``https://user:pass@host``,
+``?api_key=…``): ``url_credentials`` finds them so the provider registers them
+as secrets, and ``strip_url_credentials`` is the URL as it may be stored or shown.
 """
 
 from __future__ import annotations
@@ -19,11 +29,13 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 REDACTED = "[redacted]"
 
-_MIN_REGISTERED_LEN = 8
-"""Shorter values are not registered: redacting every ``"test"`` would garble logs."""
+_MIN_REGISTERED_LEN = 4
+"""Shorter values are not registered: redacting every ``"a"`` would garble everything."""
 
 _KNOWN_PREFIXES = ("sk-ant-", "sk-proj-", "sk-or-v1-", "sk-", "gsk_", "AIza")
 
@@ -42,16 +54,22 @@ _FIELDS = re.compile(
     re.IGNORECASE,
 )
 
-_registered: set[str] = set()
-_registered_pattern: re.Pattern[str] | None = None
+_CREDENTIAL_PARAM = re.compile(
+    r"key|token|secret|passw|pwd|auth|sig|code|credential|session", re.IGNORECASE
+)
+"""Query parameter names whose values are credentials (``api_key``, ``access_token``, ``sig``)."""
+
+_registered: tuple[str, ...] = ()
+"""Replaced whole, never mutated: a thread iterating it never sees it change."""
+_registered_pattern: re.Pattern[str] = re.compile(r"(?!)")
 
 
 def _register(value: str) -> None:
-    global _registered_pattern
+    global _registered, _registered_pattern
     if len(value) >= _MIN_REGISTERED_LEN and value not in _registered:
-        _registered.add(value)
-        alternatives = sorted(_registered, key=len, reverse=True)
+        alternatives = sorted({*_registered, value}, key=len, reverse=True)
         _registered_pattern = re.compile("|".join(map(re.escape, alternatives)))
+        _registered = tuple(alternatives)
 
 
 def mask(value: str) -> str:
@@ -100,10 +118,52 @@ def redact(text: str, *, secrets: Iterable[Secret] = ()) -> str:
     """``text`` with every known key, key-shaped string and auth field value replaced."""
     for secret in secrets:
         _register(secret.reveal())
-    if _registered_pattern is not None:
+    if _registered:
         text = _registered_pattern.sub(REDACTED, text)
     text = _KEY_SHAPES.sub(REDACTED, text)
     return _FIELDS.sub(_redact_field, text)
+
+
+def scrub(text: str) -> str:
+    """``text`` with every registered key replaced; ``text`` itself when it holds none."""
+    for value in _registered:
+        if value in text:
+            return _registered_pattern.sub(REDACTED, text)
+    return text
+
+
+def scrub_value(value: Any) -> Any:
+    """A decoded JSON value with ``scrub`` applied to every string in it, keys included."""
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, list):
+        return [scrub_value(v) for v in value]
+    if isinstance(value, dict):
+        return {scrub(k): scrub_value(v) for k, v in value.items()}
+    return value
+
+
+def url_credentials(url: str) -> list[str]:
+    """The user, password and credential-like query values in ``url``."""
+    parts = urlsplit(url)
+    found = [part for part in (parts.username, parts.password) if part]
+    found += [v for k, v in parse_qsl(parts.query, keep_blank_values=True) if _is_credential(k, v)]
+    return found
+
+
+def strip_url_credentials(url: str) -> str:
+    """``url`` without ``user:password@`` and without credential-like query parameters."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.rpartition("@")[2]
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    kept = [(k, v) for k, v in pairs if not _is_credential(k, v)]
+    if netloc == parts.netloc and len(kept) == len(pairs):
+        return url  # nothing to strip: not even re-encoded
+    return urlunsplit((parts.scheme, netloc, parts.path, urlencode(kept), parts.fragment))
+
+
+def _is_credential(name: str, value: str) -> bool:
+    return bool(value) and _CREDENTIAL_PARAM.search(name) is not None
 
 
 def _redact_field(match: re.Match[str]) -> str:

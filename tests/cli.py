@@ -38,11 +38,11 @@ def batchdeck(
     )
 
 
-def start(*args: str, home: Path) -> subprocess.Popen[str]:
+def start(*args: str, home: Path, extra_env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [*COMMAND, *args],
         cwd=REPO,
-        env=env(home),
+        env=env(home, **(extra_env or {})),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

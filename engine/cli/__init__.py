@@ -1,9 +1,10 @@
 """batchdeck's headless command line.
 
 ``main`` is the only place an exception meets the user: a ``BatchdeckError``
-prints as one line (``batchdeck: error: ...``) with exit code 2, anything else
-as one line naming the bug, never a traceback (set ``BATCHDECK_DEBUG=1`` to see
-one).
+or an ``OSError`` the places that know more did not turn into one (a full or
+read-only disk) prints as one line (``batchdeck: error: ...``) with exit code
+2, anything else as one line naming the bug, never a traceback (set
+``BATCHDECK_DEBUG=1`` to see one).
 """
 
 from __future__ import annotations
@@ -46,6 +47,10 @@ def _report(exc: BaseException) -> int:
         return 0
     if isinstance(exc, BatchdeckError):
         print(f"batchdeck: error: {redact(str(exc))}", file=sys.stderr)
+        return 2
+    if isinstance(exc, OSError):  # the machine's, not batchdeck's: a full or read-only disk
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"batchdeck: error: {redact(where + (exc.strerror or str(exc)))}", file=sys.stderr)
         return 2
     message = redact(f"{type(exc).__name__}: {exc}".splitlines()[0])
     print(f"batchdeck: internal error: {message} (BATCHDECK_DEBUG=1 shows more)", file=sys.stderr)

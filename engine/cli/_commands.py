@@ -71,9 +71,9 @@ def _execute(run: Run, args: argparse.Namespace) -> int:
         if args.output:
             subscribers.append(_output_writer(run, Path(args.output), stack, args))
         finished = anyio.run(_drive, run, subscribers, progress, args.retry_failed, args.force)
-    print(progress.summary(finished), file=sys.stderr)
+    progress.write(progress.summary(finished) + "\n")
     if args.output:
-        print(f"results: {args.output}", file=sys.stderr)
+        progress.write(f"results: {args.output}\n")
     return exit_code(finished)
 
 
@@ -100,9 +100,13 @@ async def _drive(
     return finished
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+"""Ctrl+C, a kill, and the terminal closing (SIGHUP): each stops the run gracefully."""
+
+
 async def _interrupts(run: Run, progress: Progress) -> None:
-    """First Ctrl+C (or SIGTERM): finish calls in flight and stop. Second: abort them."""
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+    """First Ctrl+C (or SIGTERM, SIGHUP): finish calls in flight and stop. Second: abort them."""
+    with anyio.open_signal_receiver(*STOP_SIGNALS) as signals:
         count = 0
         async for _ in signals:
             count += 1
@@ -128,25 +132,51 @@ def _output_writer(run: Run, path: Path, stack: ExitStack, args: argparse.Namesp
             if result.status == "ok" or not args.retry_failed:
                 writer.write(result)
 
-    def on_event(event: Event) -> None:
-        if isinstance(event, ItemFinished):
-            writer.write(event.result)
+    failure: list[str] = []  # why the file cannot be written (a full disk): the run stops
 
-    stack.callback(writer.flush)
+    def on_event(event: Event) -> None:
+        if isinstance(event, ItemFinished) and not failure:
+            try:
+                writer.write(event.result)
+            except OSError as exc:
+                failure.append(exc.strerror or str(exc))
+                run.stop()
+
+    def finish() -> None:
+        if not failure:
+            try:
+                writer.flush()
+            except OSError as exc:
+                failure.append(exc.strerror or str(exc))
+        if failure:
+            raise _output_failed(path, failure[0])
+
+    stack.callback(finish)
     return on_event
 
 
 @contextmanager
 def _output_file(path: Path, mode: int) -> Iterator[IO[str]]:
-    """``output_text``, failing in one line: when it opens, or when it is renamed into place."""
+    """``output_text``, failing in one line: when it opens, or when it is renamed into place.
+
+    An error from the block itself (the run) is not the file's and passes unchanged."""
+    opened = finished = False
     try:
         with output_text(path, mode=mode) as stream:
+            opened = True
             yield stream
+            finished = True
     except OSError as exc:
-        raise ConfigError(
-            f"--output {path}: {exc.strerror}; the results are in the run's log "
-            "(batchdeck export RUN --output FILE)"
-        ) from None
+        if opened and not finished:
+            raise
+        raise _output_failed(path, exc.strerror or str(exc)) from None
+
+
+def _output_failed(path: Path, reason: str) -> ConfigError:
+    return ConfigError(
+        f"--output {path}: {reason}; the results are in the run's log "
+        "(batchdeck export RUN --output FILE)"
+    )
 
 
 def cmd_estimate(args: argparse.Namespace) -> int:

@@ -4,6 +4,10 @@ A subscriber only counts (it is called for every event, ~10,000 a second); a
 ticker task prints: a live line rewritten in place when stderr is a terminal,
 a plain line every few seconds when it is a file or a pipe. Lines that matter
 on their own (a cap reached, a warning, a recovered log) print at once.
+
+Printing never stops a run: once stderr cannot be written (the terminal was
+closed, a pipe's reader left), progress goes quiet and the run goes on to log
+what is in flight.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ class Progress:
         self.throttled = 0
         self.spent = 0.0
         self._line_shown = False
+        self._gone = False
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, ItemFinished):
@@ -78,11 +83,22 @@ class Progress:
         if self._quiet:
             return
         self._clear()
-        print(f"batchdeck: {text}", file=self._stream, flush=True)
+        self.write(f"batchdeck: {text}\n")
+
+    def write(self, text: str) -> None:
+        """``text`` on stderr, or nothing from now on once stderr cannot be written."""
+        if self._gone:
+            return
+        try:
+            self._stream.write(text)
+            self._stream.flush()
+        except (OSError, ValueError):  # EIO from a closed terminal, EPIPE, a closed stream
+            self._gone = self._quiet = True
+            self._live = False
 
     def _clear(self) -> None:
         if self._line_shown:
-            self._stream.write("\r\x1b[2K")
+            self.write("\r\x1b[2K")
             self._line_shown = False
 
     def line(self) -> str:
@@ -113,11 +129,10 @@ class Progress:
         while True:
             await anyio.sleep(every)
             if self._live:
-                self._stream.write("\r\x1b[2K" + self.line())
-                self._stream.flush()
+                self.write("\r\x1b[2K" + self.line())
                 self._line_shown = True
-            else:
-                print(self.line(), file=self._stream, flush=True)
+            elif not self._quiet:
+                self.write(self.line() + "\n")
 
     def summary(self, finished: RunFinished) -> str:
         self._clear()

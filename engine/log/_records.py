@@ -41,6 +41,11 @@ field, because it is all resume needs and the scanner decodes only that array
 same values as named fields, times a million records.
 
 Time fields (``t``) are Unix seconds (float).
+
+A record read back is bound-checked (``result_from_record``, and the scanner's
+own checks): a checksum only proves the line is what was written, not that
+what was written is sane, and one absurd value (a line 2**40, a cost 1e308, a
+token count past 64 bits) must end as ``LogCorrupt``, not a crash later.
 """
 
 from __future__ import annotations
@@ -59,6 +64,15 @@ RESULT_START = b'{"k":"result","head":['
 """How the JSON of every result line starts."""
 HEAD_OFFSET = 9 + len(RESULT_START) - 1
 """Where a result line's ``head`` array starts: after the checksum, the space and RESULT_START."""
+
+MAX_TOKENS = 1 << 53
+"""Most tokens a log may hold or add up to: any more is no real run."""
+MAX_USD = 1e9
+"""Most dollars a log may hold or add up to."""
+MAX_TIME = 1e11
+"""Latest Unix time a record may carry (the year 5138)."""
+MAX_ATTEMPTS = 1_000_000
+_STATUSES = frozenset(("ok", "failed", "skipped"))
 
 LifecycleKind = Literal["session", "pause", "resume", "stop", "finish"]
 LIFECYCLE_KINDS: frozenset[str] = frozenset({"session", "pause", "resume", "stop", "finish"})
@@ -182,10 +196,27 @@ def result_record(result: ItemResult) -> dict[str, Any]:
     return rec
 
 
+def is_bounded(value: object, most: float) -> bool:
+    """A real number (not a bool) from 0 to ``most``: false for NaN and infinities."""
+    return type(value) in (int, float) and 0 <= value <= most  # type: ignore[operator]
+
+
 def result_from_record(rec: Mapping[str, Any]) -> ItemResult:
-    """The ItemResult a ``result`` record holds; LogCorrupt if its head or error is malformed."""
+    """The ItemResult a ``result`` record holds; LogCorrupt if anything in it is malformed
+    or out of bounds."""
     try:
         model, id, line, status, cost, input_tokens, output_tokens, cached_tokens = rec["head"]
+        counts = (line, input_tokens, output_tokens, cached_tokens, rec.get("attempts", 0))
+        if (
+            type(model) is not str
+            or type(id) is not str
+            or status not in _STATUSES
+            or not all(type(n) is int and 0 <= n <= MAX_TOKENS for n in counts)
+            or counts[-1] > MAX_ATTEMPTS
+            or not is_bounded(cost, MAX_USD)
+            or not is_bounded(rec.get("latency_ms", 0.0), MAX_TIME)
+        ):
+            raise ValueError("a value out of bounds")
         error = rec.get("error")
         return ItemResult(
             id=id,

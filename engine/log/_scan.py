@@ -23,6 +23,14 @@ status of each pair in one of two indexes:
   skipped, and a dict only for keys with more than one record: ~16 bytes per
   key, and an IdSet insert in Python costs ~0.5 s more per million records.
 
+Every value read back is bound-checked, because a record with a valid checksum
+can still hold anything (a hand edit, another tool, a hostile file): a line far
+beyond what the table has grown to is kept apart (``_ByLine.far``) instead of
+growing the table to it, and a negative or absurd cost or token count, a
+non-finite spend, an unknown state or timestamp is ``LogCorrupt`` naming the
+line, never a MemoryError or an overflow later. The hot loop pays for one
+chained comparison per result; the totals are checked once at the end.
+
 ``iter_results`` reads the log twice: the first pass finds the keys with more
 than one record and the offset of the last one (a dict of those keys only),
 the second yields each key's latest result where the key first appeared,
@@ -37,7 +45,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, cast, get_args
 
 import orjson
 
@@ -50,10 +58,14 @@ from engine.log._format import FORMAT_VERSION, ValidLines, decode, valid_end
 from engine.log._records import (
     HEAD_OFFSET,
     LIFECYCLE_KINDS,
+    MAX_TIME,
+    MAX_TOKENS,
+    MAX_USD,
     RESULT_START,
     BatchRecord,
     LifecycleKind,
     batch_from_record,
+    is_bounded,
     result_from_record,
 )
 
@@ -65,6 +77,9 @@ ends while it was running: killed, or still running now), ``paused`` (killed whi
 paused), or how its last execution ended."""
 
 _CODES: dict[str, int] = {"ok": 1, "failed": 2, "skipped": 3}
+_FINAL_STATES: tuple[str, ...] = get_args(FinalState)
+_FAR_SLACK = 1 << 20
+"""A line more than twice the records seen plus this beyond the table is kept apart."""
 _STATUS_OF: tuple[Status | None, ...] = (None, "ok", "failed", "skipped")
 _ID_MASK = 0xFFFFFFFF
 
@@ -115,38 +130,58 @@ class ModelCounts:
 
 
 class _ByLine:
-    """Latest status per (model, line): a status byte and an id hash per line."""
+    """Latest status per (model, line): a status byte and an id hash per line.
 
-    __slots__ = ("tables",)
+    The table grows to the highest line seen, so a line far beyond it (more
+    than twice the records seen, plus ``_FAR_SLACK``) goes to ``far``, a dict,
+    until the table has grown to reach it: a hostile line 2**40 costs one entry,
+    not a terabyte.
+    """
+
+    __slots__ = ("far", "tables")
 
     def __init__(self) -> None:
         self.tables: dict[str, tuple[bytearray, array[int]]] = {}
+        self.far: dict[str, dict[int, tuple[int, int]]] = {}
 
-    def make_room(self, model: str, line: int) -> tuple[bytearray, array[int]]:
-        """The table of ``model``, grown to hold ``line``."""
-        if line < 0:
-            raise LogCorrupt(f"a result record with line {line}")
+    def store(self, model: str, line: int, code: int, id_hash: int, records: int) -> None:
+        """The scan's store for a line beyond ``model``'s table, ``records`` results in."""
+        if type(line) is not int or line < 0:
+            raise LogCorrupt(f"a result record with line {line!r:.40}")
         statuses, ids = self.tables.setdefault(model, (bytearray(), array("I")))
+        if line >= 2 * records + _FAR_SLACK:
+            self.far.setdefault(model, {})[line] = (code, id_hash)
+            return
         size = max(2 * len(statuses), line + 1, 1024)
-        if len(statuses) < size:
-            statuses.extend(bytes(size - len(statuses)))
-            ids.frombytes(bytes(ids.itemsize * (size - len(ids))))
-        return statuses, ids
+        statuses.extend(bytes(size - len(statuses)))
+        ids.frombytes(bytes(ids.itemsize * (size - len(ids))))
+        far = self.far.get(model)
+        for near in [at for at in far or () if at < size]:
+            statuses[near], ids[near] = far.pop(near)  # type: ignore[union-attr]
+        statuses[line] = code
+        ids[line] = id_hash
 
     def get(self, model: str, id: str, line: int) -> Status | None:
         table = self.tables.get(model)
-        if table is None or not 0 <= line < len(table[0]):
+        if table is None:
             return None
         statuses, ids = table
-        if ids[line] != hash(id) & _ID_MASK:
+        if 0 <= line < len(statuses):
+            code, id_hash = statuses[line], ids[line]
+        else:
+            code, id_hash = self.far.get(model, {}).get(line, (0, 0))
+        if id_hash != hash(id) & _ID_MASK:
             return None
-        return _STATUS_OF[statuses[line]]
+        return _STATUS_OF[code]
 
     def counts(self) -> dict[str, ModelCounts]:
-        return {
-            model: ModelCounts(statuses.count(1), statuses.count(2), statuses.count(3))
-            for model, (statuses, _) in self.tables.items()
-        }
+        counts = {}
+        for model, (statuses, _) in self.tables.items():
+            far = [code for code, _ in self.far.get(model, {}).values()]
+            counts[model] = ModelCounts(
+                *(statuses.count(code) + far.count(code) for code in (1, 2, 3))
+            )
+        return counts
 
 
 class _ById:
@@ -325,6 +360,8 @@ def _scan_lines(lines_of: ValidLines, path: Path, index: IndexBy) -> LogState:
                     except (JSONDecodeError, ValueError, TypeError, KeyError):
                         model, id, item_line, status, c, i, o, ca = _full_head(line)
                         code = codes[status]
+                    if not (c >= 0 and i >= 0 and o >= 0 and ca >= 0):  # NaN fails too
+                        raise LogCorrupt("a result record with a negative cost or token count")
                     results += 1
                     cost += c
                     input_tokens += i
@@ -334,10 +371,11 @@ def _scan_lines(lines_of: ValidLines, path: Path, index: IndexBy) -> LogState:
                         by_id.add(model, id, status)
                         continue
                     table = tables.get(model)
-                    if table is None or not 0 <= item_line < len(table[0]):
-                        table = by_line.make_room(model, item_line)  # type: ignore[union-attr]
-                    table[0][item_line] = code
-                    table[1][item_line] = hash(id) & mask
+                    if table is not None and 0 <= item_line < len(table[0]):
+                        table[0][item_line] = code
+                        table[1][item_line] = hash(id) & mask
+                    else:
+                        by_line.store(model, item_line, code, hash(id) & mask, results)  # type: ignore[union-attr]
                     continue
                 rec = decode(line)
                 kind = rec.get("k")
@@ -347,19 +385,23 @@ def _scan_lines(lines_of: ValidLines, path: Path, index: IndexBy) -> LogState:
                     header = _checked_header(rec, path)
                 elif kind in LIFECYCLE_KINDS:
                     lifecycle = kind
-                    final = rec.get("state") if kind == "finish" else None
+                    final = _finish_state(rec) if kind == "finish" else None
                     if kind == "finish":
-                        spent = max(spent, _usd(rec.get("spent_usd", 0.0)))
+                        spent = max(spent, _amount(rec.get("spent_usd", 0.0), "spend"))
                         held = 0.0  # the finish states what was spent: earlier bounds are moot
                 elif kind == "hold":
-                    held = max(held, _usd(rec.get("upto_usd")))
+                    held = max(held, _amount(rec.get("upto_usd"), "spending bound"))
                 elif kind == "batch":
                     batch = batch_from_record(rec, previous=batches.get(str(rec.get("batch_id"))))
                     batches[batch.batch_id] = batch
-        except (LogCorrupt, TypeError) as exc:  # TypeError: a head of the wrong types
+        except LogCorrupt as exc:
             raise _located(exc, path, lines_of, lines, line) from None
+        except TypeError:  # a head value compared or added as what it is not
+            wrong = LogCorrupt("a result record with a value of the wrong type")
+            raise _located(wrong, path, lines_of, lines, line) from None
     if header is None and lines_of.records:
         raise LogCorrupt(f"checkpoint log {path} does not start with a header record")
+    _check_totals(path, cost, (input_tokens, output_tokens, cached_tokens))
     found = by_line if by_line is not None else by_id
     assert found is not None
     return LogState(
@@ -381,13 +423,6 @@ def _scan_lines(lines_of: ValidLines, path: Path, index: IndexBy) -> LogState:
     )
 
 
-def _usd(value: Any) -> float:
-    """An amount a lifecycle or hold record states; LogCorrupt unless a sane number."""
-    if type(value) not in (int, float) or not 0 <= value < 1e12:
-        raise LogCorrupt(f"a record states a spend of {value!r}")
-    return float(value)
-
-
 def _checked_header(rec: dict[str, Any], path: Path) -> dict[str, Any]:
     version = rec.get("v")
     if not isinstance(version, int) or version > FORMAT_VERSION:
@@ -395,7 +430,30 @@ def _checked_header(rec: dict[str, Any], path: Path) -> dict[str, Any]:
             f"checkpoint log {path} has format version {version!r};"
             f" this batchdeck reads versions up to {FORMAT_VERSION}"
         )
+    if not is_bounded(rec.get("t"), MAX_TIME) or type(rec.get("run_id")) is not str:
+        raise LogCorrupt("a header record without a valid time and run id")
     return rec
+
+
+def _amount(value: object, what: str) -> float:
+    if not is_bounded(value, MAX_USD):
+        raise LogCorrupt(f"a record with an impossible {what} of {value!r:.40}")
+    return float(value)  # type: ignore[arg-type]
+
+
+def _finish_state(rec: Mapping[str, Any]) -> FinalState:
+    state = rec.get("state")
+    if state not in _FINAL_STATES:
+        raise LogCorrupt(f"a finish record with an unknown state {state!r:.40}")
+    return cast(FinalState, state)
+
+
+def _check_totals(path: Path, cost: float, tokens: tuple[int, int, int]) -> None:
+    """What the results add up to is a real run's: finite, within bounds, whole tokens."""
+    if not is_bounded(cost, MAX_USD):
+        raise LogCorrupt(f"checkpoint log {path}: its results add up to an impossible cost")
+    if not all(type(count) is int and count <= MAX_TOKENS for count in tokens):
+        raise LogCorrupt(f"checkpoint log {path}: its results add up to an impossible token count")
 
 
 def _located(

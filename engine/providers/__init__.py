@@ -89,6 +89,7 @@ def make_provider(
     *,
     base_url: str | None = None,
     key: Secret | str | None = None,
+    allow_insecure_http: bool = False,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> Provider:
     """Build provider ``name`` for one run; close it with ``await provider.aclose()``.
@@ -96,8 +97,10 @@ def make_provider(
     ``base_url`` overrides the preset's (``openai-compatible`` needs one).
     ``key=None`` resolves the key (``engine.keys.resolve_key``); a provider
     whose preset requires a key and has none raises ``ConfigError`` here, before
-    any call. ``transport`` is for tests. How many calls are in flight is the
-    run's workers' business alone: the provider's pool never caps it.
+    any call, as does a key that would go over plain http to a host that is not
+    loopback unless ``allow_insecure_http``. ``transport`` is for tests. How many
+    calls are in flight is the run's workers' business alone: the provider's pool
+    never caps it.
     """
     factory = _FACTORIES.get(name)
     if factory is None:
@@ -115,7 +118,14 @@ def make_provider(
             raise ConfigError(_missing_key(preset))
     secret = Secret(key) if isinstance(key, str) else key
     return factory(
-        ProviderConfig(name=name, base_url=url, key=secret, preset=preset, transport=transport)
+        ProviderConfig(
+            name=name,
+            base_url=url,
+            key=secret,
+            preset=preset,
+            allow_insecure_http=allow_insecure_http,
+            transport=transport,
+        )
     )
 
 

@@ -26,6 +26,16 @@ a refused connection or a server hang-up arrives as ``httpx.ConnectTimeout``
 A whole-call deadline (``CallRequest.timeout_s``) covers what socket timeouts
 cannot: a server that trickles its body one byte at a time.
 
+Bounds. A body is read in chunks and the call fails ``bad_response`` once it
+passes ``MAX_BODY_BYTES``, counted both as it arrives and as it is decompressed
+(here, with a bound: a gzip bomb is small on the wire, and httpx's own decoder
+inflates a chunk whole), so a hostile or broken server costs one item and a
+bounded amount of memory, never the run.
+
+Keys in clear. A key (or credentials in the URL) is never sent over plain
+``http://`` to a host that is not loopback unless the user allowed it
+(``--allow-insecure-http``): a typo'd base URL is refused before any call.
+
 Flow. ``HttpProvider.call`` sends, decodes and hands the reply to the
 subclass's ``parse`` or ``failure``; every way a call can go wrong leaves as a
 ``ProviderError`` with a one-line, redacted message. Cancellation is never caught.
@@ -33,11 +43,13 @@ subclass's ``parse`` or ``failure``; every way a call can go wrong leaves as a
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import urllib.request
+import zlib
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 import aiohttp
@@ -47,14 +59,16 @@ import orjson
 from httpx_aiohttp import AiohttpTransport
 from httpx_aiohttp.transport import map_aiohttp_exceptions
 
-from engine._errors import ErrorKind, ProviderError
+from engine._errors import ConfigError, ErrorKind, ProviderError
 from engine._results import Usage
-from engine._secrets import Secret, redact
+from engine._secrets import Secret, redact, scrub, scrub_value, url_credentials
 from engine.providers._base import CallRequest, CallResult, RateLimitInfo
 from engine.providers._headers import retry_after
 from engine.providers._presets import ProviderConfig
 from engine.providers._usage import UNKNOWN
 
+MAX_BODY_BYTES = 32 << 20
+"""The largest response body read: far above any answer's, far below what hurts."""
 MESSAGE_LIMIT = 300
 """Characters of a provider's message kept in an error: enough to read, one log line."""
 
@@ -67,6 +81,72 @@ _BASE_HEADERS = {
     "accept-encoding": "gzip, deflate",
     "user-agent": "batchdeck",
 }
+
+
+class BadBody(Exception):
+    """A response body that cannot be read: over ``MAX_BODY_BYTES``, or badly compressed."""
+
+
+_ENCODING = (b"content-encoding", b"content-length")
+"""Headers that describe the body on the wire, not the decoded one handed on."""
+_WBITS = {"gzip": 47, "x-gzip": 47, "deflate": 47}
+"""zlib's window bits per content-encoding: 32 + 15 accepts a gzip or a zlib header."""
+
+
+def decompress(raw: bytes, encoding: str, limit: int = MAX_BODY_BYTES) -> bytes:
+    """``raw`` decoded as its ``content-encoding`` says, never inflated past ``limit`` bytes."""
+    encoding = encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return raw
+    wbits = _WBITS.get(encoding)
+    if wbits is None:
+        raise BadBody(f"an answer in an encoding batchdeck cannot read ({encoding:.40})")
+    try:
+        body = zlib.decompressobj(wbits).decompress(raw, limit + 1)
+    except zlib.error as exc:
+        raise BadBody(f"a compressed answer that does not decompress ({exc})") from None
+    if len(body) > limit:
+        raise BadBody(_too_large(limit))
+    return body
+
+
+def _too_large(limit: int) -> str:
+    return f"an answer over {limit >> 20} MiB: not read"
+
+
+async def read_capped(chunks: AsyncIterator[bytes], limit: int = MAX_BODY_BYTES) -> bytes:
+    """The body ``chunks`` make up; ``BadBody`` as soon as it passes ``limit`` bytes."""
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            raise BadBody(_too_large(limit))
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def check_key_transport(url: httpx.URL, *, has_key: bool, allow_insecure_http: bool) -> None:
+    """ConfigError when a key would go over plain http to a host that is not this machine."""
+    credentials = has_key or bool(url_credentials(str(url)))
+    if url.scheme != "http" or allow_insecure_http or not credentials:
+        return
+    if is_loopback(url.host):
+        return
+    raise ConfigError(
+        f"refusing to send an API key in clear over http:// to {url.host}: use https://, "
+        "or --allow-insecure-http if that network is trusted"
+    )
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost``, 127.0.0.0/8 or ::1."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class _PooledTransport(AiohttpTransport):
@@ -85,11 +165,13 @@ class _PooledTransport(AiohttpTransport):
         return aiohttp.ClientSession(connector=connector)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        """The parent's request, with the body read whole inside aiohttp.
+        """The parent's request, with the body read whole (and decompressed) inside aiohttp.
 
         A provider never streams, and feeding the body through httpx's stream
         iterators (a context manager and three generators per chunk) cost more
-        CPU than reading it; the returned ``Response`` is already read.
+        CPU than reading it; the returned ``Response`` is already read, and
+        decoded, so it no longer names an encoding. ``BadBody`` for a body
+        over the bound, or one that does not decompress.
         """
         if not isinstance(self.client, aiohttp.ClientSession):
             self.client = self.get_client()
@@ -112,10 +194,13 @@ class _PooledTransport(AiohttpTransport):
                 proxy_auth=aiohttp.BasicAuth(*proxy.auth) if proxy and proxy.auth else None,
                 proxy_headers=proxy.headers if proxy else None,
             ) as response:
-                content = await response.read()
+                if (response.content_length or 0) > MAX_BODY_BYTES:
+                    raise BadBody(_too_large(MAX_BODY_BYTES))
+                wire = await read_capped(response.content.iter_any())
+        content = decompress(wire, response.headers.get("content-encoding", ""))
         return httpx.Response(
             response.status,
-            headers=response.raw_headers,
+            headers=[(k, v) for k, v in response.raw_headers if k.lower() not in _ENCODING],
             content=content,
             request=request,
             extensions={"http_version": b"HTTP/1.1"},
@@ -192,7 +277,14 @@ class HttpProvider(ABC):
             raise ValueError(f"{config.name}: a base URL is required")
         self.name = config.name
         self._key = config.key
-        base = httpx.URL(config.base_url.rstrip("/") + "/")
+        given = httpx.URL(config.base_url)
+        base = given.copy_with(path=given.path.rstrip("/") + "/", query=None)
+        self._params = given.params  # the base URL's query (?api-version=...): sent every time
+        for credential in url_credentials(config.base_url):
+            Secret(credential)  # registered: redacted wherever the URL or an echo shows it
+        check_key_transport(
+            base, has_key=config.key is not None, allow_insecure_http=config.allow_insecure_http
+        )
         self._base_url = base
         self._headers = httpx.Headers({**_BASE_HEADERS, **headers})
         self._transport = config.transport or make_transport(base_url=base)
@@ -224,11 +316,15 @@ class HttpProvider(ABC):
             message = f"malformed JSON from {self.name}"
             raise self.error("server_error", message, reply, usage=UNKNOWN)
         try:
-            return self.parse(request, reply)
+            result = self.parse(request, reply)
         except _SHAPE_ERRORS as exc:
             detail = f"{type(exc).__name__}: {exc}"
             message = f"unexpected response shape from {self.name} ({detail})"
             raise self.error("server_error", message, reply, usage=UNKNOWN) from exc
+        text = scrub(result.text)  # a key the server echoed never reaches the log or outputs
+        if text is not result.text:
+            result = replace(result, text=text, parsed=scrub_value(result.parsed))
+        return result
 
     async def aclose(self) -> None:
         await self._transport.aclose()
@@ -278,6 +374,8 @@ class HttpProvider(ABC):
                     with anyio.CancelScope(shield=True):
                         await response.aclose()
                     raise
+        except BadBody as exc:
+            raise ProviderError("bad_response", f"{self.name} sent {exc}") from None
         except TimeoutError:
             raise ProviderError(
                 "timeout", f"no complete answer from {self.name} within {timeout_s:g} s"
@@ -293,5 +391,8 @@ class HttpProvider(ABC):
     def _url(self, path: str) -> httpx.URL:
         url = self._urls.get(path)
         if url is None:
-            url = self._urls[path] = self._base_url.join(path)
+            url = self._base_url.join(path)
+            if self._params:
+                url = url.copy_merge_params(self._params)
+            self._urls[path] = url
         return url

@@ -99,5 +99,7 @@ class ProviderConfig:
     """The preset's URL, or the user's ``--base-url`` override."""
     key: Secret | None = None
     preset: Preset | None = None
+    allow_insecure_http: bool = False
+    """Send the key over plain http to a host that is not loopback (``--allow-insecure-http``)."""
     transport: httpx.AsyncBaseTransport | None = None
     """Tests inject ``httpx.MockTransport`` here; None means the pooled aiohttp transport."""

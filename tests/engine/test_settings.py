@@ -87,7 +87,8 @@ def test_each_setting_has_its_flag_and_reaches_the_config(setting: Setting) -> N
     value = other_value(setting)
     for command in ("run", "estimate"):
         assert setting.flag in flags_of(subcommand(command))
-    args = build_parser().parse_args(["run", TICKETS, setting.flag, str(value)])
+    given = [setting.flag] if value is True else [setting.flag, str(value)]  # a bool: --name
+    args = build_parser().parse_args(["run", TICKETS, *given])
     assert settings_of(config_from_args(args))[setting.name] == value
     on_resume = setting.flag in flags_of(subcommand("resume"))
     assert on_resume is not setting.about.changes_results

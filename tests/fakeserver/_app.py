@@ -42,6 +42,7 @@ from tests.fakeserver._dialect import (
 )
 from tests.fakeserver._faults import find_marker
 from tests.fakeserver._gemini import GeminiDialect
+from tests.fakeserver._hostile import find_hostile, hostile_reply
 from tests.fakeserver._openai import OpenAIDialect
 from tests.fakeserver._schema import instance_of, invalid_instance_of
 from tests.fakeserver._state import ServerState
@@ -100,6 +101,7 @@ async def _serve(
             raise BadRequest("the request body must be a JSON object")
         call = dialect.parse(request.headers, payload, request.match_info.get("model"))
         marker = find_marker(call.text)
+        hostile = find_hostile(call.text)
     except orjson.JSONDecodeError as exc:
         return _send(stats, dialect.error("bad_request", detail=f"invalid JSON body: {exc}"))
     except BadRequest as exc:
@@ -117,6 +119,12 @@ async def _serve(
         stats.rate_limited(model_key)
         return _send(stats, dialect.rate_limited(call.model, denial), headers)
     stats.accepted(model_key, input_tokens=tokens.input, output_tokens=tokens.output)
+    if hostile is not None:
+        stats.status(429 if hostile == "retry_after" else 200)
+        return await hostile_reply(
+            hostile, request, dialect, call, tokens, key=key, config=config, headers=headers,
+            request_id=request_id,
+        )  # fmt: skip
 
     fault = state.faults.pick(marker, (dialect.name, call.model, call.text))
     if fault is not None:

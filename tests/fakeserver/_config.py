@@ -90,6 +90,10 @@ class ServerConfig(BaseModel):
     slow_body_chunks: int = Field(default=5, ge=2)
     hang_s: float = Field(default=30.0, gt=0)
     """How long a ``hang`` fault waits before its headers."""
+    hostile_body_bytes: int = Field(default=600 << 20, ge=1)
+    """Size of a ``[[hostile:huge_body]]`` answer, or of a ``gzip_bomb`` once inflated."""
+    hostile_retry_after: str = "1000000000"
+    """The ``Retry-After`` a ``[[hostile:retry_after]]`` 429 announces, verbatim."""
 
     @model_validator(mode="after")
     def _check(self) -> ServerConfig:
