@@ -60,6 +60,20 @@ _PRICE_CHANGES = {
 }
 """Passed-through fields that change the price of a token (another model, a dearer tier,
 audio output), which the reservation, made at the model's listed price, cannot follow."""
+_PAID_TOOLS = (
+    "web_search",
+    "web_fetch",
+    "file_search",
+    "code_interpreter",
+    "code_execution",
+    "image_generation",
+    "google_search",
+    "url_context",
+    "mcp",
+)
+"""Tools a provider runs itself and bills per use, beside tokens (OpenAI's
+``web_search_preview``, Anthropic's ``web_search_20250305``, Gemini's ``google_search``
+and their kin, matched by prefix): no usage the answer reports counts those fees."""
 _ANSWER_COUNTS = ("n", "best_of", "candidateCount", "candidate_count")
 """Passed-through fields that ask for several answers per call, each billed (OpenAI and
 compatible servers, Gemini)."""
@@ -69,12 +83,13 @@ MAX_ANSWERS = 128
 def answers_per_call(params: Mapping[str, Any]) -> int:
     """How many answers a call with ``params`` passed through may be billed for.
 
-    A field that sets the output limit is refused (``--max-tokens`` sets it, and the
-    reservation follows it), so is one that changes the price of a token (``model``,
-    ``service_tier``, audio output); a count of answers multiplies the output reserved.
-    Reasoning and thinking settings (``reasoning_effort``, ``thinking``,
-    ``thinkingConfig``) are let through: OpenAI, Anthropic and Gemini count those
-    tokens within the output limit. Gemini's ``generationConfig`` is looked into.
+        A field that sets the output limit is refused (``--max-tokens`` sets it, and the
+        reservation follows it), so is one that changes the price of a token (``model``,
+        ``service_tier``, audio output), so is a tool the provider bills per use (web search,
+    code execution); a count of answers multiplies the output reserved.
+        Reasoning and thinking settings (``reasoning_effort``, ``thinking``,
+        ``thinkingConfig``) are let through: OpenAI, Anthropic and Gemini count those
+        tokens within the output limit. Gemini's ``generationConfig`` is looked into.
     """
     fields = dict(params)
     nested = fields.get("generationConfig")
@@ -91,6 +106,12 @@ def answers_per_call(params: Mapping[str, Any]) -> int:
             raise ConfigError(
                 f"--param {name} would change the price the cost cap reserves at: {advice}"
             )
+    tool = _paid_tool(fields)
+    if tool is not None:
+        raise ConfigError(
+            f"--param {tool}: the provider bills each use of this tool apart from tokens, "
+            "which no usage reports and the cost cap cannot bound: leave it out"
+        )
     answers = 1
     for name in _ANSWER_COUNTS:
         if name in fields:
@@ -102,3 +123,23 @@ def answers_per_call(params: Mapping[str, Any]) -> int:
                 )
             answers = max(answers, value)
     return answers
+
+
+def _paid_tool(fields: Mapping[str, Any]) -> str | None:
+    """The first passed-through field that asks for a tool billed per use, if any."""
+    for name in ("web_search_options", "mcp_servers"):
+        if name in fields:
+            return name
+    tools = fields.get("tools")
+    for tool in tools if isinstance(tools, list) else ():
+        names = [tool.get("type")] if isinstance(tool, Mapping) and "type" in tool else []
+        names += list(tool) if isinstance(tool, Mapping) else []  # Gemini: {"google_search": {}}
+        for name in names:
+            if isinstance(name, str) and _snake(name).startswith(_PAID_TOOLS):
+                return f"tools ({name})"
+    return None
+
+
+def _snake(name: str) -> str:
+    """``codeExecution`` and ``code-execution`` as ``code_execution``."""
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).replace("-", "_")

@@ -8,6 +8,7 @@ lift the output limit, paid retries near the cap, and a run killed mid-way.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import anyio
@@ -135,6 +136,38 @@ async def test_a_passed_field_that_changes_the_price_of_a_token_is_refused(
     with pytest.raises(ConfigError, match=f"--param {param} would change the price"):
         await execute(run, provider)
     assert provider.requests == []
+
+
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [
+        ({"tools": [{"type": "web_search_preview"}]}, "tools (web_search_preview)"),
+        ({"web_search_options": {}}, "web_search_options"),
+        ({"tools": [{"type": "web_search_20250305", "name": "web_search"}]}, "web_search_2025"),
+        ({"tools": [{"type": "code_execution_20250522"}]}, "code_execution"),
+        ({"tools": [{"google_search": {}}]}, "tools (google_search)"),
+        ({"tools": [{"type": "function", "function": {"name": "f"}}, {"codeExecution": {}}]},
+         "tools (codeExecution)"),
+        ({"mcp_servers": [{"type": "url", "url": "https://x"}]}, "mcp_servers"),
+    ],
+)  # fmt: skip
+async def test_a_tool_billed_per_use_is_refused(
+    tmp_path: Path, params: dict[str, object], named: str
+) -> None:
+    # A web search is billed per use, beside the tokens: a $0.01 cap let 1,000 searches through.
+    provider = ScriptedProvider()
+    run = make_run(tmp_path, items(2), max_cost=0.01, params=params)
+    with pytest.raises(ConfigError, match=re.escape(named) + r".* bills each use"):
+        await execute(run, provider)
+    assert provider.requests == []
+
+
+async def test_a_function_tool_the_caller_runs_is_let_through(tmp_path: Path) -> None:
+    provider = ScriptedProvider()
+    tools = [{"type": "function", "function": {"name": "lookup", "parameters": {}}}]
+    run = make_run(tmp_path, items(1), params={"tools": tools})
+    finished, _ = await execute(run, provider)
+    assert finished.state == "finished" and len(provider.requests) == 1
 
 
 async def test_n_answers_multiply_the_reservation(tmp_path: Path) -> None:
