@@ -11,6 +11,7 @@ from a TUI key handler or a signal task on the same loop.
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import (
     AsyncIterator,
@@ -101,6 +102,8 @@ class Run:
     def create(cls, config: RunConfig, run_dir: Path | None = None) -> Run:
         """A new run, checked but not yet on disk: ``execute`` makes its dir once every
         check before the first call has passed, so a refused run leaves nothing behind."""
+        if config.input != STDIN:  # kept absolute: a resume may come from another directory
+            config = config.model_copy(update={"input": os.path.abspath(config.input)})
         check_input(config.input)
         detect_format(config.input, config.format)
         if config.input != STDIN:  # stdin is read once, by the run itself

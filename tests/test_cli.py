@@ -168,3 +168,19 @@ def test_keys_lists_providers_and_masks_what_it_finds(tmp_path: Path) -> None:
     openai = next(line for line in lines if line.startswith("openai "))
     assert ".env" in openai and "1234" in openai and "abcdefghijklmnop" not in openai
     assert any(line.startswith("anthropic") and "missing" in line for line in lines)
+
+
+def test_a_run_started_on_a_relative_path_resumes_from_another_directory(
+    tmp_path: Path,
+) -> None:
+    here, elsewhere = tmp_path / "here", tmp_path / "elsewhere"
+    here.mkdir()
+    elsewhere.mkdir()
+    (here / "items.txt").write_bytes((SAMPLES / "headlines.txt").read_bytes())
+    run_dir = tmp_path / "run"
+    first = batchdeck("run", "items.txt", *FAST, "--max-items", "3", "--run-dir", str(run_dir),
+                      home=tmp_path, cwd=here)  # fmt: skip
+    assert first.returncode == 3 and "not sent       37" in first.stderr, first.stderr
+    done = batchdeck("resume", str(run_dir), home=tmp_path, cwd=elsewhere)
+    assert done.returncode == 0, done.stderr
+    assert "finished" in done.stderr and "ok             40" in done.stderr
