@@ -132,11 +132,12 @@ def _paid_tool(fields: Mapping[str, Any]) -> str | None:
             return name
     tools = fields.get("tools")
     for tool in tools if isinstance(tools, list) else ():
-        names = [tool.get("type")] if isinstance(tool, Mapping) and "type" in tool else []
-        names += list(tool) if isinstance(tool, Mapping) else []  # Gemini: {"google_search": {}}
-        for name in names:
-            if isinstance(name, str) and _snake(name).startswith(_PAID_TOOLS):
-                return f"tools ({name})"
+        if not isinstance(tool, Mapping):
+            continue
+        # OpenAI and Anthropic name a tool by its "type"; Gemini by its key ({"google_search": {}}).
+        for kind in (tool.get("type"), *tool):
+            if isinstance(kind, str) and _snake(kind).startswith(_PAID_TOOLS):
+                return f"tools ({kind})"
     return None
 
 
