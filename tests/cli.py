@@ -49,6 +49,13 @@ def start(*args: str, home: Path, extra_env: dict[str, str] | None = None) -> su
     )
 
 
+def interrupt(proc: subprocess.Popen[str], timeout: float = 30) -> str:
+    """Ctrl+C ``proc`` as a terminal would, wait for it to end, and return its stderr."""
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=timeout)
+    return err
+
+
 def reap(proc: subprocess.Popen[str]) -> None:
     """Kill ``proc`` if it still runs, wait for it and close its pipes."""
     if proc.poll() is None:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import csv
-import signal
 from pathlib import Path
 
 import orjson
 import pytest
 
-from tests.cli import SAMPLES, batchdeck, start
+from tests.cli import SAMPLES, batchdeck, interrupt, reap, start
 
 FAST = ("--sim-latency-ms", "0")
 
@@ -125,11 +124,9 @@ def test_first_ctrl_c_stops_gracefully_and_the_run_resumes(tmp_path: Path) -> No
         assert proc.stderr is not None
         first = proc.stderr.readline()
         assert "run" in first, first
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=30)
+        err = interrupt(proc)
     finally:
-        proc.kill()
-        proc.wait()
+        reap(proc)
     assert proc.returncode == 130, err
     assert "stopping" in err and "resumable" in err
     no_traceback(err)

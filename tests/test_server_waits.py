@@ -4,7 +4,6 @@ capped, never outlasts the time limit, and the first Ctrl+C still stops the run 
 from __future__ import annotations
 
 import math
-import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,7 @@ from hypothesis import strategies as st
 from engine import log
 from engine._config import RetrySettings
 from engine._retry import backoff_delay
-from tests.cli import batchdeck, start
+from tests.cli import batchdeck, interrupt, reap, start
 from tests.fakeserver.fixtures import FakeServer, run_fake_server
 
 KEY = "sk-waits-2d6f0a9c4e8b1d3f5a7c"
@@ -108,11 +107,9 @@ def test_the_first_ctrl_c_interrupts_a_wait_between_attempts(
         deadline = time.monotonic() + 30
         while server.stats()["by_status"].get("429", 0) < 1:  # the worker is now waiting
             assert time.monotonic() < deadline, "the call never reached the server"
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=15)
+        err = interrupt(proc, timeout=15)
     finally:
-        proc.kill()
-        proc.wait()
+        reap(proc)
     assert proc.returncode == 130, err
     state = log.scan(run_dir / "log.jsonl")
     assert state.result_records == 0 and state.run_state == "stopped"  # unsent: resumable
