@@ -13,6 +13,7 @@ what is in flight.
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from typing import TextIO
 
 import anyio
@@ -49,6 +50,8 @@ class Progress:
         self.retries = 0
         self.throttled = 0
         self.spent = 0.0
+        self.unpriced: set[str] = set()
+        """Models with no price among the finished: their cost is unknown, not $0."""
         self._line_shown = False
         self._gone = False
 
@@ -56,6 +59,8 @@ class Progress:
         if isinstance(event, ItemFinished):
             self.done += 1
             self.counts[event.result.status] += 1
+            if event.result.unpriced:
+                self.unpriced.add(event.result.model)
         elif isinstance(event, CostUpdated):
             self.spent = event.spent_usd
         elif isinstance(event, ItemRetrying):
@@ -114,7 +119,7 @@ class Progress:
         else:
             parts.append(f"{finished} done")
         parts.append(" ".join(f"{k} {v}" for k, v in self.counts.items()))
-        parts.append(f"${self.spent:.4f}")
+        parts.append(_spend(self.spent, self.unpriced))
         parts.append(f"{rate:.1f}/s")
         if self.retries:
             parts.append(f"{self.retries} retries")
@@ -177,10 +182,15 @@ _STATE_WORDS = {
 
 def _cost(finished: RunFinished) -> str:
     """The run's cost; unknown for models with no price (never $0.0000)."""
-    if not finished.unpriced:
-        return f"${finished.cost_usd:.4f}"
-    unknown = f"unknown (no price for {', '.join(finished.unpriced)})"
-    return f"${finished.cost_usd:.4f} + {unknown}" if finished.cost_usd else unknown
+    why = f" (no price for {', '.join(finished.unpriced)})"
+    return _spend(finished.cost_usd, finished.unpriced, why)
+
+
+def _spend(usd: float, unpriced: Collection[str], why: str = "") -> str:
+    """Dollars spent, or ``unknown`` (plus what is known) when some model has no price."""
+    if not unpriced:
+        return f"${usd:.4f}"
+    return f"${usd:.4f} + unknown{why}" if usd else f"unknown{why}"
 
 
 def _clock(seconds: float) -> str:
