@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any, Final, get_args
 
 import anyio
-import orjson
 
+from engine import _summary as summary
 from engine import log
 from engine._events import (
     CostUpdated,
@@ -38,6 +38,7 @@ from engine._events import (
     RunFinished,
     RunStarted,
 )
+from engine._paths import LOG_NAME
 from engine._results import ItemResult
 
 PAGE_RECORDS: Final = 2048
@@ -60,10 +61,11 @@ async def publish_results(log_path: Path, emit: Emit, cap: float | None) -> None
 
 
 async def replay_log(
-    log_path: Path, summary_path: Path, emit: Emit, started: RunStarted, cap: float | None
+    run_dir: Path, emit: Emit, started: RunStarted, cap: float | None
 ) -> RunFinished:
     """Publish a past run's events without executing it; returns its ``RunFinished``."""
-    outcome = await anyio.to_thread.run_sync(_summarized, summary_path, log_path)
+    log_path = run_dir / LOG_NAME
+    outcome = await anyio.to_thread.run_sync(summary.load, run_dir)
     emit(started)
     if outcome is not None:
         emit(ItemsCounted(outcome.ok + outcome.failed + outcome.skipped + outcome.remaining, 0))
@@ -81,27 +83,6 @@ def _next_page(records: Iterator[dict[str, Any]]) -> list[ItemResult]:
         for record in islice(records, PAGE_RECORDS)
         if record.get("k") == "result"
     ]
-
-
-def _summarized(summary_path: Path, log_path: Path) -> RunFinished | None:
-    """The outcome ``summary.json`` holds, if it is newer than the log and readable."""
-    try:
-        if summary_path.stat().st_mtime_ns < log_path.stat().st_mtime_ns:
-            return None
-        saved = orjson.loads(summary_path.read_bytes())
-        return RunFinished(
-            state=_FINAL_STATES.get(saved["state"], "stopped"),
-            ok=int(saved["ok"]),
-            failed=int(saved["failed"]),
-            skipped=int(saved["skipped"]),
-            remaining=int(saved["remaining"]),
-            cost_usd=float(saved["cost_usd"]),
-            input_tokens=int(saved["input_tokens"]),
-            output_tokens=int(saved["output_tokens"]),
-            elapsed_s=0.0,
-        )
-    except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-        return None
 
 
 def _scanned(state: log.LogState) -> RunFinished:

@@ -23,7 +23,7 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from contextlib import AsyncExitStack, asynccontextmanager, contextmanager, suppress
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import orjson
 
+from engine import _summary as summary
 from engine import log
 from engine._atomic import fsync_dir, write_atomic
 from engine._config import SETTINGS, SPEED_SETTINGS, RunConfig, settings_of, with_settings
@@ -52,7 +52,7 @@ from engine._execution import Execution
 from engine._items import InvalidItem, Item
 from engine._lock import LOCK_NAME, Holder, RunLock
 from engine._lock import holder as lock_holder
-from engine._paths import CONFIG_NAME, LOG_NAME, SUMMARY_NAME, runs_root
+from engine._paths import CONFIG_NAME, LOG_NAME, runs_root
 from engine._plan import Plan
 from engine._prices import FREE, Price, PriceTable, user_prices_path
 from engine._ratelimit import RateLimiter
@@ -260,16 +260,13 @@ class Run:
                     self._execution = None
                     self._pending_stop = False
         if self.log_path.exists():  # not when the run dir was deleted under the run
-            self._write_summary(finished)
+            summary.save(self.run_dir, finished)
         return finished
 
     async def replay(self, subscribers: Sequence[Subscriber] = ()) -> RunFinished:
         """Publish this past run's events from its log without executing it (see ``_replay``)."""
         started = self._started("replaying", resumed=False, already_done=0)
-        summary = self.run_dir / SUMMARY_NAME
-        return await replay_log(
-            self.log_path, summary, _emitter(subscribers), started, self.config.max_cost
-        )
+        return await replay_log(self.run_dir, _emitter(subscribers), started, self.config.max_cost)
 
     def _started(self, state: LiveState, *, resumed: bool, already_done: int) -> RunStarted:
         return RunStarted(
@@ -402,21 +399,6 @@ class Run:
         data = self.config.to_json()
         if path.read_bytes() != data:
             write_atomic(path, data)
-
-    def _write_summary(self, finished: RunFinished) -> None:
-        summary = {
-            "state": finished.state,
-            "ok": finished.ok,
-            "failed": finished.failed,
-            "skipped": finished.skipped,
-            "remaining": finished.remaining,
-            "cost_usd": finished.cost_usd,
-            "input_tokens": finished.input_tokens,
-            "output_tokens": finished.output_tokens,
-            "updated": datetime.now(UTC).isoformat(),
-        }
-        with suppress(OSError):  # a full disk: the summary is a cache, the log is the truth
-            write_atomic(self.run_dir / SUMMARY_NAME, orjson.dumps(summary))
 
 
 def _check_unused(run_dir: Path) -> None:

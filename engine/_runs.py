@@ -23,6 +23,7 @@ from typing import IO, Any, Literal
 
 import orjson
 
+from engine import _summary as summary
 from engine import log
 from engine._config import RunConfig
 from engine._errors import BatchdeckError
@@ -35,7 +36,7 @@ from engine._export import (
     write_results,
 )
 from engine._lock import Holder, holder
-from engine._paths import CONFIG_NAME, LOG_NAME, SUMMARY_NAME, refuse_run_files, runs_root
+from engine._paths import CONFIG_NAME, LOG_NAME, refuse_run_files, runs_root
 from engine._results import ItemResult
 from engine._run import Run
 
@@ -108,12 +109,14 @@ def summarize(run_dir: Path) -> RunSummary | None:
 def _read_summary(run_dir: Path) -> RunSummary:
     log_path, config_path = run_dir / LOG_NAME, run_dir / CONFIG_NAME
     config = RunConfig.from_json(config_path.read_bytes(), str(config_path))
-    cached = _cached_summary(run_dir / SUMMARY_NAME, log_path.stat().st_mtime_ns)
+    log_path.stat()  # a run without its log is damaged, whatever its summary says
+    cached = summary.load(run_dir)
     header: Mapping[str, Any]
+    remaining: int | None
+    state: log.LogRunState
     if cached is not None:
-        ok, failed, skipped = cached["ok"], cached["failed"], cached["skipped"]
-        cost, state = cached["cost_usd"], cached["state"]
-        remaining = cached.get("remaining")
+        ok, failed, skipped = cached.ok, cached.failed, cached.skipped
+        cost, state, remaining = cached.cost_usd, cached.state, cached.remaining
         header = next(log.read_records(log_path), {})
     else:
         scanned = log.scan(log_path)
@@ -135,22 +138,6 @@ def _read_summary(run_dir: Path) -> RunSummary:
         state=state,
         holder=holder(run_dir),
     )
-
-
-def _cached_summary(path: Path, log_mtime_ns: int) -> dict[str, Any] | None:
-    """``summary.json`` if it is as new as the log and readable; else None (rescan the log)."""
-    try:
-        if path.stat().st_mtime_ns < log_mtime_ns:
-            return None
-        cached = orjson.loads(path.read_bytes())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(cached, dict) or not _SUMMARY_KEYS <= cached.keys():
-        return None
-    return cached
-
-
-_SUMMARY_KEYS = frozenset({"ok", "failed", "skipped", "cost_usd", "state"})
 
 
 def _when(timestamp: object) -> str:

@@ -26,7 +26,8 @@ import anyio
 import orjson
 
 from engine._config import make_config
-from engine._run import SUMMARY_NAME, Run
+from engine._paths import SUMMARY_NAME
+from engine._run import Run
 from engine.log import LogWriter, encode, result_record
 from tests.benchmarks._common import run_child, write_items
 from tests.benchmarks.bench_log import sample

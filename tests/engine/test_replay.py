@@ -21,9 +21,10 @@ from engine._events import (
     RunStarted,
     RunStopping,
 )
+from engine._paths import SUMMARY_NAME
 from engine._replay import PAGE_RECORDS
 from engine._results import Usage
-from engine._run import SUMMARY_NAME, Run
+from engine._run import Run
 from engine.providers._base import CallRequest, CallResult
 from tests.engine.scripted import (
     ScriptedProvider,
