@@ -96,7 +96,7 @@ def test_a_resume_while_the_run_goes_refuses_naming_it_and_runs_once_it_is_kille
 ) -> None:
     run_dir = tmp_path / "night-batch"
     with _running(
-        "run", str(_input(tmp_path)), *SLOW, "--run-dir", str(run_dir), home=tmp_path
+        "run", str(_input(tmp_path)), *HOLDING, "--run-dir", str(run_dir), home=tmp_path
     ) as going:
         _started(going)
         refused = batchdeck("resume", str(run_dir), home=tmp_path)
@@ -146,7 +146,7 @@ def _since(run_dir: Path) -> str:
 def test_the_lock_file_names_its_holder(tmp_path: Path) -> None:
     run_dir = tmp_path / "night-batch"
     with _running(
-        "run", str(_input(tmp_path)), *SLOW, "--run-dir", str(run_dir), home=tmp_path
+        "run", str(_input(tmp_path)), *HOLDING, "--run-dir", str(run_dir), home=tmp_path
     ) as going:
         _started(going)
         held = orjson.loads((run_dir / "lock").read_bytes())
