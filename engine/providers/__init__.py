@@ -22,6 +22,16 @@ from engine import keys
 from engine._errors import ConfigError
 from engine._secrets import Secret
 from engine.providers._base import CallRequest, CallResult, Provider, RateLimitInfo
+from engine.providers._batch import (
+    TERMINAL_STATES,
+    BatchApi,
+    BatchLimits,
+    BatchRequest,
+    JobState,
+    JobStatus,
+    Outcome,
+    RequestLookup,
+)
 from engine.providers._presets import PRESETS, Preset, ProviderConfig
 from engine.providers.anthropic import AnthropicProvider
 from engine.providers.gemini import GeminiProvider
@@ -29,14 +39,22 @@ from engine.providers.openai import OpenAIProvider
 
 __all__ = [
     "PRESETS",
+    "TERMINAL_STATES",
+    "BatchApi",
+    "BatchLimits",
+    "BatchRequest",
     "CallRequest",
     "CallResult",
+    "JobState",
+    "JobStatus",
     "ModelSpec",
+    "Outcome",
     "Preset",
     "Provider",
     "ProviderConfig",
     "ProviderFactory",
     "RateLimitInfo",
+    "RequestLookup",
     "make_provider",
     "parse_model_spec",
     "provider_names",

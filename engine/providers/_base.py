@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from engine._results import Usage
+
+if TYPE_CHECKING:
+    from engine.providers._batch import BatchApi
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +71,11 @@ class Provider(Protocol):
 
     async def call(self, request: CallRequest) -> CallResult:
         """Send one request. Raises ``ProviderError`` (and nothing else) on failure."""
+        ...
+
+    def batch_api(self) -> BatchApi | None:
+        """This provider's native batch API (the same object each time), or None when it
+        has none; it is closed with the provider."""
         ...
 
     async def aclose(self) -> None: ...

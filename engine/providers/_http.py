@@ -63,6 +63,7 @@ from engine._errors import ConfigError, ErrorKind, ProviderError
 from engine._results import Usage
 from engine._secrets import Secret, redact, scrub, scrub_value, url_credentials
 from engine.providers._base import CallRequest, CallResult, RateLimitInfo
+from engine.providers._batch import BatchApi
 from engine.providers._headers import retry_after
 from engine.providers._presets import ProviderConfig
 from engine.providers._usage import UNKNOWN
@@ -325,6 +326,9 @@ class HttpProvider(ABC):
         if text is not result.text:
             result = replace(result, text=text, parsed=scrub_value(result.parsed))
         return result
+
+    def batch_api(self) -> BatchApi | None:
+        return None
 
     async def aclose(self) -> None:
         await self._transport.aclose()

@@ -23,6 +23,7 @@ from engine._results import Usage
 from engine._schema import example_instance
 from engine._tokens import estimate_tokens
 from engine.providers._base import CallRequest, CallResult
+from engine.providers._batch import BatchApi
 
 _FAILURES: tuple[tuple[ErrorKind, str, float], ...] = (
     ("rate_limited", "simulated 429: rate limit reached for requests", 0.5),
@@ -90,6 +91,9 @@ class SimulateProvider:
             if which < upto:
                 retry_after = 0.05 if kind == "rate_limited" else None
                 raise ProviderError(kind, message, retry_after=retry_after)
+
+    def batch_api(self) -> BatchApi | None:
+        return None
 
     async def aclose(self) -> None:
         return None
