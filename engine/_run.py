@@ -317,19 +317,22 @@ class Run:
                 stack.callback(stream.close)
                 items = stream
                 total = await anyio.to_thread.run_sync(_pairs_in_input, config)
-            # A few small writes, in the caller's thread as ``create`` once made them.
+            # A few small writes, each fsynced: off the event loop, which may be drawing the app.
             if state is None:
-                state = self._materialize(stack)
+                state = await anyio.to_thread.run_sync(self._materialize, stack)
             else:
-                self._save_config()
+                await anyio.to_thread.run_sync(self._save_config)
             skip = (
                 _skipper(state, options.retry_failed) if options.only is None else _not_in(wanted)
             )
             for message in warnings:
                 emit(InputWarning(message))
-            writer = log.LogWriter.open_append(self.log_path, durability=config.durability)
+            writer = await anyio.to_thread.run_sync(
+                partial(log.LogWriter.open_append, self.log_path, durability=config.durability)
+            )
             stack.callback(writer.close)
-            writer.write_now(log.encode(log.session_record(resumed=state.records > 1)))
+            session = log.encode(log.session_record(resumed=state.records > 1))
+            await anyio.to_thread.run_sync(writer.write_now, session)
             yield Plan(
                 config=config,
                 items=items,
