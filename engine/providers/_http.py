@@ -48,7 +48,8 @@ import re
 import urllib.request
 import zlib
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -73,7 +74,7 @@ MAX_BODY_BYTES = 32 << 20
 MESSAGE_LIMIT = 300
 """Characters of a provider's message kept in an error: enough to read, one log line."""
 
-_SHAPE_ERRORS = (KeyError, IndexError, TypeError, AttributeError, ValueError)
+SHAPE_ERRORS = (KeyError, IndexError, TypeError, AttributeError, ValueError)
 _TAGS = re.compile(r"<[^>]*>")
 _SPACE = re.compile(r"\s+")
 _BASE_HEADERS = {
@@ -254,6 +255,39 @@ def transport_error(exc: BaseException, provider: str) -> ProviderError:
     return ProviderError("connection", f"connection to {provider} failed: {detail}")
 
 
+def json_body(body: Any) -> bytes:
+    """``body`` as JSON bytes; ``bad_request`` when it is not JSON (a --param's value)."""
+    try:
+        return orjson.dumps(body)
+    except orjson.JSONEncodeError as exc:
+        raise ProviderError("bad_request", f"the request is not JSON: {exc}") from None
+
+
+def socket_timeouts(seconds: float) -> dict[str, Any]:
+    """The request extension giving every socket wait of one exchange ``seconds``."""
+    return {"timeout": dict.fromkeys(("connect", "read", "write", "pool"), seconds)}
+
+
+@contextmanager
+def wire_errors(provider: str, deadline_s: float | None = None) -> Iterator[None]:
+    """Every way an exchange with ``provider`` can break, raised as the ProviderError it means.
+
+    ``deadline_s`` is the whole exchange's deadline (``anyio.fail_after`` inside the block).
+    """
+    try:
+        yield
+    except BadBody as exc:
+        raise ProviderError("bad_response", f"{provider} sent {exc}") from None
+    except TimeoutError as exc:
+        if deadline_s is None:
+            raise transport_error(exc, provider) from exc
+        raise ProviderError(
+            "timeout", f"no complete answer from {provider} within {deadline_s:g} s"
+        ) from None
+    except (httpx.HTTPError, aiohttp.ClientError, OSError) as exc:
+        raise transport_error(exc, provider) from exc
+
+
 @dataclass(frozen=True, slots=True)
 class Reply:
     """One HTTP answer: the status, headers and the body decoded as JSON when it is JSON."""
@@ -265,9 +299,32 @@ class Reply:
     """The decoded JSON body, or None when the body is not JSON."""
     content: bytes
 
+    @classmethod
+    def of(cls, response: httpx.Response, raw: bytes) -> Reply:
+        """The reply ``response`` with body ``raw`` makes (payload None when it is not JSON)."""
+        try:
+            payload = orjson.loads(raw) if raw else None
+        except orjson.JSONDecodeError:
+            payload = None
+        return cls(response.status_code, dict(response.headers.items()), payload, raw)
+
     def body_text(self) -> str:
         """The body as one readable line (HTML tags dropped), for error messages."""
         return one_line(_TAGS.sub(" ", self.content.decode("utf-8", "replace")))
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where a provider's calls go and what every one of them carries."""
+
+    name: str
+    base_url: httpx.URL
+    """Ends in ``/``; paths are joined to it."""
+    params: httpx.QueryParams
+    """The base URL's own query (``?api-version=...``), sent with every call."""
+    headers: httpx.Headers
+    """Content type, user agent and the key."""
+    transport: httpx.AsyncBaseTransport
 
 
 class HttpProvider(ABC):
@@ -290,6 +347,10 @@ class HttpProvider(ABC):
         self._headers = httpx.Headers({**_BASE_HEADERS, **headers})
         self._transport = config.transport or make_transport(base_url=base)
         self._urls: dict[str, httpx.URL] = {}
+        self._given_transport = config.transport
+        self._batch_enabled = config.preset is not None and config.preset.batch
+        self._batch: BatchApi | None = None
+        self._batch_transport: httpx.AsyncBaseTransport | None = None
 
     @abstractmethod
     def build(self, request: CallRequest) -> tuple[str, dict[str, Any]]:
@@ -309,7 +370,14 @@ class HttpProvider(ABC):
 
     async def call(self, request: CallRequest) -> CallResult:
         path, body = self.build(request)
-        reply = await self._send(path, body, timeout_s=request.timeout_s)
+        return self.answer(request, await self._send(path, body, timeout_s=request.timeout_s))
+
+    def answer(self, request: CallRequest, reply: Reply) -> CallResult:
+        """The result ``reply`` carries for ``request``; ``ProviderError`` if it is a failure.
+
+        Online answers and each request's answer read back from a batch job go
+        through here, so both are judged, charged and scrubbed alike.
+        """
         if not 200 <= reply.status < 300:
             raise self.failure(reply)
         # A 2xx answer was (most likely) billed even when it cannot be read: charged as unknown.
@@ -318,7 +386,7 @@ class HttpProvider(ABC):
             raise self.error("server_error", message, reply, usage=UNKNOWN)
         try:
             result = self.parse(request, reply)
-        except _SHAPE_ERRORS as exc:
+        except SHAPE_ERRORS as exc:
             detail = f"{type(exc).__name__}: {exc}"
             message = f"unexpected response shape from {self.name} ({detail})"
             raise self.error("server_error", message, reply, usage=UNKNOWN) from exc
@@ -328,10 +396,30 @@ class HttpProvider(ABC):
         return result
 
     def batch_api(self) -> BatchApi | None:
+        if self._batch is None and self._batch_enabled:
+            self._batch = self.make_batch_api()
+        return self._batch
+
+    def make_batch_api(self) -> BatchApi | None:
+        """This wire's batch adapter, built once by ``batch_api`` (None: the wire has none)."""
         return None
+
+    def batch_endpoint(self) -> Endpoint:
+        """What this provider's batch calls share with its online ones, with a transport
+        that streams: httpx's own (the pooled one reads every body whole), made once."""
+        if self._batch_transport is None:
+            self._batch_transport = self._given_transport or httpx.AsyncHTTPTransport(
+                proxy=_env_proxy(self._base_url)
+            )
+        return Endpoint(
+            self.name, self._base_url, self._params, self._headers, self._batch_transport
+        )
 
     async def aclose(self) -> None:
         await self._transport.aclose()
+        batch = self._batch_transport
+        if batch is not None and batch is not self._transport:
+            await batch.aclose()
 
     def error(
         self,
@@ -358,39 +446,22 @@ class HttpProvider(ABC):
         )
 
     async def _send(self, path: str, body: dict[str, Any], *, timeout_s: float) -> Reply:
-        try:
-            content = orjson.dumps(body)
-        except orjson.JSONEncodeError as exc:
-            raise ProviderError("bad_request", f"the request is not JSON: {exc}") from None
         request = httpx.Request(
             "POST",
             self._url(path),
             headers=self._headers,
-            content=content,
-            extensions={"timeout": dict.fromkeys(("connect", "read", "write", "pool"), timeout_s)},
+            content=json_body(body),
+            extensions=socket_timeouts(timeout_s),
         )
-        try:
-            with anyio.fail_after(timeout_s):
-                response = await self._transport.handle_async_request(request)
-                try:
-                    raw = await response.aread()
-                except BaseException:
-                    with anyio.CancelScope(shield=True):
-                        await response.aclose()
-                    raise
-        except BadBody as exc:
-            raise ProviderError("bad_response", f"{self.name} sent {exc}") from None
-        except TimeoutError:
-            raise ProviderError(
-                "timeout", f"no complete answer from {self.name} within {timeout_s:g} s"
-            ) from None
-        except (httpx.HTTPError, aiohttp.ClientError, OSError) as exc:
-            raise transport_error(exc, self.name) from exc
-        try:
-            payload = orjson.loads(raw) if raw else None
-        except orjson.JSONDecodeError:
-            payload = None
-        return Reply(response.status_code, dict(response.headers.items()), payload, raw)
+        with wire_errors(self.name, timeout_s), anyio.fail_after(timeout_s):
+            response = await self._transport.handle_async_request(request)
+            try:
+                raw = await response.aread()
+            except BaseException:
+                with anyio.CancelScope(shield=True):
+                    await response.aclose()
+                raise
+        return Reply.of(response, raw)
 
     def _url(self, path: str) -> httpx.URL:
         url = self._urls.get(path)

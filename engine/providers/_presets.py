@@ -42,6 +42,8 @@ class Preset:
     max_tokens_field: str = "max_tokens"
     """OpenAI wire only: ``max_completion_tokens`` on OpenAI itself (its o-series
     and gpt-5 models refuse ``max_tokens``), ``max_tokens`` on compatible servers."""
+    batch: bool = False
+    """Whether the provider sells its calls through its wire's native batch API."""
 
 
 def _local(name: str, base_url: str, *key_env: str) -> Preset:
@@ -62,6 +64,7 @@ PRESETS: dict[str, Preset] = {
             ("OPENAI_API_KEY",),
             key_required=True,
             max_tokens_field="max_completion_tokens",
+            batch=True,
         ),
         Preset(
             "anthropic",
@@ -69,6 +72,7 @@ PRESETS: dict[str, Preset] = {
             "https://api.anthropic.com",
             ("ANTHROPIC_API_KEY",),
             key_required=True,
+            batch=True,
         ),
         Preset(
             "gemini",
@@ -76,6 +80,7 @@ PRESETS: dict[str, Preset] = {
             "https://generativelanguage.googleapis.com",
             ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
             key_required=True,
+            batch=True,
         ),
         Preset("openai-compatible", "openai", None, pricing="unknown", usage_known=False),
         _local("ollama", "http://localhost:11434/v1"),

@@ -24,8 +24,10 @@ from typing import Any
 from engine._errors import ErrorKind, ProviderError
 from engine._results import Usage
 from engine.providers._base import CallRequest, CallResult, RateLimitInfo
+from engine.providers._batch import BatchApi
 from engine.providers._headers import header_float, parse_duration
 from engine.providers._http import HttpProvider, Reply, status_kind
+from engine.providers._openai_batch import OpenAIBatch
 from engine.providers._presets import ProviderConfig
 from engine.providers._schema import strict_compatible, wire_name
 from engine.providers._usage import read_usage
@@ -67,6 +69,9 @@ class OpenAIProvider(HttpProvider):
             }
         body.update(request.params)
         return "chat/completions", body
+
+    def make_batch_api(self) -> BatchApi:
+        return OpenAIBatch(self)
 
     def parse(self, request: CallRequest, reply: Reply) -> CallResult:
         choice = reply.payload["choices"][0]
