@@ -28,7 +28,9 @@ import orjson
 
 from engine._errors import ErrorKind, ProviderError
 from engine._results import Usage
+from engine.providers._anthropic_batch import AnthropicBatch
 from engine.providers._base import CallRequest, CallResult, RateLimitInfo
+from engine.providers._batch import BatchApi
 from engine.providers._headers import header_float, seconds_until
 from engine.providers._http import HttpProvider, Reply, status_kind
 from engine.providers._presets import ProviderConfig
@@ -76,6 +78,9 @@ class AnthropicProvider(HttpProvider):
             body["tool_choice"] = {"type": "tool", "name": name}
         body.update(request.params)
         return "v1/messages", body
+
+    def make_batch_api(self) -> BatchApi:
+        return AnthropicBatch(self)
 
     def parse(self, request: CallRequest, reply: Reply) -> CallResult:
         payload = reply.payload
