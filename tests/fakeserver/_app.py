@@ -25,30 +25,26 @@ import orjson
 from aiohttp import web
 from pydantic import ValidationError
 
+from tests.fakeserver import _anthropic_batches, _openai_batches
 from tests.fakeserver._anthropic import AnthropicDialect
+from tests.fakeserver._batchroutes import accepted, advance_clock
 from tests.fakeserver._buckets import Denial
 from tests.fakeserver._dialect import (
     JSON_HEADERS,
-    Answer,
     BadRequest,
-    Call,
     Dialect,
     ErrorKind,
-    Outcome,
     Reply,
-    Tokens,
+    answer_for,
     json_reply,
-    reply_text,
 )
 from tests.fakeserver._faults import find_marker
 from tests.fakeserver._gemini import GeminiDialect
 from tests.fakeserver._hostile import find_hostile, hostile_reply
 from tests.fakeserver._openai import OpenAIDialect
-from tests.fakeserver._schema import instance_of, invalid_instance_of
-from tests.fakeserver._state import ServerState
+from tests.fakeserver._state import STATE, ServerState
 from tests.fakeserver._stats import Stats
 
-STATE = web.AppKey("state", ServerState)
 _ERROR_FAULTS: dict[str, ErrorKind] = {
     kind: kind for kind in ("500", "503", "529", "context_length", "quota")
 }
@@ -68,6 +64,10 @@ def create_app(state: ServerState) -> web.Application:
     app.router.add_post("/v1/messages", _endpoint(AnthropicDialect(), request_ids))
     app.router.add_post("/v1beta/models/{model}:generateContent", gemini)
     app.router.add_post("/v1/models/{model}:generateContent", gemini)
+    _openai_batches.add_routes(app)
+    _anthropic_batches.add_routes(app)
+    app.router.add_get("/_batch/accepted", accepted)
+    app.router.add_post("/_batch/clock", advance_clock)
     app.router.add_get("/_stats", _stats)
     app.router.add_post("/_reset", _reset)
     app.router.add_get("/_config", _config)
@@ -144,7 +144,7 @@ async def _serve(
         return _send(stats, dialect.rate_limited(call.model, denial), headers)
     if fault == "reset":
         return _reset_connection(request)
-    body = dialect.answer(call, _answer(call, tokens, fault), request_id)
+    body = dialect.answer(call, answer_for(call, tokens, fault), request_id)
     if fault == "malformed":
         return _send(stats, Reply(200, body[: len(body) // 2], JSON_HEADERS), headers)
     if fault == "truncated":
@@ -154,24 +154,6 @@ async def _serve(
         stats.status(200)
         return await _trickle(request, body, headers, state)
     return _send(stats, Reply(200, body, JSON_HEADERS), headers)  # none, hang, refusal, bad output
-
-
-def _answer(call: Call, tokens: Tokens, fault: str | None) -> Answer:
-    invalid = fault == "invalid_json_output"
-    value = None
-    if call.schema is not None:
-        value = invalid_instance_of(call.schema) if invalid else instance_of(call.schema)
-    elif call.json_mode:
-        value = [] if invalid else {}
-    text = orjson.dumps(value).decode() if call.json_mode else reply_text(call.text, tokens.output)
-    outcome: Outcome
-    if fault == "refusal":
-        outcome = "refusal"
-    elif call.max_tokens is not None and tokens.output >= call.max_tokens:
-        outcome = "length"
-    else:
-        outcome = "stop"
-    return Answer(text, value, tokens, outcome)
 
 
 def _send(stats: Stats, reply: Reply, headers: Mapping[str, str] | None = None) -> web.Response:

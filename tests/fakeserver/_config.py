@@ -95,6 +95,18 @@ class ServerConfig(BaseModel):
     hostile_retry_after: str = "1000000000"
     """The ``Retry-After`` a ``[[hostile:retry_after]]`` 429 announces, verbatim."""
 
+    batch_queue_s: float = Field(default=0.2, ge=0)
+    """How long a new batch job waits (OpenAI ``validating``, Gemini ``PENDING``) before it runs."""
+    batch_s: float = Field(default=1.0, ge=0)
+    """How long a batch job's requests take to run: they finish one after another, evenly."""
+    batch_failure_rate: float = Field(default=0.0, ge=0, le=1)
+    """The chance a batch request fails (a 500 in its provider's shape), drawn per job and
+    custom_id with ``seed``."""
+    batch_expire_fraction: float | None = Field(default=None, ge=0, lt=1)
+    """When set, a job expires once this fraction of its requests has run (0.5: half done)."""
+    batch_cancel_s: float = Field(default=0.2, ge=0)
+    """How long a cancelled job stays ``cancelling`` before it is ``cancelled``."""
+
     @model_validator(mode="after")
     def _check(self) -> ServerConfig:
         unknown = sorted(set(self.faults) - set(FAULT_KINDS))

@@ -22,6 +22,7 @@ import orjson
 
 from tests.fakeserver._buckets import BucketState, Denial
 from tests.fakeserver._config import LimitOverride, ServerConfig
+from tests.fakeserver._schema import instance_of, invalid_instance_of
 
 BYTES_PER_TOKEN = 4
 """The usual rule of thumb for English text; clients estimate the same way."""
@@ -137,6 +138,25 @@ class Dialect(ABC):
     @abstractmethod
     def answer(self, call: Call, answer: Answer, request_id: str) -> bytes:
         """The 200 body."""
+
+
+def answer_for(call: Call, tokens: Tokens, fault: str | None) -> Answer:
+    """The answer to ``call``: a schema's instance, JSON, or text; ``fault`` may spoil it."""
+    invalid = fault == "invalid_json_output"
+    value = None
+    if call.schema is not None:
+        value = invalid_instance_of(call.schema) if invalid else instance_of(call.schema)
+    elif call.json_mode:
+        value = [] if invalid else {}
+    text = orjson.dumps(value).decode() if call.json_mode else reply_text(call.text, tokens.output)
+    outcome: Outcome
+    if fault == "refusal":
+        outcome = "refusal"
+    elif call.max_tokens is not None and tokens.output >= call.max_tokens:
+        outcome = "length"
+    else:
+        outcome = "stop"
+    return Answer(text, value, tokens, outcome)
 
 
 def object_at(payload: Mapping[str, Any], *names: str) -> Mapping[str, Any]:

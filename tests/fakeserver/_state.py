@@ -19,10 +19,13 @@ from collections.abc import Mapping
 from statistics import NormalDist
 from typing import Any
 
+from aiohttp import web
+
 from tests.fakeserver._buckets import Limiter
 from tests.fakeserver._config import ServerConfig
 from tests.fakeserver._dialect import Dialect, Tokens, estimate_tokens
 from tests.fakeserver._faults import FaultPicker
+from tests.fakeserver._jobs import BatchBook
 from tests.fakeserver._stats import InFlightWatcher, Stats
 
 _MISSING_PREFIX = "missing"
@@ -36,6 +39,7 @@ class ServerState:
         self.in_flight_watchers: list[InFlightWatcher] = []
         """Kept across ``reset``: the gauge a test watches is the server's, not one Stats'."""
         self.stats = Stats(self.in_flight_watchers)
+        self.batches = BatchBook()
         self._apply(config)
 
     def _apply(self, config: ServerConfig) -> None:
@@ -56,8 +60,10 @@ class ServerState:
         return self.stats.snapshot()
 
     def reset(self, *, config: bool = False) -> None:
-        """Clear stats, refill buckets, forget markers; ``config`` restores the start-up one."""
+        """Clear stats and batch jobs, refill buckets, forget markers; ``config`` restores the
+        start-up one."""
         self.stats = Stats(self.in_flight_watchers)
+        self.batches = BatchBook()
         self._apply(self.initial if config else self.config)
 
     def configure(self, changes: Mapping[str, Any]) -> ServerConfig:
@@ -97,3 +103,7 @@ class ServerState:
             jitter = self._rng.uniform(-config.latency_jitter_ms, config.latency_jitter_ms)
             return max(config.latency_ms + jitter, 0.0) / _MS
         return config.latency_ms / _MS
+
+
+STATE = web.AppKey("state", ServerState)
+"""Where the app keeps the state every handler reads."""

@@ -48,6 +48,8 @@ class _Control(Protocol):
     def reset(self, *, config: bool) -> None: ...
     def configure(self, changes: Mapping[str, Any]) -> dict[str, Any]: ...
     def watch_in_flight(self, watcher: InFlightWatcher) -> AbstractContextManager[None]: ...
+    def batch_accepted(self) -> dict[str, Any]: ...
+    def advance_batch_clock(self, seconds: float) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,15 @@ class FakeServer:
         In process only: a subprocess's gauge is read with ``stats()``."""
         return self._control.watch_in_flight(watcher)
 
+    def batch_accepted(self) -> dict[str, Any]:
+        """Every custom id batch jobs accepted: ``requests``, ``distinct``, ``repeated``
+        (id -> times, for those accepted more than once) and ``jobs``."""
+        return self._control.batch_accepted()
+
+    def advance_batch_clock(self, seconds: float) -> None:
+        """Move the batch jobs' clock ``seconds`` forward: they progress as if that passed."""
+        self._control.advance_batch_clock(seconds)
+
 
 class _HttpControl:
     def __init__(self, client: httpx.Client) -> None:
@@ -105,6 +116,12 @@ class _HttpControl:
 
     def watch_in_flight(self, watcher: InFlightWatcher) -> AbstractContextManager[None]:
         raise TypeError("watch_in_flight needs an in-process server (serve_in_process)")
+
+    def batch_accepted(self) -> dict[str, Any]:
+        return self._request("GET", "/_batch/accepted")
+
+    def advance_batch_clock(self, seconds: float) -> None:
+        self._request("POST", "/_batch/clock", {"advance_s": seconds})
 
     def _request(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
         response = self._client.request(method, path, json=body)
@@ -126,6 +143,12 @@ class _DirectControl:
 
     def configure(self, changes: Mapping[str, Any]) -> dict[str, Any]:
         return self._state.configure(changes).model_dump(mode="json")
+
+    def batch_accepted(self) -> dict[str, Any]:
+        return self._state.batches.snapshot()
+
+    def advance_batch_clock(self, seconds: float) -> None:
+        self._state.batches.offset_s += seconds
 
     @contextmanager
     def watch_in_flight(self, watcher: InFlightWatcher) -> Iterator[None]:
