@@ -28,6 +28,8 @@ from urllib.parse import quote
 from engine._errors import ErrorKind, ProviderError
 from engine._results import Usage
 from engine.providers._base import CallRequest, CallResult
+from engine.providers._batch import BatchApi
+from engine.providers._gemini_batch import GeminiBatch
 from engine.providers._headers import parse_duration
 from engine.providers._http import HttpProvider, Reply, status_kind
 from engine.providers._presets import ProviderConfig
@@ -94,6 +96,9 @@ class GeminiProvider(HttpProvider):
                 generation[name] = value
         model = quote(request.model.removeprefix("models/"), safe="-._~")
         return f"v1beta/models/{model}:generateContent", body
+
+    def make_batch_api(self) -> BatchApi:
+        return GeminiBatch(self)
 
     def parse(self, request: CallRequest, reply: Reply) -> CallResult:
         payload = reply.payload

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from aiohttp import web
 
 from tests.fakeserver._anthropic import AnthropicDialect
-from tests.fakeserver._batchroutes import guarded, json_object, ok, stream_lines
+from tests.fakeserver._batchroutes import guarded, job_of, json_object, ok, rfc3339, stream_lines
 from tests.fakeserver._dialect import BadRequest
 from tests.fakeserver._jobs import Job, Request, answer
 from tests.fakeserver._state import ServerState
@@ -63,12 +62,12 @@ async def _create(request: web.Request, state: ServerState) -> web.StreamRespons
 
 
 async def _get(request: web.Request, state: ServerState) -> web.StreamResponse:
-    job = _job(request, state)
+    job = job_of(request, state, _PREFIX)
     return ok(_batch(request, job, state.batches.now())) if job else _missing(request)
 
 
 async def _cancel(request: web.Request, state: ServerState) -> web.StreamResponse:
-    job = _job(request, state)
+    job = job_of(request, state, _PREFIX)
     if job is None:
         return _missing(request)
     now = state.batches.now()
@@ -98,7 +97,7 @@ async def _list(request: web.Request, state: ServerState) -> web.StreamResponse:
 
 
 async def _results(request: web.Request, state: ServerState) -> web.StreamResponse:
-    job = _job(request, state)
+    job = job_of(request, state, _PREFIX)
     if job is None:
         return _missing(request)
     now = state.batches.now()
@@ -144,22 +143,13 @@ def _batch(request: web.Request, job: Job, now: float) -> dict[str, Any]:
             "canceled": counts["cancelled"],
             "expired": counts["expired"],
         },
-        "ended_at": _instant(ended_at) if ended else None,
-        "created_at": _instant(job.created),
-        "expires_at": _instant(job.created + _DAY_S),
+        "ended_at": rfc3339(ended_at) if ended else None,
+        "created_at": rfc3339(job.created),
+        "expires_at": rfc3339(job.created + _DAY_S),
         "archived_at": None,
-        "cancel_initiated_at": _instant(job.cancelled_at) if job.cancelled_at else None,
+        "cancel_initiated_at": rfc3339(job.cancelled_at) if job.cancelled_at else None,
         "results_url": f"{origin}{BATCHES}/{job.id}/results" if ended else None,
     }
-
-
-def _instant(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).isoformat().replace("+00:00", "Z")
-
-
-def _job(request: web.Request, state: ServerState) -> Job | None:
-    job = state.batches.jobs.get(request.match_info["batch_id"])
-    return job if job is not None and job.id.startswith(_PREFIX) else None
 
 
 def _missing(request: web.Request) -> web.Response:

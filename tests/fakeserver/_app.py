@@ -25,7 +25,7 @@ import orjson
 from aiohttp import web
 from pydantic import ValidationError
 
-from tests.fakeserver import _anthropic_batches, _openai_batches
+from tests.fakeserver import _anthropic_batches, _gemini_batches, _openai_batches
 from tests.fakeserver._anthropic import AnthropicDialect
 from tests.fakeserver._batchroutes import accepted, advance_clock
 from tests.fakeserver._buckets import Denial
@@ -66,6 +66,7 @@ def create_app(state: ServerState) -> web.Application:
     app.router.add_post("/v1/models/{model}:generateContent", gemini)
     _openai_batches.add_routes(app)
     _anthropic_batches.add_routes(app)
+    _gemini_batches.add_routes(app)
     app.router.add_get("/_batch/accepted", accepted)
     app.router.add_post("/_batch/clock", advance_clock)
     app.router.add_get("/_stats", _stats)

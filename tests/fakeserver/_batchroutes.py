@@ -8,13 +8,15 @@ test-only ``GET /_batch/accepted`` reports every custom id any job accepted.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from aiohttp import web
 
 from tests.fakeserver._dialect import JSON_HEADERS, BadRequest, Dialect, Reply
+from tests.fakeserver._jobs import Job
 from tests.fakeserver._state import STATE, ServerState
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -42,8 +44,21 @@ def send(reply: Reply) -> web.Response:
     return web.Response(status=reply.status, body=reply.body, headers=reply.headers)
 
 
-def ok(body: Any, status: int = 200) -> web.Response:
-    return web.Response(status=status, body=orjson.dumps(body), headers=JSON_HEADERS)
+def ok(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
+    return web.Response(
+        status=status, body=orjson.dumps(body), headers={**JSON_HEADERS, **(headers or {})}
+    )
+
+
+def rfc3339(t: float) -> str:
+    """Unix time ``t`` as an RFC 3339 instant in UTC, microseconds kept."""
+    return datetime.fromtimestamp(t, UTC).isoformat().replace("+00:00", "Z")
+
+
+def job_of(request: web.Request, state: ServerState, prefix: str) -> Job | None:
+    """The job the path's ``batch_id`` names, if it is one of this provider's."""
+    job = state.batches.jobs.get(request.match_info["batch_id"])
+    return job if job is not None and job.id.startswith(prefix) else None
 
 
 async def json_object(request: web.Request) -> dict[str, Any]:

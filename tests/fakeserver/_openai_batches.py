@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 from aiohttp import BodyPartReader, web
 
-from tests.fakeserver._batchroutes import guarded, json_object, ok, stream_lines
+from tests.fakeserver._batchroutes import guarded, job_of, json_object, ok, stream_lines
 from tests.fakeserver._dialect import BadRequest
 from tests.fakeserver._jobs import Job, Request, answer
 from tests.fakeserver._openai import OpenAIDialect
@@ -145,12 +145,12 @@ def _read_input(content: bytes) -> tuple[list[Request], list[dict[str, Any]]]:
 
 
 async def _get(request: web.Request, state: ServerState) -> web.StreamResponse:
-    job = _job(request, state)
+    job = job_of(request, state, "batch_")
     return ok(_batch(job, state.batches.now())) if job else _missing(request)
 
 
 async def _cancel(request: web.Request, state: ServerState) -> web.StreamResponse:
-    job = _job(request, state)
+    job = job_of(request, state, "batch_")
     if job is None:
         return _missing(request)
     now = state.batches.now()
@@ -255,11 +255,6 @@ def _batch(job: Job, now: float) -> dict[str, Any]:
         },
         "metadata": job.extra["metadata"],
     }
-
-
-def _job(request: web.Request, state: ServerState) -> Job | None:
-    job = state.batches.jobs.get(request.match_info["batch_id"])
-    return job if job is not None and job.id.startswith("batch_") else None
 
 
 def _missing(request: web.Request) -> web.Response:

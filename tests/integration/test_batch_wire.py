@@ -35,7 +35,7 @@ MODELS = {
     "anthropic": "claude-3-5-haiku-latest",
     "gemini": "gemini-2.0-flash",
 }
-PROVIDERS = ["openai", "anthropic"]
+PROVIDERS = ["openai", "anthropic", "gemini"]
 SCHEMA = {
     "type": "object",
     "properties": {"label": {"type": "string", "enum": ["refund", "bug"]}},
@@ -187,3 +187,24 @@ async def test_find_gives_back_the_job_a_token_made(provider: str) -> None:
     assert [job.job_id for job in found] == [mine.job_id]
     assert other.job_id != mine.job_id
     assert none == []
+
+
+async def test_gemini_uploads_a_file_when_the_requests_pass_the_inline_cap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from engine.providers import _gemini_batch
+
+    monkeypatch.setattr(_gemini_batch, "INLINE_BYTES", 0)
+    requests = batch("gemini", 12)
+    async with batch_api("gemini", batch_failure_rate=0.25, seed=3) as (server, built, api):
+        job = await api.submit(requests, token="tok-file")
+        server.advance_batch_clock(QUEUE_S + RUN_S)
+        ended = await api.status(job.job_id)
+        results = await outcomes(api, job.job_id, requests)
+        online = await built.call(requests[0].request)
+    assert server.batch_accepted()["distinct"] == 12
+    assert sorted(results) == sorted(r.custom_id for r in requests)
+    errors = sum(isinstance(r, ProviderError) for r in results.values())
+    assert (ended.state, ended.succeeded, ended.errored) == ("ended", 12 - errors, errors)
+    first = results["item-0"]
+    assert isinstance(first, CallResult) and first.text == online.text
