@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -12,8 +11,9 @@ import pytest
 
 from engine._errors import ProviderError
 from engine._results import Usage
-from engine.providers import BatchApi, BatchRequest, CallRequest, CallResult, JobState, Provider
-from tests._mock_provider import Recorded, json_response, mock_provider
+from engine.providers import BatchRequest, CallRequest, CallResult, JobState, Provider
+from tests._mock_provider import json_response, mock_provider
+from tests.providers._batches import Route, api_of, jsonl, online_bodies, routes
 from tests.providers._bodies import openai_error
 from tests.providers.test_openai import COMPLETION, KEY, completion
 
@@ -64,27 +64,6 @@ def batch_object(status: str = "validating", **changes: Any) -> dict[str, Any]:
     }
 
 
-Route = httpx.Response | Callable[[httpx.Request], httpx.Response]
-
-
-def routes(table: dict[str, Route]) -> Callable[[httpx.Request], httpx.Response]:
-    """Answers ``METHOD /path`` from ``table`` (a 404 for anything else)."""
-
-    def handle(request: httpx.Request) -> httpx.Response:
-        answer = table.get(f"{request.method} {request.url.path}")
-        if answer is None:
-            return json_response(404, openai_error("no route", "invalid_request_error", None))
-        return answer if isinstance(answer, httpx.Response) else answer(request)
-
-    return handle
-
-
-def api_of(mock: Recorded) -> BatchApi:
-    api = mock.provider.batch_api()
-    assert api is not None
-    return api
-
-
 def uploaded_lines(request: httpx.Request) -> tuple[dict[str, bytes], list[dict[str, Any]]]:
     """The multipart upload's fields, and its file's JSONL lines."""
     boundary = request.headers["content-type"].split("boundary=")[1].encode()
@@ -94,13 +73,6 @@ def uploaded_lines(request: httpx.Request) -> tuple[dict[str, bytes], list[dict[
         name = head.split(b'name="')[1].split(b'"')[0].decode()
         fields[name] = value.removesuffix(b"\r\n")
     return fields, [orjson.loads(line) for line in fields["file"].splitlines()]
-
-
-async def online_bodies(requests: list[BatchRequest]) -> list[dict[str, Any]]:
-    async with mock_provider("openai", json_response(200, COMPLETION)) as mock:
-        for request in requests:
-            await mock.provider.call(request.request)
-        return [orjson.loads(r.content) for r in mock.requests]
 
 
 async def test_submit_uploads_the_online_bodies_as_jsonl_then_creates_the_job() -> None:
@@ -117,7 +89,7 @@ async def test_submit_uploads_the_online_bodies_as_jsonl_then_creates_the_job() 
     assert fields["purpose"] == b"batch"
     assert [line["custom_id"] for line in lines] == ["plain-0", "full-1"]
     assert {(line["method"], line["url"]) for line in lines} == {("POST", "/v1/chat/completions")}
-    assert [line["body"] for line in lines] == await online_bodies(REQUESTS)
+    assert [line["body"] for line in lines] == await online_bodies("openai", REQUESTS, COMPLETION)
     assert orjson.loads(create.content) == {
         "input_file_id": "file-in1",
         "endpoint": "/v1/chat/completions",
@@ -236,10 +208,6 @@ def not_run(custom_id: str, code: str) -> dict[str, Any]:
         "response": None,
         "error": error,
     }
-
-
-def jsonl(*records: Any) -> bytes:
-    return b"".join(orjson.dumps(r) + b"\n" for r in records)
 
 
 async def results_of(
