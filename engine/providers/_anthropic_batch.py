@@ -21,8 +21,8 @@ more than one means.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable, Mapping
-from contextlib import aclosing
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+from functools import partial
 from typing import Any
 
 import orjson
@@ -36,14 +36,12 @@ from engine.providers._batch import (
     RequestLookup,
 )
 from engine.providers._batchhttp import (
-    MAX_PAGES,
     BatchHttp,
+    JobCollection,
     count,
     created,
     judged,
     name_of,
-    newest_first,
-    segment,
     timestamp,
 )
 from engine.providers._http import HttpProvider, Reply, json_body
@@ -53,7 +51,6 @@ BATCHES = "v1/messages/batches"
 _HEAD = b'{"requests":['
 _TAIL = b"]}"
 LIMITS = BatchLimits(max_requests=100_000, max_bytes=256_000_000 - len(_HEAD) - len(_TAIL))
-_PAGE = 100
 _STATES: dict[str, JobState] = {
     "in_progress": "running",
     "canceling": "cancelling",
@@ -84,6 +81,7 @@ class AnthropicBatch:
     def __init__(self, provider: HttpProvider) -> None:
         self._provider = provider
         self._http = BatchHttp(provider)
+        self._jobs = JobCollection(self._http, BATCHES, cursor="after_id", read=_status)
 
     def _element(self, request: BatchRequest) -> bytes:
         _, body = self._provider.build(request.request)
@@ -102,43 +100,24 @@ class AnthropicBatch:
         return self._http.read(reply.payload, _status)
 
     async def find(self, token: str, *, since: float, count: int) -> list[JobStatus]:
-        jobs = await newest_first(self._pages(), since)
-        return [job for job in jobs if job.requests == count]
-
-    async def _pages(self) -> AsyncGenerator[list[JobStatus], None]:
-        query: dict[str, str | int] = {"limit": _PAGE}
-        for _ in range(MAX_PAGES):
-            reply = await self._http.call("GET", BATCHES, query=query)
-            page = self._http.read(reply.payload, lambda p: [_status(job) for job in p["data"]])
-            yield page
-            if not page or reply.payload.get("has_more") is not True:
-                return
-            query["after_id"] = page[-1].job_id
+        return [job for job in await self._jobs.since(since) if job.requests == count]
 
     async def status(self, job_id: str) -> JobStatus:
-        return self._http.read(await self._job(job_id), _status)
-
-    async def _job(self, job_id: str) -> Any:
-        return (await self._http.call("GET", f"{BATCHES}/{segment(job_id)}")).payload
+        return await self._jobs.status(job_id)
 
     async def cancel(self, job_id: str) -> JobStatus:
-        reply = await self._http.call("POST", f"{BATCHES}/{segment(job_id)}/cancel")
-        return self._http.read(reply.payload, _status)
+        return await self._jobs.cancel(job_id)
 
     async def results(
         self, job_id: str, lookup: RequestLookup
     ) -> AsyncIterator[tuple[str, Outcome]]:
-        job = await self._job(job_id)
+        job = await self._jobs.job(job_id)
         url = self._http.read(job, lambda j: j.get("results_url"))
-        if not isinstance(url, str) or not url:
-            return
-        async with aclosing(self._http.lines(url)) as lines:
-            async for line in lines:
-                result = self._outcome(line, lookup)
-                if result is not None:
-                    yield result
+        if isinstance(url, str) and url:
+            async for result in self._http.outcomes(url, partial(self._outcome, lookup)):
+                yield result
 
-    def _outcome(self, line: bytes, lookup: RequestLookup) -> tuple[str, Outcome] | None:
+    def _outcome(self, lookup: RequestLookup, line: bytes) -> tuple[str, Outcome] | None:
         """One results line's outcome; None for a line that is not one of ours."""
         try:
             record = orjson.loads(line)

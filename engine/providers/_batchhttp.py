@@ -64,7 +64,9 @@ CLOCK_SLACK_S = 300.0
 """How far the provider's clock may be behind ours when ``find`` compares its
 creation times with the engine's ``since``."""
 MAX_PAGES = 100
-"""Pages of a job listing ``find`` reads at most (100 jobs each)."""
+"""Pages of a job listing ``find`` reads at most."""
+PAGE = 100
+"""Jobs asked for per page of a listing."""
 MAX_COUNT = 10**9
 
 Query = Mapping[str, str | int]
@@ -166,6 +168,19 @@ class BatchHttp:
             with anyio.CancelScope(shield=True):
                 await response.aclose()
 
+    async def outcomes(
+        self,
+        target: str,
+        read: Callable[[bytes], tuple[str, Outcome] | None],
+        query: Query | None = None,
+    ) -> AsyncGenerator[tuple[str, Outcome], None]:
+        """``read(line)`` for each line of the results file at ``target``, where not None."""
+        async with aclosing(self.lines(target, query)) as lines:
+            async for line in lines:
+                result = read(line)
+                if result is not None:
+                    yield result
+
     def _request(
         self,
         method: str,
@@ -241,18 +256,49 @@ def timestamp(value: Any) -> float | None:
     return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
 
 
-async def newest_first(
-    pages: AsyncGenerator[list[JobStatus], None], since: float
-) -> list[JobStatus]:
-    """The jobs of a newest-first listing created since ``since`` (less ``CLOCK_SLACK_S``)."""
-    found: list[JobStatus] = []
-    async with aclosing(pages):
-        async for page in pages:
-            for job in page:
-                if job.created_at < since - CLOCK_SLACK_S:
-                    return found
-                found.append(job)
-    return found
+class JobCollection:
+    """A provider's jobs as a REST collection (OpenAI's, Anthropic's): ``GET path/{id}``,
+    ``POST path/{id}/cancel``, and ``GET path?limit=`` newest first, paged by a cursor."""
+
+    def __init__(
+        self, http: BatchHttp, path: str, *, cursor: str, read: Callable[[Any], JobStatus]
+    ) -> None:
+        self._http = http
+        self._path = path
+        self._cursor = cursor
+        self._read = read
+
+    async def job(self, job_id: str) -> Any:
+        """The job object, as the provider wrote it."""
+        return (await self._http.call("GET", f"{self._path}/{segment(job_id)}")).payload
+
+    async def status(self, job_id: str) -> JobStatus:
+        return self._http.read(await self.job(job_id), self._read)
+
+    async def cancel(self, job_id: str) -> JobStatus:
+        reply = await self._http.call("POST", f"{self._path}/{segment(job_id)}/cancel")
+        return self._http.read(reply.payload, self._read)
+
+    async def since(self, since: float) -> list[JobStatus]:
+        """The jobs created since ``since`` (less ``CLOCK_SLACK_S``), newest first."""
+        found: list[JobStatus] = []
+        async with aclosing(self._pages()) as pages:
+            async for page in pages:
+                for job in page:
+                    if job.created_at < since - CLOCK_SLACK_S:
+                        return found
+                    found.append(job)
+        return found
+
+    async def _pages(self) -> AsyncGenerator[list[JobStatus], None]:
+        query: dict[str, str | int] = {"limit": PAGE}
+        for _ in range(MAX_PAGES):
+            reply = await self._http.call("GET", self._path, query=query)
+            page = self._http.read(reply.payload, lambda p: [self._read(job) for job in p["data"]])
+            yield page
+            if not page or reply.payload.get("has_more") is not True:
+                return
+            query[self._cursor] = page[-1].job_id
 
 
 def _wire_body(response: httpx.Response) -> tuple[AsyncIterator[bytes], str]:

@@ -24,8 +24,8 @@ request cancelled before it ran (code 1, ``CANCELLED``) is ``None``.
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
-from contextlib import aclosing
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import orjson
@@ -43,6 +43,7 @@ from engine.providers._batch import (
 from engine.providers._batchhttp import (
     CLOCK_SLACK_S,
     MAX_PAGES,
+    PAGE,
     BatchHttp,
     count,
     created,
@@ -59,7 +60,6 @@ LIMITS = BatchLimits(max_requests=100_000, max_bytes=2_000_000_000)
 """batchdeck's own bound on a job (Gemini's input files may hold 2 GB)."""
 INLINE_BYTES = 20_000_000 - (1 << 16)
 """Jobs whose requests fit (with room for the envelope) go inline, under the 20 MB cap."""
-_PAGE = 100
 _STATES: dict[str, JobState] = {
     "PENDING": "submitted",
     "RUNNING": "running",
@@ -165,7 +165,7 @@ class GeminiBatch:
 
     async def find(self, token: str, *, since: float, count: int) -> list[JobStatus]:
         found: list[JobStatus] = []
-        query: dict[str, str | int] = {"pageSize": _PAGE}
+        query: dict[str, str | int] = {"pageSize": PAGE}
         for _ in range(MAX_PAGES):  # the listing's order is not documented: read it all
             reply = await self._http.call("GET", "v1beta/batches", query=query)
             page = self._http.read(
@@ -210,16 +210,18 @@ class GeminiBatch:
         if not isinstance(file, str) or not file.startswith("files/"):
             return
         target = f"download/v1beta/files/{segment(file.removeprefix('files/'))}:download"
-        async with aclosing(self._http.lines(target, {"alt": "media"})) as lines:
-            async for line in lines:
-                try:
-                    record = orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    continue
-                if isinstance(record, Mapping):
-                    result = self._outcome(record.get("key"), record, line, lookup)
-                    if result is not None:
-                        yield result
+        read = partial(self._line_outcome, lookup)
+        async for result in self._http.outcomes(target, read, {"alt": "media"}):
+            yield result
+
+    def _line_outcome(self, lookup: RequestLookup, line: bytes) -> tuple[str, Outcome] | None:
+        try:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            return None
+        if not isinstance(record, Mapping):
+            return None
+        return self._outcome(record.get("key"), record, line, lookup)
 
     def _outcome(
         self, key: Any, item: Mapping[str, Any], raw: bytes, lookup: RequestLookup

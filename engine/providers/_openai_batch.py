@@ -19,8 +19,8 @@ request expired or was cancelled before it ran is ``None`` (still pending).
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable, Mapping
-from contextlib import aclosing
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+from functools import partial
 from typing import Any
 
 import orjson
@@ -36,13 +36,12 @@ from engine.providers._batch import (
     RequestLookup,
 )
 from engine.providers._batchhttp import (
-    MAX_PAGES,
     BatchHttp,
+    JobCollection,
     count,
     created,
     judged,
     name_of,
-    newest_first,
     said,
     segment,
     timestamp,
@@ -54,7 +53,6 @@ ENDPOINT = "/v1/chat/completions"
 TOKEN_KEY = "batchdeck_token"
 """The metadata key carrying the client token the job is found by after a crash."""
 LIMITS = BatchLimits(max_requests=50_000, max_bytes=200_000_000)
-_PAGE = 100
 _STATES: dict[str, JobState] = {
     "validating": "submitted",
     "in_progress": "running",
@@ -77,6 +75,7 @@ class OpenAIBatch:
     def __init__(self, provider: HttpProvider) -> None:
         self._provider = provider
         self._http = BatchHttp(provider)
+        self._jobs = JobCollection(self._http, "batches", cursor="after", read=_status)
 
     def _line(self, request: BatchRequest) -> bytes:
         _, body = self._provider.build(request.request)
@@ -121,44 +120,26 @@ class OpenAIBatch:
         return self._http.read(reply.payload, lambda file: name_of(file["id"]))
 
     async def find(self, token: str, *, since: float, count: int) -> list[JobStatus]:
-        jobs = await newest_first(self._pages(), since)
-        return [job for job in jobs if job.token == token]
-
-    async def _pages(self) -> AsyncGenerator[list[JobStatus], None]:
-        query: dict[str, str | int] = {"limit": _PAGE}
-        for _ in range(MAX_PAGES):
-            reply = await self._http.call("GET", "batches", query=query)
-            page = self._http.read(reply.payload, lambda p: [_status(job) for job in p["data"]])
-            yield page
-            if not page or reply.payload.get("has_more") is not True:
-                return
-            query["after"] = page[-1].job_id
+        return [job for job in await self._jobs.since(since) if job.token == token]
 
     async def status(self, job_id: str) -> JobStatus:
-        return self._http.read(await self._job(job_id), _status)
-
-    async def _job(self, job_id: str) -> Any:
-        return (await self._http.call("GET", f"batches/{segment(job_id)}")).payload
+        return await self._jobs.status(job_id)
 
     async def cancel(self, job_id: str) -> JobStatus:
-        reply = await self._http.call("POST", f"batches/{segment(job_id)}/cancel")
-        return self._http.read(reply.payload, _status)
+        return await self._jobs.cancel(job_id)
 
     async def results(
         self, job_id: str, lookup: RequestLookup
     ) -> AsyncIterator[tuple[str, Outcome]]:
-        job = await self._job(job_id)
+        job = await self._jobs.job(job_id)
         files = self._http.read(job, lambda j: [j.get("output_file_id"), j.get("error_file_id")])
         for file_id in files:
-            if not isinstance(file_id, str) or not file_id:
-                continue
-            async with aclosing(self._http.lines(f"files/{segment(file_id)}/content")) as lines:
-                async for line in lines:
-                    result = self._outcome(line, lookup)
-                    if result is not None:
-                        yield result
+            if isinstance(file_id, str) and file_id:
+                target = f"files/{segment(file_id)}/content"
+                async for result in self._http.outcomes(target, partial(self._outcome, lookup)):
+                    yield result
 
-    def _outcome(self, line: bytes, lookup: RequestLookup) -> tuple[str, Outcome] | None:
+    def _outcome(self, lookup: RequestLookup, line: bytes) -> tuple[str, Outcome] | None:
         """One output or error line's outcome; None for a line that is not one of ours."""
         try:
             record = orjson.loads(line)

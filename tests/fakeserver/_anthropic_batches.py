@@ -71,8 +71,7 @@ async def _cancel(request: web.Request, state: ServerState) -> web.StreamRespons
     if job is None:
         return _missing(request)
     now = state.batches.now()
-    if job.cancelled_at is None and not job.done(now):
-        job.cancelled_at = now
+    job.cancel(now)
     return ok(_batch(request, job, now))
 
 

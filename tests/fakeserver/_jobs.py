@@ -100,6 +100,11 @@ class Job:
     def done(self, now: float) -> bool:
         return self.phase(now) in ("ended", "expired", "cancelled")
 
+    def cancel(self, now: float) -> None:
+        """Stop running requests at ``now``, unless the job is over (then nothing changes)."""
+        if self.cancelled_at is None and not self.done(now) and self.requests:
+            self.cancelled_at = now
+
     def fails(self, request: Request) -> bool:
         draw = zlib.crc32(f"{self.config.seed}:{self.id}:{request.custom_id}".encode())
         return draw / 2**32 < self.config.batch_failure_rate
