@@ -58,8 +58,12 @@ from engine.providers._spool import Spool
 
 LIMITS = BatchLimits(max_requests=100_000, max_bytes=2_000_000_000)
 """batchdeck's own bound on a job (Gemini's input files may hold 2 GB)."""
-INLINE_BYTES = 20_000_000 - (1 << 16)
-"""Jobs whose requests fit (with room for the envelope) go inline, under the 20 MB cap."""
+INLINE_BYTES = 20_000_000
+"""Gemini's cap on a create request's body: a job whose inline body fits goes inline."""
+_INLINE_GROWTH = 16
+"""Bytes an inline request takes beyond its file line (``metadata`` wraps the key)."""
+_ENVELOPE = 4096
+"""Room for the create body's envelope (model, display name, nesting)."""
 _STATES: dict[str, JobState] = {
     "PENDING": "submitted",
     "RUNNING": "running",
@@ -117,10 +121,8 @@ class GeminiBatch:
 
         with Spool(LIMITS) as spool:
             await spool.fill(requests, line)
-            if not paths:
-                raise ProviderError("bad_request", "a batch job needs at least one request")
             model_path = paths.pop().removesuffix(":generateContent")
-            if spool.size <= INLINE_BYTES:
+            if spool.size + _INLINE_GROWTH * spool.count + _ENVELOPE + len(token) <= INLINE_BYTES:
                 inline = [_inline(element) for element in spool.elements()]
                 source: dict[str, Any] = {"requests": {"requests": inline}}
             else:

@@ -16,7 +16,9 @@ from __future__ import annotations
 import re
 import tempfile
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from contextlib import contextmanager
 from types import TracebackType
+from typing import IO
 
 import anyio
 
@@ -36,7 +38,8 @@ class Spool:
     def __init__(self, limits: BatchLimits, *, separator: bytes = b"\n") -> None:
         self._limits = limits
         self._separator = separator
-        self._file = tempfile.TemporaryFile()
+        with _local_errors():
+            self._file = tempfile.TemporaryFile()
         self.count = 0
         self.size = 0
 
@@ -75,15 +78,19 @@ class Spool:
                     f"a batch job holds at most {limits.max_requests:,} requests and"
                     f" {limits.max_bytes:,} bytes: these requests do not fit in one",
                 )
-            self._file.write(element)
+            with _local_errors():
+                self._file.write(element)
             if self.count % _YIELD_EVERY == 0:
                 await anyio.lowlevel.checkpoint()
+        if not self.count:
+            raise ProviderError("bad_request", "a batch job needs at least one request")
 
     async def chunks(self, prefix: bytes = b"", suffix: bytes = b"") -> AsyncIterator[bytes]:
         """``prefix``, the spooled bytes in 1 MiB reads, ``suffix``: ``size`` plus theirs long."""
         yield prefix
-        self._file.seek(0)
-        while chunk := self._file.read(_READ):
+        with _local_errors():
+            self._file.seek(0)
+        while chunk := _read(self._file):
             yield chunk
             await anyio.lowlevel.checkpoint()
         yield suffix
@@ -93,6 +100,20 @@ class Spool:
         self._file.seek(0)
         for line in self._file:
             yield line.rstrip(b"\n")
+
+
+@contextmanager
+def _local_errors() -> Iterator[None]:
+    """A spool file that cannot be written or read (a full disk) is an ``internal`` error."""
+    try:
+        yield
+    except OSError as exc:
+        raise ProviderError("internal", f"the batch's spool file failed: {exc}") from None
+
+
+def _read(file: IO[bytes]) -> bytes:
+    with _local_errors():
+        return file.read(_READ)
 
 
 async def _each(

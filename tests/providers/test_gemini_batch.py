@@ -233,3 +233,58 @@ async def test_a_429_on_a_poll_waits_what_the_body_says() -> None:
         with pytest.raises(ProviderError) as caught:
             await api_of(mock).status("abc123")
     assert (caught.value.kind, caught.value.retry_after) == ("rate_limited", 12.0)
+
+
+@pytest.mark.parametrize("room", [0, 1 << 16, 1 << 17, 1 << 20])
+async def test_a_job_goes_inline_only_when_its_create_body_fits_the_cap(
+    monkeypatch: pytest.MonkeyPatch, room: int
+) -> None:
+    """Inline requests are larger than their file lines (the key moves into ``metadata``):
+    6,000 of them outgrow a cap their file lines fit by 64 KiB."""
+    from engine.providers import _gemini_batch
+
+    requests = [
+        BatchRequest(f"k{i}", CallRequest(model=MODEL, prompt=f"t{i}")) for i in range(6000)
+    ]
+    upload_url = "https://generativelanguage.googleapis.com/upload/v1beta/files?upload_id=u1"
+
+    def upload(request: httpx.Request) -> httpx.Response:
+        if request.headers["x-goog-upload-command"] == "start":
+            return httpx.Response(200, json={}, headers={"x-goog-upload-url": upload_url})
+        return json_response(200, {"file": {"name": "files/in1"}})
+
+    table: dict[str, Route] = {
+        "POST /upload/v1beta/files": upload,
+        CREATE: json_response(200, operation()),
+    }
+    async with mock_provider("gemini", routes(table), key=KEY) as mock:
+        api = api_of(mock)
+        file_bytes = sum(api.request_bytes(r) for r in requests) - 1
+        cap = file_bytes + room
+        monkeypatch.setattr(_gemini_batch, "INLINE_BYTES", cap)
+        await api.submit(requests, token="tok-1")
+    create = mock.requests[-1]
+    inline = "requests" in orjson.loads(create.content)["batch"]["inputConfig"]
+    assert inline == (len(mock.requests) == 1)
+    assert not inline or len(create.content) <= cap
+    assert inline == (room >= 1 << 17)
+
+
+async def test_an_empty_job_or_a_spool_that_cannot_be_written_is_refused_before_sending(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import tempfile
+
+    async with mock_provider("gemini", json_response(500, {}), key=KEY) as mock:
+        with pytest.raises(ProviderError) as empty:
+            await api_of(mock).submit([], token="tok-1")
+
+        def full_disk() -> None:
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(tempfile, "TemporaryFile", full_disk)
+        with pytest.raises(ProviderError) as full:
+            await api_of(mock).submit(REQUESTS, token="tok-1")
+    assert (empty.value.kind, full.value.kind) == ("bad_request", "internal")
+    assert "No space left" in full.value.message
+    assert mock.requests == []
