@@ -589,3 +589,38 @@ def test_schema_instances(schema: dict[str, Any]) -> None:
 def test_reply_ids_are_unique(http: httpx.Client) -> None:
     ids = {send(http, "openai").json()["id"] for _ in range(3)}
     assert len(ids) == 3 and all(re.fullmatch(r"chatcmpl-fake\d{12}", i) for i in ids)
+
+
+def test_batch_jobs_are_counted_by_custom_id_and_move_on_the_batch_clock(
+    server: FakeServer, http: httpx.Client
+) -> None:
+    """Through the subprocess's control routes: every accepted custom id is counted across
+    jobs (a repeat shows), a job whose input fails validation accepts none, and moving the
+    batch clock ends a job without waiting; a reset forgets them all."""
+    headers = {"x-api-key": KEY, "anthropic-version": "2023-06-01"}
+
+    def create(ids: list[str]) -> dict[str, Any]:
+        params = {
+            "model": "claude-3-5-haiku-latest",
+            "max_tokens": 8,
+            "messages": [{"role": "user", "content": "hi"}],
+        }
+        body = {"requests": [{"custom_id": cid, "params": params} for cid in ids]}
+        response = http.post("/v1/messages/batches", headers=headers, json=body)
+        return {"status": response.status_code, **response.json()}
+
+    first = create(["a", "b", "c"])
+    create(["c", "d"])
+    assert create(["e", "e"])["status"] == 400  # a repeated id within a batch is refused
+    assert server.batch_accepted() == {
+        "requests": 5,
+        "distinct": 4,
+        "repeated": {"c": 2},
+        "jobs": 2,
+    }
+    assert first["processing_status"] == "in_progress"
+    server.advance_batch_clock(3600)
+    ended = http.get(f"/v1/messages/batches/{first['id']}", headers=headers).json()
+    assert (ended["processing_status"], ended["request_counts"]["succeeded"]) == ("ended", 3)
+    server.reset()
+    assert server.batch_accepted() == {"requests": 0, "distinct": 0, "repeated": {}, "jobs": 0}

@@ -208,3 +208,14 @@ async def test_gemini_uploads_a_file_when_the_requests_pass_the_inline_cap(
     assert (ended.state, ended.succeeded, ended.errored) == ("ended", 12 - errors, errors)
     first = results["item-0"]
     assert isinstance(first, CallResult) and first.text == online.text
+
+
+async def test_an_openai_job_whose_input_fails_validation_is_failed_with_its_reason() -> None:
+    twice = batch("openai", 3) + batch("openai", 1)
+    async with batch_api("openai") as (server, _, api):
+        job = await api.submit(twice, token="tok-twice")
+        results = await outcomes(api, job.job_id, twice)
+    assert (job.state, job.requests) == ("failed", 0)
+    assert job.error is not None and "custom_id" in job.error
+    assert results == {}
+    assert server.batch_accepted()["requests"] == 0
