@@ -60,30 +60,37 @@ class Spool:
         encode: Callable[[BatchRequest], bytes],
     ) -> None:
         """Write every request of ``requests`` as ``encode`` makes it."""
-        async for request in _each(requests):
-            if not CUSTOM_ID.fullmatch(request.custom_id):
-                raise ProviderError(
-                    "bad_request",
-                    f"custom_id {request.custom_id[:80]!r} is not 1-64 of [A-Za-z0-9_-]",
-                )
-            element = encode(request)
-            if self.count:
-                element = self._separator + element
-            self.count += 1
-            self.size += len(element)
-            limits = self._limits
-            if self.count > limits.max_requests or self.size > limits.max_bytes:
-                raise ProviderError(
-                    "bad_request",
-                    f"a batch job holds at most {limits.max_requests:,} requests and"
-                    f" {limits.max_bytes:,} bytes: these requests do not fit in one",
-                )
-            with _local_errors():
-                self._file.write(element)
-            if self.count % _YIELD_EVERY == 0:
-                await anyio.lowlevel.checkpoint()
+        with _local_errors():
+            if isinstance(requests, AsyncIterable):
+                async for request in requests:
+                    await self._add(request, encode)
+            else:
+                for request in requests:
+                    await self._add(request, encode)
         if not self.count:
             raise ProviderError("bad_request", "a batch job needs at least one request")
+
+    async def _add(self, request: BatchRequest, encode: Callable[[BatchRequest], bytes]) -> None:
+        if not CUSTOM_ID.fullmatch(request.custom_id):
+            raise ProviderError(
+                "bad_request",
+                f"custom_id {request.custom_id[:80]!r} is not 1-64 of [A-Za-z0-9_-]",
+            )
+        element = encode(request)
+        if self.count:
+            element = self._separator + element
+        self.count += 1
+        self.size += len(element)
+        limits = self._limits
+        if self.count > limits.max_requests or self.size > limits.max_bytes:
+            raise ProviderError(
+                "bad_request",
+                f"a batch job holds at most {limits.max_requests:,} requests and"
+                f" {limits.max_bytes:,} bytes: these requests do not fit in one",
+            )
+        self._file.write(element)
+        if self.count % _YIELD_EVERY == 0:
+            await anyio.lowlevel.checkpoint()
 
     async def chunks(self, prefix: bytes = b"", suffix: bytes = b"") -> AsyncIterator[bytes]:
         """``prefix``, the spooled bytes in 1 MiB reads, ``suffix``: ``size`` plus theirs long."""
@@ -114,14 +121,3 @@ def _local_errors() -> Iterator[None]:
 def _read(file: IO[bytes]) -> bytes:
     with _local_errors():
         return file.read(_READ)
-
-
-async def _each(
-    requests: Iterable[BatchRequest] | AsyncIterable[BatchRequest],
-) -> AsyncIterator[BatchRequest]:
-    if isinstance(requests, AsyncIterable):
-        async for request in requests:
-            yield request
-    else:
-        for request in requests:
-            yield request
