@@ -39,6 +39,7 @@ from engine.providers._batch import JobStatus, Outcome
 from engine.providers._http import (
     MAX_BODY_BYTES,
     SHAPE_ERRORS,
+    WBITS,
     BadBody,
     Endpoint,
     HttpProvider,
@@ -59,7 +60,6 @@ SOCKET_TIMEOUT_S = 60.0
 """Each socket wait of a call; an upload or download has no whole deadline, only these."""
 _STEP = 1 << 20
 """Bytes inflated per step of a compressed download."""
-_WBITS = {"gzip": 47, "x-gzip": 47, "deflate": 47}
 CLOCK_SLACK_S = 300.0
 """How far the provider's clock may be behind ours when ``find`` compares its
 creation times with the engine's ``since``."""
@@ -68,6 +68,7 @@ MAX_PAGES = 100
 PAGE = 100
 """Jobs asked for per page of a listing."""
 MAX_COUNT = 10**9
+"""More requests than any job holds: a count above it is not believed."""
 
 Query = Mapping[str, str | int]
 T = TypeVar("T")
@@ -322,7 +323,7 @@ async def _inflate(chunks: AsyncIterator[bytes], encoding: str) -> AsyncIterator
         async for chunk in chunks:
             yield chunk
         return
-    wbits = _WBITS.get(encoding)
+    wbits = WBITS.get(encoding)
     if wbits is None:
         raise BadBody(f"a file in an encoding batchdeck cannot read ({encoding:.40})")
     inflater = zlib.decompressobj(wbits)

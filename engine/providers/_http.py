@@ -91,7 +91,7 @@ class BadBody(Exception):
 
 _ENCODING = (b"content-encoding", b"content-length")
 """Headers that describe the body on the wire, not the decoded one handed on."""
-_WBITS = {"gzip": 47, "x-gzip": 47, "deflate": 47}
+WBITS = {"gzip": 47, "x-gzip": 47, "deflate": 47}
 """zlib's window bits per content-encoding: 32 + 15 accepts a gzip or a zlib header."""
 
 
@@ -100,7 +100,7 @@ def decompress(raw: bytes, encoding: str, limit: int = MAX_BODY_BYTES) -> bytes:
     encoding = encoding.strip().lower()
     if encoding in ("", "identity"):
         return raw
-    wbits = _WBITS.get(encoding)
+    wbits = WBITS.get(encoding)
     if wbits is None:
         raise BadBody(f"an answer in an encoding batchdeck cannot read ({encoding:.40})")
     try:
