@@ -118,6 +118,7 @@ KILLS = 15
 ITEMS = 100
 
 
+@pytest.mark.timeout(600)
 def test_sigkill_during_paid_retries_and_calls_in_flight_never_passes_the_cap(
     tmp_path: Path,
 ) -> None:
@@ -133,7 +134,7 @@ def test_sigkill_during_paid_retries_and_calls_in_flight_never_passes_the_cap(
         args = run_args(source, server, run_dir, "--workers", "6",
                         "--schema", str(tmp_path / "schema.json"), "--retries", "3")  # fmt: skip
         kills = capped = 0
-        while kills < KILLS:
+        while kills < KILLS or not capped:  # a loaded machine needs more starts to reach a cap
             status = kill_after(*args, "--max-cost", f"{cap:g}", home=tmp_path,
                                 seconds=rng.uniform(0.05, 0.35))  # fmt: skip
             assert status in (-signal.SIGKILL, 3), "only a kill or the cap ends it"
@@ -143,7 +144,6 @@ def test_sigkill_during_paid_retries_and_calls_in_flight_never_passes_the_cap(
                 capped += 1
                 cap += step
             args = ("resume", str(run_dir))
-        assert capped > 0, "no start came near a cap"
         done = batchdeck("resume", str(run_dir), "--max-cost", "1", home=tmp_path, timeout=120)
     assert done.returncode == 0, done.stderr
     ids = result_ids(run_dir)
