@@ -234,16 +234,22 @@ async def test_batch_requests_pass_the_official_spec(
 
 
 @pytest.mark.anyio
-async def test_prism_does_reject_a_batch_upload_that_breaks_the_spec(
+async def test_prism_does_reject_batch_requests_that_break_the_spec(
     prism_mocks: dict[str, Mock],
 ) -> None:
-    """The control for the multipart upload: Prism validates form fields too."""
+    """The controls: Prism validates the upload's form fields, and each batched request's
+    params (one without ``max_tokens`` is refused)."""
     files = {"file": ("batch.jsonl", b"{}\n", "application/jsonl")}
     async with httpx.AsyncClient(base_url=prism_mocks["openai"].base_url) as client:
-        response = await client.post(
+        upload = await client.post(
             "files",
             data={"purpose": "not-a-purpose"},
             files=files,
             headers={"authorization": f"Bearer {KEY}"},
         )
-    assert response.status_code == 422
+    params = {"model": "claude-3-5-haiku-latest", "messages": [{"role": "user", "content": "x"}]}
+    batch = {"requests": [{"custom_id": "no-max-tokens", "params": params}]}
+    headers = {"x-api-key": KEY, "anthropic-version": "2023-06-01"}
+    async with httpx.AsyncClient(base_url=prism_mocks["anthropic"].base_url) as client:
+        create = await client.post("/v1/messages/batches", json=batch, headers=headers)
+    assert (upload.status_code, create.status_code) == (422, 422)
