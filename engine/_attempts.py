@@ -36,6 +36,7 @@ from engine._prices import Price
 from engine._ratelimit import RateLimiter, Ticket
 from engine._results import ErrorInfo, ItemResult, Usage
 from engine._retry import backoff_delay, server_wait
+from engine._secrets import redact, scrub_value
 from engine.providers._base import CallRequest, CallResult, Provider
 
 CALL_GRACE_S = 5.0
@@ -203,10 +204,11 @@ class Attempts:
         validator = self._plan.validator
         if validator is None:
             return outcome.parsed, None
+        # Decoding may spell out a key the text only held escaped: scrubbed once decoded.
         try:
-            return validator.parse(outcome.text, outcome.parsed), None
+            return scrub_value(validator.parse(outcome.text, outcome.parsed)), None
         except ValueError as exc:
-            return None, ErrorInfo("invalid_output", str(exc))
+            return None, ErrorInfo("invalid_output", redact(str(exc)))
 
 
 async def _call(

@@ -138,3 +138,33 @@ def test_an_echoed_key_is_in_no_file_batchdeck_writes(
     for path in written:
         assert key.encode() not in path.read_bytes(), path
     assert key not in done.stderr + exported.stderr
+
+
+@pytest.mark.parametrize("note_type", ["string", "integer"])
+def test_a_key_escaped_in_a_json_answer_is_in_no_file_batchdeck_writes(
+    hostile_server: FakeServer, tmp_path: Path, note_type: str
+) -> None:
+    """The text holds ``\\u0073\\u006b...``, which decodes to the key: as a parsed field
+    (``string``: the answer is valid) or in the schema's complaint (``integer``)."""
+    schema = tmp_path / "schema.json"
+    schema.write_bytes(orjson.dumps({
+        "type": "object", "properties": {"note": {"type": note_type}}, "required": ["note"],
+    }))  # fmt: skip
+    items = write_items(tmp_path / "items.jsonl", ["x [[hostile:echo_key_escaped]]"] * 2)
+    run_dir, out, export = tmp_path / "run", tmp_path / "out.jsonl", tmp_path / "export.csv"
+    done = batchdeck(
+        "run", str(items), "--model", "openai:gpt-4o-mini", "--run-dir", str(run_dir),
+        "--base-url", hostile_server.openai_base_url, "--output", str(out), "--schema",
+        str(schema), "--retries", "0", home=tmp_path, extra_env={"OPENAI_API_KEY": KEY},
+    )  # fmt: skip
+    assert done.returncode == (0 if note_type == "string" else 1), done.stderr
+    exported = batchdeck("export", str(run_dir), "--output", str(export), home=tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    results = list(log.iter_results(run_dir / "log.jsonl"))
+    if note_type == "string":
+        assert [r.parsed for r in results] == [{"note": "[redacted]"}] * 2
+    else:
+        assert all(r.error is not None and "[redacted]" in r.error.message for r in results)
+    for path in (p for p in tmp_path.rglob("*") if p.is_file() and p != items):
+        assert KEY.encode() not in path.read_bytes(), path
+    assert KEY not in done.stderr + exported.stderr

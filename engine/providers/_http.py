@@ -390,8 +390,10 @@ class HttpProvider(ABC):
             detail = f"{type(exc).__name__}: {exc}"
             message = f"unexpected response shape from {self.name} ({detail})"
             raise self.error("server_error", message, reply, usage=UNKNOWN) from exc
-        text = scrub(result.text)  # a key the server echoed never reaches the log or outputs
-        if text is not result.text:
+        # A key the server echoed never reaches the log or outputs, nor one its JSON spells
+        # with escapes (``\u0073k-...``), which only the parsed value shows.
+        text = scrub(result.text)
+        if text is not result.text or result.parsed is not None:
             result = replace(result, text=text, parsed=scrub_value(result.parsed))
         return result
 

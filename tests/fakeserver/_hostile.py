@@ -3,6 +3,9 @@
 A prompt containing ``[[hostile:NAME]]`` gets, every time it is sent:
 
 - ``echo_key``: a 200 answer whose text quotes the key the request carried.
+- ``echo_key_escaped``: a 200 answer whose text is JSON, ``{"note": KEY}`` with every
+  character of the key written ``\\uXXXX``: the text never holds the key, what it
+  decodes to does.
 - ``huge_body``: a 200 whose body is ``hostile_body_bytes`` long, sent in chunks
   with no length announced (a client must stop reading by itself).
 - ``huge_body_declared``: the same, with its ``Content-Length`` announced.
@@ -29,7 +32,14 @@ from tests.fakeserver._buckets import Denial
 from tests.fakeserver._config import ServerConfig
 from tests.fakeserver._dialect import JSON_HEADERS, Answer, BadRequest, Call, Dialect, Tokens
 
-HOSTILE_KINDS = ("echo_key", "huge_body", "huge_body_declared", "gzip_bomb", "retry_after")
+HOSTILE_KINDS = (
+    "echo_key",
+    "echo_key_escaped",
+    "huge_body",
+    "huge_body_declared",
+    "gzip_bomb",
+    "retry_after",
+)
 _MARKER_PREFIX = "[[hostile:"
 _MARKER = re.compile(r"\[\[hostile:([a-z_]+)\]\]")
 _CHUNK = b"a" * (1 << 20)
@@ -57,8 +67,11 @@ async def hostile_reply(
     headers: Mapping[str, str],
     request_id: str,
 ) -> web.StreamResponse:
-    if kind == "echo_key":
+    if kind.startswith("echo_key"):
         text = f"Sure. Your key is {key} (again: key={key})."
+        if kind == "echo_key_escaped":
+            escaped = "".join(f"\\u{ord(c):04x}" for c in key or "")
+            text = f'{{"note": "{escaped}"}}'
         body = dialect.answer(call, Answer(text, None, tokens, "stop"), request_id)
         return web.Response(status=200, body=body, headers={**headers, **JSON_HEADERS})
     if kind == "retry_after":
