@@ -11,6 +11,7 @@ import signal
 from pathlib import Path
 
 import orjson
+import pytest
 
 from engine import log
 from tests.cli import batchdeck, kill_after
@@ -29,6 +30,7 @@ def export_rows(run_dir: Path, home: Path) -> list[dict]:
     return sorted(rows, key=lambda r: r["id"])
 
 
+@pytest.mark.timeout(300)  # dozens of real processes: minutes on a loaded machine
 def test_sigkill_at_random_moments_loses_nothing(tmp_path: Path) -> None:
     source = tmp_path / "items.jsonl"
     source.write_bytes(

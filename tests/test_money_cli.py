@@ -118,6 +118,7 @@ KILLS = 15
 ITEMS = 100
 
 
+@pytest.mark.timeout(300)  # dozens of real processes: minutes on a loaded machine
 def test_sigkill_during_paid_retries_and_calls_in_flight_never_passes_the_cap(
     tmp_path: Path,
 ) -> None:
