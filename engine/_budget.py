@@ -47,13 +47,15 @@ class Budget:
     cap_units: int | None
     spent_units: int = 0
     reserved_units: int = 0
+    start_units: int = 0
+    """What was spent before this execution (its log's word)."""
 
     @classmethod
     def create(cls, cap_usd: float | None, spent_usd: float = 0.0) -> Budget:
         cap = None if cap_usd is None else math.floor(cap_usd * _UNITS)
         # What a log says was spent is believed up to a trillion dollars (NaN: all of it).
         spent = _MOST_USD if not spent_usd < _MOST_USD else max(spent_usd, 0.0)
-        return cls(cap, to_units(spent))
+        return cls(cap, to_units(spent), start_units=to_units(spent))
 
     @property
     def spent_usd(self) -> float:
@@ -81,8 +83,11 @@ class Budget:
 
     @property
     def overspent_units(self) -> int:
-        """How far spending went past the cap (only a provider billing past its limits can)."""
-        return 0 if self.cap_units is None else max(0, self.spent_units - self.cap_units)
+        """How far this execution's spending went past the cap (only a provider billing past
+        its limits can); a cap lowered below what was spent before is not passed by it."""
+        if self.cap_units is None:
+            return 0
+        return max(0, self.spent_units - max(self.cap_units, self.start_units))
 
     def settle(self, reserved_units: int, actual_usd: float | None) -> int:
         """Replace a reservation by what the call cost, and return the units charged.

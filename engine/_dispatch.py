@@ -141,7 +141,14 @@ class Dispatcher:
         if await self._funds.hold(work.reserved_units):
             return True
         cap = self._config.max_cost
-        self._control.cap("max_cost", f"--max-cost ${cap:g} reached: the next item could pass it")
+        message = f"--max-cost ${cap:g} reached: the next item could pass it"
+        unsettled = self._plan.state.unsettled_usd
+        if unsettled:
+            message += (
+                f" (${unsettled:.6f} of what the log counts as spent is for calls that were in "
+                "flight when the run was killed: they may not have been billed)"
+            )
+        self._control.cap("max_cost", message)
         return False
 
 

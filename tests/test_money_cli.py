@@ -147,3 +147,25 @@ def test_sigkill_during_paid_retries_and_calls_in_flight_never_passes_the_cap(
     assert done.returncode == 0, done.stderr
     ids = result_ids(run_dir)
     assert sorted(ids) == [f"t{i:03d}" for i in range(ITEMS)]  # exactly one result each
+
+
+def test_a_cap_added_after_a_kill_says_what_the_log_counts_for_calls_then_in_flight(
+    tmp_path: Path,
+) -> None:
+    """A run without a cap, killed with calls in flight: its log's spending bound runs far
+    ahead of what was billed. A resume under a cap between the two stops at once, saying the
+    bound is for calls in flight at the kill, and never that a provider billed past it."""
+    source = setup(tmp_path, ITEMS)
+    run_dir = tmp_path / "killed"
+    with hostile_server(latency_ms=1000) as server:
+        args = run_args(source, server, run_dir, "--workers", "4")
+        assert kill_after(*args, home=tmp_path, seconds=2.5) == -signal.SIGKILL
+        state = log.scan(run_dir / "log.jsonl")
+        assert state.unsettled_usd > 0
+        cap = state.cost_usd - state.unsettled_usd / 2
+        done = batchdeck("resume", str(run_dir), "--max-cost", f"{cap:.9f}", home=tmp_path)
+        assert billed_usd(server) <= state.cost_usd  # the bound held what was in flight
+    assert log.scan(run_dir / "log.jsonl").result_records == state.result_records  # none sent
+    assert done.returncode == 3, done.stderr
+    assert "in flight when the run was killed" in done.stderr
+    assert "passed by" not in done.stderr and "billed more" not in done.stderr

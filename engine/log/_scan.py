@@ -240,6 +240,9 @@ class LogState:
     spend a finish record states, when higher (paid attempts of items aborted mid-retry);
     or, when the last execution never finished (killed), the last ``hold`` bound it wrote,
     when higher: calls it had sent may have been paid for without a result."""
+    unsettled_usd: float
+    """The part of ``cost_usd`` that only such a ``hold`` bound accounts for: counted as
+    spent, though the calls in flight at the kill may never have been billed."""
     input_tokens: int
     output_tokens: int
     cached_tokens: int
@@ -408,6 +411,7 @@ def _scan_lines(lines_of: ValidLines, path: Path, index: IndexBy) -> LogState:
         header=header,
         by_model=found.counts(),
         cost_usd=max(cost, spent, held),
+        unsettled_usd=max(0.0, held - max(cost, spent)),
         input_tokens=input_tokens,
         output_tokens=output_tokens,
         cached_tokens=cached_tokens,
