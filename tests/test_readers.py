@@ -592,3 +592,42 @@ def test_good_lines_survive_and_bad_lines_are_reported(
         for item in items
     ]
     assert got == expected
+
+
+def _tickets(prefix: str, count: int) -> bytes:
+    return b"".join(
+        orjson.dumps({"id": f"{prefix}{i:05d}", "context": f"{prefix} {i}"}) + b"\n"
+        for i in range(count)
+    )
+
+
+@pytest.mark.parametrize("change", ["rewrite", "append"])
+def test_an_input_changed_while_it_is_read_stops_the_reading(tmp_path: Path, change: str) -> None:
+    """Rewritten in place (or appended to) mid-read, the file would mix two inputs in one run:
+    reading stops with one line within a few dozen items of the change."""
+    source = tmp_path / "items.jsonl"
+    source.write_bytes(_tickets("t", 20_000))
+    read: list[str] = []
+    with pytest.raises(InputError, match="items.jsonl changed while the run read it"):
+        for item in read_items(str(source)):
+            read.append(item.id)
+            if len(read) == 2_000:
+                if change == "rewrite":
+                    source.write_bytes(_tickets("z", 20_000))
+                else:
+                    with source.open("ab") as handle:
+                        handle.write(_tickets("a", 10))
+    assert 2_000 <= len(read) <= 2_000 + 64
+
+
+def test_an_input_replaced_by_a_new_file_is_read_as_it_was(tmp_path: Path) -> None:
+    """A new file renamed over the path leaves the open one whole: nothing mixes."""
+    source, new = tmp_path / "items.jsonl", tmp_path / "new.jsonl"
+    source.write_bytes(_tickets("t", 5_000))
+    new.write_bytes(_tickets("z", 5_000))
+    ids = []
+    for item in read_items(str(source)):
+        ids.append(item.id)
+        if len(ids) == 100:
+            new.replace(source)
+    assert ids == [f"t{i:05d}" for i in range(5_000)]

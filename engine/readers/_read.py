@@ -8,9 +8,11 @@ worker thread in chunks; nothing here blocks on anything but the file.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Generator, Iterator
 from typing import BinaryIO, Final
 
+from engine._errors import InputError
 from engine._items import InvalidItem, Item
 from engine.readers import _csv, _json_array, _jsonl, _txt
 from engine.readers._assemble import assemble
@@ -73,7 +75,36 @@ def _items(
     label = "element" if form == "json" else "line"
     with open_input(path) as stream:
         records = _records(stream, form, max_line_bytes, name)
-        yield from assemble(records, name=name, label=label, on_warning=on_warning)
+        items = assemble(records, name=name, label=label, on_warning=on_warning)
+        if path == STDIN:
+            yield from items
+            return
+        # A file rewritten or appended to while it is read would mix two inputs in one run.
+        start = _version(stream)
+        for count, item in enumerate(items, 1):
+            if not count % CHANGE_CHECK_EVERY and _version(stream) != start:
+                raise _changed(name)
+            yield item
+        if _version(stream) != start:
+            raise _changed(name)
+
+
+CHANGE_CHECK_EVERY: Final = 64
+"""Items read between two looks at whether the input changed: one ``fstat`` (~1 us), so
+at most this many items of a changed file are read before the run stops."""
+
+
+def _version(stream: BinaryIO) -> tuple[int, int]:
+    """The open file's size and modification time: what a rewrite or an append changes."""
+    info = os.fstat(stream.fileno())
+    return info.st_size, info.st_mtime_ns
+
+
+def _changed(name: str) -> InputError:
+    return InputError(
+        f"{name} changed while the run read it: results so far are kept; resume with --force "
+        "to go on with the new content"
+    )
 
 
 def _records(stream: BinaryIO, form: Format, max_line_bytes: int, name: str) -> Iterator[Record]:
