@@ -68,6 +68,8 @@ _PAID_TOOLS = (
     "code_execution",
     "image_generation",
     "google_search",
+    "google_maps",
+    "enterprise_web_search",
     "url_context",
     "mcp",
 )

@@ -146,6 +146,7 @@ async def test_a_passed_field_that_changes_the_price_of_a_token_is_refused(
         ({"tools": [{"type": "web_search_20250305", "name": "web_search"}]}, "web_search_2025"),
         ({"tools": [{"type": "code_execution_20250522"}]}, "code_execution"),
         ({"tools": [{"google_search": {}}]}, "tools (google_search)"),
+        ({"tools": [{"googleMaps": {}}]}, "tools (googleMaps)"),
         ({"tools": [{"type": "function", "function": {"name": "f"}}, {"codeExecution": {}}]},
          "tools (codeExecution)"),
         ({"mcp_servers": [{"type": "url", "url": "https://x"}]}, "mcp_servers"),
