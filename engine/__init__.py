@@ -74,8 +74,10 @@ from engine._runs import (
     export_run,
     export_to_file,
     find_result,
+    find_results,
     list_runs,
     load_results,
+    next_steps,
 )
 from engine._schema import load_schema
 from engine._sources import config_file, env_settings, file_settings
@@ -148,11 +150,13 @@ __all__ = [
     "export_to_file",
     "file_settings",
     "find_result",
+    "find_results",
     "format_for",
     "list_runs",
     "load_results",
     "load_schema",
     "make_config",
+    "next_steps",
     "preview_input",
     "render_item",
     "settings_of",

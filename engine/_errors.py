@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
+    from engine._lock import Holder
     from engine._results import Usage
     from engine.providers._base import RateLimitInfo
 
@@ -66,7 +67,12 @@ class ConfigError(BatchdeckError):
 
 
 class RunBusy(BatchdeckError):
-    """Another process holds the run's lock; the message names it (pid, host, since when)."""
+    """Another process holds the run's lock; the message names it (pid, host, since when),
+    and ``holder`` says who (a ``Holder``), so an app can say what to do in its own words."""
+
+    def __init__(self, message: str, *, holder: Holder | None = None) -> None:
+        super().__init__(message)
+        self.holder = holder
 
 
 class InputError(BatchdeckError):

@@ -44,6 +44,9 @@ class RunStarted:
     """Pairs the log already held a terminal record for that this stream did not publish as
     ``ItemFinished``: 0 for a fresh run, and for a resume asked to replay its log first."""
     state: LiveState = "running"
+    elapsed_before_s: float = 0.0
+    """Time the run's earlier executions took, so a resumed run's clock goes on from it (0
+    for a new run, and for a replay, whose ``RunFinished`` carries all of it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +83,14 @@ class ItemFinished:
 class CostUpdated:
     spent_usd: float
     reserved_usd: float
-    """Worst-case cost held by calls in flight."""
+    """Worst-case cost held by calls in flight and by items handed to a worker that have
+    not been sent yet (waiting at the pause gate or for their pace)."""
     cap_usd: float | None
+    in_flight_usd: float = 0.0
+    """The part of ``reserved_usd`` held by calls sent and not yet answered."""
+    calls_in_flight: int = 0
+    """Calls sent and not yet answered: never more than the workers (but while fewer are
+    asked for, until the extra ones finish their call)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +166,7 @@ class RunFinished:
     input_tokens: int
     output_tokens: int
     elapsed_s: float
-    """Time this execution took (0 for a replayed run)."""
+    """Time this execution took; for a replayed run, what all its executions took."""
     overspent_usd: float = 0.0
     """How far spending went past ``--max-cost``: only a provider billing past the limits
     of a request can take it there (by at most the calls then in flight)."""

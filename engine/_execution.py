@@ -54,7 +54,7 @@ class Execution:
         self._control = Control(subscribers, abort=self.abort)
         self._budget = Budget.create(plan.config.max_cost, plan.state.cost_usd)
         self._log = LogTask(plan.writer, self._committed, self._control.fail)
-        funds = Funds(self._budget, urge=self._log.urge)
+        self._funds = funds = Funds(self._budget, urge=self._log.urge)
         self._log.funds = funds
         self._dispatcher = Dispatcher(plan, funds, self._control)
         self._attempts = Attempts(plan, funds, self._control, self._log.note)
@@ -179,8 +179,16 @@ class Execution:
         self._emit_cost()
 
     def _emit_cost(self) -> None:
-        budget = self._budget
-        self._control.emit(CostUpdated(budget.spent_usd, budget.reserved_usd, budget.cap_usd))
+        budget, funds = self._budget, self._funds
+        self._control.emit(
+            CostUpdated(
+                budget.spent_usd,
+                budget.reserved_usd,
+                budget.cap_usd,
+                in_flight_usd=to_usd(funds.exposed_units),
+                calls_in_flight=funds.calls_in_flight,
+            )
+        )
 
     def _count(self, result: ItemResult) -> None:
         previous = self._plan.state.status(result.model, result.id, result.line)

@@ -86,9 +86,11 @@ class RunLock:
             if wait:
                 fcntl.flock(fd, fcntl.LOCK_EX)
             elif not _try_lock(fd, fcntl.LOCK_EX):
+                busy = _read_holder(fd)
                 raise RunBusy(
-                    f"run {run_dir.name} is being run by {_read_holder(fd)}: wait for it "
-                    "to end, or add --wait to start when it does"
+                    f"run {run_dir.name} is being run by {busy}: wait for it "
+                    "to end, or add --wait to start when it does",
+                    holder=busy,
                 )
             me = Holder(os.getpid(), socket.gethostname(), _now())
             os.ftruncate(fd, 0)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine._items import InvalidItem, Item
-from engine.readers import detect_format, read_items
+from engine.readers import check_input, detect_format, read_items
 
 FIRST_ITEMS = 20
 FIRST_INVALID = 100
@@ -34,7 +34,9 @@ class Preview:
 def preview_input(
     path: str, fmt: str | None = None, *, items: int = FIRST_ITEMS, invalid: int = FIRST_INVALID
 ) -> Preview:
-    """Raises InputError/ConfigError for an input that cannot be read at all."""
+    """Raises InputError/ConfigError for an input that cannot be read at all (a directory, a
+    missing or empty file: what a run would refuse, in the same words)."""
+    check_input(path)
     form = detect_format(path, fmt)
     warnings: list[str] = []
     first: list[Item] = []

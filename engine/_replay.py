@@ -95,5 +95,5 @@ def _scanned(state: log.LogState) -> RunFinished:
         cost_usd=state.cost_usd,
         input_tokens=state.input_tokens,
         output_tokens=state.output_tokens,
-        elapsed_s=0.0,
+        elapsed_s=state.elapsed_s,
     )

@@ -23,7 +23,7 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -244,11 +244,13 @@ class Run:
                 self._execution = execution
                 try:
                     done = plan.state.ok + plan.state.failed + plan.state.skipped
+                    elapsed_before = plan.state.elapsed_s
                     emit(
                         self._started(
                             "running",
                             resumed=plan.state.result_records > 0,
                             already_done=0 if replay else done,
+                            elapsed_before_s=elapsed_before,
                         )
                     )
                     if self._pending_pause:
@@ -260,7 +262,9 @@ class Run:
                     self._execution = None
                     self._pending_stop = False
         if self.log_path.exists():  # not when the run dir was deleted under the run
-            summary.save(self.run_dir, finished)
+            summary.save(self.run_dir, finished, elapsed_before + finished.elapsed_s)
+            with suppress(OSError):  # the worker count it ended with is what resume keeps
+                self._save_config()
         return finished
 
     async def replay(self, subscribers: Sequence[Subscriber] = ()) -> RunFinished:
@@ -268,7 +272,9 @@ class Run:
         started = self._started("replaying", resumed=False, already_done=0)
         return await replay_log(self.run_dir, _emitter(subscribers), started, self.config.max_cost)
 
-    def _started(self, state: LiveState, *, resumed: bool, already_done: int) -> RunStarted:
+    def _started(
+        self, state: LiveState, *, resumed: bool, already_done: int, elapsed_before_s: float = 0.0
+    ) -> RunStarted:
         return RunStarted(
             run_id=self.run_id,
             run_dir=str(self.run_dir),
@@ -276,6 +282,7 @@ class Run:
             resumed=resumed,
             already_done=already_done,
             state=state,
+            elapsed_before_s=elapsed_before_s,
         )
 
     @asynccontextmanager

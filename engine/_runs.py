@@ -27,6 +27,7 @@ from engine import _summary as summary
 from engine import log
 from engine._config import RunConfig
 from engine._errors import BatchdeckError
+from engine._events import RunFinished
 from engine._export import (
     ExportFormat,
     StatusFilter,
@@ -154,28 +155,49 @@ def load_results(run: Run) -> Iterator[ItemResult]:
 FIND_CHUNK = 8 << 20
 
 
+def next_steps(run_id: str, finished: RunFinished) -> str:
+    """What a user can do with a run that just ended, as the commands to type: resume it
+    (when anything is left) and export it. The CLI prints it after a run; the app on quitting."""
+    export = f"export: batchdeck export {run_id}"
+    if finished.state == "finished" and not finished.remaining:
+        return export
+    return f"resume: batchdeck resume {run_id}  ·  {export}"
+
+
 def find_result(run: Run, model: str, item_id: str) -> ItemResult | None:
-    """The latest result of one (model, id) pair, found by a byte search of the log.
+    """The latest result of one (model, id) pair (see ``find_results``)."""
+    found = find_results(run, model, item_id, latest_only=True)
+    return found[-1] if found else None
+
+
+def find_results(
+    run: Run, model: str, item_id: str, *, latest_only: bool = False
+) -> list[ItemResult]:
+    """Every result record of one (model, id) pair, oldest first: a pair retried after it
+    failed has one per execution that ran it, each with its own attempts.
 
     Result lines begin with their ``head`` (model, id, ...), so the search looks for
     those bytes and decodes only the lines that hold them: a fraction of a second on
     a million-record log, where decoding every record takes several.
     """
     needle = b'"head":[' + orjson.dumps(model) + b"," + orjson.dumps(item_id) + b","
-    found: bytes | None = None
+    found: list[bytes] = []
     carry = b""
     with run.log_path.open("rb") as handle:
         while chunk := handle.read(FIND_CHUNK):
             block = carry + chunk
             cut = block.rfind(b"\n") + 1
             block, carry = block[:cut], block[cut:]
-            at = block.rfind(needle)
-            if at >= 0:
+            at = block.rfind(needle) if latest_only else block.find(needle)
+            while at >= 0:
                 start = block.rfind(b"\n", 0, at) + 1
-                found = block[start : block.index(b"\n", at)]
-    if found is None or not log.is_valid(found):
-        return None
-    return log.result_from_record(log.decode(found))
+                end = block.index(b"\n", at)
+                if latest_only:
+                    found[:] = [block[start:end]]
+                    break
+                found.append(block[start:end])
+                at = block.find(needle, end)
+    return [log.result_from_record(log.decode(line)) for line in found if log.is_valid(line)]
 
 
 def export_to_file(

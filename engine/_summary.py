@@ -22,7 +22,9 @@ from engine._paths import LOG_NAME, SUMMARY_NAME
 _FINAL_STATES: Final[frozenset[str]] = frozenset(get_args(FinalState))
 
 
-def save(run_dir: Path, finished: RunFinished) -> None:
+def save(run_dir: Path, finished: RunFinished, elapsed_s: float) -> None:
+    """``elapsed_s``: what all the run's executions took, this one included (a past run
+    opened from History shows it)."""
     summary = {
         "state": finished.state,
         "ok": finished.ok,
@@ -32,6 +34,7 @@ def save(run_dir: Path, finished: RunFinished) -> None:
         "cost_usd": finished.cost_usd,
         "input_tokens": finished.input_tokens,
         "output_tokens": finished.output_tokens,
+        "elapsed_s": elapsed_s,
         "updated": datetime.now(UTC).isoformat(),
     }
     with suppress(OSError):  # a full disk: the summary is a cache, the log is the truth
@@ -56,7 +59,7 @@ def load(run_dir: Path) -> RunFinished | None:
             cost_usd=float(saved["cost_usd"]),
             input_tokens=int(saved["input_tokens"]),
             output_tokens=int(saved["output_tokens"]),
-            elapsed_s=0.0,
+            elapsed_s=float(saved.get("elapsed_s", 0.0)),
         )
     except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
         return None

@@ -99,6 +99,7 @@ def test_estimate_runs_and_export_and_resume(tmp_path: Path) -> None:
     )
     assert first.returncode == 3
     run_id = first.stderr.split()[2]
+    assert f"resume: batchdeck resume {run_id}" in first.stderr
     listed = batchdeck("runs", home=tmp_path)
     assert run_id in listed.stdout and "capped" in listed.stdout and "10/50" in listed.stdout
     resumed = batchdeck("resume", run_id, home=tmp_path)
@@ -129,6 +130,7 @@ def test_first_ctrl_c_stops_gracefully_and_the_run_resumes(tmp_path: Path) -> No
         reap(proc)
     assert proc.returncode == 130, err
     assert "stopping" in err and "resumable" in err
+    assert "resume: batchdeck resume run" in err and "export: batchdeck export run" in err
     no_traceback(err)
     resumed = batchdeck("resume", str(run_dir), "--workers", "16", home=tmp_path)
     assert resumed.returncode in (0, 1), resumed.stderr

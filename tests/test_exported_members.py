@@ -74,6 +74,8 @@ EXPORTED = {
     "list_runs",
     "load_results",
     "find_result",
+    "find_results",
+    "next_steps",
     "export_run",
     "export_to_file",
     "ExportFormat",

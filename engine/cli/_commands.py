@@ -30,7 +30,14 @@ from engine._events import Event, ItemFinished, RunFinished, Subscriber
 from engine._export import ResultWriter, format_for, output_text
 from engine._paths import refuse_run_files
 from engine._run import Run
-from engine._runs import export_mode, export_run, export_to_file, list_runs, load_results
+from engine._runs import (
+    export_mode,
+    export_run,
+    export_to_file,
+    list_runs,
+    load_results,
+    next_steps,
+)
 from engine.cli._args import config_from_args, given_settings
 from engine.cli._progress import Progress
 
@@ -74,6 +81,7 @@ def _execute(run: Run, args: argparse.Namespace) -> int:
     progress.write(progress.summary(finished) + "\n")
     if args.output:
         progress.write(f"results: {args.output}\n")
+    progress.write(f"{next_steps(run.run_id, finished)}\n")
     return exit_code(finished)
 
 

@@ -259,6 +259,9 @@ class LogState:
     """Bytes after the last valid record: a torn or garbage tail ``recover`` would move aside."""
     index: IndexBy
     _index: _ByLine | _ById = field(repr=False)
+    elapsed_s: float = 0.0
+    """Time the run's executions took, each from its session record to its last lifecycle
+    record (its finish, or for one killed, the last pause, resume or stop it wrote)."""
 
     def status(self, model: str, id: str, line: int) -> Status | None:
         """Status of the latest result of the item (``id`` at ``line``) for ``model``, if any.
@@ -350,6 +353,9 @@ def _scan_lines(lines_of: ValidLines, path: Path, index: IndexBy) -> LogState:
     spent = 0.0
     held = 0.0
     batches: dict[str, BatchRecord] = {}
+    elapsed = 0.0
+    session_at: float | None = None  # when the execution being read began, and its last record
+    last_at = 0.0
     for lines in lines_of:
         line = b""
         try:
@@ -388,6 +394,14 @@ def _scan_lines(lines_of: ValidLines, path: Path, index: IndexBy) -> LogState:
                     header = _checked_header(rec, path)
                 elif kind in LIFECYCLE_KINDS:
                     lifecycle = kind
+                    t = rec.get("t")
+                    if is_bounded(t, MAX_TIME):  # elapsed is told, not checked: no time, no count
+                        at = float(t)  # type: ignore[arg-type]
+                        if kind == "session":
+                            if session_at is not None:
+                                elapsed += max(0.0, last_at - session_at)
+                            session_at = at
+                        last_at = at
                     final = _finish_state(rec) if kind == "finish" else None
                     if kind == "finish":
                         spent = max(spent, _amount(rec.get("spent_usd", 0.0), "spend"))
@@ -405,6 +419,8 @@ def _scan_lines(lines_of: ValidLines, path: Path, index: IndexBy) -> LogState:
     if header is None and lines_of.records:
         raise LogCorrupt(f"checkpoint log {path} does not start with a header record")
     _check_totals(path, cost, (input_tokens, output_tokens, cached_tokens))
+    if session_at is not None:
+        elapsed += max(0.0, last_at - session_at)
     found = by_line if by_line is not None else by_id
     assert found is not None
     return LogState(
@@ -424,6 +440,7 @@ def _scan_lines(lines_of: ValidLines, path: Path, index: IndexBy) -> LogState:
         tail_bytes=lines_of.tail_bytes,
         index=index,
         _index=found,
+        elapsed_s=elapsed,
     )
 
 

@@ -50,6 +50,13 @@ class ScriptedProvider:
         self.closed = True
 
 
+def gated() -> ScriptedProvider:
+    """A provider that holds every call until the test sets its ``gate``."""
+    provider = ScriptedProvider()
+    provider.gate = anyio.Event()
+    return provider
+
+
 def write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> Path:
     path.write_bytes(b"".join(orjson.dumps(row) + b"\n" for row in rows))
     return path

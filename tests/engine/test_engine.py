@@ -28,6 +28,7 @@ from engine.providers._base import CallRequest, CallResult
 from tests.engine.scripted import (
     ScriptedProvider,
     execute,
+    gated,
     in_background,
     items,
     make_run,
@@ -118,12 +119,6 @@ async def test_unknown_placeholder_refuses_before_the_run_exists(tmp_path: Path)
     with pytest.raises(ConfigError, match=r"\{ticket\}"):
         make_run(tmp_path, items(3), prompt="Classify {ticket}")
     assert not (tmp_path / "run").exists()
-
-
-def gated() -> ScriptedProvider:
-    provider = ScriptedProvider()
-    provider.gate = anyio.Event()
-    return provider
 
 
 async def test_pause_sends_nothing_new_until_resume(tmp_path: Path) -> None:
