@@ -8,6 +8,7 @@ pads each cell to a fixed width) in step with what the text can contain.
 from __future__ import annotations
 
 import math
+from typing import Final
 
 _SI_STEPS: tuple[tuple[float, str], ...] = ((1e9, "G"), (1e6, "M"), (1e3, "k"))
 
@@ -21,20 +22,38 @@ def count(n: float) -> str:
     return f"{n:.0f}" if float(n).is_integer() else f"{n:.1f}"
 
 
+MONEY_SIGNIFICANT: Final = 2
+"""Digits kept of an amount below a cent: ``$0.000021``, never ``$2.1e-05``."""
+MONEY_DECIMALS: Final = 12
+"""The engine counts money in pico-dollars: no amount has more decimals than this."""
+
+
 def money(usd: float) -> str:
-    """Dollars with enough digits to tell a tenth of a cent from zero; NaN (a model with no
-    price) is ``unknown``, never $0."""
+    """Dollars in fixed decimals that scale with the amount: ``$1,234``, ``$12.34``,
+    ``$0.123``, ``$0.0012``, ``$0.000021`` (two significant digits below a cent); NaN (a
+    model with no price) is ``unknown``, never $0."""
     if math.isnan(usd):
         return "unknown"
     if usd == 0:
         return "$0"
-    if abs(usd) >= 100:
+    size = abs(usd)
+    if size >= 100:
         return f"${usd:,.0f}"
-    if abs(usd) >= 1:
+    if size >= 1:
         return f"${usd:.2f}"
-    if abs(usd) >= 0.01:
+    if size >= 0.01:
         return f"${usd:.3f}"
-    return f"${usd:.4f}" if abs(usd) >= 0.0001 else f"${usd:.1e}"
+    decimals = min(MONEY_DECIMALS, MONEY_SIGNIFICANT - 1 - math.floor(math.log10(size)))
+    return f"${usd:.{decimals}f}"
+
+
+def fitting(width: int, *texts: str) -> str:
+    """The first of ``texts`` (longest and clearest first) that fits in ``width`` cells, else
+    the last: how a panel says the same thing in fewer cells rather than wrap a line."""
+    for text in texts:
+        if len(text) <= width:
+            return text
+    return texts[-1]
 
 
 def latency(ms: float) -> str:

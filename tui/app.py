@@ -16,7 +16,8 @@ engine refusal (``BatchdeckError``) becomes the run's failure, a file that
 cannot be read a notification; anything else is a bug and is raised.
 
 The command palette reaches every action: besides Textual's own commands it
-offers each binding active on the current screen, by its description.
+offers each binding active on the current screen, by its description, once,
+with its key and where it acts as the line under it (not the description again).
 """
 
 from __future__ import annotations
@@ -33,18 +34,18 @@ from textual.screen import Screen
 from textual.theme import Theme
 from textual.worker import Worker, WorkerState
 
-from engine import BatchdeckError, Run, settings_of
+from engine import BatchdeckError, Run, next_steps, settings_of
 from themes import DEFAULT_THEME, THEMES
 from tui.model import EventBuffer, RunModel
 from tui.screens.export import ExportScreen
 from tui.screens.failures import FailuresScreen
-from tui.screens.help import HelpScreen
+from tui.screens.help import HelpScreen, where
 from tui.screens.history import HistoryScreen
 from tui.screens.inspector import InspectorScreen
 from tui.screens.quit import QuitChoice, QuitScreen
 from tui.screens.run import RunScreen
 from tui.screens.setup import SetupScreen
-from tui.session import ENGINE_GROUP, REPLAY_GROUP, RunSession
+from tui.session import ENGINE_GROUP, REPLAY_GROUP, RunSession, refusal
 from tui.settings import Settings, load_settings, save_settings, settings_path
 
 FirstScreen = Literal["setup", "run", "history"]
@@ -118,7 +119,7 @@ class BatchdeckApp(App[None]):
         await self._replace_top(self._setup_screen())
 
     async def action_history(self) -> None:
-        await self._replace_top(HistoryScreen())
+        await self._replace_top(HistoryScreen(current=self.model.run_id))
 
     async def action_show_run(self) -> None:
         await self._replace_top(self.get_screen(_RUN_SCREEN))
@@ -176,7 +177,7 @@ class BatchdeckApp(App[None]):
         try:
             run = Run.open(event.summary.run_dir).for_resume()
         except BatchdeckError as exc:
-            self.notify(str(exc), title="Cannot resume", severity="error")
+            self.notify(refusal(exc), title="Cannot resume", severity="error")
             return
         self.session.resume(run)
         await self._show_new_run()
@@ -199,10 +200,20 @@ class BatchdeckApp(App[None]):
         self._retry(event.keys)
 
     @on(FailuresScreen.InspectRequested)
-    def _inspect(self, event: FailuresScreen.InspectRequested) -> None:
-        run = self.session.run
-        if run is not None:
-            self.push_screen(InspectorScreen(event.result, config=run.config))
+    async def _inspect(self, event: FailuresScreen.InspectRequested) -> None:
+        run, result = self.session.run, event.result
+        if run is None:
+            return
+        reload = partial(self.session.records, result.model, result.id)
+        await self.push_screen(
+            InspectorScreen(
+                result,
+                config=run.config,
+                records=await reload(),
+                store=self.session.model.store,
+                reload=reload,
+            )
+        )
 
     def _retry(
         self, keys: Iterable[tuple[str, str]], *, prompt_override: str | None = None
@@ -243,6 +254,15 @@ class BatchdeckApp(App[None]):
         else:
             self.notify("Stopping… the app closes when calls in flight are logged.")
 
+    def next_steps(self) -> str | None:
+        """What to type to resume and to export the run the app showed last, once it ended."""
+        model = self.model
+        if model.run_id is None or model.finished is None or model.elsewhere is not None:
+            return None
+        return f"batchdeck: run {model.run_id} {model.finished.state}. " + next_steps(
+            model.run_id, model.finished
+        )
+
     # -- the one worker-error handler ----------------------------------------------
 
     @on(Worker.StateChanged)
@@ -251,7 +271,7 @@ class BatchdeckApp(App[None]):
         if event.state == WorkerState.ERROR:
             error = worker.error
             if isinstance(error, BatchdeckError) and worker.group in (ENGINE_GROUP, REPLAY_GROUP):
-                self.session.failed(str(error))
+                self.session.failed(error)
             elif isinstance(error, (BatchdeckError, OSError)):
                 self.notify(str(error), severity="error")
             else:
@@ -274,7 +294,7 @@ class BatchdeckApp(App[None]):
             offered.add(key)
             yield SystemCommand(
                 binding.description,
-                binding.tooltip or f"{binding.description} ({self.get_key_display(binding)})",
+                binding.tooltip or f"key {self.get_key_display(binding)} · {where(active.node)}",
                 partial(self.run_action, binding.action, active.node),
             )
 
@@ -291,9 +311,13 @@ class BatchdeckApp(App[None]):
 
 
 def run_app() -> int:
-    """Run the app in this terminal until the user quits; the process exit code."""
+    """Run the app in this terminal until the user quits; the process exit code. The last
+    run's next steps (how to resume it, how to export it) stay in the terminal after."""
     app = make_app(first="setup")
     app.run()
+    steps = app.next_steps()
+    if steps:
+        print(steps)
     return app.return_code or 0
 
 

@@ -34,13 +34,15 @@ from textual.app import App
 from textual.worker import Worker
 
 from engine import (
+    BatchdeckError,
     ItemResult,
     Run,
+    RunBusy,
     RunConfig,
     RunFailed,
     RunFinished,
     RunSummary,
-    find_result,
+    find_results,
     load_results,
 )
 from tui.model import EventBuffer, RunModel
@@ -107,6 +109,9 @@ class RunSession:
         """Show a past run without executing it: its results, then its last outcome."""
         run = Run.open(summary.run_dir)
         self._fresh(run)
+        holder = run.holder()
+        if holder is not None and not holder.is_this_process:
+            self.model.elsewhere = str(holder)
         return self._app.run_worker(
             partial(run.replay, [self.events]),
             group=REPLAY_GROUP,
@@ -114,9 +119,9 @@ class RunSession:
             exit_on_error=False,
         )
 
-    def failed(self, message: str) -> None:
+    def failed(self, error: BatchdeckError) -> None:
         """The engine refused to start the run: show it as the run's failure."""
-        self.events(RunFailed(message))
+        self.events(RunFailed(refusal(error)))
 
     # -- control -------------------------------------------------------------------
 
@@ -150,9 +155,10 @@ class RunSession:
 
     # -- reading the log -----------------------------------------------------------
 
-    async def find_result(self, model: str, item_id: str) -> ItemResult | None:
+    async def records(self, model: str, item_id: str) -> list[ItemResult]:
+        """Every result record of one pair, oldest first (one per execution that ran it)."""
         assert self.run is not None
-        return await asyncio.to_thread(find_result, self.run, model, item_id)
+        return await asyncio.to_thread(find_results, self.run, model, item_id)
 
     async def failures(self) -> list[ItemResult]:
         """The run's failed and skipped results (the latest record of each pair)."""
@@ -173,3 +179,14 @@ class RunSession:
         self.worker = self._app.run_worker(
             work, group=ENGINE_GROUP, exclusive=True, exit_on_error=False
         )
+
+
+def refusal(error: BatchdeckError) -> str:
+    """The engine's refusal in the app's words: a run another process holds is named with
+    its holder and what to do here (the engine's own sentence speaks of CLI flags)."""
+    if isinstance(error, RunBusy) and error.holder is not None:
+        return (
+            f"This run is being run by {error.holder}: it cannot go on here until that ends. "
+            "Open it from History (h) to watch its log, and resume it there (r) once it ended."
+        )
+    return str(error)

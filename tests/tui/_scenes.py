@@ -81,7 +81,13 @@ def busy_run(clock: FakeClock) -> RunModel:
             started("ticket-0080", OTHER_MODEL),
             started("ticket-0081", MODEL),
             retrying("ticket-0081", OTHER_MODEL, kind="overloaded", delay_s=2.5),
-            CostUpdated(spent_usd=model.cost_usd, reserved_usd=0.0042, cap_usd=0.5),
+            CostUpdated(
+                spent_usd=model.cost_usd,
+                reserved_usd=0.0042,
+                cap_usd=0.5,
+                in_flight_usd=0.0031,
+                calls_in_flight=3,
+            ),
             RateLimitUpdated(MODEL, 500, 200_000, 312, 131_000, throttled=0, backoff_s=0.0),
             RateLimitUpdated(OTHER_MODEL, 50, 40_000, 48, 21_500, throttled=3, backoff_s=4.2),
         ]

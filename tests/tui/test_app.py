@@ -9,6 +9,7 @@ from textual.binding import Binding
 
 from engine._events import CapReached
 from tests.tui._factories import FakeClock, started
+from tests.tui._flows import finished, start, until
 from tests.tui._scenes import busy_run
 from themes import BATCHDECK_LIGHT, DEFAULT_THEME, THEMES
 from tui.app import BatchdeckApp, make_app
@@ -144,3 +145,54 @@ async def test_an_idle_app_starts_with_an_empty_run() -> None:
         assert isinstance(app.screen, RunScreen)
         assert isinstance(app.model, RunModel)
         assert app.model.state == "idle"
+
+
+async def test_the_palette_lists_each_command_once_with_its_key_not_its_name_again() -> None:
+    app = make_app()
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        commands = list(app.get_system_commands(app.screen))
+        titles = [command.title for command in commands]
+        assert len(titles) == len(set(titles)), titles
+        export = next(command for command in commands if command.title == "Export")
+        assert "Export" not in export.help and "x" in export.help, export.help
+
+
+async def test_repeated_plus_updates_one_toast_with_the_latest_count() -> None:
+    app = make_app(first="setup")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await start(app, pilot, workers="2", sim_latency_ms="3000")
+        for _ in range(10):
+            await pilot.press("plus")
+        await pilot.pause()
+        shown = [notice.message for notice in app._notifications]  # what the toasts show
+        assert shown == ["Workers: 12"], shown
+        await pilot.press("s")
+        await until(pilot, lambda: finished(app))
+
+
+async def test_quitting_says_how_to_resume_and_export_the_run() -> None:
+    app = make_app(first="setup")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await start(app, pilot, max_items="5", sim_latency_ms="0")
+        await until(pilot, lambda: finished(app))
+        run_id = app.session.model.run_id
+        steps = app.next_steps()
+        assert steps is not None
+        assert f"batchdeck resume {run_id}" in steps and f"batchdeck export {run_id}" in steps
+
+
+async def test_find_jumps_to_an_id_and_says_when_none_matches(notices: Notices) -> None:
+    model = busy_run(FakeClock())
+    app = make_app(model=model)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        table = app.screen.query_one(ItemTable)
+        await pilot.press("slash")
+        await pilot.press(*"0042", "enter")
+        await pilot.pause()
+        assert table.cursor_row is not None and table.cursor_row.id == "ticket-0042"
+        assert not table.follow and table.has_focus
+        await pilot.press("slash", *"nothing-like-it", "enter")
+        await pilot.pause()
+    assert ("warning", "No item id contains 'nothing-like-it'.") in notices.seen

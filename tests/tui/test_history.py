@@ -53,14 +53,15 @@ def test_a_row_says_what_a_person_needs_to_pick_a_run() -> None:
     row = row_for(_summary("20261122-150000-aaaa", "capped", 5, 60, 0.0012))
     assert row == (
         "20261122-150000-aaaa",
-        "2026-11-22 15:00:00",
         "capped (resumable)",
         "5/60",
         "$0.0012",
+        "tickets.jsonl",
+        "2026-11-22 15:00",
         "simulate:gpt-4o-mini",
-        "sample_data/tickets.jsonl",
     )
-    assert row_for(_summary("x", "finished", 60, None, 0))[2:5] == ("finished", "60/?", "$0")
+    assert row_for(_summary("y", "finished", 1, 1, 0.000021))[3] == "$0.000021"
+    assert row_for(_summary("x", "finished", 60, None, 0))[1:4] == ("finished", "60/?", "$0")
 
 
 async def test_history_lists_runs_and_opens_one_with_its_results() -> None:
@@ -184,7 +185,7 @@ async def test_a_run_another_process_holds_shows_running_elsewhere_and_is_not_re
             [summary] = screen.runs
             assert summary.holder is not None and summary.holder.pid == holder.pid
             assert not summary.resumable
-            assert row_for(summary)[2] == "running elsewhere"
+            assert row_for(summary)[1] == "running elsewhere"
             await pilot.press("r")
             await settle(app, pilot)
             assert isinstance(app.screen, HistoryScreen) and not app.session.running
@@ -224,4 +225,82 @@ def test_a_damaged_run_says_why_and_is_not_resumable() -> None:
         problem="line 4 of log.jsonl is corrupt",
     )
     assert not damaged.resumable
-    assert row_for(damaged)[2] == "damaged: line 4 of log.jsonl is corrupt"
+    assert row_for(damaged)[1] == "damaged: line 4 of log.jsonl is corrupt"
+
+
+async def test_x_after_h_exports_the_run_being_viewed_not_the_first_row() -> None:
+    await _past_run("20261122-150000-aaaa")
+    await _past_run("20261122-150100-bbbb", max_items=5)
+    app = make_app(first="history")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("down", "enter")  # the older run
+        await settle(app, pilot)
+        await until(pilot, lambda: app.session.model.state == "finished")
+        await pilot.press("h")
+        await settle(app, pilot)
+        await pilot.press("x")
+        await pilot.pause()
+        assert isinstance(app.screen, ExportScreen)
+        assert app.screen.run.run_id == "20261122-150000-aaaa"
+
+
+async def test_columns_fit_their_rows_on_first_open_and_costs_stay_fixed_at_80_columns(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    runs = [
+        replace(
+            _summary("20261122-151500-cccc", "stopped", 23, 60, 0.000021),
+            input="/home/someone/a/long/folder/of/inputs/tickets-of-november.jsonl",
+        ),
+        _summary("20261122-150000-aaaa", "finished", 60, 60, 0.0133),
+    ]
+    monkeypatch.setattr(history, "list_runs", lambda: runs)
+    app = make_app(first="history")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        table = app.screen.query_one("#runs", DataTable)
+        rows = [row_for(summary) for summary in runs]
+        for index, column in enumerate(table.columns.values()):
+            assert column.width >= min(history.WIDEST, max(len(row[index]) for row in rows))
+        text = "\n".join(s.text for s in app.screen._compositor.render_strips())
+        assert "$0.000021" in text and "e-05" not in text
+        assert "tickets-of-november.jsonl" in str(table.get_row_at(0)[4])
+        assert runs[0].input in str(app.screen.query_one("#history-detail").render())
+
+
+async def test_a_finished_past_run_shows_the_time_it_took() -> None:
+    await _past_run("20261122-150000-aaaa")
+    app = make_app(first="history")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("enter")
+        await until(pilot, lambda: app.session.model.state == "finished")
+        assert app.session.model.elapsed_s > 0
+
+
+async def test_the_run_screen_of_a_run_another_process_holds_says_so_and_by_whom() -> None:
+    run = await _past_run("20261122-150100-bbbb", max_items=5)
+    with _held_elsewhere(run.run_dir) as holder:
+        app = make_app(first="history")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(app, pilot)
+            await pilot.press("enter")
+            await until(pilot, lambda: app.session.model.finished is not None)
+            await settle(app, pilot)
+            line = "\n".join(s.text for s in app.screen._compositor.render_strips())
+            assert "RUNNING ELSEWHERE" in line and f"pid {holder.pid}" in line
+            assert "STOPPED" not in line and "CAPPED" not in line
+
+
+async def test_resuming_a_run_that_another_process_took_meanwhile_says_what_to_do_here() -> None:
+    run = await _past_run("20261122-150100-bbbb", max_items=5)
+    app = make_app(first="history")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)  # listed while nobody held it
+        with _held_elsewhere(run.run_dir) as holder:
+            await pilot.press("r")
+            await until(pilot, lambda: app.session.model.state == "failed")
+            failure = app.session.model.failure or ""
+            assert f"pid {holder.pid}" in failure and "--wait" not in failure
+            assert "History" in failure

@@ -234,3 +234,55 @@ async def test_rows_show_figures_and_single_line_previews() -> None:
         assert "timeout: timed out after 60s" in b
         assert c.split()[:2] == ["c", "running"]
         assert all(len(line) == table.scrollable_content_region.width for line in (a, b, c))
+
+
+async def test_a_status_filter_is_picked_directly_by_its_number() -> None:
+    app = TableApp(_model(20))
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(ItemTable)
+        await pilot.press("4")
+        assert table.status_filter == "failed"
+        assert len(_visible_ids(table)) == 4
+        await pilot.press("3")
+        assert table.status_filter == "ok"
+        await pilot.press("1")
+        assert table.status_filter == "all"
+
+
+async def test_sorting_puts_the_dearest_then_the_slowest_first() -> None:
+    model = RunModel(clock=lambda: 0.0)
+    model.apply_all(
+        [
+            run_started(),
+            *(
+                event
+                for n, (cost, latency) in enumerate([(0.01, 900.0), (0.05, 100.0), (0.02, 5000.0)])
+                for event in (
+                    started(f"i{n}"),
+                    finished(f"i{n}", cost=cost, latency_ms=latency),
+                )
+            ),
+        ]
+    )
+    app = TableApp(model)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(ItemTable)
+        await pilot.press("o")
+        assert table.sort_key == "cost" and not table.follow
+        assert _visible_ids(table) == ["i1", "i2", "i0"]
+        await pilot.press("o")
+        assert _visible_ids(table) == ["i2", "i0", "i1"]
+        await pilot.press("o")
+        assert _visible_ids(table) == ["i0", "i1", "i2"]
+
+
+async def test_jump_to_finds_an_id_even_outside_the_filter() -> None:
+    app = TableApp(_model(50))
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(ItemTable)
+        await pilot.press("4")  # failed rows only: item-00007 is not one
+        assert table.jump_to("item-00007")
+        assert table.status_filter == "all"
+        assert table.cursor_row is not None and table.cursor_row.id == "item-00007"
+        assert table.jump_to("0004") and table.cursor_row.id == "item-00040"
+        assert not table.jump_to("nope")

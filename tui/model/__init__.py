@@ -27,6 +27,7 @@ from tui.model._store import (
     ItemStore,
     Row,
     RowStatus,
+    SortKey,
     StatusFilter,
 )
 
@@ -50,6 +51,7 @@ __all__ = [
     "RowStatus",
     "RunModel",
     "Severity",
+    "SortKey",
     "StatusFilter",
     "default_models",
     "estimate_text",

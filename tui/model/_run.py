@@ -144,6 +144,12 @@ class RunModel:
 
         self.spent_usd = 0.0
         self.reserved_usd = 0.0
+        """Held by calls in flight and by items a worker holds that are not sent yet."""
+        self.in_flight_usd = 0.0
+        """Held by calls sent and not yet answered."""
+        self.calls_in_flight: int | None = None
+        """Calls sent and not yet answered, as the engine last said (None before it did):
+        rows still ``running`` may be answered and waiting for the log's next write."""
         self.cap_usd: float | None = None
         self.cost_usd = 0.0
         """Cost of the items finished while this model listened."""
@@ -159,6 +165,9 @@ class RunModel:
         self.rate_limits: dict[str, RateLimitState] = {}
         self.caps_reached: list[CapReached] = []
         self.failure: str | None = None
+        self.elsewhere: str | None = None
+        """Who executes this run while the app shows its log (another process: pid, host,
+        since when), or None: the log's outcome is then not how the run stands."""
         self.finished: RunFinished | None = None
         self._notices: list[Notice] = []
 
@@ -167,6 +176,8 @@ class RunModel:
         self.cost_rate = RateSeries(size=history_s, scale=60.0)
         """Dollars per minute, one point per second."""
         self._started_at: float | None = None
+        self.elapsed_before_s = 0.0
+        """Time the run's earlier executions took (a resumed run's clock goes on from it)."""
 
         self._handlers: dict[type[Any], Callable[[Any], None]] = {
             RunStarted: self._on_run_started,
@@ -238,9 +249,21 @@ class RunModel:
 
     @property
     def elapsed_s(self) -> float:
+        """Time the run has taken, across every execution that ran it."""
         if self.finished is not None:
-            return self.finished.elapsed_s
-        return 0.0 if self._started_at is None else max(0.0, self.now - self._started_at)
+            return self.elapsed_before_s + self.finished.elapsed_s
+        if self._started_at is None:
+            return 0.0
+        return self.elapsed_before_s + max(0.0, self.now - self._started_at)
+
+    @property
+    def running(self) -> int:
+        """Calls in flight: the engine's own count while a run goes (a row stays ``running``
+        from its call's start until the log writes its result), none once it ended."""
+        if self.finished is not None:
+            return 0
+        in_flight = self.calls_in_flight
+        return self.counts["running"] if in_flight is None else in_flight
 
     @property
     def items_per_s(self) -> float | None:
@@ -293,6 +316,7 @@ class RunModel:
         self.run_dir = event.run_dir
         self.models = event.models
         self.resumed = event.resumed
+        self.elapsed_before_s = event.elapsed_before_s
         c = self.counts  # a retry's model already holds rows for pairs the log had finished
         self.already_done = max(0, event.already_done - c["ok"] - c["failed"] - c["skipped"])
         self.finished = None
@@ -336,6 +360,8 @@ class RunModel:
     def _on_cost_updated(self, event: CostUpdated) -> None:
         self.spent_usd = event.spent_usd
         self.reserved_usd = event.reserved_usd
+        self.in_flight_usd = event.in_flight_usd
+        self.calls_in_flight = event.calls_in_flight
         self.cap_usd = event.cap_usd
 
     def _on_rate_limit_updated(self, event: RateLimitUpdated) -> None:

@@ -108,6 +108,8 @@ class Form:
     system: str
     texts: Mapping[str, str]
     """Each ``FORM_FIELDS`` entry's text by name; a missing one counts as blank."""
+    format: str | None = None
+    """The input's format as chosen (``jsonl``, ``csv``, ...), or None: from its name."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +147,7 @@ def read_form(form: Form, *, quiet: bool = False) -> RunConfig | list[FormProble
     try:
         return make_config(
             input=path,
+            format=form.format,
             prompt=form.prompt if form.prompt.strip() else None,
             system=form.system if form.system.strip() else None,
             models=tuple(form.models),

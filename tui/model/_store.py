@@ -39,6 +39,8 @@ StatusFilter = Literal["all", "active", "ok", "failed", "skipped"]
 """What the item table can be filtered to: ``active`` is running or retrying."""
 
 STATUS_FILTERS: Final[tuple[StatusFilter, ...]] = ("all", "active", "ok", "failed", "skipped")
+SortKey = Literal["cost", "latency"]
+"""What the item table can be sorted by, the highest first."""
 
 PREVIEW_CHARS: Final = 512
 """How much of an output or error message a row keeps: more than any terminal is wide."""
@@ -56,6 +58,7 @@ _STATUS_BUCKET: Final[dict[RowStatus, StatusFilter]] = {
 }
 _KIND_PREFIX: Final = "kind:"
 _STATUSES: Final[tuple[RowStatus, ...]] = get_args(RowStatus)
+_TERMINAL: Final[frozenset[RowStatus]] = frozenset({"ok", "failed", "skipped"})
 _STATUS_CODE: Final[dict[RowStatus, int]] = {status: code for code, status in enumerate(_STATUSES)}
 
 
@@ -139,6 +142,10 @@ class ItemStore:
         """Error kind by position, for rows that have one (failed, skipped, retrying)."""
         self._delays: dict[int, float] = {}
         """Back-off by position, for retrying rows only."""
+        self._earlier_attempts: dict[int, int] = {}
+        """By position, for rows run again after a terminal record: the attempts the earlier
+        records made, which the row's ``attempts`` counts on from (the try column counts
+        every attempt of the pair, not only the last execution's)."""
         self._buckets: dict[str, _Bucket] = {name: _Bucket() for name in STATUS_FILTERS[1:]}
         self._member_sets: list[tuple[_Bucket, ...]] = []
         self._member_codes: dict[tuple[str, ...], int] = {}
@@ -176,6 +183,10 @@ class ItemStore:
         """The row's version, without building a ``Row``: what a cache checks per line."""
         return self._versions[position]
 
+    def status_of(self, position: int) -> RowStatus:
+        """The row's status, without building a ``Row``."""
+        return _STATUSES[self._status[position]]
+
     def position(self, model: str, id: str) -> int | None:
         ids = self._index.get(model)
         return None if ids is None else ids.get(id)
@@ -197,6 +208,29 @@ class ItemStore:
         """Failed and skipped rows whose error is ``kind``."""
         bucket = self._buckets.get(_KIND_PREFIX + kind)
         return () if bucket is None else self._live(bucket)
+
+    def sorted_view(self, status: StatusFilter, by: SortKey) -> list[int]:
+        """The positions of ``view(status)``, the dearest or slowest first (a row with no
+        known cost last). A snapshot: O(n log n), for a table to take now and then."""
+        column = self._cost if by == "cost" else self._latency
+        return sorted(
+            self.view(status),
+            key=lambda position: -math.inf if math.isnan(v := column[position]) else v,
+            reverse=True,
+        )
+
+    def find_id(self, text: str, after: int = -1) -> int | None:
+        """The position of the row whose id is ``text``, else of the first row after
+        ``after`` (wrapping round) whose id contains it; None when no id does."""
+        for ids in self._index.values():
+            if text in ids:
+                return ids[text]
+        size = self._size
+        for step in range(1, size + 1):
+            position = (after + step) % size
+            if text in self._ids[position]:
+                return position
+        return None
 
     def count(self, status: StatusFilter = "all") -> int:
         return self._size if status == "all" else len(self._buckets[status])
@@ -220,10 +254,12 @@ class ItemStore:
             old = None
         else:
             old = _STATUSES[self._status[position]]
+            if old in _TERMINAL:
+                self._earlier_attempts[position] = self._attempts[position]
             self._set_status(position, "running", None)
             self._previews[position] = ""
             self._delays.pop(position, None)
-        self._attempts[position] = attempt
+        self._attempts[position] = self._earlier_attempts.get(position, 0) + attempt
         self.version += 1
         self._versions[position] = self.version
         return old
@@ -238,8 +274,10 @@ class ItemStore:
             old = None
         else:
             old = _STATUSES[self._status[position]]
+            if old in _TERMINAL:
+                self._earlier_attempts[position] = self._attempts[position]
             self._set_status(position, "retrying", error.kind)
-        self._attempts[position] = attempt
+        self._attempts[position] = self._earlier_attempts.get(position, 0) + attempt
         self._previews[position] = error.message[:PREVIEW_CHARS]
         self._delays[position] = delay_s
         self.version += 1
@@ -262,10 +300,12 @@ class ItemStore:
             old = None
         else:
             old = _STATUSES[self._status[position]]
+            if old in _TERMINAL:  # a later record read back, with no start before it
+                self._earlier_attempts[position] = self._attempts[position]
             self._set_status(position, status, kind)
             self._delays.pop(position, None)
         usage = result.usage
-        self._attempts[position] = result.attempts
+        self._attempts[position] = self._earlier_attempts.get(position, 0) + result.attempts
         self._input_tokens[position] = usage.input_tokens
         self._output_tokens[position] = usage.output_tokens
         self._cost[position] = math.nan if result.unpriced else result.cost_usd

@@ -6,11 +6,18 @@ A person keeps tens of runs, not millions, so Textual's ``DataTable`` is the
 right table here. Acting on a run is the app's: the screen posts what was asked.
 A run another process is executing shows as "running elsewhere" and cannot be
 resumed here (the engine would refuse it too); a damaged one shows why.
+
+The cursor starts on the run the app shows, so ``x`` right after ``h`` exports
+that run; each key acts on the highlighted row by its key, never by its index.
+The input column shows the file's name (the line under the table has its whole
+path), and the columns are sized from the rows once they are read, so the
+table never draws with the widths its headers alone would give.
 """
 
 from __future__ import annotations
 
 import asyncio
+from pathlib import PurePath
 from typing import ClassVar, Final
 
 from textual import on, work
@@ -19,12 +26,16 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
+from textual.widgets.data_table import RowDoesNotExist
 
 from engine import RunSummary, list_runs
 from tui import _format
 
-COLUMNS: Final = ("run", "started", "state", "done/total", "cost", "models", "input")
-"""Short columns first, so a long path is what a narrow terminal cuts."""
+COLUMNS: Final = ("run", "state", "done/total", "cost", "input", "started", "models")
+"""What tells runs apart first (the run id holds when it started), so a narrow terminal
+cuts the start time and the models, never the cost."""
+WIDEST: Final = 40
+"""No column grows wider than this: a long state or list of models is cut, not the rest."""
 
 
 def state_of(summary: RunSummary) -> str:
@@ -41,12 +52,12 @@ def row_for(summary: RunSummary) -> tuple[str, ...]:
     state = state_of(summary)
     return (
         summary.run_id,
-        summary.started.replace("T", " ").removesuffix("+00:00"),
         state,
         f"{summary.done:,}/{total}",
         _format.money(summary.cost_usd),
+        PurePath(summary.input).name or summary.input,
+        summary.started.replace("T", " ")[:16],  # to the minute: the run id has the seconds
         ", ".join(summary.models),
-        summary.input,
     )
 
 
@@ -78,15 +89,18 @@ class HistoryScreen(Screen[None]):
     class ExportRequested(_AboutRun):
         """Export this run's results."""
 
-    def __init__(self, *, name: str | None = None, id: str | None = None) -> None:
+    def __init__(
+        self, *, current: str | None = None, name: str | None = None, id: str | None = None
+    ) -> None:
+        """``current``: the id of the run the app shows, where the cursor starts."""
         super().__init__(name=name, id=id)
         self.runs: list[RunSummary] = []
+        self.current = current
 
     def compose(self) -> ComposeResult:
         yield Static("Loading past runs…", id="history-summary", markup=False)
-        table: DataTable[str] = DataTable(cursor_type="row", zebra_stripes=True, id="runs")
-        table.add_columns(*COLUMNS)
-        yield table
+        yield DataTable(cursor_type="row", zebra_stripes=True, id="runs")
+        yield Static(id="history-detail", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -95,10 +109,20 @@ class HistoryScreen(Screen[None]):
     @work(group="history", exclusive=True, exit_on_error=False)
     async def _load(self) -> None:
         self.runs = await asyncio.to_thread(list_runs)
+        rows = [row_for(summary) for summary in self.runs]
         table = self.query_one("#runs", DataTable)
-        table.clear()
-        for summary in self.runs:
-            table.add_row(*row_for(summary), key=summary.run_id)
+        table.clear(columns=True)
+        for index, label in enumerate(COLUMNS):
+            widest = max((len(row[index]) for row in rows), default=0)
+            table.add_column(label, width=min(WIDEST, max(len(label), widest)), key=label)
+        for summary, row in zip(self.runs, rows, strict=True):
+            table.add_row(*row, key=summary.run_id)
+        if self.current is not None:
+            try:
+                table.move_cursor(row=table.get_row_index(self.current), animate=False)
+            except RowDoesNotExist:
+                pass
+        self._show_detail()
         resumable = sum(summary.resumable for summary in self.runs)
         self.query_one("#history-summary", Static).update(
             f"{len(self.runs):,} run{'' if len(self.runs) == 1 else 's'} · "
@@ -109,9 +133,23 @@ class HistoryScreen(Screen[None]):
 
     def _selected(self) -> RunSummary | None:
         table = self.query_one("#runs", DataTable)
-        if not self.runs or table.cursor_row >= len(self.runs):
+        if not self.runs or not table.is_valid_row_index(table.cursor_row):
             return None
-        return self.runs[table.cursor_row]
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return next((summary for summary in self.runs if summary.run_id == key), None)
+
+    @on(DataTable.RowHighlighted, "#runs")
+    def _show_detail(self) -> None:
+        summary = self._selected()
+        detail = self.query_one("#history-detail", Static)
+        if summary is None:
+            detail.update("")
+            return
+        detail.update(
+            f"{summary.run_id} · {summary.input} · {', '.join(summary.models)}\n"
+            f"{summary.ok:,} ok · {summary.failed:,} failed · {summary.skipped:,} skipped · "
+            f"{_format.money(summary.cost_usd)} · {summary.run_dir}"
+        )
 
     @on(DataTable.RowSelected, "#runs")
     def action_open(self) -> None:

@@ -7,6 +7,14 @@ prompt (``prompt_override``) wins over the item's own ``prompt`` field, which
 wins over the run's template. A prompt that cannot be rendered shows the
 engine's one-line reason instead.
 
+Every attempt is shown, across executions: a pair that failed and was retried
+has one record per execution (``find_results``), and the attempts are numbered
+on from one record to the next, so a retry that worked reads "#1-#3 failed,
+#4 ok", never "#1 ok". While the screen is open it follows the pair's row in
+the run's ``ItemStore``: when the row changes and is finished again, the
+records are read anew and the screen redrawn, so what it shows is never older
+than the table under it.
+
 Retrying is the app's job: the screen posts ``RetryRequested`` and closes.
 Editing the prompt happens in place, with the rendered prompt above the editor
 following every keystroke, so what ctrl+s sends is what the user just read.
@@ -15,10 +23,10 @@ following every keystroke, so what ctrl+s sends is what the user just read.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Final
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, Vertical, VerticalScroll
@@ -36,7 +44,10 @@ from engine import (
     render_item,
 )
 from tui import _format
+from tui.model import ItemStore
 
+FOLLOW_EVERY_S: Final = 0.5
+"""How often an open inspector checks whether its item changed (a retry finished)."""
 _OWN_PROMPT: Final = "prompt"
 """The item field that carries an item's own prompt (see ``engine._template``)."""
 
@@ -70,20 +81,31 @@ def _value_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
 
 
-def _attempt_rows(result: ItemResult) -> Iterator[tuple[str, str, str]]:
-    """(label, text, class) per attempt, then the outcome if no attempt row says it."""
-    errors = list(result.attempt_errors)
-    for number, error in enumerate(errors, 1):
-        yield f"#{number}", f"{error.kind}: {error.message}", "-failed"
-    final = result.error
-    if result.status == "ok":
-        reason = f" ({result.finish_reason})" if result.finish_reason else ""
-        yield f"#{max(result.attempts, len(errors) + 1)}", f"ok{reason}", "-ok"
-    elif final is not None and (not errors or errors[-1] != final):
-        label = "skipped" if result.status == "skipped" else f"#{max(result.attempts, 1)}"
-        yield label, f"{final.kind}: {final.message}", f"-{result.status}"
-    elif not errors:
-        yield "-", result.status, f"-{result.status}"
+def attempt_rows(records: Sequence[ItemResult]) -> Iterator[tuple[str, str, str]]:
+    """(label, text, class) per attempt of every record (oldest first), numbered on from one
+    record to the next; each record's outcome follows if no attempt row says it."""
+    before = 0
+    for number, result in enumerate(records):
+        retry = " (retry)" if number else ""
+        errors = list(result.attempt_errors)
+        for attempt, error in enumerate(errors, before + 1):
+            yield (
+                f"#{attempt}{retry if attempt == before + 1 else ''}",
+                (f"{error.kind}: {error.message}"),
+                "-failed",
+            )
+        made = max(result.attempts, len(errors) + (result.status == "ok"))
+        last = f"#{before + max(made, 1)}{retry if not errors else ''}"
+        final = result.error
+        if result.status == "ok":
+            reason = f" ({result.finish_reason})" if result.finish_reason else ""
+            yield last, f"ok{reason}", "-ok"
+        elif final is not None and (not errors or errors[-1] != final):
+            label = f"skipped{retry}" if result.status == "skipped" else last
+            yield label, f"{final.kind}: {final.message}", f"-{result.status}"
+        elif not errors:
+            yield f"-{retry}", result.status, f"-{result.status}"
+        before += max(made, 1)
 
 
 def _pairs(grid_id: str, rows: Iterator[tuple[str, str, str]]) -> Grid:
@@ -131,13 +153,30 @@ class InspectorScreen(Screen[None]):
         result: ItemResult,
         *,
         config: RunConfig,
+        records: Sequence[ItemResult] = (),
+        store: ItemStore | None = None,
+        reload: Callable[[], Awaitable[list[ItemResult]]] | None = None,
         name: str | None = None,
         id: str | None = None,
     ) -> None:
+        """``records``: every result record of the pair, oldest first (``result`` is the
+        last); ``store`` and ``reload``: the run's rows to follow, and how to read the
+        pair's records again when its row changes."""
         super().__init__(name=name, id=id)
-        self.result = result
         self.config = config
-        self.template, self._template_source = template_for(result, config)
+        self._store = store
+        self._reload = reload
+        self._show(list(records) or [result])
+
+    def _show(self, records: list[ItemResult]) -> None:
+        self.records = records
+        self.result = result = records[-1]
+        self.template, self._template_source = template_for(result, self.config)
+        position = None if self._store is None else self._store.position(result.model, result.id)
+        self._position = position
+        self._row_version = (
+            None if position is None or self._store is None else self._store.version_of(position)
+        )
 
     def compose(self) -> ComposeResult:
         result = self.result
@@ -165,7 +204,7 @@ class InspectorScreen(Screen[None]):
                 parsed = json.dumps(result.parsed, indent=2, ensure_ascii=False, default=str)
                 yield self._section("Parsed output", Static(parsed, id="parsed", markup=False))
             yield self._section("Call", _pairs("call", self._call_rows()))
-            yield self._section("Attempts", _pairs("attempts", _attempt_rows(result)))
+            yield self._section("Attempts", _pairs("attempts", attempt_rows(self.records)))
             fields = ((name, _value_text(value), "") for name, value in result.fields.items())
             yield self._section("Input fields", _pairs("fields", fields))
         with Vertical(id="editor"):
@@ -176,6 +215,30 @@ class InspectorScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self._show_prompt(self.template, edited=self.result.prompt_override is not None)
+        if self._position is not None and self._reload is not None:
+            self.set_interval(FOLLOW_EVERY_S, self._follow)
+
+    def _follow(self) -> None:
+        """Read the pair's records again once its row moved and is finished."""
+        store, position = self._store, self._position
+        assert store is not None and position is not None
+        if self.editing or store.version_of(position) == self._row_version:
+            return
+        if store.status_of(position) in ("running", "retrying"):
+            return
+        self._row_version = store.version_of(position)
+        self._read_again()
+
+    @work(group="inspector-follow", exclusive=True, exit_on_error=False)
+    async def _read_again(self) -> None:
+        assert self._reload is not None
+        records = await self._reload()
+        if records and not self.editing:
+            version = self._row_version
+            self._show(records)
+            self._row_version = version
+            await self.recompose()
+            self._show_prompt(self.template, edited=self.result.prompt_override is not None)
 
     @staticmethod
     def _section(title: str, body: Static | Grid) -> Vertical:

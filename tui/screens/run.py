@@ -17,14 +17,16 @@ app, which owns the session.
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import ClassVar, Final
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.notifications import Notification, Notify
 from textual.screen import Screen
-from textual.widgets import Footer
+from textual.widgets import Footer, Input
 
 from tui.screens.export import ExportScreen
 from tui.screens.failures import FailuresScreen
@@ -34,6 +36,7 @@ from tui.widgets._panel import ModelSync
 from tui.widgets.cost_meter import CostMeter
 from tui.widgets.item_table import ItemTable
 from tui.widgets.model_breakdown import ModelBreakdown
+from tui.widgets.progress_line import ProgressLine
 from tui.widgets.rate_limits import RateLimits
 from tui.widgets.run_status import RunStatus
 from tui.widgets.stats_panel import StatsPanel
@@ -44,6 +47,8 @@ FIGURES_EVERY_S: Final = 0.3
 """The panels of figures repaint at most this often while a run pours in: a person reads
 them no faster, and their repaints would take the engine's time (the item table and the
 run's state still follow every tick)."""
+SHORT_ROWS: Final = 32
+"""Below this many rows the screen is laid out for a short terminal."""
 _NO_RUN: Final = "No run yet: press n to set one up, or h to open one from History."
 
 
@@ -57,6 +62,8 @@ class RunScreen(Screen[None]):
         Binding("plus", "workers(1)", "Workers", id="run.more_workers"),
         Binding("minus", "workers(-1)", "Fewer workers", show=False, id="run.fewer_workers"),
         Binding("F", "failures", "Failures", id="run.failures"),
+        Binding("slash", "find", "Find id", id="run.find"),
+        Binding("escape", "close_find", "Close find", show=False, id="run.close_find"),
         Binding("x", "export", "Export", id="run.export"),
         Binding("h", "app.history", "History", id="run.history"),
         Binding("n", "app.new_run", "New", id="run.new_run"),
@@ -79,10 +86,13 @@ class RunScreen(Screen[None]):
         self._figures_at = -FIGURES_EVERY_S
         self._state_shown = self.model.state
         """The run state the footer's keys were last checked against."""
+        self._workers_toast: Notification | None = None
+        """The toast saying the worker count, replaced by the next ``+``/``-``."""
 
     def compose(self) -> ComposeResult:
         model = self.model
         yield RunStatus(model, id="run-status")
+        yield ProgressLine(model, id="progress")
         with Horizontal(id="summary"):
             yield CostMeter(model, id="cost")
             yield StatsPanel(model, id="stats")
@@ -91,6 +101,7 @@ class RunScreen(Screen[None]):
         with Vertical(id="details"):
             yield ModelBreakdown(model, id="models")
             yield RateLimits(model, id="rate-limits")
+        yield Input(placeholder="an id, or part of one ⏎  (esc closes)", id="find")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -110,6 +121,11 @@ class RunScreen(Screen[None]):
         self._table.focus()
         self.pump()
         self.set_interval(1 / self._refresh_hz, self.pump)
+
+    def on_resize(self) -> None:
+        """A short terminal (80x24) puts the per-model and rate-limit panels side by side,
+        so the item table keeps room for rows."""
+        self.set_class(self.size.height < SHORT_ROWS, "-short")
 
     def pump(self) -> None:
         """Fold what the engine published since the last tick and repaint what moved."""
@@ -131,6 +147,8 @@ class RunScreen(Screen[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Space pauses a going run and resumes a paused one: the footer names which."""
+        if action == "close_find":
+            return self.query_one("#find", Input).display
         if action in ("pause", "resume"):
             run = self.session.run
             paused = run is not None and run.paused and self.session.running
@@ -165,7 +183,44 @@ class RunScreen(Screen[None]):
         if count is None:
             self.notify("No run is going." if self.session.run else _NO_RUN, severity="warning")
         else:
-            self.notify(f"Workers: {count}")
+            self._toast_workers(count)
+
+    def _toast_workers(self, count: int) -> None:
+        """One toast for a run of ``+``/``-`` presses, saying the latest count, rather than a
+        stack of ten. Textual has no public call to take a toast back: ``_unnotify`` is its
+        own (as ``ItemTable`` uses ``_scroll_update``; pyproject.toml bounds ``textual``)."""
+        previous, self._workers_toast = (
+            self._workers_toast,
+            Notification(f"Workers: {count}", timeout=self.app.NOTIFICATION_TIMEOUT),
+        )
+        if previous is not None:
+            self.app._unnotify(previous, refresh=False)
+        self.app.post_message(Notify(self._workers_toast))
+
+    # -- finding an item ------------------------------------------------------------
+
+    def action_find(self) -> None:
+        find = self.query_one("#find", Input)
+        find.display = True
+        find.focus()
+        self.refresh_bindings()
+
+    def action_close_find(self) -> None:
+        find = self.query_one("#find", Input)
+        find.display = False
+        self._table.focus()
+        self.refresh_bindings()
+
+    @on(Input.Submitted, "#find")
+    def _find(self, event: Input.Submitted) -> None:
+        text = event.value.strip()
+        if not text:
+            self.action_close_find()
+            return
+        if self._table.jump_to(text):
+            self.action_close_find()
+        else:
+            self.notify(f"No item id contains {text!r}.", severity="warning")
 
     # -- screens about the run -----------------------------------------------------
 
@@ -179,11 +234,19 @@ class RunScreen(Screen[None]):
     async def _open_inspector(self, model: str, item_id: str) -> None:
         run = self.session.run
         assert run is not None
-        result = await self.session.find_result(model, item_id)
-        if result is None:
+        records = await self.session.records(model, item_id)
+        if not records:
             self.notify(f"{item_id} ({model}) has no result yet: it is still in flight.")
             return
-        await self.app.push_screen(InspectorScreen(result, config=run.config))
+        await self.app.push_screen(
+            InspectorScreen(
+                records[-1],
+                config=run.config,
+                records=records,
+                store=self.model.store,
+                reload=partial(self.session.records, model, item_id),
+            )
+        )
 
     def action_failures(self) -> None:
         if self.session.run is None:
@@ -194,7 +257,9 @@ class RunScreen(Screen[None]):
     @work(group="failures", exclusive=True, exit_on_error=False)
     async def _open_failures(self) -> None:
         results = await self.session.failures()
-        await self.app.push_screen(FailuresScreen(results))
+        await self.app.push_screen(
+            FailuresScreen(results, store=self.model.store, reload=self.session.failures)
+        )
 
     def action_export(self) -> None:
         run = self.session.run

@@ -11,6 +11,14 @@ and the form's (``tui.model.read_form``), never a traceback. The form itself
 (its fields, their starting values, the config its texts describe) is
 ``tui.model``'s: this screen draws it and marks the field a problem names.
 
+What no longer applies goes: a path that cannot be read clears the previous
+file's preview, rendered prompt and estimate. A file with no item that can be
+read (a binary file, say) is a problem on the path, and the template is left
+as the user had it rather than filled from fields it does not have. Start is
+refused, and its button disabled, while any field shows a problem: the user
+never starts a run the form itself says is wrong. The format chooser is the
+CLI's ``--format``: blank means "from the file's name".
+
 The screen does not create the run: Start posts ``StartRequested`` with a
 validated ``RunConfig`` and the app starts it (and remembers the file).
 """
@@ -36,6 +44,7 @@ from textual.widgets import (
     Input,
     Label,
     OptionList,
+    Select,
     SelectionList,
     Static,
     TextArea,
@@ -57,6 +66,7 @@ from engine import (
     unknown_placeholders,
 )
 from engine.keys import key_status
+from engine.readers import FORMATS
 from tui.model import (
     FORM_FIELDS,
     PATH_FIELD,
@@ -75,6 +85,10 @@ ESTIMATE_DELAY_S: Final = 0.3
 PREVIEW_FIELDS: Final = 4
 """Columns of the preview table besides the id: enough to recognise the items."""
 CELL_CHARS: Final = 40
+PROBLEMS: Final = ("#path-problem", "#prompt-problem", "#caps-problem")
+"""Where the form says what is wrong: while any says something, Start is refused."""
+_NO_FILE: Final = "Pick a file to preview it."
+_NO_ESTIMATE: Final = "Estimate: waiting for a file."
 
 
 class SetupScreen(Screen[None]):
@@ -119,14 +133,20 @@ class SetupScreen(Screen[None]):
             with Vertical(id="setup-input", classes="pane") as pane:
                 pane.border_title = "Input"
                 yield Input(placeholder="path/to/items.jsonl ⏎", id="path")
+                yield Select(
+                    [(name, name) for name in FORMATS],
+                    prompt="format: auto",
+                    compact=True,
+                    id="format",
+                )
                 yield Static(id="path-problem", classes="problem", markup=False)
                 recent = OptionList(*self.settings.recent_files, id="recent")
                 recent.border_title = "Recent"
                 yield recent
                 yield InputTree(self.root, id="tree")
-            with Vertical(id="setup-prompt", classes="pane") as pane:
+            with VerticalScroll(id="setup-prompt", classes="pane") as pane:
                 pane.border_title = "Preview & prompt"
-                yield Static("Pick a file to preview it.", id="preview-summary", markup=False)
+                yield Static(_NO_FILE, id="preview-summary", markup=False)
                 yield DataTable(cursor_type="row", zebra_stripes=True, id="preview-items")
                 yield Static(id="invalid", classes="problem", markup=False)
                 yield Label("Prompt template ({field} fills in an item's field)")
@@ -151,7 +171,7 @@ class SetupScreen(Screen[None]):
                             classes="cap",
                         )
                 yield Static(id="caps-problem", classes="problem", markup=False)
-                estimate_box = Static("Estimate: waiting for a file.", id="estimate", markup=False)
+                estimate_box = Static(_NO_ESTIMATE, id="estimate", markup=False)
                 estimate_box.border_title = "Pre-flight estimate"
                 yield estimate_box
                 yield Button("Start (ctrl+s)", id="start", variant="primary")
@@ -202,27 +222,51 @@ class SetupScreen(Screen[None]):
     def _path_submitted(self) -> None:
         self._load_preview()
 
+    @on(Select.Changed, "#format")
     def _load_preview(self) -> None:
         path = self.query_one("#path", Input).value.strip()
         if path:
-            self._preview(path)
+            self._preview(path, self._format())
+
+    def _format(self) -> str | None:
+        value = self.query_one("#format", Select).value
+        return value if isinstance(value, str) else None
 
     @work(group="preview", exclusive=True, exit_on_error=False)
-    async def _preview(self, path: str) -> None:
+    async def _preview(self, path: str, fmt: str | None) -> None:
         problem = self.query_one("#path-problem", Static)
         try:
-            preview = await asyncio.to_thread(preview_input, path)
+            preview = await asyncio.to_thread(preview_input, path, fmt)
         except (BatchdeckError, OSError) as exc:
+            self._forget_preview()
             problem.update(str(exc))
+            self._changed()
             return
-        problem.update("")
         self.preview = preview
         self._show_preview(preview)
+        if not preview.valid_count:
+            first = preview.invalid[0] if preview.invalid else None
+            reason = f": line {first.line}: {first.reason}" if first is not None else ""
+            problem.update(f"no item of {path} can be read{reason} (is it a text file?)")
+            self._changed()
+            return
+        problem.update("")
         prompt = self.query_one("#prompt", TextArea)
         if not self._template_edited or not prompt.text.strip():
             prompt.load_text(default_template_for(preview.fields))
             self._template_edited = False
         self._changed()
+
+    def _forget_preview(self) -> None:
+        """The path changed to one that cannot be read: nothing of the last file applies."""
+        self.preview = None
+        self._item = None
+        self.query_one("#preview-summary", Static).update(_NO_FILE)
+        self.query_one("#preview-items", DataTable).clear(columns=True)
+        self.query_one("#invalid", Static).update("")
+        self.query_one("#rendered", Static).update("")
+        self.workers.cancel_group(self, "estimate")
+        self.query_one("#estimate", Static).update(_NO_ESTIMATE)
 
     def _show_preview(self, preview: Preview) -> None:
         shown = [name for name in preview.fields if name != "id"][:PREVIEW_FIELDS]
@@ -310,8 +354,20 @@ class SetupScreen(Screen[None]):
     def _changed(self) -> None:
         self._show_rendered()
         config = self.config(quiet=True)
-        if config is not None:
+        if config is not None and not self.problems():
             self._estimate(config)
+        elif self.preview is None or self.problems():
+            self.workers.cancel_group(self, "estimate")
+            self.query_one("#estimate", Static).update(_NO_ESTIMATE)
+        self.query_one("#start", Button).disabled = bool(self.problems())
+
+    def problems(self) -> list[str]:
+        """What the form says is wrong now, field by field."""
+        return [
+            text
+            for selector in PROBLEMS
+            if (text := str(self.query_one(selector, Static).content).strip())
+        ]
 
     @work(group="estimate", exclusive=True, exit_on_error=False)
     async def _estimate(self, config: RunConfig) -> None:
@@ -327,6 +383,7 @@ class SetupScreen(Screen[None]):
     def config(self, *, quiet: bool = False) -> RunConfig | None:
         """The run the form describes, or None with each problem shown by its field."""
         form = Form(
+            format=self._format(),
             path=self.query_one("#path", Input).value,
             models=self.query_one("#models", SelectionList).selected,
             prompt=self.query_one("#prompt", TextArea).text,
@@ -356,8 +413,10 @@ class SetupScreen(Screen[None]):
     @on(Button.Pressed, "#start")
     def action_start(self) -> None:
         config = self.config()
-        if config is None:
-            self.notify("Fix the marked fields first.", severity="warning")
+        problems = self.problems()
+        if config is None or problems:
+            first = f": {problems[0]}" if problems else ""
+            self.notify(f"Fix the marked fields first{first}", severity="warning")
             return
         self.post_message(self.StartRequested(config))
 

@@ -89,6 +89,9 @@ class ModelTable(ModelPanel):
     """
 
     COLUMNS: ClassVar[Sequence[tuple[str, bool]]] = ()
+    DROP_FIRST: ClassVar[Sequence[int]] = ()
+    """Columns (by index) left out, in this order, while the rows are wider than the
+    widget: a narrow terminal loses the least useful columns, not the ends of lines."""
     _GAP: ClassVar[str] = "  "
 
     def __init__(
@@ -122,14 +125,20 @@ class ModelTable(ModelPanel):
         widths = [
             max(len(cell) for cell in column) for column in zip(header, *self.shown, strict=True)
         ]
+        kept = list(range(len(self.COLUMNS)))
+        room = self.content_size.width
+        for index in self.DROP_FIRST:
+            if sum(widths[i] for i in kept) + len(self._GAP) * (len(kept) - 1) <= room:
+                break
+            kept.remove(index)
 
         def line(cells: tuple[str, ...]) -> str:
             return self._GAP.join(
-                cell.rjust(width) if right else cell.ljust(width)
-                for cell, width, (_, right) in zip(cells, widths, self.COLUMNS, strict=True)
+                cells[i].rjust(widths[i]) if self.COLUMNS[i][1] else cells[i].ljust(widths[i])
+                for i in kept
             )
 
-        text = Text(line(header), self.component_style("model-table--header"))
+        text = Text(line(header), self.component_style("model-table--header"), no_wrap=True)
         for row in self.shown:
             text.append("\n" + line(row))
         return text

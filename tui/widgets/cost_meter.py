@@ -1,9 +1,13 @@
 """Money at a glance: spent, held by calls in flight, and the cap, as a bar and figures.
 
-The engine reserves a call's worst-case cost before sending it, so "reserved"
-is what could still land on the bill; spent + reserved never exceeds the cap.
-The bar shows both, spent solid and reserved shaded, so a user sees how close
-the run is to its cap before the next batch of answers arrives.
+The engine reserves an item's worst-case cost before a worker gets it, so
+"reserved" is what could still land on the bill; spent + reserved never
+exceeds the cap. The bar shows both, spent solid and reserved shaded, so a
+user sees how close the run is to its cap before the next batch of answers
+arrives. "In flight" is the part held by calls sent and not answered: it is
+zero while a paused run has nothing out, though the items waiting at the pause
+gate still hold their reservation (the bar and "held" show that). Each line
+says the same in fewer cells when the panel is narrow, never wrapping.
 """
 
 from __future__ import annotations
@@ -39,42 +43,63 @@ class CostMeter(ModelPanel):
     }
     """
 
-    _figures: tuple[float, float, float | None, int] | None = None
+    _figures: tuple[float, float, float, float | None, int] | None = None
 
     def model_changed(self) -> None:
         model = self.model
-        figures = (model.spent_usd, model.reserved_usd, model.cap_usd, len(model.unpriced))
+        figures = (
+            model.spent_usd,
+            model.reserved_usd,
+            model.in_flight_usd,
+            model.cap_usd,
+            len(model.unpriced),
+        )
         if figures != self._figures:
             self._figures = figures
             self.refresh()
 
     def render(self) -> RenderableType:
         model = self.model
+        width = self.content_size.width
         label = self.component_style("cost-meter--label")
         cap = model.cap_usd
         spent = _format.money(model.spent_usd)
         if model.unpriced:  # a model with no price: its share is unknown, not $0
             spent = "unknown" if not model.spent_usd else f"{spent} + unknown"
-        text = Text.assemble(
-            ("spent ", label),
-            spent,
-            (" of ", label),
-            _format.money(cap) if cap is not None else "no cap",
-            ("\nheld by calls in flight ", label),
-            _format.money(model.reserved_usd),
-            "\n",
+        cap_text = _format.money(cap) if cap is not None else "no cap"
+        in_flight = _format.money(model.in_flight_usd)
+        spent_label = _format.fitting(
+            width, f"spent {spent} of {cap_text}", f"{spent} of {cap_text}"
         )
+        text = Text(no_wrap=True, overflow="ellipsis")
+        if spent_label.startswith("spent "):
+            text.append("spent ", label)
+            spent_label = spent_label.removeprefix("spent ")
+        head, _, tail = spent_label.partition(" of ")
+        text.append(head)
+        text.append(" of ", label)
+        text.append(tail)
+        flight_label = _format.fitting(
+            width - len(in_flight), "held by calls in flight ", "in flight ", ""
+        )
+        text.append(f"\n{flight_label}", label)
+        text.append(in_flight)
         if cap:
+            text.append("\n")
             text.append_text(self._bar(model.spent_usd, model.reserved_usd, cap))
+            spent_pct = _format.percent(model.spent_usd, cap)
+            held_pct = _format.percent(model.reserved_usd, cap)
             text.append(
-                f"\n{_format.percent(model.spent_usd, cap)} spent, "
-                f"{_format.percent(model.reserved_usd, cap)} held",
+                "\n"
+                + _format.fitting(
+                    width, f"{spent_pct} spent, {held_pct} held", f"{spent_pct} / {held_pct} held"
+                ),
                 label,
             )
         return text
 
     def _bar(self, spent: float, reserved: float, cap: float) -> Text:
-        width = self.size.width
+        width = self.content_size.width
         spent_cells = min(width, round(spent / cap * width))
         held_cells = min(width - spent_cells, round((spent + reserved) / cap * width) - spent_cells)
         return Text.assemble(

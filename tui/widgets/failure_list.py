@@ -174,6 +174,16 @@ class FailureList(ScrollView, can_focus=True):
             return self.results[self._lines[self.cursor]]
         return None
 
+    def select_keys(self, keys: Iterable[tuple[str, str]]) -> None:
+        """Select the items with these (model, id) keys (a list rebuilt keeps its selection)."""
+        wanted = set(keys)
+        for index, result in enumerate(self.results):
+            if result.key in wanted and index not in self.selected:
+                self.selected.add(index)
+                self.groups[self._group_of[index]].selected += 1
+        self._show_place()
+        self.refresh()
+
     def move_cursor(self, line: int) -> None:
         self.cursor = max(0, min(line, len(self._lines) - 1))
         top = round(self.scroll_y)

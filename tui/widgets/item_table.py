@@ -17,11 +17,17 @@ lot from the cache. The row count is the widget's ``virtual_size``, from which
 Textual keeps the scrollbar in step; the table never touches the scrollbar.
 
 Line 0 is a fixed header; the view's row ``i`` sits on virtual line ``i + 1``.
+
+The view can be filtered by status (cycled with ``f``, or picked with ``1``-``5``),
+sorted by cost or latency (``o``), and searched by id (``jump_to``). A sorted
+view is a snapshot (sorting is O(n log n)): while rows keep changing it is
+sorted again at most every ``RESORT_S`` seconds, and following the tail is off.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Final, get_args
@@ -39,7 +45,7 @@ from textual.scrollbar import ScrollTo, ScrollUp
 from textual.strip import Strip
 
 from tui import _format
-from tui.model import STATUS_FILTERS, ItemStore, Row, RowStatus, StatusFilter
+from tui.model import STATUS_FILTERS, ItemStore, Row, RowStatus, SortKey, StatusFilter
 from tui.widgets._columns import ATTEMPTS_WIDTH, ID_WIDTH, MODEL_WIDTH, column_width, fit
 
 _FILTER_LABELS: Final[dict[StatusFilter, str]] = {
@@ -49,6 +55,9 @@ _FILTER_LABELS: Final[dict[StatusFilter, str]] = {
     "failed": "failed",
     "skipped": "skipped",
 }
+_SORTS: Final[tuple[SortKey | None, ...]] = (None, "cost", "latency")
+RESORT_S: Final = 2.0
+"""A sorted view of a run that goes is sorted again at most this often."""
 _CONTROL_CHARS: Final = {code: " " for code in [*range(32), 127]}
 _GAP: Final = 1
 _BAR_STEPS: Final = 8
@@ -76,7 +85,8 @@ class _Layout:
 
 _STATUS_WIDTH: Final = max(len(status) for status in get_args(RowStatus))
 _TOKENS_WIDTH: Final = 11
-_COST_WIDTH: Final = 8
+_COST_WIDTH: Final = 10
+"""Holds `$0.0000021`: a cost below a cent keeps two significant digits (`_format.money`)."""
 _LATENCY_WIDTH: Final = 6
 
 
@@ -144,12 +154,24 @@ class ItemTable(ScrollView, can_focus=True, inherit_bindings=False):
         Binding("end", "follow", "Follow", id="item_table.follow"),
         Binding("enter", "select", "Open", id="item_table.select"),
         Binding("f", "cycle_filter", "Filter", id="item_table.cycle_filter"),
+        Binding("1", "filter('all')", "All rows", show=False, id="item_table.filter_all"),
+        Binding(
+            "2", "filter('active')", "Rows in flight", show=False, id="item_table.filter_active"
+        ),
+        Binding("3", "filter('ok')", "Ok rows", show=False, id="item_table.filter_ok"),
+        Binding("4", "filter('failed')", "Failed rows", show=False, id="item_table.filter_failed"),
+        Binding(
+            "5", "filter('skipped')", "Skipped rows", show=False, id="item_table.filter_skipped"
+        ),
+        Binding("o", "cycle_sort", "Sort", id="item_table.cycle_sort"),
     ]
 
     status_filter: var[StatusFilter] = var[StatusFilter]("all")
     """Which rows the table shows."""
     follow = var(True)
     """Keep the cursor on the newest row; moving up turns it off, ``End`` back on."""
+    sort_key: var[SortKey | None] = var[SortKey | None](None)
+    """None: rows in the order the run reached them; else the dearest or slowest first."""
 
     class RowSelected(Message):
         """The user pressed Enter on a row or clicked one."""
@@ -175,6 +197,9 @@ class ItemTable(ScrollView, can_focus=True, inherit_bindings=False):
         super().__init__(name=name, id=id, classes=classes)
         self._store = store
         self._view: Sequence[int] = store.view("all")
+        self._sorted: list[int] = []
+        self._sorted_at = (-1, -math.inf)
+        """(store version, monotonic time) of the sorted view's snapshot."""
         self.cursor = 0
         """Index into the current view of the highlighted row."""
         self._layout = self._layout_for(0)
@@ -194,7 +219,7 @@ class ItemTable(ScrollView, can_focus=True, inherit_bindings=False):
 
     def refresh_rows(self) -> None:
         """Catch up with the store: new rows, changed rows, follow the tail."""
-        self._view = view = self._store.view(self.status_filter)
+        self._view = view = self._current_view()
         count = len(view)
         if count + 1 != self.virtual_size.height:
             self._set_row_count(count)
@@ -258,6 +283,27 @@ class ItemTable(ScrollView, can_focus=True, inherit_bindings=False):
         following = STATUS_FILTERS.index(self.status_filter) + 1
         self.status_filter = STATUS_FILTERS[following % len(STATUS_FILTERS)]
 
+    def action_filter(self, status: StatusFilter) -> None:
+        self.status_filter = status
+
+    def action_cycle_sort(self) -> None:
+        self.sort_key = _SORTS[(_SORTS.index(self.sort_key) + 1) % len(_SORTS)]
+
+    def jump_to(self, text: str) -> bool:
+        """Highlight the row whose id is ``text``, else the next one whose id contains it
+        (showing all rows if the current view does not hold it); False if no id does."""
+        current = self.cursor_row
+        position = self._store.find_id(text, -1 if current is None else current.position)
+        if position is None:
+            return False
+        if position not in self._view:
+            self.status_filter = "all"
+            self.sort_key = None
+        index = self._view.index(position)
+        self.follow = False
+        self.move_cursor(index)
+        return True
+
     # -- Textual hooks -----------------------------------------------------------
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
@@ -265,8 +311,15 @@ class ItemTable(ScrollView, can_focus=True, inherit_bindings=False):
             self.refresh(self.size.region)
         self._sync_scrollbar()
 
+    def watch_sort_key(self) -> None:
+        if self.sort_key is not None:
+            self.follow = False
+        self.watch_status_filter()
+
     def watch_status_filter(self) -> None:
-        self.border_title = f"Items · {_FILTER_LABELS[self.status_filter]}"
+        order = "" if self.sort_key is None else f" · by {self.sort_key}, highest first"
+        self.border_title = f"Items · {_FILTER_LABELS[self.status_filter]}{order}"
+        self._sorted_at = (-1, -math.inf)
         self.cursor = 0
         self.scroll_to(y=0, animate=False, immediate=True)
         self.refresh_rows()
@@ -336,6 +389,17 @@ class ItemTable(ScrollView, can_focus=True, inherit_bindings=False):
         return strip
 
     # -- internals ---------------------------------------------------------------
+
+    def _current_view(self) -> Sequence[int]:
+        store, sort_key = self._store, self.sort_key
+        if sort_key is None:
+            return store.view(self.status_filter)
+        version, at = self._sorted_at
+        now = time.monotonic()
+        if version != store.version and now - at >= RESORT_S:
+            self._sorted = store.sorted_view(self.status_filter, sort_key)
+            self._sorted_at = (store.version, now)
+        return self._sorted
 
     def _body_height(self) -> int:
         return max(1, self.scrollable_content_region.height - 1)

@@ -1,4 +1,9 @@
-"""One line naming the run and its state, coloured so a paused or failed run stands out."""
+"""One line naming the run and its state, coloured so a paused or failed run stands out.
+
+A run another process executes shows as RUNNING ELSEWHERE with who runs it,
+not as the outcome its log last recorded: what the app shows is that log as
+it stood when opened, and the run goes on without it.
+"""
 
 from __future__ import annotations
 
@@ -53,6 +58,7 @@ class RunStatus(ModelPanel):
             model.models,
             len(model.caps_reached),
             model.failure,
+            model.elsewhere,
         )
         if shown != self._shown:
             self._shown = shown
@@ -61,16 +67,24 @@ class RunStatus(ModelPanel):
     def render(self) -> RenderableType:
         model = self.model
         label = self.component_style("run-status--label")
-        state = self.component_style(_STATE_CLASS[model.state])
-        text = Text.assemble((f" {model.state.upper()} ", state + Style(reverse=True)))
+        if model.elsewhere is not None:
+            state = self.component_style("run-status--running")
+            shown = "RUNNING ELSEWHERE"
+        else:
+            state = self.component_style(_STATE_CLASS[model.state])
+            shown = model.state.upper()
+        text = Text.assemble((f" {shown} ", state + Style(reverse=True)), no_wrap=True)
+        if model.elsewhere is not None:
+            text.append_text(Text.assemble(("  by ", label), model.elsewhere))
         if model.run_id is not None:
             text.append_text(Text.assemble(("  run ", label), model.run_id))
         if model.resumed:
-            text.append("  resumed", label)
-        if model.models:
-            text.append_text(Text.assemble(("  models ", label), ", ".join(model.models)))
+            before = f" ({model.already_done:,} done before)" if model.already_done else ""
+            text.append(f"  resumed{before}", label)
         if model.caps_reached:
             text.append_text(Text.assemble(("  cap reached: ", label), model.caps_reached[-1].cap))
         if model.failure is not None:
             text.append_text(Text.assemble(("  ", label), (model.failure, state)))
+        if model.models:
+            text.append_text(Text.assemble(("  models ", label), ", ".join(model.models)))
         return text

@@ -1,10 +1,14 @@
-"""Where the run stands: counts with percentages, elapsed time, ETA and workers.
+"""Where the run's pairs stand: ok, failed, skipped, in flight, retrying.
 
 Percentages are of the run's total (item, model) pairs once the reader has
-counted them; before that the counts stand alone. "done" includes the pairs a
-resumed run found already finished in its log. The grid is padded by hand
-rather than with a Rich table, which measures every cell on every repaint and
-cost more than the rest of the tick.
+counted them; before that the counts stand alone. "in flight" is the engine's
+count of calls sent and not answered (``RunModel.running``), so it never reads
+more than the workers. Done of total, elapsed, ETA and workers are the
+``ProgressLine``'s (its "of" says what remains). A count never wraps out of
+sight: one line each, and when the panel is too narrow for ``12,345`` the
+counts say ``12.3k``, and then drop their percentages. The grid is padded by
+hand rather than with a Rich table, which measures every cell on every repaint
+and cost more than the rest of the tick.
 """
 
 from __future__ import annotations
@@ -12,11 +16,9 @@ from __future__ import annotations
 from typing import ClassVar
 
 from rich.console import RenderableType
-from rich.style import Style
 from rich.text import Text
 
 from tui import _format
-from tui.model import RowStatus
 from tui.widgets._panel import ModelPanel
 
 
@@ -42,53 +44,53 @@ class StatsPanel(ModelPanel):
     }
     """
 
-    def render(self) -> RenderableType:
+    def rows(self) -> list[tuple[str, str, int, bool]]:
+        """(name, component class, count, has a percentage) per line, in order."""
         model = self.model
-        total = model.total
         counts = model.counts
-        remaining = model.remaining
-        label = self.component_style("stats-panel--label")
-
-        def style(name: RowStatus) -> Style:
-            return self.component_style(f"stats-panel--{name}")
-
-        left: list[tuple[str, Style, str, str]] = [
-            (name, style(name), f"{counts[name]:,}", _format.percent(counts[name], total))
-            for name in ("ok", "failed", "skipped")
+        return [
+            ("ok", "ok", counts["ok"], True),
+            ("failed", "failed", counts["failed"], True),
+            ("skipped", "skipped", counts["skipped"], True),
+            ("in flight", "running", model.running, False),
+            ("retrying", "retrying", counts["retrying"], False),
         ]
-        right: list[tuple[str, Style, str]] = [
-            ("running", style("running"), f"{counts['running']:,}"),
-            ("retrying", style("retrying"), f"{counts['retrying']:,}"),
-            ("remaining", label, "-" if remaining is None else f"{remaining:,}"),
-        ]
-        name_w = max(len(row[0]) for row in left)
-        count_w = max(len(row[2]) for row in left)
-        pct_w = max(len(row[3]) for row in left)
-        right_name_w = max(len(row[0]) for row in right)
-        right_count_w = max(len(row[2]) for row in right)
-        text = Text()
-        for (name, name_style, count, pct), (r_name, r_style, r_count) in zip(
-            left, right, strict=True
-        ):
-            text.append(name.ljust(name_w), name_style)
-            text.append(f" {count.rjust(count_w)} ")
-            text.append(pct.rjust(pct_w), label)
-            text.append("  ")
-            text.append(r_name.ljust(right_name_w), r_style)
-            text.append(f" {r_count.rjust(right_count_w)}\n")
-        text.append("done ", label)
-        text.append(f"{model.done:,}")
-        text.append(" of ", label)
-        text.append("?" if total is None else f"{total:,}")
-        if total:
-            text.append(f" ({_format.percent(model.done, total)})", label)
-        if model.already_done:
-            text.append(f"  {model.already_done:,} before resume", label)
-        eta = model.eta_s
-        text.append("\nelapsed ", label)
-        text.append(_format.duration(model.elapsed_s))
-        text.append("  eta ", label)
-        text.append("-" if eta is None else _format.duration(eta))
-        text.append("  workers ", label)
-        text.append("-" if model.workers is None else str(model.workers))
+
+    def render(self) -> RenderableType:
+        total = self.model.total
+        rows = self.rows()
+        width = self.content_size.width
+        for number, with_pct in ((_grouped, True), (_format.count, True), (_format.count, False)):
+            cells = [
+                (
+                    name,
+                    style,
+                    number(count),
+                    _format.percent(count, total) if with_pct and has_pct else "",
+                )
+                for name, style, count, has_pct in rows
+            ]
+            name_w, count_w, pct_w = _widths(cells)
+            if name_w + 1 + count_w + (pct_w and 1 + pct_w) <= width:
+                break
+        text = Text(no_wrap=True, overflow="ellipsis")
+        for line, (name, style, count, pct) in enumerate(cells):
+            if line:
+                text.append("\n")
+            text.append(name.ljust(name_w), self.component_style(f"stats-panel--{style}"))
+            text.append(f" {count.rjust(count_w)}")
+            if pct_w:
+                text.append(f" {pct.rjust(pct_w)}", self.component_style("stats-panel--label"))
         return text
+
+
+def _grouped(n: float) -> str:
+    return f"{n:,.0f}"
+
+
+def _widths(column: list[tuple[str, str, str, str]]) -> tuple[int, int, int]:
+    return (
+        max(len(cell[0]) for cell in column),
+        max(len(cell[2]) for cell in column),
+        max(len(cell[3]) for cell in column),
+    )

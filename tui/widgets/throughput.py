@@ -1,77 +1,73 @@
 """Throughput and spending rate over the last minutes, as two sparklines.
 
-One point per second from the model's ring buffers; the figure above each
-sparkline is the recent mean (the same window the ETA uses), not the last
-second, which jumps with every batch of answers. The figures are drawn by
-``render()`` rather than ``Static.update()``, which would lay out the whole
-screen on every tick.
+One point per second from the model's ring buffers, the newest on the right;
+the figure above each sparkline is the recent mean (the same window the ETA
+uses), not the last second, which jumps with every batch of answers.
+
+The bars are drawn here, scaled from zero to the highest point shown, rather
+than by Textual's ``Sparkline``, which scales from the lowest point to the
+highest: a run going steadily at 100 items/s drew flat at the bottom, one
+second of data drew full, and a rate of zero drew a row of bars. Here zero is
+an empty cell and a steady rate is a level line. The whole panel is drawn by
+``render()``, which costs less than updating child widgets on every tick.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Sequence
+from typing import ClassVar, Final
 
 from rich.console import RenderableType
-from textual.app import ComposeResult
-from textual.widgets import Sparkline
+from rich.text import Text
 
 from tui import _format
-from tui.model import RunModel
 from tui.widgets._panel import ModelPanel
 
-
-def _items_per_s(model: RunModel) -> str:
-    rate = model.items_per_s
-    return f"items/s {'-' if rate is None else _format.count(rate)}"
+BARS: Final = " ▁▂▃▄▅▆▇█"
+"""Index 0 is zero (an empty cell); a point above zero gets at least the lowest bar."""
 
 
-def _cost_per_min(model: RunModel) -> str:
-    cost = model.cost_per_min
-    return f"cost/min {'-' if cost is None else _format.money(cost)}"
-
-
-class _Figure(ModelPanel):
-    """One line of text computed from the model."""
-
-    DEFAULT_CSS = """
-    _Figure { height: 1; color: $text-muted; }
-    """
-
-    def __init__(self, model: RunModel, text: Callable[[RunModel], str]) -> None:
-        super().__init__(model)
-        self._text = text
-        self._shown = text(model)
-
-    def model_changed(self) -> None:
-        text = self._text(self.model)
-        if text != self._shown:
-            self._shown = text
-            self.refresh()
-
-    def render(self) -> RenderableType:
-        return self._shown
+def spark(points: Sequence[float], width: int) -> str:
+    """The last ``width`` points as bars from zero to their maximum, right-aligned."""
+    shown = list(points)[-width:] if width > 0 else []
+    top = max(shown, default=0.0)
+    if top <= 0:
+        return " " * max(0, width)
+    steps = len(BARS) - 1
+    cells = [BARS[0] if p <= 0 else BARS[max(1, round(p / top * steps))] for p in shown]
+    return "".join(cells).rjust(width)
 
 
 class ThroughputPanel(ModelPanel):
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "throughput--label",
+        "throughput--items",
+        "throughput--cost",
+    }
+
     DEFAULT_CSS = """
     ThroughputPanel {
         height: auto;
-        layout: vertical;
-        & > Sparkline { height: 1; }
+        & > .throughput--label { color: $text-muted; }
+        & > .throughput--items { color: $primary; }
+        & > .throughput--cost { color: $warning; }
     }
     """
 
-    def compose(self) -> ComposeResult:
-        yield _Figure(self.model, _items_per_s)
-        yield Sparkline([], id="items-rate")
-        yield _Figure(self.model, _cost_per_min)
-        yield Sparkline([], id="cost-rate")
-
-    def on_mount(self) -> None:
-        self.model_changed()
-
-    def model_changed(self) -> None:
-        for figure in self.query(_Figure):
-            figure.sync()
-        self.query_one("#items-rate", Sparkline).data = self.model.throughput.points
-        self.query_one("#cost-rate", Sparkline).data = self.model.cost_rate.points
+    def render(self) -> RenderableType:
+        model = self.model
+        width = self.content_size.width
+        label = self.component_style("throughput--label")
+        rate, cost = model.items_per_s, model.cost_per_min
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append("items/s ", label)
+        text.append("-" if rate is None else _format.count(rate))
+        text.append("\n")
+        text.append(
+            spark(model.throughput.points, width), self.component_style("throughput--items")
+        )
+        text.append("\ncost/min ", label)
+        text.append("-" if cost is None else _format.money(cost))
+        text.append("\n")
+        text.append(spark(model.cost_rate.points, width), self.component_style("throughput--cost"))
+        return text
