@@ -146,7 +146,7 @@ class HistoryScreen(Screen[None]):
             detail.update("")
             return
         detail.update(
-            f"{summary.run_id} · {summary.input} · {', '.join(summary.models)}\n"
+            f"input {summary.input}\nmodels {', '.join(summary.models)}\n"
             f"{summary.ok:,} ok · {summary.failed:,} failed · {summary.skipped:,} skipped · "
             f"{_format.money(summary.cost_usd)} · {summary.run_dir}"
         )
