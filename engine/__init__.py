@@ -80,6 +80,7 @@ from engine._runs import (
     next_steps,
 )
 from engine._schema import load_schema
+from engine._secrets import strip_url_credentials
 from engine._sources import config_file, env_settings, file_settings
 from engine._template import PromptTemplate, default_template_for, render_item, unknown_placeholders
 
@@ -160,6 +161,7 @@ __all__ = [
     "preview_input",
     "render_item",
     "settings_of",
+    "strip_url_credentials",
     "unknown_placeholders",
     "with_settings",
     "write_atomic",

@@ -37,6 +37,7 @@ from engine._ratelimit import RateLimiter, Ticket
 from engine._results import ErrorInfo, ItemResult, Usage
 from engine._retry import backoff_delay, server_wait
 from engine._secrets import redact, scrub_value
+from engine.providers import default_timeout
 from engine.providers._base import CallRequest, CallResult, Provider
 
 CALL_GRACE_S = 5.0
@@ -59,6 +60,14 @@ class Attempts:
         self._rng = random.Random(plan.config.sim.seed)
         self._succeeded: set[str] = set()
         """Models that answered once: a fatal error of theirs fails an item, not the run."""
+        config = plan.config
+        self._timeouts = {
+            model: config.timeout
+            if config.timeout is not None
+            else default_timeout(model.partition(":")[0], config.base_url_of(model))
+            for model in config.models
+        }
+        """Each model's per-call timeout: ``--timeout``, else its provider's default."""
 
     async def run(self, work: Work) -> ItemResult | None:
         """The item's result, or None if it was never sent (stopped) or the run failed."""
@@ -92,7 +101,7 @@ class Attempts:
                     stop=config.stop,
                     schema=config.output_schema,
                     params=config.params,
-                    timeout_s=config.timeout,
+                    timeout_s=self._timeouts[work.model],
                     attempt=attempt,
                 )
                 ticket: Ticket | None = None
@@ -137,9 +146,10 @@ class Attempts:
                 errors.append(error)
                 retryable = isinstance(outcome, CallResult) or outcome.retryable
                 if not retryable or attempt > config.retry.retries:
+                    said = outcome.text if isinstance(outcome, CallResult) else outcome.output
                     return plan.result(
-                        work.item, work.model, "failed", error=error, usage=usage, cost=cost,
-                        started=started, attempts=attempt, errors=errors[:-1],
+                        work.item, work.model, "failed", error=error, output=said, usage=usage,
+                        cost=cost, started=started, attempts=attempt, errors=errors[:-1],
                     )  # fmt: skip
                 if paid is not None and price is not None:
                     # A paid attempt gave its reservation back: it is in the log, and the

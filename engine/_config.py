@@ -38,6 +38,7 @@ from pydantic import (
     ValidationError,
     field_serializer,
     field_validator,
+    model_validator,
 )
 from pydantic.fields import FieldInfo
 from typing_extensions import TypedDict
@@ -178,8 +179,17 @@ class RunConfig(BaseModel):
     ] = None
     retry: RetrySettings = RetrySettings()
     timeout: Annotated[
-        float, Field(gt=0), Tunable("per-call timeout", "Timeout s", "S", changes_results=True)
-    ] = 60.0
+        float | None,
+        Field(gt=0),
+        Tunable(
+            "per-call timeout",
+            "Timeout s",
+            "S",
+            unset="60; local 600",
+            changes_results=True,
+        ),
+    ] = None
+    """None: each model's provider's default (``engine.providers.default_timeout``)."""
     max_tokens: Annotated[
         int,
         Field(ge=1),
@@ -219,6 +229,10 @@ class RunConfig(BaseModel):
     ] = 1.0
     """Seconds of refill a rate-limit bucket holds: how far calls may run ahead of the pace."""
     base_url: str | None = None
+    """The run's default API root, for every model without one of its own."""
+    base_urls: dict[str, str] = Field(default_factory=dict)
+    """A model's own API root (``--model llamacpp:smollm2=http://127.0.0.1:8080/v1``), by
+    model: one run can compare two servers, or a local one with a hosted API."""
     allow_insecure_http: Annotated[
         bool,
         Tunable(
@@ -251,14 +265,34 @@ class RunConfig(BaseModel):
             raise ValueError("a model is listed twice")
         return models
 
+    @model_validator(mode="after")
+    def _base_urls_name_models(self) -> RunConfig:
+        stray = sorted(set(self.base_urls) - set(self.models))
+        if stray:
+            raise ValueError(f"a base URL is given for {stray[0]}, which is not a model of the run")
+        return self
+
+    def base_url_of(self, model: str) -> str | None:
+        """The API root ``model``'s calls go to, if the run sets one (else its provider's)."""
+        return self.base_urls.get(model) or self.base_url
+
     @field_serializer("base_url", when_used="json")
     def _base_url_without_credentials(self, url: str | None) -> str | None:
         """``config.json`` (and the fingerprint) never hold a key the URL carried."""
         return None if url is None else strip_url_credentials(url)
 
+    @field_serializer("base_urls", when_used="json")
+    def _base_urls_without_credentials(self, urls: dict[str, str]) -> dict[str, str]:
+        return {model: strip_url_credentials(url) for model, url in urls.items()}
+
     def fingerprint(self) -> str:
-        """sha256 over what decides an item's result; speed settings are left out."""
+        """sha256 over what decides an item's result; speed settings are left out.
+
+        A run with no per-model URL hashes as it did before they existed, so runs
+        started by an older batchdeck still resume."""
         fixed = self.model_dump(mode="json", exclude=_SPEED_FIELDS)
+        if not fixed["base_urls"]:
+            del fixed["base_urls"]
         return hashlib.sha256(orjson.dumps(fixed, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
     def to_json(self) -> bytes:

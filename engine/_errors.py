@@ -107,6 +107,8 @@ class ProviderError(BatchdeckError):
         retry_after: float | None = None,
         rate_limits: RateLimitInfo | None = None,
         usage: Usage | None = None,
+        output: str | None = None,
+        retry: bool | None = None,
     ) -> None:
         super().__init__(message)
         self.kind: ErrorKind = kind
@@ -116,10 +118,15 @@ class ProviderError(BatchdeckError):
         self.rate_limits = rate_limits
         self.usage = usage
         """Tokens billed although the call failed (a refusal is still paid for)."""
+        self.output = output
+        """What the model said although the call failed, kept in the failed result."""
+        self._retry = retry
 
     @property
     def retryable(self) -> bool:
-        return self.kind in RETRYABLE_KINDS
+        """Worth another attempt: the kind's rule, unless the provider knows better (an
+        answer that the same request would only get again)."""
+        return self.kind in RETRYABLE_KINDS if self._retry is None else self._retry
 
     def __repr__(self) -> str:
         return f"ProviderError({self.kind!r}, {self.message!r}, status={self.status})"

@@ -438,24 +438,24 @@ def _emitter(subscribers: Sequence[Subscriber]) -> Callable[[Event], None]:
 
 
 def _build_providers(config: RunConfig, session: int) -> dict[str, Provider]:
-    """One provider per provider name (it owns the connection pool), shared by its models.
+    """One provider per provider name and base URL (it owns the connection pool), shared
+    by the models that name both: two models on two servers get two.
 
     ``session`` tells executions of one run apart (simulate's failures differ between
     them, as a real provider's would, so a retry later can succeed)."""
-    by_name: dict[str, Provider] = {}
+    built: dict[tuple[str, str | None], Provider] = {}
     providers: dict[str, Provider] = {}
     for model in config.models:
         name = model.partition(":")[0]
-        if name not in by_name:
+        where = (name, config.base_url_of(model))
+        if where not in built:
             if name == SIMULATE:
-                by_name[name] = SimulateProvider(config.sim, session=session)
+                built[where] = SimulateProvider(config.sim, session=session)
             else:
-                by_name[name] = make_provider(
-                    name,
-                    base_url=config.base_url,
-                    allow_insecure_http=config.allow_insecure_http,
+                built[where] = make_provider(
+                    name, base_url=where[1], allow_insecure_http=config.allow_insecure_http
                 )
-        providers[model] = by_name[name]
+        providers[model] = built[where]
     return providers
 
 

@@ -34,20 +34,39 @@ def config_file() -> Path:
     return config_dir() / CONFIG_FILE
 
 
-def file_settings(path: Path | None = None) -> dict[str, Any]:
-    """The settings ``config.toml`` gives (none when there is no file)."""
-    path = config_file() if path is None else path
+ENDPOINTS = "endpoints"
+"""``config.toml``'s table of named base URLs: ``[endpoints]`` then ``gpu = "http://..."``,
+used as ``--model vllm:qwen=gpu``."""
+
+
+def _read(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as handle:
-            data = tomllib.load(handle)
+            return tomllib.load(handle)
     except FileNotFoundError:
         return {}
     except OSError as exc:
         raise ConfigError(f"{path}: {exc.strerror}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+
+
+def file_endpoints(path: Path | None = None) -> dict[str, str]:
+    """The named base URLs of ``config.toml``'s ``[endpoints]`` table."""
+    path = config_file() if path is None else path
+    table = _read(path).get(ENDPOINTS, {})
+    if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
+        raise ConfigError(f'{path}: [{ENDPOINTS}] must map names to URLs (gpu = "http://...")')
+    return table
+
+
+def file_settings(path: Path | None = None) -> dict[str, Any]:
+    """The settings ``config.toml`` gives (none when there is no file)."""
+    path = config_file() if path is None else path
     values: dict[str, Any] = {}
-    for key, raw in data.items():
+    for key, raw in _read(path).items():
+        if key == ENDPOINTS:
+            continue
         setting = SETTINGS_BY_NAME.get(key)
         if setting is None:
             known = ", ".join(s.name for s in SETTINGS)

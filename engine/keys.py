@@ -3,9 +3,11 @@
 Order, first hit wins: the environment (each of the preset's variables, e.g.
 ``GEMINI_API_KEY`` then ``GOOGLE_API_KEY``), a ``.env`` file in the working
 directory (same variable names), the OS keyring (service ``batchdeck``, user =
-provider name) when the ``keyring`` package is importable, and the key file
-``keys.json`` in the config dir. A stored key goes to the keyring when one
-works, else to the key file, written through a temp file created with mode
+provider name) when the ``keyring`` package is importable (the ``[keyring]``
+extra), the key file ``keys.json`` in the config dir, and last the preset's
+fallback variables (``openai-compatible`` takes ``OPENAI_API_KEY``, as the
+OpenAI SDK would, only when none of its own sources has a key). A stored key goes
+to the keyring when one works, else to the key file, written through a temp file created with mode
 0600 (``os.open``, so the umask cannot widen it) and renamed into place.
 
 ``BATCHDECK_HOME`` isolates batchdeck: the config dir becomes
@@ -64,16 +66,30 @@ def keys_file() -> Path:
 def resolve_key(provider: str) -> ResolvedKey | None:
     """The key for ``provider`` from the first source that has one, or None."""
     preset = _preset(provider)
-    for variable in preset.key_env:
+    return (
+        _from_env(provider, preset.key_env)
+        or _from_stores(provider)
+        or _from_env(provider, preset.fallback_key_env)
+    )
+
+
+def _from_env(provider: str, variables: tuple[str, ...]) -> ResolvedKey | None:
+    """The first of ``variables`` set in the environment, else in ``./.env``."""
+    for variable in variables:
         value = os.environ.get(variable, "").strip()
         if value:
             return ResolvedKey(provider, Secret(value), f"env {variable}")
-    if preset.key_env:
+    if variables:
         dotenv = read_dotenv(Path.cwd() / ".env")
-        for variable in preset.key_env:
+        for variable in variables:
             value = dotenv.get(variable, "").strip()
             if value:
                 return ResolvedKey(provider, Secret(value), ".env")
+    return None
+
+
+def _from_stores(provider: str) -> ResolvedKey | None:
+    """The key ``batchdeck keys set`` stored: in the OS keyring, else the key file."""
     from_keyring = _keyring_get(provider)
     if from_keyring:
         return ResolvedKey(provider, Secret(from_keyring), "keyring")

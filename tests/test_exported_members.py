@@ -100,6 +100,8 @@ EXPORTED = {
     # where things live, and writing them safely
     "config_dir",
     "write_atomic",
+    # a base URL as it may be stored or shown (Setup remembers the models added by hand)
+    "strip_url_credentials",
 }
 
 

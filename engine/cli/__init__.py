@@ -9,6 +9,7 @@ read-only disk) prints as one line (``batchdeck: error: ...``) with exit code
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from collections.abc import Sequence
@@ -22,15 +23,30 @@ __all__ = ["main"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions (see _complete)
+        _complete(parser)
+    args = parser.parse_args(argv)
     if args.command is None:
-        build_parser().print_help(sys.stderr)
+        parser.print_help(sys.stderr)
         return 2
     install_redaction()
     try:
         return COMMANDS[args.command](args)
     except BaseException as exc:
         return _report(exc)
+
+
+def _complete(parser: argparse.ArgumentParser) -> None:
+    """Answer the shell's completion request and exit (argcomplete's protocol).
+
+    Bash/zsh: ``eval "$(register-python-argcomplete batchdeck)"``; fish:
+    ``register-python-argcomplete --shell fish batchdeck | source``. argcomplete is
+    imported only here: a completion request is the one time it is needed, and a
+    command's start never pays for it."""
+    import argcomplete
+
+    argcomplete.autocomplete(parser)
 
 
 def _report(exc: BaseException) -> int:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import orjson
@@ -29,7 +30,7 @@ from engine._config import (
 )
 from engine._errors import ConfigError
 from engine._schema import load_schema
-from engine._sources import CONFIG_FILE, default_settings
+from engine._sources import CONFIG_FILE, config_file, default_settings, file_endpoints
 
 
 class _Parser(argparse.ArgumentParser):
@@ -106,18 +107,27 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--model",
         action="append",
-        metavar="P:M",
-        help=f"provider:model, repeat to compare models (default {DEFAULT_MODEL})",
+        metavar="P:M[=URL]",
+        help=f"provider:model, repeat to compare models (default {DEFAULT_MODEL}); "
+        "=URL (or =NAME of an endpoint in config.toml's [endpoints]) gives that model "
+        "its own API root, e.g. llamacpp:smollm2=http://127.0.0.1:8080/v1",
     )
     p.add_argument("--stop", action="append", metavar="TEXT", help="stop sequence (repeatable)")
     p.add_argument(
         "--param", action="append", metavar="KEY=VALUE", help="provider field passed through"
     )
     p.add_argument("--schema", metavar="FILE|module:Model", help="JSON Schema for the output")
-    p.add_argument("--base-url", metavar="URL", help="the provider's API root")
+    p.add_argument(
+        "--base-url",
+        metavar="URL",
+        help="the API root of every model that has none of its own (--model P:M=URL); "
+        "default: OPENAI_BASE_URL / ANTHROPIC_BASE_URL for those providers, else the preset's",
+    )
     _add_new_run_settings(p)
     _add_output_options(p)
 
+
+DEMO_DIR = "batchdeck-demo"
 
 NEW_RUN_EPILOG = (
     "Each setting flag (--workers ... --sim-seed) can also be set by a BATCHDECK_<NAME> variable "
@@ -130,31 +140,57 @@ RESUME_EPILOG = (
 )
 
 
+RETRY_FAILED_HELP = (
+    "run the failed and skipped items again, with the run's settings (by default resume "
+    "runs only items that have no result yet)"
+)
+FORCE_HELP = (
+    "resume even if the input file or config.json changed since the run started: finished "
+    "items are then matched by id instead of by line (by default resume refuses)"
+)
+
+
+def _add_json(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print JSON (for scripts) instead of text")
+
+
+def _version() -> str:
+    try:
+        return version("batchdeck")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="batchdeck",
-        description="Run a file of items through LLMs under hard caps on money, time and rate.",
+        description="Run a file of items through LLMs under hard caps on money, time and rate. "
+        "With no arguments, in a terminal: the app.",
     )
+    parser.add_argument("--version", action="version", version=f"batchdeck {_version()}")
     commands = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
 
     run = commands.add_parser("run", help="run every item of INPUT", epilog=NEW_RUN_EPILOG)
     _add_run_options(run)
     run.add_argument("--run-dir", metavar="DIR", help="where the run's log lives")
-    run.add_argument("--resume", action="store_true", help="go on with the run in --run-dir")
-    run.add_argument("--retry-failed", action="store_true", help="on resume, rerun failed items")
     run.add_argument(
-        "--force", action="store_true", help="resume even if the input or config.json changed"
+        "--resume",
+        action="store_true",
+        help="go on with the run in --run-dir: it keeps the settings it was saved with, "
+        "except the setting flags given here (as batchdeck resume does)",
     )
+    run.add_argument(
+        "--retry-failed", action="store_true", help=f"with --resume: {RETRY_FAILED_HELP}"
+    )
+    run.add_argument("--force", action="store_true", help=f"with --resume: {FORCE_HELP}")
     _add_wait(run)
 
     resume = commands.add_parser(
         "resume", help="go on with a stopped or killed run", epilog=RESUME_EPILOG
     )
     resume.add_argument("run", metavar="RUN", help="run id or run dir")
-    resume.add_argument("--retry-failed", action="store_true", help="rerun failed items")
-    resume.add_argument(
-        "--force", action="store_true", help="resume even if the input or config.json changed"
-    )
+    resume.add_argument("--retry-failed", action="store_true", help=RETRY_FAILED_HELP)
+    resume.add_argument("--force", action="store_true", help=FORCE_HELP)
     _add_wait(resume)
     _add_resume_settings(resume)
     _add_output_options(resume)
@@ -163,8 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
         "estimate", help="items, tokens, cost range and time, no calls", epilog=NEW_RUN_EPILOG
     )
     _add_run_options(estimate)
+    _add_json(estimate)
 
-    commands.add_parser("runs", help="list past runs")
+    _add_json(commands.add_parser("runs", help="list past runs"))
 
     export = commands.add_parser("export", help="write a run's results")
     export.add_argument("run", metavar="RUN")
@@ -174,9 +211,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_csv_raw(export)
 
     keys = commands.add_parser("keys", help="which providers have a key, and from where")
+    _add_json(keys)
     key_commands = keys.add_subparsers(dest="keys_command", parser_class=_Parser)
     key_set = key_commands.add_parser("set", help="store a key (keyring, or a 0600 file)")
     key_set.add_argument("provider")
+
+    demo = commands.add_parser(
+        "demo",
+        help="copy the sample data to DIR and run it on simulate (offline, no key)",
+    )
+    demo.add_argument(
+        "dir", metavar="DIR", nargs="?", default=DEMO_DIR, help=f"default: ./{DEMO_DIR}"
+    )
     return parser
 
 
@@ -191,6 +237,30 @@ def _params(pairs: list[str] | None) -> dict[str, Any]:
         except orjson.JSONDecodeError:
             params[key] = raw
     return params
+
+
+def _models(given: list[str]) -> dict[str, Any]:
+    """``models`` and ``base_urls`` from ``--model P:M``, ``P:M=URL`` or ``P:M=NAME``
+    (an endpoint named in config.toml's ``[endpoints]``)."""
+    models: list[str] = []
+    base_urls: dict[str, str] = {}
+    endpoints: dict[str, str] | None = None
+    for text in given:
+        model, sep, where = text.partition("=")
+        models.append(model)
+        if not sep:
+            continue
+        if "://" not in where:
+            endpoints = file_endpoints() if endpoints is None else endpoints
+            if where not in endpoints:
+                named = f"(it has: {', '.join(endpoints)})" if endpoints else "(it has none)"
+                raise ConfigError(
+                    f"--model {text}: {where!r} is neither a URL nor an endpoint in "
+                    f"{config_file()}'s [endpoints] {named}"
+                )
+            where = endpoints[where]
+        base_urls[model] = where
+    return {"models": tuple(models), "base_urls": base_urls}
 
 
 def given_settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -209,7 +279,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         "format": args.format,
         "prompt": args.prompt,
         "system": args.system,
-        "models": tuple(args.model or (DEFAULT_MODEL,)),
+        **_models(args.model or [DEFAULT_MODEL]),
         "stop": tuple(args.stop or ()),
         "params": _params(args.param),
         "base_url": args.base_url,

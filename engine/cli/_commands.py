@@ -1,4 +1,4 @@
-"""The headless commands: run, resume, estimate, runs, export, keys.
+"""The headless commands: run, resume, estimate, runs, export, keys, demo.
 
 Each returns the process exit code; errors the user can fix are raised as
 ``BatchdeckError`` and printed as one line by ``main``.
@@ -12,6 +12,7 @@ interrupted (resumable).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import getpass
 import signal
 import sys
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import IO
 
 import anyio
+import orjson
 
 from engine import keys
 from engine._config import RunConfig
@@ -31,6 +33,7 @@ from engine._export import ResultWriter, format_for, output_text
 from engine._paths import refuse_run_files
 from engine._run import Run
 from engine._runs import (
+    RunSummary,
     export_mode,
     export_run,
     export_to_file,
@@ -39,6 +42,7 @@ from engine._runs import (
     next_steps,
 )
 from engine.cli._args import config_from_args, given_settings
+from engine.cli._demo import demo_run_args
 from engine.cli._progress import Progress
 
 EXIT_CODES = {"finished": 0, "capped": 3, "stopped": 130, "failed": 2}
@@ -187,9 +191,26 @@ def _output_failed(path: Path, reason: str) -> ConfigError:
     )
 
 
+def _print_json(value: object) -> None:
+    """``value`` (dataclasses, lists, paths) as indented JSON on stdout, for scripts."""
+    data = orjson.dumps(value, default=str, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
+    sys.stdout.write(data.decode() + "\n")
+
+
 def cmd_estimate(args: argparse.Namespace) -> int:
     config: RunConfig = config_from_args(args)
     result = estimate(config)
+    if args.json:
+        _print_json(
+            {
+                "input": config.input,
+                "workers": config.workers,
+                **dataclasses.asdict(result),
+                "cost_low": result.cost_low,
+                "cost_high": result.cost_high,
+            }
+        )
+        return 0
     out = sys.stdout
     print(f"input       {config.input}", file=out)
     print(f"items       {result.items:,}  ({result.invalid:,} invalid)", file=out)
@@ -225,11 +246,16 @@ def _duration(seconds: float) -> str:
 
 def cmd_runs(args: argparse.Namespace) -> int:
     runs = list_runs()
+    if args.json:
+        _print_json([_run_json(r) for r in runs])
+        return 0
     if not runs:
         print("no runs yet", file=sys.stderr)
         return 0
-    header = f"{'RUN':<22} {'STARTED':<20} {'STATE':<11} {'DONE':>15} {'COST':>10}  MODEL  INPUT"
-    print(header)
+    models = {r.run_id: ",".join(r.models) for r in runs}
+    width = max(len("MODEL"), *map(len, models.values()))
+    header = f"{'RUN':<22} {'STARTED':<20} {'STATE':<11} {'DONE':>15} {'COST':>10}  "
+    print(f"{header}{'MODEL':<{width}}  INPUT")
     for r in runs:
         if r.problem is not None:
             print(f"{r.run_id:<22} {'':<20} {'damaged':<11} {'':>15} {'':>10}  {r.problem}")
@@ -239,9 +265,18 @@ def cmd_runs(args: argparse.Namespace) -> int:
         print(
             f"{r.run_id:<22} {r.started[:19].replace('T', ' '):<20} {state:<11} "
             f"{f'{r.done:,}/{total}':>15} {f'${r.cost_usd:.4f}':>10}  "
-            f"{','.join(r.models)}  {r.input}"
+            f"{models[r.run_id]:<{width}}  {r.input}"
         )
     return 0
+
+
+def _run_json(summary: RunSummary) -> dict[str, object]:
+    """A listed run for ``runs --json``: its summary, ``running`` when a process holds it."""
+    fields = dataclasses.asdict(summary)
+    fields["holder"] = None if summary.holder is None else str(summary.holder)
+    if summary.holder is not None:
+        fields["state"] = "running"
+    return fields
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -268,11 +303,28 @@ def cmd_keys(args: argparse.Namespace) -> int:
         where = keys.store_key(args.provider, value)
         print(f"stored the {args.provider} key in {where}", file=sys.stderr)
         return 0
+    statuses = keys.key_status()
+    if args.json:
+        _print_json(statuses)  # masked keys only: a KeyStatus never holds one
+        return 0
     print(f"{'PROVIDER':<18} {'KEY':<14} SOURCE")
-    for status in keys.key_status():
+    for status in statuses:
         shown = status.masked if status.present else ("-" if not status.required else "missing")
         print(f"{status.provider:<18} {shown or '-':<14} {status.source or ''}")
     return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Copy the sample data to ``args.dir`` and run its tickets on simulate, as the README's
+    first command does from a clone."""
+    run_args = demo_run_args(Path(args.dir))
+    code = cmd_run(run_args)
+    print(
+        f"\nnext: batchdeck runs; batchdeck export RUN; or open the app with `batchdeck` "
+        f"and pick {run_args.input}",
+        file=sys.stderr,
+    )
+    return code
 
 
 COMMANDS = {
@@ -282,4 +334,5 @@ COMMANDS = {
     "runs": cmd_runs,
     "export": cmd_export,
     "keys": cmd_keys,
+    "demo": cmd_demo,
 }

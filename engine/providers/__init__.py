@@ -13,6 +13,7 @@ module because it imports the presets from this package in turn.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -32,7 +33,14 @@ from engine.providers._batch import (
     Outcome,
     RequestLookup,
 )
-from engine.providers._presets import PRESETS, Preset, ProviderConfig
+from engine.providers._http import HttpProvider, is_loopback
+from engine.providers._presets import (
+    DEFAULT_TIMEOUT_S,
+    LOCAL_TIMEOUT_S,
+    PRESETS,
+    Preset,
+    ProviderConfig,
+)
 from engine.providers.anthropic import AnthropicProvider
 from engine.providers.gemini import GeminiProvider
 from engine.providers.openai import OpenAIProvider
@@ -55,6 +63,11 @@ __all__ = [
     "ProviderFactory",
     "RateLimitInfo",
     "RequestLookup",
+    "base_url_for",
+    "check_base_url",
+    "default_timeout",
+    "is_local",
+    "list_models",
     "make_provider",
     "parse_model_spec",
     "provider_names",
@@ -112,10 +125,11 @@ def make_provider(
 ) -> Provider:
     """Build provider ``name`` for one run; close it with ``await provider.aclose()``.
 
-    ``base_url`` overrides the preset's (``openai-compatible`` needs one).
-    ``key=None`` resolves the key (``engine.keys.resolve_key``); a provider
-    whose preset requires a key and has none raises ``ConfigError`` here, before
-    any call, as does a key that would go over plain http to a host that is not
+    ``base_url`` overrides the preset's (``openai-compatible`` needs one; see
+    ``base_url_for``). ``key=None`` resolves the key (``engine.keys.resolve_key``);
+    a provider whose preset requires a key and has none raises ``ConfigError``
+    here, before any call (not when the base URL is on this machine: a local
+    server needs no key), as does a key that would go over plain http to a host that is not
     loopback unless ``allow_insecure_http``. ``transport`` is for tests. How many
     calls are in flight is the run's workers' business alone: the provider's pool
     never caps it.
@@ -124,15 +138,18 @@ def make_provider(
     if factory is None:
         raise ConfigError(f"unknown provider {name!r} (providers: {', '.join(_FACTORIES)})")
     preset = PRESETS.get(name)
-    url = base_url or (preset.base_url if preset else None)
+    url = base_url_for(name, base_url)
     if preset is not None:
         if url is None:
-            raise ConfigError(f"{name} needs a base URL (--base-url http://host:port/v1)")
-        _check_url(url)
+            raise ConfigError(
+                f"{name} needs a base URL: --model {name}:MODEL=http://host:port/v1, "
+                f"--base-url, or {preset.base_url_env}"
+            )
+        host = check_base_url(url)
         if key is None:
             found = keys.resolve_key(name)
             key = found.secret if found else None
-        if key is None and preset.key_required:
+        if key is None and preset.key_required and not is_loopback(host):
             raise ConfigError(_missing_key(preset))
     secret = Secret(key) if isinstance(key, str) else key
     return factory(
@@ -147,13 +164,58 @@ def make_provider(
     )
 
 
-def _check_url(url: str) -> None:
+async def list_models(name: str, base_url: str | None = None) -> list[str]:
+    """The models the server of provider ``name`` at ``base_url`` lists (``GET /v1/models``):
+    what a local server has loaded. ``ProviderError`` when it cannot be asked or does not
+    answer, ``ConfigError`` for a provider that lists nothing or a URL that cannot work."""
+    provider = make_provider(name, base_url=base_url)
+    try:
+        if not isinstance(provider, HttpProvider) or provider.models_path is None:
+            raise ConfigError(f"{name} has no server to ask for its models")
+        return await provider.list_models()
+    finally:
+        await provider.aclose()
+
+
+def base_url_for(name: str, given: str | None = None) -> str | None:
+    """Where provider ``name``'s calls go: ``given`` (a model's own URL, else the run's
+    ``--base-url``), else the variable its SDK reads (``OPENAI_BASE_URL``), else the preset's."""
+    preset = PRESETS.get(name)
+    if given or preset is None:
+        return given or None
+    from_env = os.environ.get(preset.base_url_env, "").strip() if preset.base_url_env else ""
+    return from_env or preset.base_url
+
+
+def is_local(name: str, base_url: str | None = None) -> bool:
+    """A model of provider ``name`` at ``base_url`` runs on a local server: a local preset
+    (Ollama, llama.cpp, vLLM, LM Studio), or any base URL on this machine."""
+    preset = PRESETS.get(name)
+    if preset is not None and preset.local:
+        return True
+    url = base_url_for(name, base_url)
+    try:
+        return url is not None and is_loopback(httpx.URL(url).host)
+    except httpx.InvalidURL:
+        return False
+
+
+def default_timeout(name: str, base_url: str | None = None) -> float:
+    """The per-call timeout of a model of provider ``name`` when ``--timeout`` is not given:
+    long on a local server (``is_local``), where calls queue behind a few slots."""
+    return LOCAL_TIMEOUT_S if is_local(name, base_url) else DEFAULT_TIMEOUT_S
+
+
+def check_base_url(url: str) -> str:
+    """The URL's host; ConfigError (one line naming the URL) if it is not an http(s) URL
+    with one."""
     try:
         parsed = httpx.URL(url)
     except httpx.InvalidURL as exc:
         raise ConfigError(f"base URL {url!r} is not a URL: {exc}") from None
     if parsed.scheme not in ("http", "https") or not parsed.host:
         raise ConfigError(f"base URL {url!r} must be http(s)://host[:port][/path]")
+    return parsed.host
 
 
 def _missing_key(preset: Preset) -> str:

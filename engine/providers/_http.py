@@ -368,6 +368,22 @@ class HttpProvider(ABC):
         """What the headers say about the caller's limits (None: this provider says nothing)."""
         return None
 
+    models_path: str | None = None
+    """Where the server lists its models (``GET``, relative to the base URL); None: nowhere."""
+
+    async def list_models(self, *, timeout_s: float = 10.0) -> list[str]:
+        """The model ids the server lists (``GET /v1/models``: OpenAI, the compatible
+        servers and Anthropic answer ``{"data": [{"id": ...}, ...]}``), sorted."""
+        if self.models_path is None:
+            raise ProviderError("bad_request", f"{self.name} does not list its models")
+        reply = await self._send(self.models_path, None, timeout_s=timeout_s)
+        if not 200 <= reply.status < 300:
+            raise self.failure(reply)
+        data = reply.payload.get("data") if isinstance(reply.payload, Mapping) else None
+        if not isinstance(data, list):
+            raise ProviderError("bad_response", f"{self.name} sent no model list (no data array)")
+        return sorted({str(m["id"]) for m in data if isinstance(m, Mapping) and m.get("id")})
+
     async def call(self, request: CallRequest) -> CallResult:
         path, body = self.build(request)
         return self.answer(request, await self._send(path, body, timeout_s=request.timeout_s))
@@ -431,10 +447,14 @@ class HttpProvider(ABC):
         *,
         wait_s: float | None = None,
         usage: Usage | None = None,
+        output: str | None = None,
+        retry: bool | None = None,
     ) -> ProviderError:
         """A ``ProviderError`` for ``reply`` whose message is ``detail``, on one line, redacted.
 
-        ``wait_s`` overrides the ``Retry-After`` headers (Gemini puts its wait in the body).
+        ``wait_s`` overrides the ``Retry-After`` headers (Gemini puts its wait in the body);
+        ``output`` is what the model said (scrubbed of keys, as any answer is), ``retry``
+        overrides whether the kind is worth another attempt.
         """
         secrets: tuple[Secret, ...] = (self._key,) if self._key else ()
         prefix = "" if 200 <= reply.status < 300 else f"HTTP {reply.status}: "
@@ -445,14 +465,17 @@ class HttpProvider(ABC):
             retry_after=wait_s if wait_s is not None else retry_after(reply.headers),
             rate_limits=self.rate_limits(reply.headers),
             usage=usage,
+            output=None if output is None else scrub(output),
+            retry=retry,
         )
 
-    async def _send(self, path: str, body: dict[str, Any], *, timeout_s: float) -> Reply:
+    async def _send(self, path: str, body: dict[str, Any] | None, *, timeout_s: float) -> Reply:
+        """POST ``body`` to ``path`` (GET when there is no body) and read the answer."""
         request = httpx.Request(
-            "POST",
+            "GET" if body is None else "POST",
             self._url(path),
             headers=self._headers,
-            content=json_body(body),
+            content=b"" if body is None else json_body(body),
             extensions=socket_timeouts(timeout_s),
         )
         with wire_errors(self.name, timeout_s), anyio.fail_after(timeout_s):

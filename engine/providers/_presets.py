@@ -23,6 +23,11 @@ from engine._secrets import Secret
 
 Wire = Literal["openai", "anthropic", "gemini"]
 Pricing = Literal["table", "free", "unknown"]
+DEFAULT_TIMEOUT_S = 60.0
+"""The per-call timeout when ``--timeout`` is not given, on a hosted API."""
+LOCAL_TIMEOUT_S = 600.0
+"""The same on a local server: one CPU-bound server answers a few slots at a time, so a
+call queued behind them waits minutes for its answer, not seconds."""
 """``table``: look the model up in the price table; ``free``: a local server, cost 0;
 ``unknown``: nothing to price with (a money cap cannot be enforced)."""
 
@@ -41,13 +46,22 @@ class Preset:
     """Whether responses report token usage (False: the engine has to estimate)."""
     max_tokens_field: str = "max_tokens"
     """OpenAI wire only: ``max_completion_tokens`` on OpenAI itself (its o-series
-    and gpt-5 models refuse ``max_tokens``), ``max_tokens`` on compatible servers."""
+    and gpt-5 models refuse ``max_tokens``), ``max_tokens`` on compatible servers
+    (and on OpenAI's preset pointed at another base URL, which is one of them)."""
     batch: bool = False
     """Whether the provider sells its calls through its wire's native batch API."""
+    base_url_env: str | None = None
+    """The variable the provider's own SDK reads its base URL from (``OPENAI_BASE_URL``),
+    honoured the same way: over the preset's URL, under a model's or the run's own."""
+    fallback_key_env: tuple[str, ...] = ()
+    """Variables tried after every store of the provider's own key (``openai-compatible``
+    falls back to ``OPENAI_API_KEY``, as the OpenAI SDK a user points at it would)."""
+    local: bool = False
+    """A server on the user's machine or network: free, no key, a long default timeout."""
 
 
 def _local(name: str, base_url: str, *key_env: str) -> Preset:
-    return Preset(name, "openai", base_url, key_env, key_required=False, pricing="free")
+    return Preset(name, "openai", base_url, key_env, pricing="free", local=True)
 
 
 def _hosted(name: str, base_url: str, key_env: str) -> Preset:
@@ -65,6 +79,7 @@ PRESETS: dict[str, Preset] = {
             key_required=True,
             max_tokens_field="max_completion_tokens",
             batch=True,
+            base_url_env="OPENAI_BASE_URL",
         ),
         Preset(
             "anthropic",
@@ -73,6 +88,7 @@ PRESETS: dict[str, Preset] = {
             ("ANTHROPIC_API_KEY",),
             key_required=True,
             batch=True,
+            base_url_env="ANTHROPIC_BASE_URL",
         ),
         Preset(
             "gemini",
@@ -82,7 +98,16 @@ PRESETS: dict[str, Preset] = {
             key_required=True,
             batch=True,
         ),
-        Preset("openai-compatible", "openai", None, pricing="unknown", usage_known=False),
+        Preset(
+            "openai-compatible",
+            "openai",
+            None,
+            ("OPENAI_COMPATIBLE_API_KEY",),
+            pricing="unknown",
+            usage_known=False,
+            base_url_env="OPENAI_BASE_URL",
+            fallback_key_env=("OPENAI_API_KEY",),
+        ),
         _local("ollama", "http://localhost:11434/v1"),
         _local("llamacpp", "http://localhost:8080/v1"),
         _local("vllm", "http://localhost:8000/v1", "VLLM_API_KEY"),
@@ -101,7 +126,8 @@ class ProviderConfig:
 
     name: str
     base_url: str | None
-    """The preset's URL, or the user's ``--base-url`` override."""
+    """The URL calls go to: the model's, the run's ``--base-url``, the SDK's variable, or
+    the preset's."""
     key: Secret | None = None
     preset: Preset | None = None
     allow_insecure_http: bool = False

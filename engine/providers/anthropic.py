@@ -3,10 +3,13 @@
 Structured output goes through tool use, which every Claude model supports:
 one tool whose ``input_schema`` is the user's schema, forced with
 ``tool_choice: {"type": "tool"}``. The tool call's ``input`` is the parsed
-result and its JSON the text. Tool input must be an object, so a schema whose
-root is not one is wrapped in ``{"value": ...}`` on the way out (its ``$defs``
-lifted to the wrapper, where ``#/$defs/...`` references still find them) and
-unwrapped on the way back.
+result and its JSON the text. A server that ignores ``tool_choice`` (a local
+server speaking the Messages API) answers in text instead: that fails
+``invalid_output`` saying the model did not call the tool, keeps the text, and
+is not retried, since the same request would get the same answer. Tool input
+must be an object, so a schema whose root is not one is wrapped in
+``{"value": ...}`` on the way out (its ``$defs`` lifted to the wrapper, where
+``#/$defs/...`` references still find them) and unwrapped on the way back.
 
 Usage: Anthropic's ``input_tokens`` excludes prompt-cache reads and writes, so
 the three are summed into ``Usage.input_tokens`` and the reads reported as
@@ -48,6 +51,8 @@ _CONTEXT = re.compile(r"prompt is too long|context (limit|window)", re.IGNORECAS
 
 
 class AnthropicProvider(HttpProvider):
+    models_path = "v1/models"
+
     def __init__(self, config: ProviderConfig) -> None:
         headers = {"anthropic-version": API_VERSION}
         if config.key:
@@ -98,11 +103,20 @@ class AnthropicProvider(HttpProvider):
             tool = next(
                 (b for b in blocks if b.get("type") == "tool_use" and b.get("name") == name), None
             )
-            if tool is not None:
-                parsed = tool["input"]
-                if not is_object_schema(request.schema):
-                    parsed = parsed.get(_WRAP_KEY)
-                text = orjson.dumps(parsed).decode()
+            if tool is None:
+                raise self.error(
+                    "invalid_output",
+                    f"the model did not call the tool {name} (the server may ignore "
+                    "tool_choice): the same request would not do better",
+                    reply,
+                    usage=usage,
+                    output=text,
+                    retry=False,
+                )
+            parsed = tool["input"]
+            if not is_object_schema(request.schema):
+                parsed = parsed.get(_WRAP_KEY)
+            text = orjson.dumps(parsed).decode()
         return CallResult(
             text=text,
             usage=usage,

@@ -40,10 +40,16 @@ _FILTER_CODES = frozenset({"content_filter", "content_policy_violation"})
 
 
 class OpenAIProvider(HttpProvider):
+    models_path = "models"
+
     def __init__(self, config: ProviderConfig) -> None:
         headers = {"authorization": f"Bearer {config.key.reveal()}"} if config.key else {}
         super().__init__(config, headers=headers)
-        self._tokens_field = config.preset.max_tokens_field if config.preset else "max_tokens"
+        preset, url = config.preset, (config.base_url or "").rstrip("/")
+        if preset is not None and url == (preset.base_url or "").rstrip("/"):
+            self._tokens_field = preset.max_tokens_field
+        else:  # another base URL is a compatible server, which knows only ``max_tokens``
+            self._tokens_field = "max_tokens"
 
     def build(self, request: CallRequest) -> tuple[str, dict[str, Any]]:
         messages = [{"role": "user", "content": request.prompt}]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import shutil
 import subprocess
@@ -10,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from pydantic import BaseModel
 
@@ -26,6 +28,7 @@ from engine import (
     settings_of,
     with_settings,
 )
+from engine._config import _SPEED_FIELDS
 from engine.cli._args import build_parser, config_from_args
 from tests.cli import REPO, SAMPLES, batchdeck
 
@@ -57,7 +60,7 @@ def flags_of(parser: argparse.ArgumentParser) -> set[str]:
 
 WHAT_THE_RUN_IS = {
     "input", "format", "prompt", "system", "models", "stop", "params", "schema_ref",
-    "output_schema", "base_url",
+    "output_schema", "base_url", "base_urls",
 }  # fmt: skip
 """RunConfig's fields that say what runs rather than how: set per run, never a default."""
 
@@ -274,3 +277,15 @@ def test_the_command_refuses_a_bad_file_or_variable_in_one_line(
     (line,) = done.stderr.strip().splitlines()
     assert line.startswith("batchdeck: error: ") and all(name in line for name in named)
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_run_without_per_model_urls_keeps_the_fingerprint_it_had_before_them() -> None:
+    """Runs started before ``base_urls`` existed must still resume: their log's header holds
+    a fingerprint made without that field."""
+    config = make_config(input=TICKETS, models=("llamacpp:smollm2", "openai:gpt-4o-mini"))
+    before = config.model_dump(mode="json", exclude={**_SPEED_FIELDS, "base_urls": True})
+    expected = hashlib.sha256(orjson.dumps(before, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    assert config.fingerprint() == expected
+    url = {"llamacpp:smollm2": "http://127.0.0.1:8080/v1"}
+    own = make_config(input=TICKETS, models=("llamacpp:smollm2",), base_urls=url)
+    assert own.fingerprint() != make_config(input=TICKETS, models=own.models).fingerprint()

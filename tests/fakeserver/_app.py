@@ -19,6 +19,7 @@ import socket
 import struct
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -64,6 +65,7 @@ def create_app(state: ServerState) -> web.Application:
     app.router.add_post("/v1/messages", _endpoint(AnthropicDialect(), request_ids))
     app.router.add_post("/v1beta/models/{model}:generateContent", gemini)
     app.router.add_post("/v1/models/{model}:generateContent", gemini)
+    app.router.add_get("/v1/models", _list_models)
     _openai_batches.add_routes(app)
     _anthropic_batches.add_routes(app)
     _gemini_batches.add_routes(app)
@@ -94,7 +96,7 @@ async def _serve(
 ) -> web.StreamResponse:
     config = state.config
     key = dialect.key(request.headers)
-    if key != config.api_key:
+    if config.api_key is not None and key != config.api_key:
         return _send(stats, dialect.error("missing_key" if key is None else "bad_key", key=key))
     try:
         payload = orjson.loads(await request.read())
@@ -107,6 +109,8 @@ async def _serve(
         return _send(stats, dialect.error("bad_request", detail=f"invalid JSON body: {exc}"))
     except BadRequest as exc:
         return _send(stats, dialect.error("bad_request", detail=str(exc), param=exc.param))
+    if config.ignore_tool_choice and call.tool is not None:
+        call = replace(call, tool=None, schema=None, json_mode=False)
     if state.is_missing(call.model):
         return _send(stats, dialect.error("not_found", model=call.model))
 
@@ -204,6 +208,20 @@ async def _trickle(
     except ConnectionError:
         pass  # the client gave up, as it should
     return response
+
+
+async def _list_models(request: web.Request) -> web.Response:
+    """``GET /v1/models`` as OpenAI, the local servers and Anthropic answer it; the key is
+    checked as on any route (``Authorization: Bearer`` or ``x-api-key``)."""
+    config = request.app[STATE].config
+    headers = request.headers
+    bearer = headers.get("authorization", "").removeprefix("Bearer ").strip()
+    key = bearer or headers.get("x-api-key")
+    if config.api_key is not None and key != config.api_key:
+        reply = json_reply(401, {"error": {"message": "invalid api key", "type": "auth"}})
+        return web.Response(status=reply.status, body=reply.body, headers=reply.headers)
+    data = [{"id": model, "object": "model", "owned_by": "fake"} for model in config.listed_models]
+    return web.Response(body=orjson.dumps({"object": "list", "data": data}), headers=JSON_HEADERS)
 
 
 async def _stats(request: web.Request) -> web.Response:

@@ -49,8 +49,13 @@ class ServerConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    api_key: str = "test-key"
-    """The one key every provider accepts; any other key is answered with a 401 (Gemini: 400)."""
+    api_key: str | None = "test-key"
+    """The one key every provider accepts; any other key is answered with a 401 (Gemini: 400).
+    None: a local server started without a key, which takes any key or none."""
+    listed_models: tuple[str, ...] = ("smollm2-135m-instruct", "qwen2.5-0.5b-instruct")
+    """What ``GET /v1/models`` lists, as a local server lists the models it has loaded."""
+    ignore_tool_choice: bool = False
+    """Answer a forced Anthropic tool in plain text, as servers that ignore ``tool_choice`` do."""
     missing_models: tuple[str, ...] = ()
     """Models answered with 404, besides any model whose name starts with ``missing``."""
 
