@@ -156,7 +156,11 @@ class BatchdeckApp(App[None]):
             return
         chosen = self.settings.with_recent_file(event.config.input)
         caps = settings_of(event.config)
-        self._remember(chosen.model_copy(update={"models": event.config.models, "caps": caps}))
+        self._remember(
+            chosen.model_copy(
+                update={"models": event.config.models, "caps": caps, "added_models": event.added}
+            )
+        )
         await self._show_new_run()
 
     @on(HistoryScreen.OpenRequested)

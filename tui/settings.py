@@ -21,9 +21,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_serializer,
+    field_validator,
+)
 
-from engine import SettingValues, config_dir, write_atomic
+from engine import SettingValues, config_dir, strip_url_credentials, write_atomic
 from themes import DEFAULT_THEME
 
 SETTINGS_FILE: Final = "settings.json"
@@ -41,6 +48,14 @@ class Settings(BaseModel):
     """Default settings offered when setting up a run: the last run's."""
     models: tuple[str, ...] = ()
     """Default ``provider:model`` choices for a new run."""
+    added_models: dict[str, str] = Field(default_factory=dict)
+    """Models added by hand in Setup (a local server's, any provider's), offered again:
+    ``provider:model`` -> its base URL, "" for the provider's own. Never a key: a URL that
+    carried one is kept without it."""
+
+    @field_serializer("added_models")
+    def _no_credentials(self, added: dict[str, str]) -> dict[str, str]:
+        return {spec: strip_url_credentials(url) for spec, url in added.items()}
 
     @field_validator("recent_files")
     @classmethod

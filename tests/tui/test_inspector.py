@@ -102,6 +102,7 @@ async def test_a_failed_item_shows_prompt_system_attempts_usage_and_fields() -> 
         assert call["input tokens"] == "412"
         assert call["cached tokens"] == "128"
         assert call["latency"] == "30.4s (30,412 ms)"
+        assert call["timeout"] == "60 s a call (the default)"
         assert call["simulated"] == "no"
         assert _pairs(app, "fields") == [
             ("id", "ticket-0003"),
@@ -253,3 +254,20 @@ def test_snapshot_while_editing_the_prompt(snap_compare: Any) -> None:
 
 def test_every_binding_has_an_id() -> None:
     assert_bindings_have_ids(InspectorScreen)
+
+
+@pytest.mark.parametrize(
+    ("model", "seconds", "shown"),
+    [
+        ("llamacpp:smollm2", None, "600 s a call (a local server's default)"),
+        ("openai:gpt-4o-mini", 5.0, "5 s a call (--timeout)"),
+    ],
+)
+async def test_the_call_shows_how_long_it_may_wait(
+    model: str, seconds: float | None, shown: str
+) -> None:
+    config = make_config(input="tickets.jsonl", models=(model,), timeout=seconds)
+    app = _host(failed(model=model), config)
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        await pilot.pause()
+        assert dict(_pairs(app, "call"))["timeout"] == shown

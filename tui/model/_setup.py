@@ -16,6 +16,7 @@ named by its label; one the model refuses is named by the field the engine's
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
@@ -25,6 +26,7 @@ from engine import (
     SETTINGS,
     ConfigError,
     Estimate,
+    Price,
     PriceTable,
     RunConfig,
     Setting,
@@ -34,7 +36,7 @@ from engine import (
     make_config,
 )
 from engine.keys import KeyStatus
-from engine.providers import PRESETS
+from engine.providers import PRESETS, base_url_for, is_local
 from tui import _format
 
 LISTED_PROVIDERS: Final = ("openai", "anthropic", "gemini")
@@ -110,6 +112,8 @@ class Form:
     """Each ``FORM_FIELDS`` entry's text by name; a missing one counts as blank."""
     format: str | None = None
     """The input's format as chosen (``jsonl``, ``csv``, ...), or None: from its name."""
+    base_urls: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    """A model's own base URL (models added by hand), for the models picked among them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +155,7 @@ def read_form(form: Form, *, quiet: bool = False) -> RunConfig | list[FormProble
             prompt=form.prompt if form.prompt.strip() else None,
             system=form.system if form.system.strip() else None,
             models=tuple(form.models),
+            base_urls={m: url for m, url in form.base_urls.items() if url and m in form.models},
             **schema,
             **config_fields(settings),
         )
@@ -179,9 +184,7 @@ def model_choices(prices: PriceTable, keys: Sequence[KeyStatus]) -> list[ModelCh
     for spec in specs:
         provider = spec.partition(":")[0]
         price = prices.lookup(spec)
-        shown = (
-            "price unknown" if price is None else f"${price.input:g} / ${price.output:g} per Mtok"
-        )
+        shown = _price_text(price)
         status = by_provider.get(provider)
         if provider not in PRESETS:
             key, has_key = "offline, no key needed", True
@@ -192,6 +195,36 @@ def model_choices(prices: PriceTable, keys: Sequence[KeyStatus]) -> list[ModelCh
         per_million = None if price is None else price.input + price.output
         choices.append(ModelChoice(spec, shown, key, has_key, per_million))
     return choices
+
+
+def added_choices(
+    added: Mapping[str, str], prices: PriceTable, keys: Sequence[KeyStatus]
+) -> list[ModelChoice]:
+    """The models added by hand (``provider:model`` -> base URL, "" for the provider's
+    own), with where they run, their price and whether they can be called."""
+    by_provider = {status.provider: status for status in keys}
+    choices = []
+    for spec, url in added.items():
+        provider = spec.partition(":")[0]
+        preset = PRESETS.get(provider)
+        where = url or base_url_for(provider) or "no base URL"
+        local = is_local(provider, url or None)
+        price = None if preset is None or preset.pricing == "free" else prices.lookup(spec)
+        shown = "free (local)" if local and price is None else _price_text(price)
+        status = by_provider.get(provider)
+        if status is not None and status.present:
+            key, has_key = f"at {where}, key: {status.source} {status.masked}", True
+        elif local or (preset is not None and not preset.key_required):
+            key, has_key = f"at {where}, no key needed", True
+        else:
+            key, has_key = f"at {where}, no key", False
+        per_million = None if price is None else price.input + price.output
+        choices.append(ModelChoice(spec, shown, key, has_key, per_million))
+    return choices
+
+
+def _price_text(price: Price | None) -> str:
+    return "price unknown" if price is None else f"${price.input:g} / ${price.output:g} per Mtok"
 
 
 def default_models(saved: Sequence[str], choices: Sequence[ModelChoice]) -> tuple[str, ...]:

@@ -43,6 +43,7 @@ from engine import (
     default_template_for,
     render_item,
 )
+from engine.providers import default_timeout, is_local
 from tui import _format
 from tui.model import ItemStore
 
@@ -246,6 +247,15 @@ class InspectorScreen(Screen[None]):
         section.border_title = title
         return section
 
+    def _timeout_text(self) -> str:
+        """How long one call of this model may wait for its answer, and why that long."""
+        config, model = self.config, self.result.model
+        if config.timeout is not None:
+            return f"{config.timeout:g} s a call (--timeout)"
+        provider, where = model.partition(":")[0], config.base_url_of(model)
+        whose = "a local server's default" if is_local(provider, where) else "the default"
+        return f"{default_timeout(provider, where):g} s a call ({whose})"
+
     def _call_rows(self) -> Iterator[tuple[str, str, str]]:
         result = self.result
         usage = result.usage
@@ -258,6 +268,7 @@ class InspectorScreen(Screen[None]):
             cost += " (usage unknown: charged its reservation)"
         yield "cost", cost, ""
         yield "latency", f"{_format.latency(result.latency_ms)} ({result.latency_ms:,.0f} ms)", ""
+        yield "timeout", self._timeout_text(), ""
         yield "finish reason", result.finish_reason or "-", ""
         yield "simulated", "yes" if result.simulated else "no", ""
         yield "prompt", self._template_source, ""

@@ -26,8 +26,10 @@ validated ``RunConfig`` and the app starts it (and remembers the file).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from pathlib import Path
 from typing import ClassVar, Final
+from urllib.parse import urlsplit
 
 from rich.text import Text
 from textual import on, work
@@ -65,13 +67,14 @@ from engine import (
     render_item,
     unknown_placeholders,
 )
-from engine.keys import key_status
+from engine.keys import KeyStatus, key_status
 from engine.readers import FORMATS
 from tui.model import (
     FORM_FIELDS,
     PATH_FIELD,
     Form,
     ModelChoice,
+    added_choices,
     default_models,
     estimate_text,
     initial_texts,
@@ -80,6 +83,7 @@ from tui.model import (
 )
 from tui.settings import Settings
 from tui.widgets.input_tree import InputTree
+from tui.widgets.model_adder import ModelAdder
 
 ESTIMATE_DELAY_S: Final = 0.3
 PREVIEW_FIELDS: Final = 4
@@ -103,11 +107,13 @@ class SetupScreen(Screen[None]):
     ]
 
     class StartRequested(Message):
-        """The user asked to start a run with ``config``."""
+        """The user asked to start a run with ``config``; ``added`` is every model added by
+        hand (``provider:model`` -> base URL, "" for the provider's), to offer again."""
 
-        def __init__(self, config: RunConfig) -> None:
+        def __init__(self, config: RunConfig, added: Mapping[str, str] | None = None) -> None:
             super().__init__()
             self.config = config
+            self.added = dict(added or {})
 
     def __init__(
         self,
@@ -126,6 +132,9 @@ class SetupScreen(Screen[None]):
         self._item: Item | None = None
         self._template_edited = False
         self._choices: dict[str, ModelChoice] = {}
+        self._added: dict[str, str] = dict(settings.added_models)
+        """Models added by hand: ``provider:model`` -> base URL ("" for the provider's)."""
+        self._priced: tuple[PriceTable, list[KeyStatus]] | None = None
         self._initial, self._initial_warning = initial_texts(settings.caps)
 
     def compose(self) -> ComposeResult:
@@ -161,6 +170,7 @@ class SetupScreen(Screen[None]):
                 pane.border_title = "Models & caps"
                 yield SelectionList[str](id="models")
                 yield Static(id="model-detail", markup=False)
+                yield ModelAdder(id="add-model-box")
                 with Grid(id="caps"):
                     for field in FORM_FIELDS:
                         yield Label(field.label, classes="cap-label")
@@ -190,19 +200,38 @@ class SetupScreen(Screen[None]):
         prices, keys = await asyncio.gather(
             asyncio.to_thread(PriceTable.load), asyncio.to_thread(key_status)
         )
-        choices = model_choices(prices, keys)
+        self._priced = (prices, keys)
+        listed = model_choices(prices, keys)
+        added = added_choices(self._added, prices, keys)
+        hand = {choice.spec for choice in added}
+        choices = [*listed[:1], *added, *(c for c in listed[1:] if c.spec not in hand)]
         self._choices = {choice.spec: choice for choice in choices}
         chosen = default_models(self.settings.models, choices)
         picker = self.query_one("#models", SelectionList)
-        picker.add_options(
-            [
-                Selection(
-                    Text.assemble(choice.spec, ("" if choice.has_key else "  no key", "dim")),
-                    choice.spec,
-                    choice.spec in chosen,
-                )
-                for choice in choices
-            ]
+        picker.add_options([self._option(choice, choice.spec in chosen) for choice in choices])
+        self._changed()
+
+    def _option(self, choice: ModelChoice, selected: bool) -> Selection[str]:
+        where = self._added.get(choice.spec)
+        host = f"  @{urlsplit(where).netloc.rpartition('@')[2]}" if where else ""
+        note = host + ("" if choice.has_key else "  no key")
+        return Selection(Text.assemble(choice.spec, (note, "dim")), choice.spec, selected)
+
+    @on(ModelAdder.Added)
+    def _model_added(self, event: ModelAdder.Added) -> None:
+        if self._priced is None:
+            self.notify("Still loading the models: add it again in a moment.")
+            return
+        self._added[event.spec] = event.base_url or ""
+        (choice,) = added_choices({event.spec: self._added[event.spec]}, *self._priced)
+        self._choices[event.spec] = choice
+        picker = self.query_one("#models", SelectionList)
+        if event.spec in {picker.get_option_at_index(i).value for i in range(picker.option_count)}:
+            picker.select(event.spec)
+        else:
+            picker.add_option(self._option(choice, True))
+        self.query_one("#model-detail", Static).update(
+            f"{choice.spec}: {choice.price}\n{choice.key}"
         )
         self._changed()
 
@@ -388,6 +417,7 @@ class SetupScreen(Screen[None]):
             models=self.query_one("#models", SelectionList).selected,
             prompt=self.query_one("#prompt", TextArea).text,
             system=self.query_one("#system", TextArea).text,
+            base_urls=self._added,
             texts={
                 field.name: self.query_one(f"#cap-{field.name}", Input).value
                 for field in FORM_FIELDS
@@ -418,7 +448,7 @@ class SetupScreen(Screen[None]):
             first = f": {problems[0]}" if problems else ""
             self.notify(f"Fix the marked fields first{first}", severity="warning")
             return
-        self.post_message(self.StartRequested(config))
+        self.post_message(self.StartRequested(config, self._added))
 
 
 def _cell(value: object) -> str:
