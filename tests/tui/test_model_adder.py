@@ -3,13 +3,17 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import pytest
+from textual.pilot import Pilot
 from textual.widgets import Button, Input, OptionList, Select, SelectionList, Static
 
 from engine.providers import PRESETS
 from tests.fakeserver.fixtures import serve_in_process
 from tests.tui._flows import SIZE, finished, set_up, settle, until
-from tui.app import make_app
+from tui.app import BatchdeckApp, make_app
 from tui.screens.run import RunScreen
 from tui.screens.setup import SetupScreen
 from tui.settings import Settings, load_settings, save_settings
@@ -24,11 +28,15 @@ def _text(screen: SetupScreen, selector: str) -> str:
     return str(screen.query_one(selector, Static).render())
 
 
-async def _open_adder(screen: SetupScreen, pilot) -> ModelAdder:
-    adder = screen.query_one(ModelAdder)
-    adder.open()
-    await pilot.pause()
-    return adder
+@asynccontextmanager
+async def _adder(**caps: str) -> AsyncIterator[tuple[BatchdeckApp, Pilot[None], SetupScreen]]:
+    """The app on Setup, its form filled (``set_up``), the model adder unfolded."""
+    app = make_app(first="setup")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await set_up(app, pilot, **caps)
+        screen.query_one(ModelAdder).open()
+        await pilot.pause()
+        yield app, pilot, screen
 
 
 async def _press(app, pilot, screen: SetupScreen, button: str) -> None:
@@ -37,10 +45,7 @@ async def _press(app, pilot, screen: SetupScreen, button: str) -> None:
 
 
 async def test_every_preset_is_offered() -> None:
-    app = make_app(first="setup")
-    async with app.run_test(size=SIZE) as pilot:
-        screen = await set_up(app, pilot)
-        await _open_adder(screen, pilot)
+    async with _adder() as (app, pilot, screen):
         select = screen.query_one("#add-provider", Select)
         offered = [value for _, value in select._options]
         assert offered == list(PRESETS)
@@ -57,10 +62,7 @@ async def test_every_preset_is_offered() -> None:
 
 async def test_list_models_asks_the_server_and_a_pick_runs_there() -> None:
     async with serve_in_process(api_key=None, listed_models=("smollm2", "qwen")) as fake:
-        app = make_app(first="setup")
-        async with app.run_test(size=SIZE) as pilot:
-            screen = await set_up(app, pilot, sim_latency_ms="0", max_items="3")
-            await _open_adder(screen, pilot)
+        async with _adder(sim_latency_ms="0", max_items="3") as (app, pilot, screen):
             screen.query_one("#add-provider", Select).value = "llamacpp"
             screen.query_one("#add-url", Input).value = fake.openai_base_url
             await _press(app, pilot, screen, "#add-probe")
@@ -96,10 +98,7 @@ async def test_list_models_asks_the_server_and_a_pick_runs_there() -> None:
 
 
 async def test_a_server_that_does_not_answer_is_one_line() -> None:
-    app = make_app(first="setup")
-    async with app.run_test(size=SIZE) as pilot:
-        screen = await set_up(app, pilot)
-        await _open_adder(screen, pilot)
+    async with _adder() as (app, pilot, screen):
         screen.query_one("#add-provider", Select).value = "llamacpp"
         screen.query_one("#add-url", Input).value = DEAD
         await _press(app, pilot, screen, "#add-probe")
@@ -109,10 +108,7 @@ async def test_a_server_that_does_not_answer_is_one_line() -> None:
 
 
 async def test_a_bad_url_or_no_name_adds_nothing() -> None:
-    app = make_app(first="setup")
-    async with app.run_test(size=SIZE) as pilot:
-        screen = await set_up(app, pilot)
-        await _open_adder(screen, pilot)
+    async with _adder() as (app, pilot, screen):
         picker = screen.query_one("#models", SelectionList)
         before = picker.option_count
         await _press(app, pilot, screen, "#add-button")
