@@ -226,10 +226,13 @@ class SetupScreen(Screen[None]):
         (choice,) = added_choices({event.spec: self._added[event.spec]}, *self._priced)
         self._choices[event.spec] = choice
         picker = self.query_one("#models", SelectionList)
-        if event.spec in {picker.get_option_at_index(i).value for i in range(picker.option_count)}:
+        listed = [picker.get_option_at_index(i).value for i in range(picker.option_count)]
+        if event.spec in listed:
             picker.select(event.spec)
         else:
             picker.add_option(self._option(choice, True))
+            listed.append(event.spec)
+        picker.highlighted = listed.index(event.spec)  # scrolled into view
         self.query_one("#model-detail", Static).update(
             f"{choice.spec}: {choice.price}\n{choice.key}"
         )

@@ -38,7 +38,7 @@ class ModelAdder(Vertical):
     ModelAdder #add-provider { width: 100%; }
     ModelAdder Input { margin-top: 1; }
     ModelAdder Horizontal { height: auto; margin-top: 1; }
-    ModelAdder Button { min-width: 8; width: 1fr; }
+    ModelAdder Button { width: 1fr; margin-right: 1; }
     ModelAdder #add-status { height: auto; color: $text-muted; }
     ModelAdder #add-found { height: auto; max-height: 6; border: none; background: $surface; }
     ModelAdder #add-found.-empty { display: none; }
@@ -53,18 +53,19 @@ class ModelAdder(Vertical):
             self.base_url = base_url
 
     def compose(self) -> ComposeResult:
-        with Collapsible(title="Add a model (local servers)", collapsed=True):
+        with Collapsible(title="Add model: local/URL", collapsed=True):
             yield Select(
                 [(name, name) for name in PRESETS],
                 value=FIRST_PRESET,
                 allow_blank=False,
+                compact=True,
                 id="add-provider",
             )
             yield Input(placeholder="model, e.g. llama3.2:3b", id="add-model")
             yield Input(placeholder=self._url_hint(FIRST_PRESET), id="add-url")
             with Horizontal():
-                yield Button("List models", id="add-probe")
-                yield Button("Add", id="add-button", variant="primary")
+                yield Button("List models", id="add-probe", compact=True)
+                yield Button("Add", id="add-button", variant="primary", compact=True)
             yield Static(id="add-status", markup=False)
             yield OptionList(id="add-found", classes="-empty")
 
@@ -83,8 +84,8 @@ class ModelAdder(Vertical):
     def _url_hint(self, provider: str) -> str:
         default = base_url_for(provider)
         if default is None:
-            return "base URL (required), e.g. http://127.0.0.1:8080/v1"
-        return f"base URL (blank: {default})"
+            return "base URL (required)"
+        return default  # what a blank URL means
 
     def _say(self, text: str) -> None:
         self.query_one("#add-status", Static).update(text)
