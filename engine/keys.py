@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import importlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType
 
@@ -47,6 +47,8 @@ class ResolvedKey:
     secret: Secret
     source: str
     """``env OPENAI_API_KEY``, ``.env``, ``keyring`` or ``keys file <path>``."""
+    fallback: bool = False
+    """Another provider's key, taken because this one has none of its own (see above)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +71,12 @@ def resolve_key(provider: str) -> ResolvedKey | None:
     return (
         _from_env(provider, preset.key_env)
         or _from_stores(provider)
-        or _from_env(provider, preset.fallback_key_env)
+        or _fallback(_from_env(provider, preset.fallback_key_env))
     )
+
+
+def _fallback(found: ResolvedKey | None) -> ResolvedKey | None:
+    return None if found is None else replace(found, fallback=True)
 
 
 def _from_env(provider: str, variables: tuple[str, ...]) -> ResolvedKey | None:

@@ -33,7 +33,7 @@ from engine.providers._batch import (
     Outcome,
     RequestLookup,
 )
-from engine.providers._http import HttpProvider, is_loopback
+from engine.providers._http import HttpProvider, check_key_transport, is_loopback
 from engine.providers._presets import (
     DEFAULT_TIMEOUT_S,
     LOCAL_TIMEOUT_S,
@@ -148,7 +148,8 @@ def make_provider(
         host = check_base_url(url)
         if key is None:
             found = keys.resolve_key(name)
-            key = found.secret if found else None
+            if found is not None and (not found.fallback or _safe(url, allow_insecure_http)):
+                key = found.secret
         if key is None and preset.key_required and not is_loopback(host):
             raise ConfigError(_missing_key(preset))
     secret = Secret(key) if isinstance(key, str) else key
@@ -204,6 +205,18 @@ def default_timeout(name: str, base_url: str | None = None) -> float:
     """The per-call timeout of a model of provider ``name`` when ``--timeout`` is not given:
     long on a local server (``is_local``), where calls queue behind a few slots."""
     return LOCAL_TIMEOUT_S if is_local(name, base_url) else DEFAULT_TIMEOUT_S
+
+
+def _safe(url: str, allow_insecure_http: bool) -> bool:
+    """A key may go to ``url``. A key borrowed from another provider (``OPENAI_API_KEY`` for
+    ``openai-compatible``) is simply not sent where it may not go: the server that the user
+    named most likely needs none, and refusing the run over a key it never asked for would
+    break a plain-http server on the user's network."""
+    try:
+        check_key_transport(httpx.URL(url), has_key=True, allow_insecure_http=allow_insecure_http)
+    except ConfigError:
+        return False
+    return True
 
 
 def check_base_url(url: str) -> str:

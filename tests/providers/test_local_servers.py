@@ -117,3 +117,21 @@ async def test_a_run_calls_each_model_with_its_own_timeout(tmp_path: Path) -> No
     given = ScriptedProvider()
     await execute(make_run(tmp_path / "b", items(1), models=models, timeout=5), given)
     assert {r.timeout_s for r in given.requests} == {5.0}
+
+
+@pytest.mark.parametrize(
+    ("base_url", "sent"),
+    [("https://llm.example.com/v1", True), ("http://10.0.0.5:8000/v1", False)],
+)
+async def test_the_borrowed_OPENAI_API_KEY_goes_only_where_a_key_may(
+    monkeypatch: pytest.MonkeyPatch, base_url: str, sent: bool
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-openai-0123456789abcdefghij")
+    async with mock_provider(
+        "openai-compatible", json_response(200, COMPLETION), key=None, base_url=base_url
+    ) as mock:
+        await mock.provider.call(CallRequest(model="m", prompt="hi"))
+    assert ("authorization" in mock.request.headers) is sent
+    monkeypatch.setenv("OPENAI_COMPATIBLE_API_KEY", "sk-own-0123456789abcdefghijkl")
+    with pytest.raises(ConfigError, match="refusing to send an API key in clear"):
+        make_provider("openai-compatible", base_url="http://10.0.0.5:8000/v1")
