@@ -39,6 +39,10 @@ from engine._errors import (
 )
 from engine._estimate import Estimate, ModelEstimate, estimate
 from engine._events import (
+    BatchJob,
+    BatchJobEnded,
+    BatchJobProgressed,
+    BatchJobSubmitted,
     CapReached,
     CostUpdated,
     Event,
@@ -87,6 +91,10 @@ from engine._template import PromptTemplate, default_template_for, render_item, 
 __all__ = [
     "DEFAULT_MODEL",
     "SETTINGS",
+    "BatchJob",
+    "BatchJobEnded",
+    "BatchJobProgressed",
+    "BatchJobSubmitted",
     "BatchdeckError",
     "CapReached",
     "ConfigError",

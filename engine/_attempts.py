@@ -27,7 +27,7 @@ import anyio
 
 from engine import log
 from engine._budget import Funds, to_units_up, to_usd
-from engine._config import RetrySettings
+from engine._config import RetrySettings, provider_model
 from engine._control import Control
 from engine._errors import FATAL_KINDS, ProviderError
 from engine._events import ItemRetrying, ItemStarted
@@ -73,9 +73,9 @@ class Attempts:
         """The item's result, or None if it was never sent (stopped) or the run failed."""
         plan, config, control = self._plan, self._config, self._control
         provider = plan.providers[work.model]
-        price = plan.prices[work.model]
+        price = work.price
         limiter = plan.limiters.get(work.model)
-        _, _, bare_model = work.model.partition(":")
+        bare = provider_model(work.model)
         reserved = work.reserved_units
         sent = False
         usage = Usage()
@@ -93,7 +93,7 @@ class Attempts:
                 attempt += 1
                 control.emit(ItemStarted(work.item.id, work.model, attempt))
                 request = CallRequest(
-                    model=bare_model,
+                    model=bare,
                     prompt=work.prompt,
                     system=config.system,
                     max_tokens=max_tokens,

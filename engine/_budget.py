@@ -73,6 +73,11 @@ class Budget:
         """Could this reservation fit once every call in flight has settled at no cost?"""
         return self.cap_units is None or self.spent_units + units <= self.cap_units
 
+    def carry(self, units: int) -> None:
+        """Hold what batch jobs submitted before this execution may still cost: they were
+        within the cap when they were submitted, and are settled as their results arrive."""
+        self.reserved_units += units
+
     def try_reserve(self, units: int) -> bool:
         if self.cap_units is not None and (
             self.spent_units + self.reserved_units + units > self.cap_units
@@ -158,6 +163,14 @@ class Funds:
                 return True
             await self._next_settle()
         return False
+
+    def fits_now(self, units: int) -> bool:
+        """Would ``hold`` reserve ``units`` without waiting?"""
+        budget = self.budget
+        return not self._retries_waiting and (
+            budget.cap_units is None
+            or budget.spent_units + budget.reserved_units + units <= budget.cap_units
+        )
 
     async def hold_retry(self, units: int) -> bool:
         """Reserve a paid item's next attempt: before new items, waiting only while calls in

@@ -104,6 +104,13 @@ class SimSettings(BaseModel):
         int,
         Tunable("simulate: random seed", "Sim seed", "N", name="sim_seed", changes_results=True),
     ] = 0
+    batch_s: Annotated[
+        float,
+        Field(ge=0),
+        Tunable(
+            "simulate: seconds a batch job takes to end", "Sim batch s", "S", name="sim_batch_s"
+        ),
+    ] = 5.0
 
 
 class RetrySettings(BaseModel):
@@ -248,7 +255,58 @@ class RunConfig(BaseModel):
             "Durability",
         ),
     ] = "fsync"
+    batch: Annotated[
+        bool,
+        Tunable(
+            "send every model through its provider's batch API (half price, results within "
+            "24 h); a model named with @online stays online, one with @batch goes batch anyway",
+            "Batch",
+        ),
+    ] = False
+    batch_size: Annotated[
+        int | None,
+        Field(ge=1),
+        Tunable("most requests in one batch job", "Batch size", "N", unset="the provider's limit"),
+    ] = None
+    max_parallel_batches: Annotated[
+        int,
+        Field(ge=1, le=1000),
+        Tunable("batch jobs submitted and not yet ended at once", "Parallel batches", "N"),
+    ] = 4
+    poll_s: Annotated[
+        float,
+        Field(gt=0, le=3600),
+        Tunable(
+            "longest wait between two looks at a batch job (it starts at a few seconds)",
+            "Poll s",
+            "S",
+        ),
+    ] = 60.0
+    cancel_at_time_limit: Annotated[
+        bool,
+        Tunable(
+            "at --time-limit, cancel the run's batch jobs too (else they keep running "
+            "server-side and resume fetches them)",
+            "Cancel batches at time limit",
+        ),
+    ] = False
+    finish_online_after: Annotated[
+        float | None,
+        Field(gt=0),
+        Tunable(
+            "items of a batch job still unfinished S seconds after it was submitted are "
+            "cancelled there and run online",
+            "Finish online after s",
+            "S",
+            unset="never",
+        ),
+    ] = None
     sim: SimSettings = SimSettings()
+
+    @property
+    def batch_models(self) -> frozenset[str]:
+        """The models whose calls go through their provider's batch API."""
+        return frozenset(m for m in self.models if model_mode(m, batch=self.batch) == "batch")
 
     @field_validator("models")
     @classmethod
@@ -256,7 +314,7 @@ class RunConfig(BaseModel):
         if not models:
             raise ValueError("at least one model is needed")
         for spec in models:
-            provider, sep, name = spec.partition(":")
+            provider, sep, name = bare_model(spec).partition(":")
             if not sep or not provider or not name:
                 raise ValueError(
                     f"model {spec!r} must look like provider:model, e.g. {DEFAULT_MODEL}"
@@ -304,6 +362,33 @@ class RunConfig(BaseModel):
             return cls.model_validate_json(data)
         except ValidationError as exc:
             raise _config_error(exc, f"{where}: ") from None
+
+
+Mode = Literal["batch", "online"]
+MODE_SUFFIXES: Mapping[str, Mode] = {"@batch": "batch", "@online": "online"}
+"""A model spec may end in one of these to choose how its calls go, whatever ``--batch`` says."""
+
+
+def bare_model(spec: str) -> str:
+    """``openai:gpt-4o-mini@batch`` -> ``openai:gpt-4o-mini``: the model prices and providers
+    know (results keep the spec as given, so one run can compare both ways)."""
+    for suffix in MODE_SUFFIXES:
+        if spec.endswith(suffix):
+            return spec[: -len(suffix)]
+    return spec
+
+
+def provider_model(spec: str) -> str:
+    """The provider's own name of ``spec``'s model (``gpt-4o-mini``)."""
+    return bare_model(spec).partition(":")[2]
+
+
+def model_mode(spec: str, *, batch: bool) -> Mode:
+    """How ``spec``'s calls go: its suffix if it has one, else the run's ``--batch``."""
+    for suffix, mode in MODE_SUFFIXES.items():
+        if spec.endswith(suffix):
+            return mode
+    return "batch" if batch else "online"
 
 
 Kind = Literal["int", "float", "bool", "choice"]

@@ -11,17 +11,19 @@ items a worker is about to take hold a reservation.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from contextlib import nullcontext
 from itertools import islice
 from typing import Any
 
 import anyio
-from anyio.streams.memory import MemoryObjectSendStream
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from engine._budget import Funds, to_units_up
 from engine._control import Control
 from engine._events import ItemsCounted
 from engine._items import InvalidItem, Item
 from engine._plan import Plan, Work
+from engine._prices import Price
 from engine._results import ErrorInfo, ItemResult
 from engine._template import render_item
 from engine._tokens import estimate_tokens, input_token_bound, request_framing
@@ -41,6 +43,7 @@ class Dispatcher:
         )
         self._framing = request_framing(plan.config.output_schema, plan.config.params)
         self._scope: anyio.CancelScope | None = None
+        self._workers: MemoryObjectSendStream[Work] | None = None
         self.dispatched = 0
         self.seen_total: int | None = None
         """(item, model) pairs in the input, once all were read."""
@@ -54,13 +57,23 @@ class Dispatcher:
         self,
         work_send: MemoryObjectSendStream[Work],
         result_send: MemoryObjectSendStream[ItemResult],
+        batch_send: MemoryObjectSendStream[Work | None] | None = None,
+        late: MemoryObjectReceiveStream[tuple[Item, str]] | None = None,
     ) -> None:
-        async with work_send, result_send:
+        """``batch_send`` takes the work of the models that go batch, and None when the
+        next item must wait for money: a chunk being built must go out now to settle.
+        ``late`` brings, once the input is done, items of batch jobs cancelled to be
+        finished online (``--finish-online-after``): they go to the workers, priced online."""
+        self._workers = work_send
+        async with work_send, result_send, batch_send or nullcontext(), late or nullcontext():
             with anyio.CancelScope() as self._scope:
                 if self._control.stop_reason is not None:
                     return
                 self._scope.deadline = self._control.start_clock(self._config.time_limit)
-                await self._dispatch_all(work_send, result_send)
+                if await self._dispatch_all(work_send, result_send, batch_send) and late:
+                    if batch_send is not None:
+                        await batch_send.aclose()  # the lane may end once its jobs have
+                    await self._dispatch_late(late, work_send, result_send)
             if self._scope.cancelled_caught and self._control.stop_reason is None:
                 self._control.time_up()
 
@@ -68,8 +81,12 @@ class Dispatcher:
         self,
         work_send: MemoryObjectSendStream[Work],
         result_send: MemoryObjectSendStream[ItemResult],
-    ) -> None:
-        plan, config, control = self._plan, self._config, self._control
+        batch_send: MemoryObjectSendStream[Work | None] | None,
+    ) -> bool:
+        """Every pair of the input handed on; False if a cap ended dispatching."""
+        plan, config = self._plan, self._config
+        batch = plan.batch
+        batch_models = frozenset(batch.apis) & config.batch_models if batch else frozenset()
         seen = 0
         invalid = 0
         async for chunk in _chunks(plan.items):
@@ -82,28 +99,65 @@ class Dispatcher:
                         invalid += 1
                         await send(result_send, plan.invalid(entry, model))
                         continue
-                    if config.max_items is not None and self.dispatched >= config.max_items:
-                        control.cap("max_items", f"--max-items {config.max_items} reached")
-                        return
-                    await control.wait_unpaused()
-                    work_or_result = self._prepare(entry, model)
-                    if isinstance(work_or_result, ItemResult):
-                        await send(result_send, work_or_result)
-                        continue
-                    work = work_or_result
-                    if not await self._reserve(work):
-                        return
-                    try:
-                        await send(work_send, work)
-                    except BaseException:
-                        self._funds.settle(work.reserved_units, 0.0, sent=False)
-                        raise
-                    self.dispatched += 1
+                    price = plan.prices[model]
+                    if batch_send is not None and model in batch_models:
+                        handed = await self._hand_on(entry, model, price, batch_send, result_send)
+                    else:
+                        handed = await self._hand_on(entry, model, price, work_send, result_send)
+                    if not handed:
+                        return False
         if plan.retrying is None:  # a retry sees only its own pairs
             self.seen_total = seen
-            control.emit(ItemsCounted(total=seen, invalid=invalid))
+            self._control.emit(ItemsCounted(total=seen, invalid=invalid))
+        return True
 
-    def _prepare(self, item: Item, model: str) -> Work | ItemResult:
+    async def _dispatch_late(
+        self,
+        late: MemoryObjectReceiveStream[tuple[Item, str]],
+        work_send: MemoryObjectSendStream[Work],
+        result_send: MemoryObjectSendStream[ItemResult],
+    ) -> None:
+        assert self._plan.batch is not None
+        online = self._plan.batch.online_prices
+        async for item, model in late:
+            if not await self._hand_on(item, model, online[model], work_send, result_send):
+                return
+
+    async def _hand_on(
+        self,
+        item: Item,
+        model: str,
+        price: Price | None,
+        to: MemoryObjectSendStream[Work] | MemoryObjectSendStream[Work | None],
+        result_send: MemoryObjectSendStream[ItemResult],
+    ) -> bool:
+        """Price ``item`` on ``model``, reserve its worst case and send it ``to`` the workers
+        or the batch lane (a result for one that cannot run); False when a cap ends here.
+        Before the lane's next item waits for money, the lane gets a None: its chunk must go
+        out, so money can come back."""
+        config, control = self._config, self._control
+        if config.max_items is not None and self.dispatched >= config.max_items:
+            control.cap("max_items", f"--max-items {config.max_items} reached")
+            return False
+        await control.wait_unpaused()
+        work_or_result = self._prepare(item, model, price)
+        if isinstance(work_or_result, ItemResult):
+            await send(result_send, work_or_result)
+            return True
+        work = work_or_result
+        if to is not self._workers and not self._funds.fits_now(work.reserved_units):
+            await send(to, None)
+        if not await self._reserve(work):
+            return False
+        try:
+            await send(to, work)
+        except BaseException:
+            self._funds.settle(work.reserved_units, 0.0, sent=False)
+            raise
+        self.dispatched += 1
+        return True
+
+    def _prepare(self, item: Item, model: str, price: Price | None) -> Work | ItemResult:
         plan, config = self._plan, self._config
         fields = item.fields
         if plan.prompt_override is not None:  # the edited prompt wins over the item's own
@@ -115,7 +169,6 @@ class Dispatcher:
         bound = input_token_bound(config.system, prompt) + self._framing
         max_tokens = config.max_tokens
         answers = plan.answers
-        price = plan.prices[model]
         units = 0
         if price is not None:
             units = to_units_up(price.worst_case(bound, max_tokens * answers))
@@ -134,7 +187,7 @@ class Dispatcher:
                     error = ErrorInfo("budget", message)
                     return plan.result(item, model, "skipped", error=error)
         estimate = estimate_tokens(prompt) + estimate_tokens(config.system or "")
-        return Work(item, model, prompt, max_tokens, bound, estimate, units, answers)
+        return Work(item, model, prompt, max_tokens, bound, estimate, units, answers, price)
 
     async def _reserve(self, work: Work) -> bool:
         """Hold the worst case of ``work``; False when the run's cap can never fit it."""

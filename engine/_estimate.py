@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine._config import RunConfig
+from engine._config import RunConfig, bare_model
 from engine._items import Item
 from engine._prices import FREE, PriceTable
 from engine._template import PromptTemplate, default_template_for, render_item
@@ -27,7 +27,12 @@ class ModelEstimate:
     model: str
     cost_low: float | None
     cost_high: float | None
-    """None where the price is unknown."""
+    """None where the price is unknown; at the batch price for a model that goes batch."""
+    batch: bool = False
+    """The model goes through its provider's batch API."""
+    other_low: float | None = None
+    other_high: float | None = None
+    """The same calls the other way (online for a batch model, batch for an online one)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,19 +81,25 @@ def estimate(config: RunConfig) -> Estimate:
     output_max = items * config.max_tokens
     table = PriceTable.load()
     per_model = []
+    batch_models = config.batch_models
     for model in config.models:
         preset = PRESETS.get(model.partition(":")[0])
-        price = FREE if preset is not None and preset.pricing == "free" else table.lookup(model)
-        if price is None:
-            per_model.append(ModelEstimate(model, None, None))
-        else:
-            per_model.append(
-                ModelEstimate(
-                    model,
-                    price.worst_case(likely, 0),
-                    price.worst_case(bound, output_max),
-                )
+        free = preset is not None and preset.pricing == "free"
+        online = FREE if free else table.lookup(bare_model(model))
+        if online is None:
+            per_model.append(ModelEstimate(model, None, None, batch=model in batch_models))
+            continue
+        by_mode = {
+            mode: (price.worst_case(likely, 0), price.worst_case(bound, output_max))
+            for mode, price in (("online", online), ("batch", online.batch()))
+        }
+        mode, other = ("batch", "online") if model in batch_models else ("online", "batch")
+        per_model.append(
+            ModelEstimate(
+                model, *by_mode[mode], batch=mode == "batch",
+                other_low=by_mode[other][0], other_high=by_mode[other][1],
             )
+        )  # fmt: skip
     calls = items * len(config.models)
     latency = _latency_s(config)
     per_call_tokens = (likely + output_max) / items if items else 0.0

@@ -155,6 +155,54 @@ class RunFailed:
 
 
 @dataclass(frozen=True, slots=True)
+class BatchJob:
+    """One job of a provider's batch API as last seen (see ``engine.log.BatchRecord``)."""
+
+    model: str
+    job_id: str
+    state: str
+    """``submitting``, ``running``, ``ended``, ``failed``, ``expired``, ``cancelling``,
+    ``cancelled``."""
+    requests: int
+    succeeded: int
+    errored: int
+    processing: int
+    submitted_at: float
+    """Unix seconds."""
+    expires_at: float | None
+
+    @property
+    def provider(self) -> str:
+        return self.model.partition(":")[0]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchJobSubmitted:
+    """A batch job was created at its provider (or found again after a restart); its items
+    are ``submitted`` until its results arrive as ``ItemFinished``."""
+
+    job: BatchJob
+    ids: tuple[str, ...] = ()
+    """The item ids it holds (empty for a job re-attached: its items were counted before)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BatchJobProgressed:
+    """A look at a job found it changed (state or counts)."""
+
+    job: BatchJob
+
+
+@dataclass(frozen=True, slots=True)
+class BatchJobEnded:
+    """A job ended and every result it gave is in the log; ``unfinished`` of its requests
+    gave none (expired or cancelled): those items stay pending, for resume."""
+
+    job: BatchJob
+    unfinished: int
+
+
+@dataclass(frozen=True, slots=True)
 class RunFinished:
     state: FinalState
     ok: int
@@ -175,6 +223,11 @@ class RunFinished:
     missing or could not be believed."""
     unpriced: tuple[str, ...] = ()
     """Models with no known price: their cost is unknown, not $0."""
+    batch_saved_usd: float = 0.0
+    """What this execution's batch results would have cost online, less what they cost."""
+    batch_jobs_left: int = 0
+    """Batch jobs still running at the provider when the execution ended (detached,
+    stopped or out of time): ``resume`` fetches their results."""
 
 
 Event = (
@@ -194,5 +247,8 @@ Event = (
     | InputWarning
     | RunFailed
     | RunFinished
+    | BatchJobSubmitted
+    | BatchJobProgressed
+    | BatchJobEnded
 )
 Subscriber = Callable[[Event], None]

@@ -19,8 +19,10 @@ never cancelled by either.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 
 import anyio
 from anyio.abc import TaskGroup
@@ -28,6 +30,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from engine import log
 from engine._attempts import Attempts
+from engine._batch import BatchLane, JobTracker
 from engine._budget import Budget, Funds, to_usd
 from engine._control import Control
 from engine._dispatch import Dispatcher, send
@@ -43,6 +46,7 @@ from engine._events import (
     Subscriber,
     WorkersChanged,
 )
+from engine._items import Item
 from engine._logtask import LogTask
 from engine._plan import Plan, Work
 from engine._results import ItemResult, Usage
@@ -53,9 +57,12 @@ class Execution:
         self._plan = plan
         self._control = Control(subscribers, abort=self.abort)
         self._budget = Budget.create(plan.config.max_cost, plan.state.cost_usd)
+        if plan.batch is not None:
+            self._budget.carry(plan.batch.carried_units)
         self._log = LogTask(plan.writer, self._committed, self._control.fail)
         self._funds = funds = Funds(self._budget, urge=self._log.urge)
         self._log.funds = funds
+        self._tracker: JobTracker | None = None
         self._dispatcher = Dispatcher(plan, funds, self._control)
         self._attempts = Attempts(plan, funds, self._control, self._log.note)
         self._target_workers = workers
@@ -124,16 +131,54 @@ class Execution:
         work_send, work_recv = anyio.create_memory_object_stream[Work](self._target_workers)
         result_send, result_recv = self._log.open()
         self._work_recv, self._result_send = work_recv, result_send
+        batch_send: MemoryObjectSendStream[Work | None] | None = None
         async with anyio.create_task_group() as outer:
             outer.start_soon(self._log.run, result_recv)
             async with result_send, work_recv:
                 with anyio.CancelScope() as self._work_scope:
-                    async with anyio.create_task_group() as workers_tg:
-                        self._workers_tg = workers_tg
-                        self._spawn_workers()
-                        await self._dispatcher.run(work_send, result_send.clone())
+                    async with anyio.create_task_group() as lane_tg:
+                        late_recv = None
+                        if self._plan.batch is not None:
+                            batch_send, batch_recv = anyio.create_memory_object_stream[Work | None](
+                                self._target_workers
+                            )
+                            late_send = None
+                            if self._plan.config.finish_online_after is not None:
+                                late_send, late_recv = anyio.create_memory_object_stream[
+                                    tuple[Item, str]
+                                ](math.inf)
+                            ready = anyio.Event()
+                            lane_tg.start_soon(
+                                self._run_lane, batch_recv, result_send.clone(), late_send, ready
+                            )
+                            await ready.wait()
+                        async with anyio.create_task_group() as workers_tg:
+                            self._workers_tg = workers_tg
+                            self._spawn_workers()
+                            await self._dispatcher.run(
+                                work_send, result_send.clone(), batch_send, late_recv
+                            )
                 self._workers_tg = None  # too late for more workers: set_workers only records
         return await self._finish()
+
+    async def _run_lane(
+        self,
+        batch_recv: MemoryObjectReceiveStream[Work | None],
+        result_send: MemoryObjectSendStream[ItemResult],
+        late_send: MemoryObjectSendStream[tuple[Item, str]] | None,
+        ready: anyio.Event,
+    ) -> None:
+        """Batch models' work: chunked into provider jobs, followed until their results are in;
+        what a job cancelled to finish online left unfinished goes to ``late_send``."""
+        async with result_send, late_send or nullcontext():
+            tracker = JobTracker(
+                self._plan, self._funds, self._control, self._log.note, result_send, late_send
+            )
+            self._tracker = tracker
+            lane = BatchLane(
+                self._plan, self._funds, self._control, tracker, self._log.write_now, self._log.note
+            )
+            await lane.run(batch_recv, ready)
 
     def _spawn_workers(self) -> None:
         tg, recv, send = self._workers_tg, self._work_recv, self._result_send
@@ -207,6 +252,9 @@ class Execution:
         remaining = 0 if total is None else max(0, total - done)
         if state == "stopped" and remaining == 0 and seen_total is not None:
             state = "finished"
+        jobs_left = 0 if self._tracker is None else self._tracker.left
+        if state == "finished" and jobs_left:
+            state = "stopped"  # detached: the jobs' results are for a resume to fetch
         retrying = self._plan.retrying
         if state == "finished" and retrying is not None and (total is None or remaining):
             state = retrying
@@ -227,6 +275,8 @@ class Execution:
             overspent_usd=to_usd(self._budget.overspent_units),
             usage_unknown=self._usage_unknown,
             unpriced=tuple(m for m, price in self._plan.prices.items() if price is None),
+            batch_saved_usd=0.0 if self._tracker is None else self._tracker.saved_usd,
+            batch_jobs_left=jobs_left,
         )
         control.emit(finished)
         return finished

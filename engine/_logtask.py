@@ -52,6 +52,8 @@ class LogTask:
         self._committed = committed
         self._fail = fail
         self._notes: list[dict[str, Any]] = []
+        self._notes_written: list[anyio.Event] = []
+        """Set once the notes queued so far are on disk (or the log broke)."""
         self.funds: Funds | None = None
         """Whose spending bound each group carries (``Funds.hold_wanted``)."""
         self._wake: ResultSend | None = None
@@ -68,6 +70,16 @@ class LogTask:
         """Queue a record for the next group, in order with the results."""
         self._notes.append(record)
         self.urge()
+
+    async def write_now(self, record: dict[str, Any]) -> bool:
+        """Queue ``record`` for the next group and return once that group is on disk
+        (fsynced under ``durability="fsync"``); False when the log broke first."""
+        written = anyio.Event()
+        self._notes.append(record)
+        self._notes_written.append(written)
+        self.urge()
+        await written.wait()
+        return not (self._writer.broken or self._late is not None)
 
     def urge(self) -> None:
         """Wake an idle log task: something is queued, or a call waits for its bound."""
@@ -95,6 +107,14 @@ class LogTask:
 
         After a failed write nothing more is written (the run is stopping): those
         results are dropped and their items run again on resume."""
+        written, self._notes_written = self._notes_written, []
+        try:
+            await self._write(group)
+        finally:
+            for event in written:
+                event.set()
+
+    async def _write(self, group: list[ItemResult]) -> None:
         if self._writer.broken or self._late is not None:
             return
         group = [result for result in group if result is not _WAKE]
@@ -114,8 +134,9 @@ class LogTask:
         self._committed(group)
 
     def _urgent(self) -> bool:
-        """A call waits for a new bound: commit what is there now, not at the interval."""
-        return self.funds is not None and self.funds.waiting_durable
+        """A call waits for a new bound, or a record for its write: commit what is there now,
+        not at the interval."""
+        return bool(self._notes_written) or (self.funds is not None and self.funds.waiting_durable)
 
     async def close(self, last: dict[str, Any]) -> str | None:
         """Write the queued records and ``last`` at once, fsynced; the error, if that failed."""

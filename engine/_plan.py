@@ -11,7 +11,7 @@ for the rest) and each one must carry the plan's edited prompt.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,7 @@ from engine._ratelimit import RateLimiter
 from engine._results import ErrorInfo, ItemResult, Status, Usage
 from engine._schema import OutputValidator
 from engine._template import PromptTemplate
+from engine.providers import BatchApi
 from engine.providers._base import Provider
 
 
@@ -40,6 +41,32 @@ class Work:
     reserved_units: int
     answers: int
     """Answers a call may be billed for (``--param n``): the output reserved is multiplied."""
+    price: Price | None
+    """What its tokens cost: the model's, at the batch price when it goes batch (the online
+    price for an item a batch job gave back to finish online)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BatchPlan:
+    """What the batch lane needs: each batch model's API, and the jobs already submitted."""
+
+    apis: Mapping[str, BatchApi]
+    """Model -> its provider's batch API, for the models that go batch and those of
+    ``open_jobs``."""
+    online_prices: Mapping[str, Price | None]
+    """What each batch model's tokens would cost online (the summary's saving)."""
+    open_jobs: tuple[log.BatchRecord, ...]
+    """Jobs submitted by earlier executions with results still to fetch (re-attached)."""
+    carried_units: int
+    """What those jobs' requests without a result reserved: held again from the start."""
+    waiting: set[tuple[str, str]]
+    """(model, id) of the requests of open jobs without a result: not dispatched. A job
+    that ends leaves out those it did not finish, so they go out again."""
+    run_id: str
+    next_job: int
+    """The number the next job's token gets (one more than the intents in the log)."""
+    detach: bool = False
+    """Return once every chunk is submitted (and each open job looked at once)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +94,8 @@ class Plan:
     retrying: FinalState | None = None
     """Set when this execution only retries some pairs: the state the run was in, which it
     keeps unless the retry leaves nothing undone."""
+    batch: BatchPlan | None = None
+    """Set when some models go through a batch API, or earlier batch jobs are open."""
 
     def result(
         self,

@@ -53,6 +53,15 @@ class Price:
             + usage.output_tokens * self.output
         ) / _PER
 
+    def batch(self) -> Price:
+        """What the same tokens cost through the provider's batch API. A model without batch
+        prices is charged its online ones: more than it will cost, never less. Cached input
+        costs no more than batch input."""
+        batch_input = self.input if self.batch_input is None else self.batch_input
+        cached = None if self.cached_input is None else min(self.cached_input, batch_input)
+        output = self.output if self.batch_output is None else self.batch_output
+        return Price(batch_input, output, cached)
+
     def worst_case(self, input_tokens: int, output_tokens: int) -> float:
         """The most a call can cost: no cache hit, every allowed output token produced."""
         return (input_tokens * self.input + output_tokens * self.output) / _PER

@@ -36,7 +36,15 @@ import anyio
 from engine import _summary as summary
 from engine import log
 from engine._atomic import fsync_dir, write_atomic
-from engine._config import SETTINGS, SPEED_SETTINGS, RunConfig, settings_of, with_settings
+from engine._batch import reattach
+from engine._config import (
+    SETTINGS,
+    SPEED_SETTINGS,
+    RunConfig,
+    bare_model,
+    settings_of,
+    with_settings,
+)
 from engine._dispatch import READ_CHUNK
 from engine._errors import BatchdeckError, ConfigError, InputError, RunNotFound
 from engine._events import (
@@ -53,14 +61,14 @@ from engine._items import InvalidItem, Item
 from engine._lock import LOCK_NAME, Holder, RunLock
 from engine._lock import holder as lock_holder
 from engine._paths import CONFIG_NAME, LOG_NAME, runs_root
-from engine._plan import Plan
+from engine._plan import BatchPlan, Plan
 from engine._prices import FREE, Price, PriceTable, user_prices_path
 from engine._ratelimit import RateLimiter
 from engine._replay import publish_results, replay_log
 from engine._schema import OutputValidator
 from engine._template import PromptTemplate, default_template_for, unknown_placeholders
 from engine._tokens import answers_per_call
-from engine.providers import PRESETS, Provider, make_provider
+from engine.providers import PRESETS, BatchApi, Provider, make_provider
 from engine.providers.simulate import SIMULATE, SimulateProvider
 from engine.readers import STDIN, check_input, count_items, detect_format, read_items
 
@@ -74,6 +82,7 @@ class _Options:
     only: Collection[tuple[str, str]] | None
     prompt_override: str | None
     providers: Mapping[str, Provider] | None
+    detach: bool = False
 
 
 def new_run_id() -> str:
@@ -180,6 +189,27 @@ class Run:
             self._lock.release()
             self._lock = None
 
+    # ---- provider batch jobs ----
+
+    def batch_jobs(self) -> list[log.BatchRecord]:
+        """Every provider batch job this run's log knows, as last logged, oldest first."""
+        return list(log.scan(self.log_path).batches.values())
+
+    @asynccontextmanager
+    async def batch_apis(self) -> AsyncIterator[dict[str, BatchApi]]:
+        """The batch API of each of this run's models that has one (for looking at or
+        cancelling its jobs from another process), closed after the block."""
+        providers = _build_providers(self.config, session=0, run_dir=self.run_dir)
+        apis: dict[str, BatchApi] = {}
+        async with AsyncExitStack() as stack:
+            for provider in set(providers.values()):
+                stack.push_async_callback(_shielded(provider.aclose))
+            for model, provider in providers.items():
+                api = provider.batch_api()
+                if api is not None:
+                    apis[model] = api
+            yield apis
+
     # ---- control ----
 
     def pause(self) -> None:
@@ -223,6 +253,7 @@ class Run:
         prompt_override: str | None = None,
         providers: Mapping[str, Provider] | None = None,
         replay: bool = False,
+        detach: bool = False,
     ) -> RunFinished:
         """Run every item without a terminal record (or only the ``(model, id)`` pairs given).
 
@@ -232,9 +263,10 @@ class Run:
         httpx's transport does: for tests and for embedding batchdeck.
         ``replay`` publishes the log's results first, as ``replay`` does, so a
         subscriber that starts empty sees the whole run (``already_done`` is 0).
+        ``detach`` returns once every batch chunk is submitted, leaving the jobs running.
         """
         emit = _emitter(subscribers)
-        options = _Options(retry_failed, force, only, prompt_override, providers)
+        options = _Options(retry_failed, force, only, prompt_override, providers, detach)
         with self.held():  # the log replayed is the log the execution goes on from
             if replay and not self._new:
                 emit(self._started("replaying", resumed=False, already_done=0))
@@ -307,9 +339,13 @@ class Run:
             if options.providers is not None:
                 providers = dict(options.providers)
             else:
-                providers = _build_providers(config, session=1 if state is None else state.records)
+                providers = _build_providers(
+                    config, session=1 if state is None else state.records, run_dir=self.run_dir
+                )
                 for provider in set(providers.values()):
                     stack.push_async_callback(_shielded(provider.aclose))
+            apis = _batch_apis(config, providers, state)
+            reattached = None if state is None or not apis else await reattach(state, apis)
             warnings: list[str] = []
             if options.only is None:
                 stream, items, template = await _open_items(config, warnings.append)
@@ -332,6 +368,9 @@ class Run:
             skip = (
                 _skipper(state, options.retry_failed) if options.only is None else _not_in(wanted)
             )
+            waiting: set[tuple[str, str]] = set() if reattached is None else reattached.pending
+            if waiting:
+                skip = _also_skipping(skip, waiting)
             for message in warnings:
                 emit(InputWarning(message))
             writer = await anyio.to_thread.run_sync(
@@ -339,7 +378,21 @@ class Run:
             )
             stack.callback(writer.close)
             session = log.encode(log.session_record(resumed=state.records > 1))
+            if reattached is not None:  # what was learned of earlier jobs, with it
+                session += b"".join(log.encode(r) for r in reattached.records)
             await anyio.to_thread.run_sync(writer.write_now, session)
+            batch = None
+            if apis:
+                batch = BatchPlan(
+                    apis=apis,
+                    online_prices=_prices_for(config, online=True),
+                    open_jobs=() if reattached is None else reattached.jobs,
+                    carried_units=0 if reattached is None else reattached.carried_units,
+                    waiting=waiting,
+                    run_id=self.run_id,
+                    next_job=len(state.batches) + 1,
+                    detach=options.detach,
+                )
             yield Plan(
                 config=config,
                 items=items,
@@ -355,6 +408,7 @@ class Run:
                 answers=answers,
                 total=total,
                 retrying=None if options.only is None else state.outcome,
+                batch=batch,
             )
 
     async def _checked_log(self, options: _Options, emit: Callable[[Event], None]) -> log.LogState:
@@ -437,12 +491,13 @@ def _emitter(subscribers: Sequence[Subscriber]) -> Callable[[Event], None]:
     return emit
 
 
-def _build_providers(config: RunConfig, session: int) -> dict[str, Provider]:
+def _build_providers(config: RunConfig, session: int, run_dir: Path) -> dict[str, Provider]:
     """One provider per provider name and base URL (it owns the connection pool), shared
     by the models that name both: two models on two servers get two.
 
     ``session`` tells executions of one run apart (simulate's failures differ between
-    them, as a real provider's would, so a retry later can succeed)."""
+    them, as a real provider's would, so a retry later can succeed). simulate keeps its
+    batch jobs in the run dir, where another process (resume, cancel) finds them."""
     built: dict[tuple[str, str | None], Provider] = {}
     providers: dict[str, Provider] = {}
     for model in config.models:
@@ -450,13 +505,54 @@ def _build_providers(config: RunConfig, session: int) -> dict[str, Provider]:
         where = (name, config.base_url_of(model))
         if where not in built:
             if name == SIMULATE:
-                built[where] = SimulateProvider(config.sim, session=session)
+                built[where] = SimulateProvider(
+                    config.sim, session=session, batch_store=run_dir / SIM_BATCH_DIR
+                )
             else:
                 built[where] = make_provider(
                     name, base_url=where[1], allow_insecure_http=config.allow_insecure_http
                 )
         providers[model] = built[where]
     return providers
+
+
+SIM_BATCH_DIR = "sim-batches"
+"""Where simulate keeps a run's batch jobs, in its run dir."""
+
+
+def _batch_apis(
+    config: RunConfig, providers: Mapping[str, Provider], state: log.LogState | None
+) -> dict[str, BatchApi]:
+    """The batch API of each model that goes batch, or has jobs left open in the log;
+    ConfigError for a model whose provider has none."""
+    wanted = set(config.batch_models)
+    if state is not None:
+        wanted.update(job.model for job in state.batches.values() if job.open)
+    apis: dict[str, BatchApi] = {}
+    for model in config.models:
+        if model not in wanted:
+            continue
+        provider = providers[model]
+        api = provider.batch_api()
+        if api is None:
+            raise ConfigError(
+                f"{model}: {provider.name} has no batch API: run it online "
+                f"(without --batch, or as {bare_model(model)}@online)",
+                field="batch",
+            )
+        apis[model] = api
+    return apis
+
+
+def _also_skipping(
+    skip: Callable[[str, str, int], bool], pending: set[tuple[str, str]]
+) -> Callable[[str, str, int], bool]:
+    """``skip``, and the pairs waiting in a batch job at their provider."""
+
+    def skipping(model: str, item_id: str, line: int) -> bool:
+        return skip(model, item_id, line) or (model, item_id) in pending
+
+    return skipping
 
 
 def _limiters(config: RunConfig, emit: Callable[[Event], None]) -> dict[str, RateLimiter]:
@@ -496,13 +592,18 @@ def _wire(model: str) -> str | None:
     return None if preset is None else preset.wire
 
 
-def _prices_for(config: RunConfig) -> dict[str, Price | None]:
+def _prices_for(config: RunConfig, *, online: bool = False) -> dict[str, Price | None]:
+    """Each model's price, at the batch rate for the models that go batch (unless
+    ``online``: what they would cost online)."""
     table = PriceTable.load()
     prices: dict[str, Price | None] = {}
+    batch = frozenset() if online else config.batch_models
     for model in config.models:
         preset = PRESETS.get(model.partition(":")[0])
         free = preset is not None and preset.pricing == "free"
-        price = FREE if free else table.lookup(model)
+        price = FREE if free else table.lookup(bare_model(model))
+        if price is not None and model in batch:
+            price = price.batch()
         if price is None and (config.max_cost is not None or config.max_item_cost is not None):
             raise ConfigError(
                 f"no price known for {model}, so a cost cap cannot be enforced: add "

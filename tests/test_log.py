@@ -171,14 +171,16 @@ def test_any_result_round_trips_through_a_line(item: ItemResult) -> None:
 
 
 def test_every_record_kind_round_trips(tmp_path: Path) -> None:
-    batch = BatchRecord("openai", "batch_1", "openai:gpt-4o-mini", "submitted", 3.0, ("a", "b"))
+    batch = BatchRecord(
+        "tok-1", "openai:gpt-4o-mini", "submitting", 3.0, 3.0, items=(("j1-l0", "a", 0, 7),)
+    )
     records = [
         session_record(resumed=False, t=2.0),
         pause_record(t=3.0),
         resume_record(t=4.0),
         result_record(FULL),
         stop_record("max_cost", t=5.0),
-        batch_record(batch),
+        batch_record(batch, with_items=True),
         finish_record("capped", t=6.0),
     ]
     path = write_log(tmp_path / "log.jsonl", records)
@@ -205,22 +207,35 @@ def test_every_record_kind_round_trips(tmp_path: Path) -> None:
     assert batch_from_record(rest[5]) == batch
 
 
-def test_a_batch_update_without_ids_keeps_the_ids_it_was_submitted_with(tmp_path: Path) -> None:
-    submitted = BatchRecord(
-        "anthropic", "msgbatch_9", "anthropic:claude", "submitted", 1.0, ("x", "y")
-    )
+def test_a_batch_update_keeps_the_items_and_job_of_its_intent(tmp_path: Path) -> None:
+    intent = BatchRecord(
+        "tok-9", "anthropic:claude", "submitting", 1.0, 1.0,
+        items=(("j1-l0", "x", 0, 5), ("j1-l1", "y", 1, 6)),
+    )  # fmt: skip
+    running = BatchRecord("tok-9", "anthropic:claude", "running", 2.0, 1.0, job_id="msgbatch_9")
     ended = BatchRecord(
-        "anthropic", "msgbatch_9", "anthropic:claude", "ended", 9.0, provider_state="ended"
+        "tok-9", "anthropic:claude", "ended", 9.0, 1.0, provider_state="ended", closed=True
     )
     path = write_log(
-        tmp_path / "log.jsonl", [batch_record(submitted), batch_record(ended, with_ids=False)]
+        tmp_path / "log.jsonl",
+        [batch_record(intent, with_items=True), batch_record(running), batch_record(ended)],
     )
-    assert "ids" not in list(read_records(path))[-1]
+    assert "items" not in list(read_records(path))[-1]
     assert scan(path).batches == {
-        "msgbatch_9": BatchRecord(
-            "anthropic", "msgbatch_9", "anthropic:claude", "ended", 9.0, ("x", "y"), "ended"
+        "tok-9": BatchRecord(
+            "tok-9", "anthropic:claude", "ended", 9.0, 1.0, job_id="msgbatch_9",
+            items=intent.items, provider_state="ended", closed=True,
         )
-    }
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "entry", [["c", "id", -1, 5], ["c", "id", 1, -5], ["c", 3, 1, 5], ["c", "id", 1], "c"]
+)
+def test_a_batch_entry_out_of_bounds_is_corrupt(entry: object) -> None:
+    rec = {"k": "batch", "t": 1.0, "token": "t", "model": "m", "state": "running", "since": 1.0}
+    with pytest.raises(LogCorrupt, match="malformed batch"):
+        batch_from_record({**rec, "items": [entry]})
 
 
 def test_a_result_record_without_a_head_is_corrupt() -> None:

@@ -79,6 +79,12 @@ def _add_resume_settings(p: argparse.ArgumentParser) -> None:
 
 def _add_output_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output", metavar="FILE", help="also write results to FILE (.jsonl or .csv)")
+    p.add_argument(
+        "--detach",
+        action="store_true",
+        help="with batch models: return once every batch job is submitted (batchdeck resume "
+        "RUN fetches their results)",
+    )
     _add_csv_raw(p)
     p.add_argument("--quiet", action="store_true", help="print only the summary")
 
@@ -202,6 +208,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_json(estimate)
 
     _add_json(commands.add_parser("runs", help="list past runs"))
+
+    batches = commands.add_parser("batches", help="provider batch jobs of all runs, or of one")
+    batches.add_argument("run", metavar="RUN", nargs="?", help="run id or run dir")
+    cancel = commands.add_parser(
+        "cancel", help="cancel a run's batch jobs at their provider (their items stay pending)"
+    )
+    cancel.add_argument("run", metavar="RUN", help="run id or run dir")
 
     export = commands.add_parser("export", help="write a run's results")
     export.add_argument("run", metavar="RUN")

@@ -42,6 +42,7 @@ from engine._runs import (
     next_steps,
 )
 from engine.cli._args import config_from_args, given_settings
+from engine.cli._batches import cmd_batches, cmd_cancel
 from engine.cli._demo import demo_run_args
 from engine.cli._progress import Progress
 
@@ -81,11 +82,20 @@ def _execute(run: Run, args: argparse.Namespace) -> int:
         _hold(run, args.wait, progress, stack)
         if args.output:
             subscribers.append(_output_writer(run, Path(args.output), stack, args))
-        finished = anyio.run(_drive, run, subscribers, progress, args.retry_failed, args.force)
+        finished = anyio.run(
+            _drive, run, subscribers, progress, args.retry_failed, args.force, args.detach
+        )
     progress.write(progress.summary(finished) + "\n")
     if args.output:
         progress.write(f"results: {args.output}\n")
     progress.write(f"{next_steps(run.run_id, finished)}\n")
+    if finished.batch_jobs_left:
+        progress.write(
+            f"{finished.batch_jobs_left} batch job(s) of run {run.run_id} still running at the "
+            f"provider: batchdeck resume {run.run_id} fetches their results\n"
+        )
+        if args.detach and finished.state == "stopped":
+            return 0
     return exit_code(finished)
 
 
@@ -102,12 +112,19 @@ def _hold(run: Run, wait: bool, progress: Progress, stack: ExitStack) -> None:
 
 
 async def _drive(
-    run: Run, subscribers: list[Subscriber], progress: Progress, retry_failed: bool, force: bool
+    run: Run,
+    subscribers: list[Subscriber],
+    progress: Progress,
+    retry_failed: bool,
+    force: bool,
+    detach: bool,
 ) -> RunFinished:
     async with anyio.create_task_group() as tg:
         tg.start_soon(progress.ticker)
         tg.start_soon(_interrupts, run, progress)
-        finished = await run.execute(subscribers, retry_failed=retry_failed, force=force)
+        finished = await run.execute(
+            subscribers, retry_failed=retry_failed, force=force, detach=detach
+        )
         tg.cancel_scope.cancel()
     return finished
 
@@ -223,9 +240,11 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         if model.cost_low is None or model.cost_high is None:
             print(f"cost        {model.model}: unknown (no price in the table)", file=out)
         else:
+            way, other = ("batch", "online") if model.batch else ("online", "batch")
             print(
                 f"cost        {model.model}: ${model.cost_low:.4f} (prompts only) to "
-                f"${model.cost_high:.4f} (every call writes --max-tokens)",
+                f"${model.cost_high:.4f} (every call writes --max-tokens) {way}; "
+                f"${model.other_low:.4f} to ${model.other_high:.4f} {other}",
                 file=out,
             )
     print(
@@ -335,4 +354,6 @@ COMMANDS = {
     "export": cmd_export,
     "keys": cmd_keys,
     "demo": cmd_demo,
+    "batches": cmd_batches,
+    "cancel": cmd_cancel,
 }

@@ -19,6 +19,10 @@ from typing import TextIO
 import anyio
 
 from engine._events import (
+    BatchJob,
+    BatchJobEnded,
+    BatchJobProgressed,
+    BatchJobSubmitted,
     CapReached,
     CostUpdated,
     Event,
@@ -83,6 +87,11 @@ class Progress:
             self.note(f"log: a torn tail of {event.bad_bytes} bytes was moved to {event.side_file}")
         elif isinstance(event, RunFailed):
             self.note(f"error: {event.message}")
+        elif isinstance(event, BatchJobSubmitted | BatchJobProgressed):
+            self.note(f"batch {job_line(event.job)}")
+        elif isinstance(event, BatchJobEnded):
+            left = f", {event.unfinished} unfinished (pending)" if event.unfinished else ""
+            self.note(f"batch {job_line(event.job)}: results in{left}")
 
     def note(self, text: str) -> None:
         if self._quiet:
@@ -164,6 +173,11 @@ class Progress:
                 f"  {finished.usage_unknown} answers came without a usage that could be believed:"
                 " each was charged all that was reserved for it"
             )
+        if finished.batch_saved_usd:
+            lines.append(
+                f"  batch prices saved ${finished.batch_saved_usd:.4f} against the same calls "
+                "online"
+            )
         if finished.overspent_usd:
             lines.append(
                 f"  --max-cost passed by ${finished.overspent_usd:.6f}: a provider billed more "
@@ -200,3 +214,22 @@ def _clock(seconds: float) -> str:
     minutes, secs = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
+def job_line(job: BatchJob, *, now: float | None = None) -> str:
+    now = time.time() if now is None else now
+    left = "-" if job.expires_at is None else _span(job.expires_at - now)
+    return (
+        f"{job.provider:<10} {job.job_id:<28} {job.state:<10} "
+        f"{job.succeeded:>7} ok {job.errored:>6} err {job.processing:>7} left  "
+        f"age {_span(now - job.submitted_at):>7}  expires in {left}"
+    )
+
+
+def _span(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 90:
+        return f"{seconds:.0f}s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds / 3600:.1f}h"

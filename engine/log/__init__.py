@@ -23,6 +23,7 @@ Typical use::
 from engine.log._fingerprint import config_fingerprint, fingerprint_matches, input_fingerprint
 from engine.log._format import FORMAT_VERSION, decode, encode, is_valid
 from engine.log._records import (
+    BatchEntry,
     BatchRecord,
     BatchState,
     LifecycleKind,
@@ -53,6 +54,7 @@ from engine.log._writer import Durability, LogWriter
 
 __all__ = [
     "FORMAT_VERSION",
+    "BatchEntry",
     "BatchRecord",
     "BatchState",
     "Durability",

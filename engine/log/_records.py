@@ -24,9 +24,11 @@ when empty)::
              usage_unknown: an answer's usage could not be believed, and it was
              charged all that was reserved for it; unpriced: the model has no
              price, so cost_usd (0) is unknown
-    batch    a submission to a provider's native batch API (none yet; resume
-             reads them into ``LogState.batches``):
-             {"k","t","provider","batch_id","model","state","provider_state"?,"ids"?}
+    batch    a job of a provider's native batch API (see ``BatchRecord``):
+             {"k","t","token","model","state","since","job"?,"provider_state"?,
+              "counts"?,"expires"?,"closed"?,"items"?: [[custom_id, id, line, units]...]}
+             the first record of a token (its intent, with its items) is fsynced
+             before the job is submitted; resume reads them into ``LogState.batches``
 
 Result dicts are built by hand, not with ``dataclasses.asdict`` (which deep
 copies through a generic path: ~29 us a result here against ~0.7 us): the
@@ -53,7 +55,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from engine._errors import LogCorrupt
 from engine._events import FinalState
@@ -77,8 +79,21 @@ _STATUSES = frozenset(("ok", "failed", "skipped"))
 LifecycleKind = Literal["session", "pause", "resume", "stop", "finish"]
 LIFECYCLE_KINDS: frozenset[str] = frozenset({"session", "pause", "resume", "stop", "finish"})
 
-BatchState = Literal["submitted", "running", "ended", "failed", "expired", "cancelled"]
-"""Where a provider batch stands in batchdeck's words (``provider_state`` has the provider's)."""
+BatchState = Literal[
+    "submitting",
+    "submitted",
+    "running",
+    "ended",
+    "failed",
+    "expired",
+    "cancelling",
+    "cancelled",
+    "unsent",
+]
+"""Where a provider batch job stands in batchdeck's words (``provider_state`` has the
+provider's): the provider's states, and ``submitting`` (the intent, before the job is
+known) and ``unsent`` (no job came of the intent)."""
+_BATCH_STATES: frozenset[str] = frozenset(get_args(BatchState))
 
 
 def _now(t: float | None) -> float:
@@ -243,57 +258,111 @@ def result_from_record(rec: Mapping[str, Any]) -> ItemResult:
         raise LogCorrupt(f"a malformed result record ({type(exc).__name__}: {exc})") from None
 
 
+BatchEntry = tuple[str, str, int, int]
+"""One request of a batch job: (custom_id, item id, item line, units reserved for it)."""
+
+
 @dataclass(frozen=True, slots=True)
 class BatchRecord:
-    """One submission to a provider's native batch API (50% cheaper, hours of latency).
+    """One job of a provider's native batch API, as the log knows it (the latest record wins).
 
-    A batch is logged when submitted (with the ``ids`` it covers) and again at
-    each change of state; a later record may leave ``ids`` out, meaning "the
-    same ids". The items' outcomes are still ``result`` records: a batch record
-    only lets resume poll or fetch a batch instead of paying for it twice.
+    The first record of a job is its intent, written and fsynced before anything is
+    sent: it names the job by a client ``token`` the provider keeps (or by the time and
+    request count where it keeps none), lists every request's custom_id with the item
+    it stands for and the money reserved for it. Later records of the same token add
+    the provider's job id and states, and ``closed`` once every result it will ever
+    give is in the log (or it never became a job: ``unsent``). The items' outcomes are
+    still ``result`` records.
     """
 
-    provider: str
-    batch_id: str
+    token: str
     model: str
     state: BatchState
     t: float
-    """When the batch reached ``state`` (Unix seconds)."""
-    ids: tuple[str, ...] = ()
+    """When this record was written (Unix seconds)."""
+    since: float
+    """When the intent was written: the job was created after it."""
+    job_id: str | None = None
+    items: tuple[BatchEntry, ...] = ()
     provider_state: str | None = None
-    """The provider's own word for the state (``validating``, ``canceling``, ...)."""
+    counts: tuple[int, int, int] = (0, 0, 0)
+    """Requests succeeded, errored and still processing, at the last look."""
+    expires_at: float | None = None
+    closed: bool = False
+
+    @property
+    def open(self) -> bool:
+        return not self.closed
 
 
-def batch_record(batch: BatchRecord, *, with_ids: bool = True) -> dict[str, Any]:
+def batch_record(batch: BatchRecord, *, with_items: bool = False) -> dict[str, Any]:
+    """The record of ``batch``; ``with_items`` for its intent (later records leave them out)."""
     rec: dict[str, Any] = {
         "k": "batch",
         "t": batch.t,
-        "provider": batch.provider,
-        "batch_id": batch.batch_id,
+        "token": batch.token,
         "model": batch.model,
         "state": batch.state,
+        "since": batch.since,
     }
+    if batch.job_id is not None:
+        rec["job"] = batch.job_id
     if batch.provider_state is not None:
         rec["provider_state"] = batch.provider_state
-    if with_ids:
-        rec["ids"] = list(batch.ids)
+    if any(batch.counts):
+        rec["counts"] = list(batch.counts)
+    if batch.expires_at is not None:
+        rec["expires"] = batch.expires_at
+    if batch.closed:
+        rec["closed"] = True
+    if with_items:
+        rec["items"] = [list(entry) for entry in batch.items]
     return rec
 
 
 def batch_from_record(
     rec: Mapping[str, Any], *, previous: BatchRecord | None = None
 ) -> BatchRecord:
-    """The BatchRecord of a ``batch`` record; ``previous`` supplies ``ids`` when it has none."""
+    """The BatchRecord of a ``batch`` record; ``previous`` (the same token's) supplies the
+    items and the job id it leaves out. LogCorrupt for a malformed one."""
     try:
-        ids = rec.get("ids")
+        items = rec.get("items")
+        state = rec["state"]
+        if state not in _BATCH_STATES or not is_bounded(rec["t"], MAX_TIME):
+            raise ValueError(f"state {state!r:.40}")
+        entries: tuple[BatchEntry, ...]
+        if items is None:
+            entries = previous.items if previous is not None else ()
+        else:
+            entries = tuple(_entry(entry) for entry in items)
+        job = rec.get("job", previous.job_id if previous is not None else None)
+        counts = rec.get("counts", (0, 0, 0))
         return BatchRecord(
-            provider=rec["provider"],
-            batch_id=rec["batch_id"],
-            model=rec["model"],
-            state=rec["state"],
-            ids=tuple(ids) if ids is not None else previous.ids if previous else (),
-            provider_state=rec.get("provider_state"),
+            token=str(rec["token"]),
+            model=str(rec["model"]),
+            state=state,
             t=rec["t"],
+            since=rec["since"],
+            job_id=None if job is None else str(job),
+            items=entries,
+            provider_state=rec.get("provider_state"),
+            counts=(int(counts[0]), int(counts[1]), int(counts[2])),
+            expires_at=rec.get("expires"),
+            closed=bool(rec.get("closed", False)),
         )
-    except KeyError as exc:
-        raise LogCorrupt(f"batch record without a {exc} field") from None
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise LogCorrupt(f"a malformed batch record ({type(exc).__name__}: {exc})") from None
+
+
+def _entry(entry: Any) -> BatchEntry:
+    custom_id, id, line, units = entry
+    if (
+        type(custom_id) is not str
+        or type(id) is not str
+        or type(line) is not int
+        or type(units) is not int
+        or line < 0
+        or not 0 <= units <= MAX_USD * 10**12
+    ):
+        raise ValueError("a batch entry out of bounds")
+    return custom_id, id, line, units

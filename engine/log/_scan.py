@@ -252,7 +252,7 @@ class LogState:
     final_state: FinalState | None
     """``state`` of the last lifecycle record when that is a finish record."""
     batches: Mapping[str, BatchRecord]
-    """The latest record of every provider batch, by batch id."""
+    """The latest record of every provider batch job, by its token, in the order of intents."""
     records: int
     valid_bytes: int
     tail_bytes: int
@@ -409,8 +409,8 @@ def _scan_lines(lines_of: ValidLines, path: Path, index: IndexBy) -> LogState:
                 elif kind == "hold":
                     held = max(held, _amount(rec.get("upto_usd"), "spending bound"))
                 elif kind == "batch":
-                    batch = batch_from_record(rec, previous=batches.get(str(rec.get("batch_id"))))
-                    batches[batch.batch_id] = batch
+                    batch = batch_from_record(rec, previous=batches.get(str(rec.get("token"))))
+                    batches[batch.token] = batch
         except LogCorrupt as exc:
             raise _located(exc, path, lines_of, lines, line) from None
         except TypeError:  # a head value compared or added as what it is not

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import zlib
+from pathlib import Path
 from statistics import NormalDist
 
 import anyio
@@ -23,7 +24,7 @@ from engine._results import Usage
 from engine._schema import example_instance
 from engine._tokens import estimate_tokens
 from engine.providers._base import CallRequest, CallResult
-from engine.providers._batch import BatchApi
+from engine.providers._sim_batch import SimBatchApi
 
 _FAILURES: tuple[tuple[ErrorKind, str, float], ...] = (
     ("rate_limited", "simulated 429: rate limit reached for requests", 0.5),
@@ -40,8 +41,12 @@ SIMULATE = "simulate"
 class SimulateProvider:
     name = SIMULATE
 
-    def __init__(self, settings: SimSettings, *, session: int = 0) -> None:
+    def __init__(
+        self, settings: SimSettings, *, session: int = 0, batch_store: Path | None = None
+    ) -> None:
         self._settings = settings
+        self._batch_store = batch_store
+        self._batch: SimBatchApi | None = None
         self._session = session
         """Salts the failure draws, so a later execution of the same run fails differently."""
 
@@ -59,21 +64,15 @@ class SimulateProvider:
         if latency_s:
             await anyio.sleep(latency_s)
         self._maybe_fail(key, attempt)
-        if request.schema is not None:
-            parsed = example_instance(request.schema, pick=key)
-            text = orjson.dumps(parsed).decode()
-        else:
-            words = request.prompt.split()
-            summary = " ".join(words[-_SUMMARY_WORDS:])
-            text = f"[simulated {request.model}] {summary}"
-        output_tokens = min(request.max_tokens, estimate_tokens(text))
-        input_tokens = estimate_tokens((request.system or "") + request.prompt) + 8
-        return CallResult(
-            text=text,
-            usage=Usage(input_tokens, output_tokens),
-            finish_reason="stop" if output_tokens < request.max_tokens else "length",
-            simulated=True,
-        )
+        return answer(request)
+
+    def batch_api(self) -> SimBatchApi | None:
+        """Jobs kept in the run's dir, ending ``sim_batch_s`` after they were submitted."""
+        if self._batch_store is None:
+            return None
+        if self._batch is None:
+            self._batch = SimBatchApi(self._settings, self._batch_store, answer)
+        return self._batch
 
     def _latency_s(self, key: int, attempt: int) -> float:
         median = self._settings.latency_ms / 1000
@@ -92,8 +91,26 @@ class SimulateProvider:
                 retry_after = 0.05 if kind == "rate_limited" else None
                 raise ProviderError(kind, message, retry_after=retry_after)
 
-    def batch_api(self) -> BatchApi | None:
-        return None
-
     async def aclose(self) -> None:
         return None
+
+
+def answer(request: CallRequest) -> CallResult:
+    """The deterministic answer to ``request``: an example of its schema, or the prompt's
+    last words; tokens counted as the engine estimates them."""
+    key = zlib.crc32(request.prompt.encode())
+    if request.schema is not None:
+        parsed = example_instance(request.schema, pick=key)
+        text = orjson.dumps(parsed).decode()
+    else:
+        words = request.prompt.split()
+        summary = " ".join(words[-_SUMMARY_WORDS:])
+        text = f"[simulated {request.model}] {summary}"
+    output_tokens = min(request.max_tokens, estimate_tokens(text))
+    input_tokens = estimate_tokens((request.system or "") + request.prompt) + 8
+    return CallResult(
+        text=text,
+        usage=Usage(input_tokens, output_tokens),
+        finish_reason="stop" if output_tokens < request.max_tokens else "length",
+        simulated=True,
+    )

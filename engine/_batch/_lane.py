@@ -1,0 +1,228 @@
+"""The batch lane: the dispatcher's work for batch models, chunked into provider jobs.
+
+The dispatcher prices and reserves each item as for an online call (at the batch
+price) and hands it here instead of to a worker. The lane keeps one chunk per model
+and submits it when the next request would pass the provider's ``BatchLimits`` or
+``--batch-size``, when the input ends, or when the dispatcher says the next item
+must wait for money (a None): money comes back only as results arrive, so a chunk
+that waits to fill up would wait forever. A chunk the cap cannot hold is thereby
+made smaller: it goes out with what was reserved.
+
+Before a job is submitted its intent is in the log, fsynced: the token the job is
+created with, and every request's custom_id with its item and its reservation. A
+kill at any instant after that leaves something resume can find the job by
+(``_reattach``); a kill before it leaves items that were never sent. The
+reservations of a submitted job stay held until its results settle them
+(``_jobs``): the intent on disk is what makes them durable, not a ``hold``.
+
+Memory is one chunk per model being built: requests are streamed to the provider,
+and once a job is submitted only its entries (ids, lines, reservations) are kept.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream
+
+from engine import log
+from engine._batch._jobs import JobTracker, Slots
+from engine._budget import Funds
+from engine._config import provider_model
+from engine._control import Control
+from engine._errors import ProviderError
+from engine._events import BatchJobSubmitted
+from engine._plan import BatchPlan, Plan, Work
+from engine._retry import backoff_delay
+from engine.providers import BatchApi, BatchRequest, CallRequest, JobStatus
+
+SUBMIT_ATTEMPTS = 4
+"""Tries to create one job when the provider answers with a retryable error."""
+
+
+@dataclass(slots=True)
+class _Chunk:
+    model: str
+    number: int
+    requests: list[BatchRequest] = field(default_factory=list)
+    entries: list[log.BatchEntry] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+    bytes: int = 0
+
+
+class BatchLane:
+    def __init__(
+        self,
+        plan: Plan,
+        funds: Funds,
+        control: Control,
+        tracker: JobTracker,
+        write_now: Callable[[dict[str, Any]], Coroutine[Any, Any, bool]],
+        note: Callable[[dict[str, Any]], None],
+    ) -> None:
+        assert plan.batch is not None
+        self._plan = plan
+        self._batch: BatchPlan = plan.batch
+        self._config = plan.config
+        self._funds = funds
+        self._control = control
+        self._tracker = tracker
+        self._write_now = write_now
+        self._note = note
+        self._next_job = plan.batch.next_job
+        self._slots = Slots(plan.config.max_parallel_batches)
+        self._chunks: dict[str, _Chunk] = {}
+
+    async def run(
+        self, work_recv: MemoryObjectReceiveStream[Work | None], ready: anyio.Event
+    ) -> None:
+        """Look at the jobs earlier executions left open, fetching those that ended, and
+        set ``ready`` (the dispatcher waits for it: what they left unfinished goes out
+        again); then submit the dispatcher's work in jobs and follow every job until its
+        results are in (or the run is detached, stopped or out of time)."""
+        async with anyio.create_task_group() as tg:
+            try:
+                for job in self._batch.open_jobs:
+                    running = await self._tracker.first_look(job)
+                    if running is None:
+                        continue
+                    self._slots.take()
+                    tg.start_soon(self._follow, running)
+            finally:
+                ready.set()
+            async with work_recv:
+                async for work in work_recv:
+                    if work is None:
+                        for model in list(self._chunks):
+                            await self._submit(self._chunks.pop(model), tg)
+                        continue
+                    await self._add(work, tg)
+            for model in list(self._chunks):
+                await self._submit(self._chunks.pop(model), tg)
+
+    async def _add(self, work: Work, tg: TaskGroup) -> None:
+        api = self._batch.apis[work.model]
+        chunk = self._chunks.get(work.model) or self._new_chunk(work.model)
+        request = self._request(work, chunk.number)
+        size = api.request_bytes(request)
+        most = min(self._config.batch_size or api.limits.max_requests, api.limits.max_requests)
+        if chunk.requests and chunk.bytes + size > api.limits.max_bytes:
+            await self._submit(chunk, tg)
+            chunk = self._new_chunk(work.model)
+            request = self._request(work, chunk.number)
+        chunk.requests.append(request)
+        chunk.entries.append((request.custom_id, work.item.id, work.item.line, work.reserved_units))
+        chunk.ids.append(work.item.id)
+        chunk.bytes += size
+        self._chunks[work.model] = chunk
+        if len(chunk.requests) >= most:
+            await self._submit(self._chunks.pop(work.model), tg)
+
+    def _new_chunk(self, model: str) -> _Chunk:
+        self._next_job += 1
+        return _Chunk(model, self._next_job - 1)
+
+    def _request(self, work: Work, number: int) -> BatchRequest:
+        """The request exactly as an online call sends it; its custom_id says which job and
+        which line, so it stands for one (item, model) in one job, never reused."""
+        config = self._config
+        call = CallRequest(
+            model=provider_model(work.model),
+            prompt=work.prompt,
+            system=config.system,
+            max_tokens=work.max_tokens,
+            temperature=config.temperature,
+            stop=config.stop,
+            schema=config.output_schema,
+            params=config.params,
+            timeout_s=config.timeout,
+        )
+        return BatchRequest(f"j{number}-l{work.item.line}", call)
+
+    def _may_submit(self) -> bool:
+        control = self._control
+        return not control.halted and anyio.current_time() < control.deadline
+
+    async def _submit(self, chunk: _Chunk, tg: TaskGroup) -> None:
+        """Write the chunk's intent, create its job, and follow it; a chunk that may not go
+        (stopped, out of time, the log broke) gives its money back and stays pending."""
+        if not chunk.requests:
+            return
+        control = self._control
+        await control.wait_unpaused()
+        if not self._may_submit() or not await self._slots.wait(control):
+            self._release(chunk)
+            return
+        token = f"batchdeck-{self._batch.run_id}-{chunk.number}"
+        now = time.time()
+        intent = log.BatchRecord(
+            token, chunk.model, "submitting", now, now, items=tuple(chunk.entries)
+        )
+        if not await self._write_now(log.batch_record(intent, with_items=True)) or (
+            control.failure is not None
+        ):
+            self._slots.give_back()
+            self._release(chunk)
+            return
+        status = await self._create(self._batch.apis[chunk.model], chunk, token, now)
+        if status is None:
+            unsent = replace(intent, state="unsent", t=time.time(), closed=True)
+            self._note(log.batch_record(unsent))
+            self._slots.give_back()
+            self._release(chunk)
+            return
+        job = self._tracker.seen(intent, status)
+        self._control.emit(BatchJobSubmitted(self._tracker.view(job), tuple(chunk.ids)))
+        chunk.requests.clear()  # the job holds them now: only the entries stay
+        tg.start_soon(self._follow, job)
+
+    async def _create(
+        self, api: BatchApi, chunk: _Chunk, token: str, since: float
+    ) -> JobStatus | None:
+        """The job created from ``chunk``, or None when none could be. After a failed try the
+        provider is asked for a job with the token first: an answer lost on its way back
+        must not create the job twice."""
+        for attempt in range(1, SUBMIT_ATTEMPTS + 1):
+            try:
+                return await api.submit(chunk.requests, token=token)
+            except ProviderError as exc:
+                found = await _find(api, token, since, len(chunk.requests))
+                if found is not None:
+                    return found
+                if not exc.retryable or attempt == SUBMIT_ATTEMPTS:
+                    self._control.fail(f"{chunk.model}: batch job not created: {exc.message}")
+                    return None
+                delay = backoff_delay(
+                    attempt, settings=self._config.retry, retry_after=exc.retry_after
+                )
+                with self._control.waiting() as wait:
+                    await anyio.sleep(delay)
+                if wait.cancelled_caught:
+                    return None
+        return None
+
+    async def _follow(self, job: log.BatchRecord) -> None:
+        try:
+            if self._batch.detach:
+                self._tracker.left += 1
+            else:
+                await self._tracker.follow(job)
+        finally:
+            self._slots.give_back()
+
+    def _release(self, chunk: _Chunk) -> None:
+        for _, _, _, units in chunk.entries:
+            self._funds.settle(units, 0.0, sent=False)
+
+
+async def _find(api: BatchApi, token: str, since: float, count: int) -> JobStatus | None:
+    try:
+        found = await api.find(token, since=since, count=count)
+    except ProviderError:
+        return None
+    return found[0] if len(found) == 1 else None

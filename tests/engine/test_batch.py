@@ -1,0 +1,201 @@
+"""Provider batch jobs end to end on simulate: chunking, intents, money, re-attaching.
+
+simulate's batch API keeps its jobs in the run dir (``sim-batches``), as a provider
+keeps them on its side: a job outlives the execution that submitted it, and a test can
+make it expire or look at every custom_id it ever accepted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from engine import log
+from engine._errors import ConfigError
+from engine._events import BatchJobEnded, BatchJobProgressed, BatchJobSubmitted, ItemFinished
+from engine._prices import PriceTable
+from engine._results import ItemResult
+from engine._run import SIM_BATCH_DIR, Run
+from engine.providers._sim_batch import JOB_FILE, accepted_custom_ids
+from tests.engine.scripted import execute, items, make_run
+
+pytestmark = pytest.mark.anyio
+
+MODEL = "simulate:gpt-4o-mini"
+FAST: dict[str, Any] = {"latency_ms": 0, "batch_s": 0.05}
+
+
+def price() -> Any:
+    found = PriceTable.load().lookup(MODEL)
+    assert found is not None
+    return found
+
+
+def results(run: Run) -> list[ItemResult]:
+    return [log.result_from_record(r) for r in log.read_records(run.log_path) if r["k"] == "result"]
+
+
+def store(run: Run) -> Path:
+    return run.run_dir / SIM_BATCH_DIR
+
+
+def jobs_in_store(run: Run) -> list[dict[str, Any]]:
+    return [orjson.loads(p.read_bytes()) for p in sorted(store(run).glob(f"*/{JOB_FILE}"))]
+
+
+async def test_ten_thousand_items_come_back_at_the_batch_price(tmp_path: Path) -> None:
+    run = make_run(
+        tmp_path, items(10_000), batch=True, batch_size=3000, max_parallel_batches=2,
+        poll_s=0.02, sim=FAST,
+    )  # fmt: skip
+    finished, events = await execute(run)
+    assert (finished.state, finished.ok, finished.remaining) == ("finished", 10_000, 0)
+    logged = results(run)
+    assert len(logged) == 10_000 and {r.id for r in logged} == {f"item-{i}" for i in range(10_000)}
+    batch, online = price().batch(), price()
+    assert batch.input == online.input / 2 and batch.output == online.output / 2
+    for result in logged:
+        assert result.status == "ok" and result.usage.input_tokens > 0
+        assert result.cost_usd == batch.cost(result.usage)
+    assert finished.cost_usd == pytest.approx(sum(r.cost_usd for r in logged), abs=1e-9)
+    saved = sum(online.cost(r.usage) - batch.cost(r.usage) for r in logged)
+    assert finished.batch_saved_usd == pytest.approx(saved) and saved > 0
+    jobs = list(log.scan(run.log_path).batches.values())
+    assert [len(job.items) for job in jobs] == [3000, 3000, 3000, 1000]
+    assert all(job.closed and job.state == "ended" and job.job_id for job in jobs)
+    accepted = accepted_custom_ids(store(run))
+    assert len(accepted) == len(set(accepted)) == 10_000
+    submitted = [e for e in events if isinstance(e, BatchJobSubmitted)]
+    ended = [e for e in events if isinstance(e, BatchJobEnded)]
+    assert len(submitted) == len(ended) == 4 and sum(len(e.ids) for e in submitted) == 10_000
+    assert any(isinstance(e, BatchJobProgressed) for e in events)
+    assert sum(isinstance(e, ItemFinished) for e in events) == 10_000
+
+
+async def test_each_intent_is_on_disk_before_its_job_exists(tmp_path: Path) -> None:
+    run = make_run(tmp_path, items(30), batch=True, batch_size=10, poll_s=0.02, sim=FAST)
+    await execute(run)
+    records = list(log.read_records(run.log_path))
+    created = {job["token"]: job["created_at"] for job in jobs_in_store(run)}
+    intents = [r for r in records if r["k"] == "batch" and "items" in r]
+    assert len(intents) == len(created) == 3
+    for intent in intents:
+        assert intent["state"] == "submitting" and intent["t"] <= created[intent["token"]]
+        assert len(intent["items"]) == 10
+
+
+async def test_failed_requests_are_failed_results_with_their_kind(tmp_path: Path) -> None:
+    sim = {**FAST, "failure_rate": 0.2}
+    run = make_run(tmp_path, items(200), batch=True, poll_s=0.02, sim=sim)
+    finished, _ = await execute(run)
+    logged = results(run)
+    failed = [r for r in logged if r.status == "failed"]
+    assert 10 < len(failed) < 80 and finished.failed == len(failed)
+    assert {r.error.kind for r in failed if r.error} == {"server_error"}
+    assert sum(job["failing"].__len__() for job in jobs_in_store(run)) == len(failed)
+
+
+async def test_a_job_that_expires_half_done_finishes_on_resume(tmp_path: Path) -> None:
+    run = make_run(tmp_path, items(100), batch=True, sim={"latency_ms": 0, "batch_s": 100})
+    first, _ = await execute(run, detach=True)
+    assert first.state == "stopped" and first.batch_jobs_left == 1 and first.ok == 0
+    (job,) = jobs_in_store(run)
+    now = time.time()  # the job worked half its time, then its window closed
+    job.update(created_at=now - 50, expires_at=now)
+    (store(run) / job["id"] / JOB_FILE).write_bytes(orjson.dumps(job))
+
+    again = Run.open(run.run_dir).for_resume(sim_batch_s=0.05, poll_s=0.02)
+    finished, events = await execute(again)
+    assert (finished.state, finished.ok, finished.remaining) == ("finished", 100, 0)
+    ended = [e for e in events if isinstance(e, BatchJobEnded)]
+    assert [(e.job.state, e.unfinished) for e in ended] == [("expired", 50), ("ended", 0)]
+    pairs = Counter((r.model, r.id) for r in results(run))
+    assert len(pairs) == 100 and set(pairs.values()) == {1}
+    assert all(not job.open for job in log.scan(run.log_path).batches.values())
+
+
+async def test_a_capped_run_submits_smaller_jobs_and_never_passes_the_cap(tmp_path: Path) -> None:
+    (tmp_path / "probe").mkdir()
+    probe = make_run(tmp_path / "probe", items(1), batch=True, sim=FAST, poll_s=0.02)
+    await execute(probe)
+    (one,) = log.scan(probe.log_path).batches.values()
+    worst = one.items[0][3] / 1e12  # what one item reserves at the batch price
+    cap = worst * 30.5
+    run = make_run(
+        tmp_path, items(100), batch=True, sim=FAST, poll_s=0.02, max_cost=cap
+    )  # fmt: skip
+    finished, _ = await execute(run)
+    jobs = list(log.scan(run.log_path).batches.values())
+    assert len(jobs[0].items) == 30 and len(jobs) > 1
+    assert finished.cost_usd <= cap
+    assert sum(r.cost_usd for r in results(run)) <= cap
+    assert finished.ok == 100 or finished.state == "capped"
+
+
+async def test_a_job_that_cannot_be_told_apart_stops_the_resume_in_one_line(
+    tmp_path: Path,
+) -> None:
+    run = make_run(tmp_path, items(5), batch=True, sim={"latency_ms": 0, "batch_s": 100})
+    await execute(run, detach=True)
+    (job,) = jobs_in_store(run)
+    token = job["token"]
+    twin = {**job, "id": "simbatch_twin"}  # a second job created with the same token
+    (store(run) / "simbatch_twin").mkdir()
+    (store(run) / "simbatch_twin" / JOB_FILE).write_bytes(orjson.dumps(twin))
+    # The kill came before the job id was logged: only the intent is there.
+    lines = run.log_path.read_bytes().splitlines(keepends=True)
+    kept = [line for line in lines if b'"job":' not in line or b'"items":' in line]
+    run.log_path.write_bytes(b"".join(kept))
+    with pytest.raises(ConfigError) as caught:
+        await execute(Run.open(run.run_dir))
+    message = str(caught.value)
+    assert "\n" not in message and job["id"] in message and "simbatch_twin" in message
+    assert len(jobs_in_store(run)) == 2  # nothing submitted meanwhile
+    (intent,) = log.scan(run.log_path).batches.values()
+    assert intent.token == token and intent.job_id is None
+
+
+async def test_a_job_created_before_a_kill_is_found_by_its_token(tmp_path: Path) -> None:
+    run = make_run(tmp_path, items(5), batch=True, sim={"latency_ms": 0, "batch_s": 0})
+    await execute(run, detach=True)
+    lines = run.log_path.read_bytes().splitlines(keepends=True)
+    kept = [line for line in lines if b'"job":' not in line or b'"items":' in line]
+    run.log_path.write_bytes(b"".join(kept))
+    finished, _ = await execute(Run.open(run.run_dir).for_resume(poll_s=0.02))
+    assert (finished.ok, finished.remaining) == (5, 0)
+    assert len(jobs_in_store(run)) == 1  # found, not submitted again
+
+
+async def test_a_model_spec_chooses_batch_or_online_per_model(tmp_path: Path) -> None:
+    run = make_run(
+        tmp_path, items(20), models=(f"{MODEL}@batch", f"{MODEL}@online"), poll_s=0.02, sim=FAST
+    )
+    finished, _ = await execute(run)
+    assert finished.ok == 40
+    by_model = Counter(r.model for r in results(run))
+    assert by_model == {f"{MODEL}@batch": 20, f"{MODEL}@online": 20}
+    costs = {r.model: r.cost_usd for r in results(run) if r.id == "item-3"}
+    assert costs[f"{MODEL}@batch"] == pytest.approx(costs[f"{MODEL}@online"] / 2)
+    (job,) = log.scan(run.log_path).batches.values()
+    assert job.model == f"{MODEL}@batch" and len(job.items) == 20
+
+
+async def test_stragglers_are_cancelled_and_finished_online(tmp_path: Path) -> None:
+    run = make_run(
+        tmp_path, items(40), batch=True, poll_s=0.02, finish_online_after=0.01,
+        sim={"latency_ms": 0, "batch_s": 3600},
+    )  # fmt: skip
+    finished, events = await execute(run)
+    assert (finished.state, finished.ok, finished.remaining) == ("finished", 40, 0)
+    (ended,) = [e for e in events if isinstance(e, BatchJobEnded)]
+    assert ended.job.state == "cancelled" and ended.unfinished == 40
+    online = price()
+    logged = results(run)
+    assert len({r.id for r in logged}) == 40 == len(logged)
+    assert all(r.cost_usd == online.cost(r.usage) for r in logged)  # finished online, one log
+    assert finished.cost_usd == pytest.approx(sum(r.cost_usd for r in logged))

@@ -1,0 +1,162 @@
+"""Provider batch jobs from the real command line, on simulate: detach, resume, batches,
+cancel, refusal, and a SIGKILL loop through submission and polling.
+
+simulate keeps its jobs in the run dir, outside the process, as a provider keeps them:
+a job submitted before a kill is still there for the resume, and the store can say every
+custom_id it ever accepted.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import signal
+from collections import Counter
+from pathlib import Path
+
+import orjson
+import pytest
+
+from engine import log
+from engine.providers._sim_batch import accepted_custom_ids
+from tests.cli import batchdeck, kill_after
+
+MODEL = "simulate:gpt-4o-mini"
+
+
+def setup(tmp_path: Path, count: int) -> Path:
+    source = tmp_path / "items.jsonl"
+    rows = (
+        orjson.dumps({"id": f"t{i:04d}", "context": f"ticket {i}"}) + b"\n" for i in range(count)
+    )
+    source.write_bytes(b"".join(rows))
+    return source
+
+
+def result_pairs(run_dir: Path) -> Counter[tuple[str, str]]:
+    records = log.read_records(run_dir / "log.jsonl")
+    return Counter(
+        (r.model, r.id)
+        for r in map(log.result_from_record, (x for x in records if x["k"] == "result"))
+    )
+
+
+def accepted_lines(run_dir: Path) -> Counter[str]:
+    """How many jobs accepted each input line (custom ids are ``j<job>-l<line>``)."""
+    ids = accepted_custom_ids(run_dir / "sim-batches")
+    assert len(ids) == len(set(ids)), "a custom_id was accepted twice"
+    return Counter(re.sub(r"^j\d+-", "", custom_id) for custom_id in ids)
+
+
+def test_detach_then_batches_then_resume(tmp_path: Path) -> None:
+    source = setup(tmp_path, 300)
+    done = batchdeck(
+        "run", str(source), "--batch", "--detach", "--batch-size", "100", "--sim-batch-s", "0.5",
+        home=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    started = re.search(r"run (\S+) in (\S+)", done.stderr)
+    assert started is not None
+    run_id, run_dir = started[1], Path(started[2])
+    assert f"batchdeck resume {run_id}" in done.stderr
+    assert sum(result_pairs(run_dir).values()) == 0
+    listed = batchdeck("batches", run_id, home=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    rows = [line for line in listed.stdout.splitlines() if line.startswith(run_id)]
+    assert len(rows) == 3 and all("simulate" in row and "simbatch_" in row for row in rows)
+    every = batchdeck("batches", home=tmp_path).stdout  # all runs: this one
+    assert sorted(re.findall(r"simbatch_\w+", every)) == sorted(
+        re.findall(r"simbatch_\w+", listed.stdout)
+    )
+    resumed = batchdeck("resume", run_id, "--poll-s", "0.1", home=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "batch prices saved $" in resumed.stderr
+    pairs = result_pairs(run_dir)
+    assert len(pairs) == 300 and set(pairs.values()) == {1}
+    assert set(accepted_lines(run_dir).values()) == {1}
+    ended = batchdeck("batches", run_id, home=tmp_path).stdout
+    assert ended.count(" ended ") == 3
+
+
+def test_cancel_leaves_unfinished_items_pending_and_resume_finishes_them(tmp_path: Path) -> None:
+    source, run_dir = setup(tmp_path, 50), tmp_path / "run"
+    done = batchdeck(
+        "run", str(source), "--batch", "--detach", "--sim-batch-s", "3600",
+        "--run-dir", str(run_dir), home=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    cancelled = batchdeck("cancel", str(run_dir), home=tmp_path)
+    assert cancelled.returncode == 0 and "cancel asked" in cancelled.stderr
+    listed = batchdeck("batches", str(run_dir), home=tmp_path)
+    assert " cancelled " in listed.stdout
+    resumed = batchdeck(
+        "resume", str(run_dir), "--sim-batch-s", "0", "--poll-s", "0.1", home=tmp_path
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert "50 unfinished (pending)" in resumed.stderr
+    pairs = result_pairs(run_dir)
+    assert len(pairs) == 50 and set(pairs.values()) == {1}
+
+
+def test_a_provider_without_a_batch_api_refuses_in_one_line(tmp_path: Path) -> None:
+    source = setup(tmp_path, 3)
+    done = batchdeck(
+        "run", str(source), "--model", "ollama:llama3.2@batch", "--run-dir",
+        str(tmp_path / "run"), home=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "no batch API" in done.stderr
+    assert not (tmp_path / "run").exists()
+
+
+KILLS = 20
+
+
+@pytest.mark.timeout(600)  # twenty-odd process starts: a second each on a quiet machine
+def test_sigkill_through_submission_and_polling_never_submits_or_logs_twice(
+    tmp_path: Path,
+) -> None:
+    """Killed at random instants (20 times) while chunks are submitted and jobs polled,
+    then resumed to the end: every item has exactly one result, no custom_id was
+    accepted twice, and no item was in two jobs."""
+    count = 400
+    source, run_dir = setup(tmp_path, count), tmp_path / "run"
+    rng = random.Random(9)
+    args: tuple[str, ...] = (
+        "run", str(source), "--batch", "--batch-size", "40", "--max-parallel-batches", "3",
+        "--sim-batch-s", "0.4", "--poll-s", "0.1", "--run-dir", str(run_dir),
+    )  # fmt: skip
+    kills = 0
+    for _ in range(KILLS * 3):
+        status = kill_after(*args, home=tmp_path, seconds=rng.uniform(0.02, 1.2))
+        assert status in (-signal.SIGKILL, 0), status
+        kills += status == -signal.SIGKILL
+        args = ("resume", str(run_dir))
+        if kills >= KILLS:
+            break
+    assert kills >= KILLS
+    done = batchdeck("resume", str(run_dir), home=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr
+    pairs = result_pairs(run_dir)
+    assert len(pairs) == count and set(pairs.values()) == {1}
+    lines = accepted_lines(run_dir)
+    assert len(lines) == count and set(lines.values()) == {1}
+    state = log.scan(run_dir / "log.jsonl")
+    assert all(job.closed for job in state.batches.values())
+
+
+def test_estimate_shows_online_and_batch_cost_side_by_side(tmp_path: Path) -> None:
+    source = setup(tmp_path, 20)
+    online = batchdeck("estimate", str(source), "--model", MODEL, home=tmp_path)
+    batch = batchdeck("estimate", str(source), "--model", f"{MODEL}@batch", home=tmp_path)
+    assert online.returncode == batch.returncode == 0, online.stderr + batch.stderr
+    pattern = (
+        r"\$([\d.]+) \(prompts only\) to \$([\d.]+) .* (online|batch); "
+        r"\$([\d.]+) to \$([\d.]+) (batch|online)"
+    )
+    first = re.search(pattern, online.stdout)
+    second = re.search(pattern, batch.stdout)
+    assert first and second
+    assert (first[3], first[6], second[3], second[6]) == ("online", "batch", "batch", "online")
+    assert float(first[2]) == float(second[5]) and float(first[5]) == float(second[2])
+    assert float(first[5]) == pytest.approx(float(first[2]) / 2, abs=1e-4)
