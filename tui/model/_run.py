@@ -21,6 +21,10 @@ from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 from engine import (
+    BatchJob,
+    BatchJobEnded,
+    BatchJobProgressed,
+    BatchJobSubmitted,
     CapReached,
     CostUpdated,
     Event,
@@ -163,6 +167,8 @@ class RunModel:
         self.counts: dict[RowStatus, int] = dict.fromkeys(_STATUSES, 0)
         self.per_model: dict[str, ModelStats] = {}
         self.rate_limits: dict[str, RateLimitState] = {}
+        self.batch_jobs: dict[str, BatchJob] = {}
+        """Provider batch jobs by job id, as last reported."""
         self.caps_reached: list[CapReached] = []
         self.failure: str | None = None
         self.elsewhere: str | None = None
@@ -196,6 +202,9 @@ class RunModel:
             InputWarning: self._on_input_warning,
             RunFailed: self._on_run_failed,
             RunFinished: self._on_run_finished,
+            BatchJobSubmitted: self._on_batch_job,
+            BatchJobProgressed: self._on_batch_job,
+            BatchJobEnded: self._on_batch_job,
         }
 
     # -- feeding -----------------------------------------------------------------
@@ -363,6 +372,9 @@ class RunModel:
         self.in_flight_usd = event.in_flight_usd
         self.calls_in_flight = event.calls_in_flight
         self.cap_usd = event.cap_usd
+
+    def _on_batch_job(self, event: BatchJobSubmitted | BatchJobProgressed | BatchJobEnded) -> None:
+        self.batch_jobs[event.job.job_id] = event.job
 
     def _on_rate_limit_updated(self, event: RateLimitUpdated) -> None:
         self.rate_limits[event.model] = RateLimitState(event, self._clock())

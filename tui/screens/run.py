@@ -33,6 +33,7 @@ from tui.screens.failures import FailuresScreen
 from tui.screens.inspector import InspectorScreen
 from tui.session import RunSession
 from tui.widgets._panel import ModelSync
+from tui.widgets.batch_jobs import BatchJobs
 from tui.widgets.cost_meter import CostMeter
 from tui.widgets.item_table import ItemTable
 from tui.widgets.model_breakdown import ModelBreakdown
@@ -101,6 +102,7 @@ class RunScreen(Screen[None]):
         with Vertical(id="details"):
             yield ModelBreakdown(model, id="models")
             yield RateLimits(model, id="rate-limits")
+            yield BatchJobs(model, id="batch-jobs")
         yield Input(placeholder="an id, or part of one ⏎  (esc closes)", id="find")
         yield Footer()
 
@@ -111,6 +113,7 @@ class RunScreen(Screen[None]):
             "#throughput": "Rates",
             "#models": "Models",
             "#rate-limits": "Rate limits",
+            "#batch-jobs": "Batch jobs",
         }
         for selector, title in titles.items():
             self.query_one(selector).border_title = title
