@@ -51,6 +51,10 @@ from engine._logtask import LogTask
 from engine._plan import Plan, Work
 from engine._results import ItemResult, Usage
 
+BATCH_BUFFER = 256
+"""Items the dispatcher may hand the batch lane ahead of it (each holding its reservation):
+enough that the two do not take turns item by item."""
+
 
 class Execution:
     def __init__(self, plan: Plan, subscribers: Sequence[Subscriber], workers: int) -> None:
@@ -140,7 +144,7 @@ class Execution:
                         late_recv = None
                         if self._plan.batch is not None:
                             batch_send, batch_recv = anyio.create_memory_object_stream[Work | None](
-                                self._target_workers
+                                BATCH_BUFFER
                             )
                             late_send = None
                             if self._plan.config.finish_online_after is not None:

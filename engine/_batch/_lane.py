@@ -96,7 +96,7 @@ class BatchLane:
             finally:
                 ready.set()
             async with work_recv:
-                async for work in work_recv:
+                while (work := await _next(work_recv)) is not _END:
                     if work is None:
                         for model in list(self._chunks):
                             await self._submit(self._chunks.pop(model), tg)
@@ -218,6 +218,24 @@ class BatchLane:
     def _release(self, chunk: _Chunk) -> None:
         for _, _, _, units in chunk.entries:
             self._funds.settle(units, 0.0, sent=False)
+
+
+_END: Any = object()
+
+
+async def _next(stream: MemoryObjectReceiveStream[Work | None]) -> Work | None:
+    """The next item, without a trip through the event loop when one is waiting (anyio's
+    ``receive`` always yields first: at a hundred thousand items that is most of the cost);
+    ``_END`` once the dispatcher is done."""
+    try:
+        return stream.receive_nowait()
+    except anyio.WouldBlock:
+        try:
+            return await stream.receive()
+        except anyio.EndOfStream:
+            return _END  # type: ignore[no-any-return]
+    except anyio.EndOfStream:
+        return _END  # type: ignore[no-any-return]
 
 
 async def _find(api: BatchApi, token: str, since: float, count: int) -> JobStatus | None:

@@ -12,17 +12,19 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import anyio
 import orjson
 import pytest
 
 from engine import log
-from engine._errors import ConfigError
+from engine._errors import ConfigError, ProviderError
 from engine._events import BatchJobEnded, BatchJobProgressed, BatchJobSubmitted, ItemFinished
 from engine._prices import PriceTable
 from engine._results import ItemResult
 from engine._run import SIM_BATCH_DIR, Run
 from engine.providers._sim_batch import JOB_FILE, accepted_custom_ids
-from tests.engine.scripted import execute, items, make_run
+from engine.providers.simulate import SimulateProvider
+from tests.engine.scripted import execute, items, make_run, until
 
 pytestmark = pytest.mark.anyio
 
@@ -199,3 +201,65 @@ async def test_stragglers_are_cancelled_and_finished_online(tmp_path: Path) -> N
     assert len({r.id for r in logged}) == 40 == len(logged)
     assert all(r.cost_usd == online.cost(r.usage) for r in logged)  # finished online, one log
     assert finished.cost_usd == pytest.approx(sum(r.cost_usd for r in logged))
+
+
+class LooksCounted:
+    """simulate's batch API whose first looks at a job answer 429 with a wait."""
+
+    def __init__(self, api: Any, limited: int, wait_s: float) -> None:
+        self._api = api
+        self.limits = api.limits
+        self._limited = limited
+        self._wait_s = wait_s
+        self.looks: list[tuple[float, bool]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._api, name)
+
+    async def status(self, job_id: str) -> Any:
+        limited = len(self.looks) < self._limited
+        self.looks.append((time.monotonic(), limited))
+        if limited:
+            raise ProviderError("rate_limited", "429", retry_after=self._wait_s)
+        return await self._api.status(job_id)
+
+
+class WithBatch:
+    def __init__(self, provider: Any, api: Any) -> None:
+        self._provider = provider
+        self.name = provider.name
+        self._api = api
+
+    def batch_api(self) -> Any:
+        return self._api
+
+    async def call(self, request: Any) -> Any:
+        return await self._provider.call(request)
+
+    async def aclose(self) -> None:
+        await self._provider.aclose()
+
+
+async def test_a_rate_limit_on_looking_at_a_job_is_waited_out(tmp_path: Path) -> None:
+    run = make_run(tmp_path, items(10), batch=True, poll_s=0.01, sim=FAST)
+    sim = SimulateProvider(run.config.sim, batch_store=store(run))
+    api = LooksCounted(sim.batch_api(), limited=2, wait_s=0.3)
+    finished = await run.execute([], providers={MODEL: WithBatch(sim, api)})
+    assert finished.ok == 10
+    times = [at for at, _ in api.looks]
+    assert [limited for _, limited in api.looks[:3]] == [True, True, False]
+    assert all(later - earlier >= 0.3 for earlier, later in zip(times, times[1:3], strict=False))
+
+
+async def test_pause_holds_submission_back_until_resumed(tmp_path: Path) -> None:
+    run = make_run(tmp_path, items(10), batch=True, poll_s=0.01, sim=FAST)
+    run.pause()
+    events: list[Any] = []
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(lambda: run.execute([events.append]))
+        await until(lambda: run.log_path.exists() and bool(events))
+        await anyio.wait_all_tasks_blocked()
+        assert not store(run).exists() or not jobs_in_store(run)  # paused: nothing submitted
+        run.resume()
+    assert len(jobs_in_store(run)) == 1
+    assert sum(isinstance(e, ItemFinished) for e in events) == 10
