@@ -257,8 +257,9 @@ class Execution:
         if state == "stopped" and remaining == 0 and seen_total is not None:
             state = "finished"
         jobs_left = 0 if self._tracker is None else self._tracker.left
-        if state == "finished" and jobs_left:
-            state = "stopped"  # detached: the jobs' results are for a resume to fetch
+        if state == "finished" and self._tracker is not None and (jobs_left or remaining):
+            # Detached, or a job expired or was cancelled: a resume fetches or sends the rest.
+            state = "stopped"
         retrying = self._plan.retrying
         if state == "finished" and retrying is not None and (total is None or remaining):
             state = retrying
