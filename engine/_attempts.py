@@ -75,7 +75,6 @@ class Attempts:
         provider = plan.providers[work.model]
         price = work.price
         limiter = plan.limiters.get(work.model)
-        bare = provider_model(work.model)
         reserved = work.reserved_units
         sent = False
         usage = Usage()
@@ -93,7 +92,7 @@ class Attempts:
                 attempt += 1
                 control.emit(ItemStarted(work.item.id, work.model, attempt))
                 request = CallRequest(
-                    model=bare,
+                    model=provider_model(work.model),
                     prompt=work.prompt,
                     system=config.system,
                     max_tokens=max_tokens,

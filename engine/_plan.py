@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine import log
-from engine._config import RunConfig
+from engine._config import RunConfig, provider_model
 from engine._events import FinalState
 from engine._items import InvalidItem, Item
 from engine._prices import FREE, Price
@@ -25,7 +25,7 @@ from engine._results import ErrorInfo, ItemResult, Status, Usage
 from engine._schema import OutputValidator
 from engine._template import PromptTemplate
 from engine.providers import BatchApi
-from engine.providers._base import Provider
+from engine.providers._base import CallRequest, Provider
 
 
 @dataclass(slots=True)
@@ -134,6 +134,21 @@ class Plan:
             simulated=simulated or model.startswith("simulate:"),
             prompt_override=self.prompt_override,
             unpriced=self.prices.get(model, FREE) is None,
+        )
+
+    def request(self, model: str, prompt: str, max_tokens: int, attempt: int = 1) -> CallRequest:
+        """The call ``prompt`` makes on ``model``, online or in a batch job alike."""
+        config = self.config
+        return CallRequest(
+            model=provider_model(model),
+            prompt=prompt,
+            system=config.system,
+            max_tokens=max_tokens,
+            temperature=config.temperature,
+            stop=config.stop,
+            schema=config.output_schema,
+            params=config.params,
+            attempt=attempt,
         )
 
     def invalid(self, entry: InvalidItem, model: str) -> ItemResult:

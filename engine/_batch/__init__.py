@@ -3,8 +3,8 @@ tracker that polls, fetches and settles (``_jobs``), and finding jobs again afte
 restart (``_reattach``). Everything lands in the same checkpoint log and money as online
 calls; see each module for why it is shaped as it is."""
 
-from engine._batch._jobs import JobTracker
+from engine._batch._jobs import JobTracker, job_view
 from engine._batch._lane import BatchLane
 from engine._batch._reattach import Reattached, reattach
 
-__all__ = ["BatchLane", "JobTracker", "Reattached", "reattach"]
+__all__ = ["BatchLane", "JobTracker", "Reattached", "job_view", "reattach"]

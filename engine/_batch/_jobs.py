@@ -33,7 +33,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 
 from engine import log
 from engine._budget import Funds, to_usd
-from engine._config import Format, provider_model
+from engine._config import Format
 from engine._control import Control
 from engine._errors import FATAL_KINDS, ProviderError
 from engine._events import BatchJob, BatchJobEnded, BatchJobProgressed
@@ -48,6 +48,22 @@ FIRST_LOOK_S = 3.0
 """The first wait before looking at a new job (``--poll-s`` if shorter)."""
 ENDED_STATES: frozenset[str] = frozenset({"ended", "failed", "expired", "cancelled"})
 CANCEL_DEADLINE_S = 30.0
+
+
+def job_view(job: log.BatchRecord) -> BatchJob:
+    """What subscribers are told of a job, from its latest record."""
+    succeeded, errored, processing = job.counts
+    return BatchJob(
+        model=job.model,
+        job_id=job.job_id or job.token,
+        state=job.state,
+        requests=len(job.items),
+        succeeded=succeeded,
+        errored=errored,
+        processing=processing if job.state not in ENDED_STATES else 0,
+        submitted_at=job.since,
+        expires_at=job.expires_at,
+    )
 
 
 class Slots:
@@ -125,18 +141,7 @@ class JobTracker:
         return job
 
     def view(self, job: log.BatchRecord) -> BatchJob:
-        succeeded, errored, processing = job.counts
-        return BatchJob(
-            model=job.model,
-            job_id=job.job_id or job.token,
-            state=job.state,
-            requests=len(job.items),
-            succeeded=succeeded,
-            errored=errored,
-            processing=processing if job.state not in ENDED_STATES else 0,
-            submitted_at=job.since,
-            expires_at=job.expires_at,
-        )
+        return job_view(job)
 
     async def first_look(self, job: log.BatchRecord) -> log.BatchRecord | None:
         """Look once at a job found in the log, before anything is dispatched: one that
@@ -228,7 +233,8 @@ class JobTracker:
             _items_at, self._config.input, self._config.format, {e[0] for e in entries.values()}
         )
         unfinished = 0
-        asked = self._asked(job.model)
+        # What an answer is read against (its schema, its wrapping): all but the prompt.
+        asked = self._plan.request(job.model, "", self._config.max_tokens)
 
         def lookup(custom_id: str) -> CallRequest | None:
             return asked if custom_id in entries else None
@@ -252,21 +258,6 @@ class JobTracker:
         job = replace(self.seen(job, status), closed=True, t=time.time())
         self._note(log.batch_record(job))
         self._control.emit(BatchJobEnded(self.view(job), unfinished))
-
-    def _asked(self, model: str) -> CallRequest:
-        """What each request of a job on ``model`` asked for, but its prompt: all an answer
-        is read against (its schema, its wrapping)."""
-        config = self._config
-        return CallRequest(
-            model=provider_model(model),
-            prompt="",
-            system=config.system,
-            max_tokens=config.max_tokens,
-            temperature=config.temperature,
-            stop=config.stop,
-            schema=config.output_schema,
-            params=config.params,
-        )
 
     async def _unfinished(self, model: str, item: Item, units: int, online: bool) -> None:
         """A request that gave no result gives its money back; its item stays pending, or

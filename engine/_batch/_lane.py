@@ -33,13 +33,12 @@ from anyio.streams.memory import MemoryObjectReceiveStream
 from engine import log
 from engine._batch._jobs import JobTracker, Slots
 from engine._budget import Funds
-from engine._config import provider_model
 from engine._control import Control
 from engine._errors import ProviderError
 from engine._events import BatchJobSubmitted
 from engine._plan import BatchPlan, Plan, Work
 from engine._retry import backoff_delay
-from engine.providers import BatchApi, BatchRequest, CallRequest, JobStatus
+from engine.providers import BatchApi, BatchRequest, JobStatus
 
 SUBMIT_ATTEMPTS = 4
 """Tries to create one job when the provider answers with a retryable error."""
@@ -130,18 +129,7 @@ class BatchLane:
     def _request(self, work: Work, number: int) -> BatchRequest:
         """The request exactly as an online call sends it; its custom_id says which job and
         which line, so it stands for one (item, model) in one job, never reused."""
-        config = self._config
-        call = CallRequest(
-            model=provider_model(work.model),
-            prompt=work.prompt,
-            system=config.system,
-            max_tokens=work.max_tokens,
-            temperature=config.temperature,
-            stop=config.stop,
-            schema=config.output_schema,
-            params=config.params,
-            timeout_s=config.timeout,
-        )
+        call = self._plan.request(work.model, work.prompt, work.max_tokens)
         return BatchRequest(f"j{number}-l{work.item.line}", call)
 
     def _may_submit(self) -> bool:

@@ -16,7 +16,7 @@ import sys
 
 import anyio
 
-from engine import log
+from engine._batch import job_view
 from engine._errors import BatchdeckError, ProviderError
 from engine._events import BatchJob
 from engine._run import Run
@@ -24,25 +24,10 @@ from engine._runs import list_runs
 from engine.cli._progress import job_line
 
 
-def _view(job: log.BatchRecord) -> BatchJob:
-    succeeded, errored, processing = job.counts
-    return BatchJob(
-        model=job.model,
-        job_id=job.job_id or job.token,
-        state=job.state,
-        requests=len(job.items),
-        succeeded=succeeded,
-        errored=errored,
-        processing=processing,
-        submitted_at=job.since,
-        expires_at=job.expires_at,
-    )
-
-
 async def _live_views(run: Run) -> list[BatchJob]:
     """The run's jobs, the open ones as their provider says they stand now."""
     jobs = run.batch_jobs()
-    views = [_view(job) for job in jobs]
+    views = [job_view(job) for job in jobs]
     if not any(job.open and job.job_id for job in jobs):
         return views
     try:
