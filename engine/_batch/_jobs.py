@@ -6,14 +6,15 @@ wait) is honoured, and pause holds the looks back. Every wait goes through
 ``Control.waiting``: a stop or the time limit ends it at once, and the job keeps
 running at the provider (with ``--cancel-at-time-limit`` it is cancelled first).
 
-When the job has ended (or failed, expired, or was cancelled) its results are
-fetched in one pass and become ``result`` records like online ones: ``ok``, or
-``failed`` with the error's kind; each settles its request's reservation at the
-batch price of the usage it reports. A request that gave no result (expired,
-cancelled) gives its reservation back and its item stays pending for resume. A
-pair the log already holds a result for (a fetch cut short by a kill, done again)
-is passed over, so no pair ever gets two results from one job. Only then is the
-job's record ``closed``.
+When the job has ended (expired, or was cancelled) its results are fetched in one
+pass (an error on the way reads them again, past those already read) and become
+``result`` records like online ones: ``ok``, or ``failed`` with the error's kind;
+each settles its request's reservation at the batch price of the usage it reports.
+A request that gave no result (expired, cancelled; all of a job refused whole)
+gives its reservation back and its item stays pending for resume. A pair the log
+already holds a result for (a fetch cut short by a kill, done again) is passed
+over, so no pair ever gets two results from one job. Only then is the job's record
+``closed``.
 
 Results need their items' fields, which the lane does not keep: they are read back
 from the input by line when the job's results are fetched, so memory holds one
@@ -40,7 +41,7 @@ from engine._events import BatchJob, BatchJobEnded, BatchJobProgressed
 from engine._items import Item
 from engine._plan import BatchPlan, Plan
 from engine._results import ErrorInfo, ItemResult, Usage
-from engine._retry import server_wait
+from engine._retry import backoff_delay, server_wait
 from engine.providers import CallRequest, CallResult, JobStatus, Outcome
 from engine.readers import read_items
 
@@ -239,19 +240,36 @@ class JobTracker:
         def lookup(custom_id: str) -> CallRequest | None:
             return asked if custom_id in entries else None
 
-        async for custom_id, outcome in api.results(job.job_id, lookup):
-            entry = entries.pop(custom_id, None)
-            if entry is None:
-                continue
-            id, line, units = entry
-            item = items.get(line)
-            if item is None or item.id != id:
-                item = Item(id, line, {})
-            if outcome is None:
-                unfinished += 1
-                await self._unfinished(job.model, item, units, online)
-                continue
-            await self._results.send(self._result(job, item, units, outcome))
+        attempt = 0
+        while status.state != "failed":  # a job refused whole has no results: all pending
+            try:
+                async for custom_id, outcome in api.results(job.job_id, lookup):
+                    entry = entries.pop(custom_id, None)
+                    if entry is None:
+                        continue
+                    id, line, units = entry
+                    item = items.get(line)
+                    if item is None or item.id != id:
+                        item = Item(id, line, {})
+                    if outcome is None:
+                        unfinished += 1
+                        await self._unfinished(job.model, item, units, online)
+                        continue
+                    await self._results.send(self._result(job, item, units, outcome))
+                break
+            except ProviderError as exc:  # what was read is logged; the rest is read again
+                attempt += 1
+                if exc.kind in FATAL_KINDS or attempt > self._config.retry.retries:
+                    self.left += 1  # open still: a resume fetches the rest
+                    return
+                delay = backoff_delay(
+                    attempt, settings=self._config.retry, retry_after=exc.retry_after
+                )
+                with self._control.waiting() as wait:
+                    await anyio.sleep(delay)
+                if wait.cancelled_caught:
+                    self.left += 1
+                    return
         for id, line, units in entries.values():  # no word of them: as unfinished
             unfinished += 1
             await self._unfinished(job.model, items.get(line) or Item(id, line, {}), units, online)
