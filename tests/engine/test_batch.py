@@ -263,3 +263,34 @@ async def test_pause_holds_submission_back_until_resumed(tmp_path: Path) -> None
         run.resume()
     assert len(jobs_in_store(run)) == 1
     assert sum(isinstance(e, ItemFinished) for e in events) == 10
+
+
+class BrokenOnce:
+    """simulate's batch API whose first reading of results breaks off half way."""
+
+    def __init__(self, api: Any) -> None:
+        self._api = api
+        self.limits = api.limits
+        self.readings = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._api, name)
+
+    async def results(self, job_id: str, lookup: Any) -> Any:
+        self.readings += 1
+        count = 0
+        async for pair in self._api.results(job_id, lookup):
+            if self.readings == 1 and count == 5:
+                raise ProviderError("connection", "connection reset")
+            count += 1
+            yield pair
+
+
+async def test_results_cut_off_on_the_way_are_read_again_without_doubles(tmp_path: Path) -> None:
+    run = make_run(tmp_path, items(10), batch=True, poll_s=0.01, sim=FAST, retry={"base_s": 0.01})
+    sim = SimulateProvider(run.config.sim, batch_store=store(run))
+    api = BrokenOnce(sim.batch_api())
+    finished = await run.execute([], providers={MODEL: WithBatch(sim, api)})
+    assert (finished.ok, finished.remaining, api.readings) == (10, 0, 2)
+    pairs = Counter(r.id for r in results(run))
+    assert len(pairs) == 10 and set(pairs.values()) == {1}
