@@ -1,0 +1,147 @@
+"""Batch runs through the real CLI against the fake server's batch endpoints, per provider.
+
+The fake server keeps OpenAI's, Anthropic's and Gemini's batch jobs statefully (queued,
+running, ended, expired, cancelled) and counts every custom_id any job accepted; the
+real ``batchdeck`` talks to it over HTTP on 127.0.0.1 with a test key.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from engine import log
+from engine._prices import PriceTable
+from engine._results import ItemResult
+from tests.cli import batchdeck
+from tests.fakeserver.fixtures import FakeServer, run_fake_server
+
+KEY = "sk-canary-batch-5e1d"
+KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY", "gemini": "GEMINI_API_KEY"}
+MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-haiku-4-5", "gemini": "gemini-2.5-flash"}
+PROVIDERS = list(MODELS)
+
+pytestmark = pytest.mark.timeout(600)
+
+
+@pytest.fixture
+def server() -> Iterator[FakeServer]:
+    with run_fake_server(api_key=KEY, latency_ms=1, batch_queue_s=0.1, batch_s=0.5) as fake:
+        yield fake
+
+
+def base_url(server: FakeServer, provider: str) -> str:
+    return server.openai_base_url if provider == "openai" else server.url
+
+
+def items(path: Path, count: int) -> Path:
+    rows = (
+        orjson.dumps({"id": f"t{i:05d}", "context": f"ticket number {i}"}) for i in range(count)
+    )
+    path.write_bytes(b"".join(row + b"\n" for row in rows))
+    return path
+
+
+def run(
+    server: FakeServer, provider: str, source: Path, run_dir: Path, *extra: str
+) -> subprocess.CompletedProcess[str]:
+    return batchdeck(
+        "run", str(source), "--model", f"{provider}:{MODELS[provider]}", "--batch",
+        "--base-url", base_url(server, provider), "--run-dir", str(run_dir),
+        "--poll-s", "0.2", "--max-tokens", "64", *extra,
+        home=run_dir.parent, extra_env={KEY_ENV[provider]: KEY}, timeout=500,
+    )  # fmt: skip
+
+
+def resume(provider: str, run_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return batchdeck(
+        "resume", str(run_dir), *extra, home=run_dir.parent,
+        extra_env={KEY_ENV[provider]: KEY}, timeout=500,
+    )  # fmt: skip
+
+
+def results(run_dir: Path) -> list[ItemResult]:
+    records = log.read_records(run_dir / "log.jsonl")
+    return [log.result_from_record(r) for r in records if r["k"] == "result"]
+
+
+def one_result_each(run_dir: Path, count: int) -> list[ItemResult]:
+    logged = results(run_dir)
+    pairs = Counter((r.model, r.id) for r in logged)
+    assert len(pairs) == count and set(pairs.values()) == {1}
+    return logged
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_ten_thousand_items_at_the_batch_price(
+    server: FakeServer, provider: str, tmp_path: Path
+) -> None:
+    source = items(tmp_path / "items.jsonl", 10_000)
+    done = run(server, provider, source, tmp_path / "run", "--batch-size", "4000")
+    assert done.returncode == 0, done.stderr
+    logged = one_result_each(tmp_path / "run", 10_000)
+    price = PriceTable.load().lookup(f"{provider}:{MODELS[provider]}")
+    assert price is not None
+    batch = price.batch()
+    assert all(r.status == "ok" and r.cost_usd == batch.cost(r.usage) for r in logged)
+    assert all(r.usage.input_tokens > 0 for r in logged)
+    accepted = server.batch_accepted()
+    assert accepted["requests"] == accepted["distinct"] == 10_000 and not accepted["repeated"]
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_job_that_expires_half_done_then_resume(
+    server: FakeServer, provider: str, tmp_path: Path
+) -> None:
+    source, run_dir = items(tmp_path / "items.jsonl", 200), tmp_path / "run"
+    server.configure(batch_expire_fraction=0.5)
+    first = run(server, provider, source, run_dir)
+    assert first.returncode == 130, first.stderr
+    assert "unfinished (pending)" in first.stderr
+    done_first = len(results(run_dir))
+    assert 0 < done_first < 200
+    server.configure(batch_expire_fraction=None)
+    again = resume(provider, run_dir)
+    assert again.returncode == 0, again.stderr
+    one_result_each(run_dir, 200)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_detach_cancel_and_resume(server: FakeServer, provider: str, tmp_path: Path) -> None:
+    source, run_dir = items(tmp_path / "items.jsonl", 100), tmp_path / "run"
+    server.configure(batch_s=3600)
+    detached = run(server, provider, source, run_dir, "--detach")
+    assert detached.returncode == 0, detached.stderr
+    assert not results(run_dir)
+    cancelled = resume(provider, run_dir, "--detach")  # re-attaches: one look, still running
+    assert cancelled.returncode == 0, cancelled.stderr
+    asked = batchdeck(
+        "cancel", str(run_dir), home=tmp_path, extra_env={KEY_ENV[provider]: KEY}, timeout=120
+    )
+    assert asked.returncode == 0 and "cancel asked" in asked.stderr, asked.stderr
+    server.configure(batch_s=0.5)
+    finished = resume(provider, run_dir, "--poll-s", "0.2")
+    assert finished.returncode == 0, finished.stderr
+    one_result_each(run_dir, 100)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_stragglers_finish_online_on_one_meter(
+    server: FakeServer, provider: str, tmp_path: Path
+) -> None:
+    source, run_dir = items(tmp_path / "items.jsonl", 60), tmp_path / "run"
+    server.configure(batch_s=3600)
+    done = run(server, provider, source, run_dir, "--finish-online-after", "0.5")
+    assert done.returncode == 0, done.stderr
+    logged = one_result_each(run_dir, 60)
+    price = PriceTable.load().lookup(f"{provider}:{MODELS[provider]}")
+    assert price is not None
+    assert all(r.status == "ok" for r in logged)
+    assert {r.cost_usd == price.cost(r.usage) for r in logged} == {True}  # online price
+    state = log.scan(run_dir / "log.jsonl")
+    assert state.cost_usd == pytest.approx(sum(r.cost_usd for r in logged))
