@@ -39,6 +39,7 @@ from engine._errors import (
 )
 from engine._estimate import Estimate, ModelEstimate, estimate
 from engine._events import (
+    CacheWarning,
     CapReached,
     CostUpdated,
     Event,
@@ -88,6 +89,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "SETTINGS",
     "BatchdeckError",
+    "CacheWarning",
     "CapReached",
     "ConfigError",
     "CostUpdated",

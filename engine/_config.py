@@ -36,6 +36,7 @@ from pydantic import (
     GetPydanticSchema,
     TypeAdapter,
     ValidationError,
+    ValidationInfo,
     field_serializer,
     field_validator,
     model_validator,
@@ -248,7 +249,39 @@ class RunConfig(BaseModel):
             "Durability",
         ),
     ] = "fsync"
+    cache: Annotated[
+        bool,
+        Tunable(
+            "answer a request the response cache holds from it, at no cost (answers are "
+            "stored either way; --no-cache asks every one again)",
+            "Response cache",
+        ),
+    ] = True
+    cache_only: Annotated[
+        bool,
+        Tunable(
+            "make no call: what the response cache cannot answer ends skipped",
+            "Cache only",
+            per_invocation=True,
+        ),
+    ] = False
+    cache_max_gb: Annotated[
+        float,
+        Field(gt=0, le=1_000_000),
+        Tunable(
+            "the response cache's size on disk; the least recently used answers go first",
+            "Cache max GB",
+            "GB",
+        ),
+    ] = 5.0
     sim: SimSettings = SimSettings()
+
+    @field_validator("cache_only")
+    @classmethod
+    def _only_with_the_cache(cls, only: bool, info: ValidationInfo) -> bool:
+        if only and info.data.get("cache") is False:
+            raise ValueError("answering only from the cache needs the cache: drop --no-cache")
+        return only
 
     @field_validator("models")
     @classmethod

@@ -40,6 +40,7 @@ ErrorKind = Literal[
     "invalid_output",
     "invalid_input",
     "budget",
+    "not_cached",
     "cancelled",
     "internal",
 ]

@@ -148,6 +148,14 @@ class InputWarning:
 
 
 @dataclass(frozen=True, slots=True)
+class CacheWarning:
+    """The response cache cannot be used (a damaged or unreadable file): the run goes on
+    without it."""
+
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
 class RunFailed:
     """The run stopped on its own: every call fails (bad key, bad model) or the log broke."""
 
@@ -175,6 +183,10 @@ class RunFinished:
     missing or could not be believed."""
     unpriced: tuple[str, ...] = ()
     """Models with no known price: their cost is unknown, not $0."""
+    cached: int = 0
+    """Results of this execution answered from the response cache, at no cost."""
+    saved_usd: float = 0.0
+    """What those answers' calls would have cost."""
 
 
 Event = (
@@ -192,6 +204,7 @@ Event = (
     | CapReached
     | LogRecovered
     | InputWarning
+    | CacheWarning
     | RunFailed
     | RunFinished
 )

@@ -28,7 +28,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from engine import log
 from engine._attempts import Attempts
-from engine._budget import Budget, Funds, to_usd
+from engine._budget import Budget, Funds, to_units, to_usd
 from engine._control import Control
 from engine._dispatch import Dispatcher, send
 from engine._events import (
@@ -71,6 +71,8 @@ class Execution:
         }
         self._usage = Usage(plan.state.input_tokens, plan.state.output_tokens)
         self._usage_unknown = 0
+        self._cached = 0
+        self._saved_units = 0
         self._started = time.monotonic()
 
     # ---- control (sync: safe to call from any task on the loop) ----
@@ -197,6 +199,9 @@ class Execution:
         self._counts[result.status] += 1
         self._usage = self._usage + result.usage
         self._usage_unknown += result.usage.unknown
+        if result.cached:
+            self._cached += 1
+            self._saved_units += to_units(result.saved_usd)
 
     async def _finish(self) -> RunFinished:
         control = self._control
@@ -227,6 +232,8 @@ class Execution:
             overspent_usd=to_usd(self._budget.overspent_units),
             usage_unknown=self._usage_unknown,
             unpriced=tuple(m for m, price in self._plan.prices.items() if price is None),
+            cached=self._cached,
+            saved_usd=to_usd(self._saved_units),
         )
         control.emit(finished)
         return finished

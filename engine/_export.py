@@ -44,6 +44,7 @@ RESULT_COLUMNS = (
     "usage_unknown",
     "latency_ms",
     "attempts",
+    "cached",
     "error",
 )
 
@@ -61,7 +62,8 @@ def format_for(path: Path, fmt: str | None = None) -> ExportFormat:
 def result_row(result: ItemResult) -> dict[str, Any]:
     """The result's own columns (error as ``kind: message``). ``cost_usd`` is empty for a
     model with no price (unknown, not $0); ``usage_unknown`` is set for a result charged
-    its reservation because an answer's usage could not be believed."""
+    its reservation because an answer's usage could not be believed; ``cached`` for an
+    answer the response cache gave."""
     error = result.error
     return {
         "id": result.id,
@@ -75,6 +77,7 @@ def result_row(result: ItemResult) -> dict[str, Any]:
         "usage_unknown": result.usage.unknown or None,
         "latency_ms": round(result.latency_ms, 1),
         "attempts": result.attempts,
+        "cached": result.cached or None,
         "error": None if error is None else f"{error.kind}: {error.message}",
     }
 

@@ -1,9 +1,10 @@
 """Where batchdeck keeps runs, settings, prices and keys.
 
 One place decides, so ``BATCHDECK_HOME`` (tests, portable installs) moves all of
-it at once: ``$BATCHDECK_HOME/runs`` and ``$BATCHDECK_HOME/config``; otherwise
-platformdirs' user data and config dirs. It also keeps what the user names
-from landing on what batchdeck keeps (``refuse_run_files``).
+it at once: ``$BATCHDECK_HOME/runs``, ``$BATCHDECK_HOME/config`` and
+``$BATCHDECK_HOME/cache``; otherwise platformdirs' user data, config and cache
+dirs. It also keeps what the user names from landing on what batchdeck keeps
+(``refuse_run_files``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,12 @@ def runs_root() -> Path:
 def config_dir() -> Path:
     home = _home()
     return home / "config" if home else Path(platformdirs.user_config_dir(APP_NAME))
+
+
+def cache_dir() -> Path:
+    """Where the response cache lives (``engine._cache``)."""
+    home = _home()
+    return home / "cache" if home else Path(platformdirs.user_cache_dir(APP_NAME))
 
 
 def refuse_run_files(path: Path, *, input: str, run_dir: Path) -> None:

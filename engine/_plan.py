@@ -5,7 +5,9 @@
 worker. Both are plain data, so the dispatcher, the workers and the log task can
 share them without reaching into each other. Results are built here too, because
 every part makes them (the dispatcher for items that never get a call, workers
-for the rest) and each one must carry the plan's edited prompt.
+for the rest) and each one must carry the plan's edited prompt; and so is the
+request an attempt sends (``Plan.request``), because the dispatcher needs it
+before a worker does: its response-cache key.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine import log
+from engine._cache import RunCache
 from engine._config import RunConfig
 from engine._events import FinalState
 from engine._items import InvalidItem, Item
@@ -24,7 +27,7 @@ from engine._ratelimit import RateLimiter
 from engine._results import ErrorInfo, ItemResult, Status, Usage
 from engine._schema import OutputValidator
 from engine._template import PromptTemplate
-from engine.providers._base import Provider
+from engine.providers._base import CallRequest, Provider
 
 
 @dataclass(slots=True)
@@ -40,6 +43,32 @@ class Work:
     reserved_units: int
     answers: int
     """Answers a call may be billed for (``--param n``): the output reserved is multiplied."""
+    cache_key: bytes | None = None
+    """The response-cache key of its first attempt's request (None: not cached)."""
+
+
+def call_request(
+    config: RunConfig,
+    model: str,
+    prompt: str,
+    max_tokens: int,
+    attempt: int = 1,
+    timeout_s: float = 60.0,
+) -> CallRequest:
+    """What a call of ``prompt`` to ``model`` (``provider:model``) sends under ``config``
+    (the timeout and the attempt are not sent: they do not change the response-cache key)."""
+    return CallRequest(
+        model=model.partition(":")[2],
+        prompt=prompt,
+        system=config.system,
+        max_tokens=max_tokens,
+        temperature=config.temperature,
+        stop=config.stop,
+        schema=config.output_schema,
+        params=config.params,
+        timeout_s=timeout_s,
+        attempt=attempt,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +96,14 @@ class Plan:
     retrying: FinalState | None = None
     """Set when this execution only retries some pairs: the state the run was in, which it
     keeps unless the retry leaves nothing undone."""
+    cache: RunCache | None = None
+    """The response cache, unless the run keeps none."""
+
+    def request(
+        self, work: Work, max_tokens: int, attempt: int = 1, timeout_s: float = 60.0
+    ) -> CallRequest:
+        """What an attempt of ``work`` sends (``max_tokens`` may be lowered for a retry)."""
+        return call_request(self.config, work.model, work.prompt, max_tokens, attempt, timeout_s)
 
     def result(
         self,
@@ -84,6 +121,8 @@ class Plan:
         errors: Sequence[ErrorInfo] = (),
         finish_reason: str | None = None,
         simulated: bool = False,
+        cached: bool = False,
+        saved: float = 0.0,
     ) -> ItemResult:
         """The result of ``item`` on ``model``; ``started`` is a ``perf_counter`` reading."""
         latency = 0.0 if started is None else (time.perf_counter() - started) * 1000
@@ -105,6 +144,8 @@ class Plan:
             simulated=simulated or model.startswith("simulate:"),
             prompt_override=self.prompt_override,
             unpriced=self.prices.get(model, FREE) is None,
+            cached=cached,
+            saved_usd=saved,
         )
 
     def invalid(self, entry: InvalidItem, model: str) -> ItemResult:

@@ -64,6 +64,10 @@ class ItemResult:
     """A prompt edited by the user for a retry, which replaced the run's template."""
     unpriced: bool = False
     """The model has no known price: ``cost_usd`` is 0 because it is unknown, not free."""
+    cached: bool = False
+    """Answered from the response cache (``engine._cache``): no call was made, nothing paid."""
+    saved_usd: float = 0.0
+    """For a cached answer: what its call would have cost at this run's prices."""
 
     @property
     def key(self) -> tuple[str, str]:

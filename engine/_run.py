@@ -36,10 +36,12 @@ import anyio
 from engine import _summary as summary
 from engine import log
 from engine._atomic import fsync_dir, write_atomic
+from engine._cache import ResponseCache, RunCache
 from engine._config import SETTINGS, SPEED_SETTINGS, RunConfig, settings_of, with_settings
 from engine._dispatch import READ_CHUNK
 from engine._errors import BatchdeckError, ConfigError, InputError, RunNotFound
 from engine._events import (
+    CacheWarning,
     Event,
     InputWarning,
     LiveState,
@@ -61,6 +63,7 @@ from engine._schema import OutputValidator
 from engine._template import PromptTemplate, default_template_for, unknown_placeholders
 from engine._tokens import answers_per_call
 from engine.providers import PRESETS, Provider, make_provider
+from engine.providers._base import Identifies
 from engine.providers.simulate import SIMULATE, SimulateProvider
 from engine.readers import STDIN, check_input, count_items, detect_format, read_items
 
@@ -310,6 +313,10 @@ class Run:
                 providers = _build_providers(config, session=1 if state is None else state.records)
                 for provider in set(providers.values()):
                     stack.push_async_callback(_shielded(provider.aclose))
+            retrying = options.only is not None
+            cache = await _run_cache(config, providers, retrying=retrying, emit=emit)
+            if cache is not None:
+                stack.push_async_callback(_shielded(cache.close))
             warnings: list[str] = []
             if options.only is None:
                 stream, items, template = await _open_items(config, warnings.append)
@@ -355,6 +362,7 @@ class Run:
                 answers=answers,
                 total=total,
                 retrying=None if options.only is None else state.outcome,
+                cache=cache,
             )
 
     async def _checked_log(self, options: _Options, emit: Callable[[Event], None]) -> log.LogState:
@@ -457,6 +465,33 @@ def _build_providers(config: RunConfig, session: int) -> dict[str, Provider]:
                 )
         providers[model] = built[where]
     return providers
+
+
+async def _run_cache(
+    config: RunConfig,
+    providers: Mapping[str, Provider],
+    *,
+    retrying: bool,
+    emit: Callable[[Event], None],
+) -> RunCache | None:
+    """The response cache for this execution, or None when no model's answers are cached.
+
+    A retry of chosen pairs asks for new answers: it stores them but reads none."""
+    identities = {
+        model: provider.request_identity
+        for model, provider in providers.items()
+        if isinstance(provider, Identifies)
+    }
+    if not identities and not config.cache_only:
+        return None
+    store = await anyio.to_thread.run_sync(ResponseCache.open, config.cache_max_gb)
+    return RunCache(
+        store,
+        identities,
+        read=config.cache and not retrying,
+        only=config.cache_only,
+        warn=lambda message: emit(CacheWarning(message)),
+    )
 
 
 def _limiters(config: RunConfig, emit: Callable[[Event], None]) -> dict[str, RateLimiter]:

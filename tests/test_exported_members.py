@@ -48,6 +48,7 @@ EXPORTED = {
     "CapReached",
     "LogRecovered",
     "InputWarning",
+    "CacheWarning",
     "RunFailed",
     "RunFinished",
     "RunState",

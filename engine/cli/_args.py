@@ -31,6 +31,7 @@ from engine._config import (
 from engine._errors import ConfigError
 from engine._schema import load_schema
 from engine._sources import CONFIG_FILE, config_file, default_settings, file_endpoints
+from engine.cli._cache import add_cache_parser
 
 
 class _Parser(argparse.ArgumentParser):
@@ -209,6 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--status", choices=("ok", "failed", "skipped", "all"), default="all")
     export.add_argument("--output", metavar="FILE", help="default: stdout")
     _add_csv_raw(export)
+
+    add_cache_parser(commands)
 
     keys = commands.add_parser("keys", help="which providers have a key, and from where")
     _add_json(keys)

@@ -1,4 +1,5 @@
-"""The headless commands: run, resume, estimate, runs, export, keys, demo.
+"""The headless commands: run, resume, estimate, runs, export, keys, demo (and ``cache``, in
+``_cache``).
 
 Each returns the process exit code; errors the user can fix are raised as
 ``BatchdeckError`` and printed as one line by ``main``.
@@ -42,6 +43,7 @@ from engine._runs import (
     next_steps,
 )
 from engine.cli._args import config_from_args, given_settings
+from engine.cli._cache import cmd_cache
 from engine.cli._demo import demo_run_args
 from engine.cli._progress import Progress
 
@@ -228,6 +230,8 @@ def cmd_estimate(args: argparse.Namespace) -> int:
                 f"${model.cost_high:.4f} (every call writes --max-tokens)",
                 file=out,
             )
+    if result.cached:
+        print(f"cached      {result.cached:,} calls answered by the response cache, free", file=out)
     print(
         f"time        ~{_duration(result.seconds)} at {config.workers} workers, "
         f"bound by {result.bound_by}, assuming {result.latency_s:.2f}s a call",
@@ -335,4 +339,5 @@ COMMANDS = {
     "export": cmd_export,
     "keys": cmd_keys,
     "demo": cmd_demo,
+    "cache": cmd_cache,
 }

@@ -19,6 +19,7 @@ from typing import TextIO
 import anyio
 
 from engine._events import (
+    CacheWarning,
     CapReached,
     CostUpdated,
     Event,
@@ -77,7 +78,7 @@ class Progress:
                 self.note(f"run {event.run_id} in {event.run_dir}")
         elif isinstance(event, CapReached):
             self.note(f"stopping: {event.message}")
-        elif isinstance(event, InputWarning):
+        elif isinstance(event, InputWarning | CacheWarning):
             self.note(f"warning: {event.message}")
         elif isinstance(event, LogRecovered):
             self.note(f"log: a torn tail of {event.bad_bytes} bytes was moved to {event.side_file}")
@@ -159,6 +160,10 @@ class Progress:
             f"  cost {_cost(finished)}   tokens {finished.input_tokens:,} in / "
             f"{finished.output_tokens:,} out"
         )
+        if finished.cached:
+            saved = finished.saved_usd
+            shown = f"${saved:.2f}" if saved >= 1 else f"${saved:.4f}"
+            lines.append(f"  {finished.cached:,} answers from the cache, {shown} not spent")
         if finished.usage_unknown:
             lines.append(
                 f"  {finished.usage_unknown} answers came without a usage that could be believed:"

@@ -20,10 +20,13 @@ when empty)::
     result   terminal record of one (model, id) pair:
              {"k","head","attempts"?,"latency_ms"?,"output"?,"parsed"?,"finish"?,
               "error"?: {"kind","message"},"attempt_errors"?: [[kind, message]...],
-              "simulated"?,"prompt"?,"fields"?,"usage_unknown"?,"unpriced"?}
+              "simulated"?,"prompt"?,"fields"?,"usage_unknown"?,"unpriced"?,
+              "cached"?,"saved_usd"?}
              usage_unknown: an answer's usage could not be believed, and it was
              charged all that was reserved for it; unpriced: the model has no
-             price, so cost_usd (0) is unknown
+             price, so cost_usd (0) is unknown; cached: answered from the
+             response cache, no call made, and saved_usd what that call would
+             have cost
     batch    a submission to a provider's native batch API (none yet; resume
              reads them into ``LogState.batches``):
              {"k","t","provider","batch_id","model","state","provider_state"?,"ids"?}
@@ -190,6 +193,9 @@ def result_record(result: ItemResult) -> dict[str, Any]:
         rec["unpriced"] = True
     if result.prompt_override is not None:
         rec["prompt"] = result.prompt_override
+    if result.cached:
+        rec["cached"] = True
+        rec["saved_usd"] = result.saved_usd
     if result.fields:
         fields = result.fields  # orjson writes dicts, not other Mappings
         rec["fields"] = fields if type(fields) is dict else dict(fields)
@@ -215,6 +221,7 @@ def result_from_record(rec: Mapping[str, Any]) -> ItemResult:
             or counts[-1] > MAX_ATTEMPTS
             or not is_bounded(cost, MAX_USD)
             or not is_bounded(rec.get("latency_ms", 0.0), MAX_TIME)
+            or not is_bounded(rec.get("saved_usd", 0.0), MAX_USD)
         ):
             raise ValueError("a value out of bounds")
         error = rec.get("error")
@@ -238,6 +245,8 @@ def result_from_record(rec: Mapping[str, Any]) -> ItemResult:
             simulated=rec.get("simulated", False),
             prompt_override=rec.get("prompt"),
             unpriced=rec.get("unpriced", False),
+            cached=rec.get("cached", False),
+            saved_usd=rec.get("saved_usd", 0.0),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise LogCorrupt(f"a malformed result record ({type(exc).__name__}: {exc})") from None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from engine._results import Usage
 
@@ -79,3 +79,13 @@ class Provider(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class Identifies(Protocol):
+    """A provider whose requests can be told apart by what they send (the response cache's
+    key): every HTTP provider. ``simulate`` is not one: its answers cost nothing."""
+
+    def request_identity(self, request: CallRequest) -> bytes:
+        """Canonical bytes of what ``request`` sends: provider, URL, body; never a key."""
+        ...

@@ -37,7 +37,7 @@ TICKETS = str(SAMPLES / "tickets.jsonl")
 
 def other_value(setting: Setting) -> Any:
     """A valid value of ``setting`` that is not its default."""
-    candidates = [*setting.choices, 2, 1, 0.5, 3]
+    candidates = [*setting.choices, 2, 1, 0.5, 3, 0]  # 0: False, for a switch that is on
     for raw in candidates:
         try:
             value = setting.parse(raw)
@@ -90,7 +90,10 @@ def test_each_setting_has_its_flag_and_reaches_the_config(setting: Setting) -> N
     value = other_value(setting)
     for command in ("run", "estimate"):
         assert setting.flag in flags_of(subcommand(command))
-    given = [setting.flag] if value is True else [setting.flag, str(value)]  # a bool: --name
+    if isinstance(value, bool):  # a switch: --name, or --no-name
+        given = [setting.flag if value else "--no-" + setting.flag.removeprefix("--")]
+    else:
+        given = [setting.flag, str(value)]
     args = build_parser().parse_args(["run", TICKETS, *given])
     assert settings_of(config_from_args(args))[setting.name] == value
     on_resume = setting.flag in flags_of(subcommand("resume"))
