@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 from engine import (
+    CacheWarning,
     CapReached,
     CostUpdated,
     Event,
@@ -159,6 +160,10 @@ class RunModel:
         self.output_tokens = 0
         self.finished_items = 0
         """Terminal results received, retries of one pair included: what throughput counts."""
+        self.cached = 0
+        """Of those, answers the response cache gave, at no cost."""
+        self.saved_usd = 0.0
+        """What those answers' calls would have cost."""
 
         self.counts: dict[RowStatus, int] = dict.fromkeys(_STATUSES, 0)
         self.per_model: dict[str, ModelStats] = {}
@@ -194,6 +199,7 @@ class RunModel:
             CapReached: self._on_cap_reached,
             LogRecovered: self._on_log_recovered,
             InputWarning: self._on_input_warning,
+            CacheWarning: self._on_input_warning,
             RunFailed: self._on_run_failed,
             RunFinished: self._on_run_finished,
         }
@@ -287,6 +293,11 @@ class RunModel:
             rate = self.finished_items / self.elapsed_s
         return remaining / rate if rate else None
 
+    @property
+    def cache_hit_rate(self) -> float | None:
+        """The share of finished results the response cache answered; None before any."""
+        return self.cached / self.finished_items if self.finished_items else None
+
     def failure_kinds(self) -> dict[str, int]:
         """Failed and skipped rows per error kind, largest group first."""
         return self.store.kind_counts()
@@ -356,6 +367,9 @@ class RunModel:
         self.input_tokens += usage.input_tokens
         self.output_tokens += usage.output_tokens
         self.finished_items += 1
+        if result.cached:
+            self.cached += 1
+            self.saved_usd += result.saved_usd
 
     def _on_cost_updated(self, event: CostUpdated) -> None:
         self.spent_usd = event.spent_usd
@@ -392,7 +406,7 @@ class RunModel:
             )
         )
 
-    def _on_input_warning(self, event: InputWarning) -> None:
+    def _on_input_warning(self, event: InputWarning | CacheWarning) -> None:
         self._notices.append(Notice("warning", event.message))
 
     def _on_run_failed(self, event: RunFailed) -> None:

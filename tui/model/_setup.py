@@ -251,8 +251,9 @@ def estimate_text(found: Estimate, config: RunConfig) -> str:
     )
     cap = "" if config.max_cost is None else f" (cap {_format.money(config.max_cost)})"
     invalid = f", {found.invalid:,} invalid" if found.invalid else ""
+    cached = f" ({found.cached:,} from the cache, free)" if found.cached else ""
     return (
-        f"{found.items:,} items{invalid} · {found.calls:,} calls\n"
+        f"{found.items:,} items{invalid} · {found.calls:,} calls{cached}\n"
         f"~{_format.count(found.input_tokens)} input tokens, "
         f"≤{_format.count(found.output_tokens_max)} output\n"
         f"{cost}{cap}\n"

@@ -82,6 +82,8 @@ class Row:
     delay_s: float
     """For a retrying row: how long the engine waits before the next attempt."""
     version: int
+    cached: bool = False
+    """Answered from the response cache: no call, no cost."""
 
     @property
     def key(self) -> tuple[str, str]:
@@ -120,6 +122,8 @@ class ItemStore:
         self._output_tokens = array("q")
         self._cost = array("d")
         self._latency = array("d")
+        self._cached = array("B")
+        """1 for a row the response cache answered."""
         self._versions = array("q")
         self._gens = array("q")
         """Bucket generation per row (see the module docstring)."""
@@ -134,6 +138,7 @@ class ItemStore:
             self._output_tokens,
             self._cost,
             self._latency,
+            self._cached,
             self._versions,
             self._gens,
         )
@@ -177,6 +182,7 @@ class ItemStore:
             self._kinds.get(position),
             self._delays.get(position, 0.0),
             self._versions[position],
+            bool(self._cached[position]),
         )
 
     def version_of(self, position: int) -> int:
@@ -310,6 +316,7 @@ class ItemStore:
         self._output_tokens[position] = usage.output_tokens
         self._cost[position] = math.nan if result.unpriced else result.cost_usd
         self._latency[position] = result.latency_ms
+        self._cached[position] = result.cached
         self._previews[position] = preview[:PREVIEW_CHARS]
         self.version += 1
         self._versions[position] = self.version

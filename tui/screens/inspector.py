@@ -266,6 +266,8 @@ class InspectorScreen(Screen[None]):
         cost = "unknown (no price)" if result.unpriced else f"${result.cost_usd:.6f}"
         if usage.unknown:
             cost += " (usage unknown: charged its reservation)"
+        if result.cached:
+            cost += f" (from the response cache: ${result.saved_usd:.6f} not spent)"
         yield "cost", cost, ""
         yield "latency", f"{_format.latency(result.latency_ms)} ({result.latency_ms:,.0f} ms)", ""
         yield "timeout", self._timeout_text(), ""

@@ -96,6 +96,11 @@ def _cells(cells: Sequence[tuple[str, int, bool]]) -> list[str]:
     return [fit(text, width, right=right) + gap for text, width, right in cells]
 
 
+def _cost(row: Row) -> str:
+    """A finished row's cost; ``cached`` for an answer the response cache gave."""
+    return "cached" if row.cached else _format.money(row.cost_usd)
+
+
 def _runs(lines: Sequence[int]) -> Iterator[tuple[int, int]]:
     """(first, count) of each run of consecutive numbers in the ascending ``lines``."""
     start = 0
@@ -558,7 +563,7 @@ class ItemTable(ScrollView, can_focus=True, inherit_bindings=False):
                     layout.tokens,
                     True,
                 ),
-                (_format.money(row.cost_usd) if finished else "", layout.cost, True),
+                (_cost(row) if finished else "", layout.cost, True),
                 (_format.latency(row.latency_ms) if finished else "", layout.latency, True),
                 (self._preview(row, layout.preview), layout.preview, False),
             ),
