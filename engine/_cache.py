@@ -127,18 +127,28 @@ def _check(key: bytes, answer: bytes) -> int:
     return zlib.crc32(answer, zlib.crc32(key))
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    """A connection to the cache file, made and migrated if new; sqlite3.Error if unusable."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+def _connection(path: Path) -> sqlite3.Connection:
+    """A connection to an existing cache file (``_connect`` makes it)."""
     db = sqlite3.connect(
         path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
     )
     try:
+        db.execute("PRAGMA synchronous = NORMAL")  # WAL: a power loss may drop the last writes
+        db.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT}")
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    """A connection to the cache file, made and migrated if new; sqlite3.Error if unusable."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    db = _connection(path)
+    try:
         db.execute("PRAGMA auto_vacuum = INCREMENTAL")  # only takes on a new, empty file
         if db.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
             raise sqlite3.OperationalError("the file cannot be put in WAL mode")
-        db.execute("PRAGMA synchronous = NORMAL")  # WAL: a power loss may drop the last writes
-        db.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT}")
         version = db.execute("PRAGMA user_version").fetchone()[0]
         if version not in (0, SCHEMA_VERSION):
             raise sqlite3.DatabaseError(f"written by another version (schema {version})")
@@ -162,9 +172,17 @@ class ResponseCache:
     answers nothing and stores nothing.
     """
 
-    def __init__(self, path: Path, db: sqlite3.Connection | None, max_bytes: int) -> None:
+    def __init__(
+        self,
+        path: Path,
+        db: sqlite3.Connection | None,
+        writer_db: sqlite3.Connection | None,
+        max_bytes: int,
+    ) -> None:
         self.path = path
         self._db = db
+        self._writer_db = writer_db
+        """The writer thread's own connection, opened with the cache, not mid-run."""
         self._max_bytes = max_bytes
         self.problem: str | None = None
         self._queue: queue.Queue[tuple[bytes, bytes | None, int] | None] = queue.Queue(QUEUE_ROWS)
@@ -177,10 +195,17 @@ class ResponseCache:
         try:
             db = _connect(path)
         except (sqlite3.Error, OSError) as exc:
-            cache = cls(path, None, 0)
+            cache = cls(path, None, None, 0)
             cache._fail(exc)
             return cache
-        return cls(path, db, int(max_gb * _GB))
+        try:
+            writer_db = _connection(path)
+        except sqlite3.Error as exc:
+            db.close()
+            cache = cls(path, None, None, 0)
+            cache._fail(exc)
+            return cache
+        return cls(path, db, writer_db, int(max_gb * _GB))
 
     @property
     def working(self) -> bool:
@@ -240,6 +265,8 @@ class ResponseCache:
                     with contextlib.suppress(queue.Empty):
                         self._queue.get_nowait()
             writer.join(timeout_s)
+        elif self._writer_db is not None:
+            self._writer_db.close()
         if self._db is not None:
             self._db.close()
             self._db = None
@@ -247,11 +274,8 @@ class ResponseCache:
     # ---- the writer thread ----
 
     def _write_all(self) -> None:
-        try:
-            db = _connect(self.path)
-        except (sqlite3.Error, OSError) as exc:
-            self._fail(exc)
-            return
+        db = self._writer_db
+        assert db is not None
         try:
             done = False
             while not done:
