@@ -32,7 +32,7 @@ def fill_cache(count: int) -> None:
     template = default_template_for(preview.fields)
     config = read_form(Form(str(TICKETS), [MODEL], template, "", {}))
     assert not isinstance(config, list), config
-    identity = request_identities([MODEL], None)[MODEL]
+    identity = request_identities({MODEL: None})[MODEL]
     parsed = PromptTemplate.parse(template)
     cache = ResponseCache.open(max_gb=1.0)
     for item in islice(read_items(str(TICKETS)), count):
