@@ -49,6 +49,7 @@ from engine._secrets import strip_url_credentials
 
 Format = Literal["jsonl", "csv", "txt", "json"]
 Durability = Literal["fsync", "flush"]
+PromptCache = Literal["auto", "off"]
 
 DEFAULT_MODEL = "simulate:gpt-4o-mini"
 ENV_PREFIX = "BATCHDECK_"
@@ -274,6 +275,14 @@ class RunConfig(BaseModel):
             "GB",
         ),
     ] = 5.0
+    prompt_cache: Annotated[
+        PromptCache,
+        Tunable(
+            "mark the system prompt and the template's fixed start for the provider's prompt "
+            "cache when long enough (Anthropic; OpenAI and Gemini cache on their own)",
+            "Prompt cache",
+        ),
+    ] = "auto"
     sim: SimSettings = SimSettings()
 
     @field_validator("cache_only")

@@ -187,6 +187,10 @@ class RunFinished:
     """Results of this execution answered from the response cache, at no cost."""
     saved_usd: float = 0.0
     """What those answers' calls would have cost."""
+    cached_tokens: int = 0
+    """Input tokens the providers read from their prompt caches."""
+    cache_saved_usd: float = 0.0
+    """What the providers' prompt caches saved on this execution's results."""
 
 
 Event = (

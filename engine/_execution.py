@@ -69,10 +69,12 @@ class Execution:
             "failed": plan.state.failed,
             "skipped": plan.state.skipped,
         }
-        self._usage = Usage(plan.state.input_tokens, plan.state.output_tokens)
+        state = plan.state
+        self._usage = Usage(state.input_tokens, state.output_tokens, state.cached_tokens)
         self._usage_unknown = 0
         self._cached = 0
         self._saved_units = 0
+        self._cache_saved_usd = 0.0
         self._started = time.monotonic()
 
     # ---- control (sync: safe to call from any task on the loop) ----
@@ -202,6 +204,7 @@ class Execution:
         if result.cached:
             self._cached += 1
             self._saved_units += to_units(result.saved_usd)
+        self._cache_saved_usd += result.cache_saved_usd
 
     async def _finish(self) -> RunFinished:
         control = self._control
@@ -234,6 +237,8 @@ class Execution:
             unpriced=tuple(m for m, price in self._plan.prices.items() if price is None),
             cached=self._cached,
             saved_usd=to_usd(self._saved_units),
+            cached_tokens=self._usage.cached_tokens,
+            cache_saved_usd=self._cache_saved_usd,
         )
         control.emit(finished)
         return finished

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from engine import log
@@ -102,8 +102,14 @@ class Plan:
     def request(
         self, work: Work, max_tokens: int, attempt: int = 1, timeout_s: float = 60.0
     ) -> CallRequest:
-        """What an attempt of ``work`` sends (``max_tokens`` may be lowered for a retry)."""
-        return call_request(self.config, work.model, work.prompt, max_tokens, attempt, timeout_s)
+        """What an attempt of ``work`` sends (``max_tokens`` may be lowered for a retry), its
+        fixed start marked for the provider's prompt cache unless ``--prompt-cache off``."""
+        request = call_request(self.config, work.model, work.prompt, max_tokens, attempt, timeout_s)
+        if self.config.prompt_cache == "off":
+            return request
+        fixed = self.template.fixed_prefix
+        prefix = len(fixed) if work.prompt.startswith(fixed) else 0
+        return replace(request, prompt_cache=True, cache_prefix=prefix)
 
     def result(
         self,
@@ -126,6 +132,12 @@ class Plan:
     ) -> ItemResult:
         """The result of ``item`` on ``model``; ``started`` is a ``perf_counter`` reading."""
         latency = 0.0 if started is None else (time.perf_counter() - started) * 1000
+        usage = usage or Usage()
+        price = self.prices.get(model, FREE)
+        read_or_written = usage.cached_tokens or usage.cache_write_tokens
+        prompt_saved = (
+            price.saved_by_cache(usage) if read_or_written and price and not usage.unknown else 0.0
+        )
         return ItemResult(
             id=item.id,
             model=model,
@@ -134,7 +146,7 @@ class Plan:
             fields=item.fields,
             output=output,
             parsed=parsed,
-            usage=usage or Usage(),
+            usage=usage,
             cost_usd=cost,
             latency_ms=latency,
             attempts=attempts,
@@ -146,6 +158,7 @@ class Plan:
             unpriced=self.prices.get(model, FREE) is None,
             cached=cached,
             saved_usd=saved,
+            cache_saved_usd=prompt_saved,
         )
 
     def invalid(self, entry: InvalidItem, model: str) -> ItemResult:

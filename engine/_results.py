@@ -24,6 +24,13 @@ class Usage:
     unknown: bool = False
     """An answer came without a usage one could believe (missing, NaN, negative, absurd):
     its tokens are not in the counts, and it was charged all that was reserved for it."""
+    reasoning_tokens: int = 0
+    """Output tokens the model spent reasoning (a subset of ``output_tokens``, so priced as
+    output): OpenAI's ``reasoning_tokens``, Gemini's ``thoughtsTokenCount``; Anthropic does
+    not count its thinking apart."""
+    cache_write_tokens: int = 0
+    """Input tokens written to the provider's prompt cache (a subset of ``input_tokens``,
+    apart from ``cached_tokens``): Anthropic bills them above plain input."""
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
@@ -31,6 +38,8 @@ class Usage:
             self.output_tokens + other.output_tokens,
             self.cached_tokens + other.cached_tokens,
             self.unknown or other.unknown,
+            reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
+            cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
         )
 
 
@@ -68,6 +77,9 @@ class ItemResult:
     """Answered from the response cache (``engine._cache``): no call was made, nothing paid."""
     saved_usd: float = 0.0
     """For a cached answer: what its call would have cost at this run's prices."""
+    cache_saved_usd: float = 0.0
+    """What the provider's prompt cache saved on this item's calls, at the model's prices
+    (negative when writing the cache cost more than reading it gave back)."""
 
     @property
     def key(self) -> tuple[str, str]:

@@ -56,6 +56,11 @@ class PromptTemplate:
         return _parse(text)
 
     @property
+    def fixed_prefix(self) -> str:
+        """The text before the first placeholder: the same in every item's prompt."""
+        return self._head
+
+    @property
     def placeholders(self) -> frozenset[str]:
         return frozenset(name for name, _ in self._parts)
 

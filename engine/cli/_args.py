@@ -32,6 +32,7 @@ from engine._errors import ConfigError
 from engine._schema import load_schema
 from engine._sources import CONFIG_FILE, config_file, default_settings, file_endpoints
 from engine.cli._cache import add_cache_parser
+from engine.cli._prices import add_prices_parser
 
 
 class _Parser(argparse.ArgumentParser):
@@ -226,6 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "dir", metavar="DIR", nargs="?", default=DEMO_DIR, help=f"default: ./{DEMO_DIR}"
     )
+
+    add_prices_parser(commands)
     return parser
 
 

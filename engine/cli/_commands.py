@@ -1,5 +1,5 @@
-"""The headless commands: run, resume, estimate, runs, export, keys, demo (and ``cache``, in
-``_cache``).
+"""The headless commands: run, resume, estimate, runs, export, keys, demo, prices (and
+``cache``, in ``_cache``).
 
 Each returns the process exit code; errors the user can fix are raised as
 ``BatchdeckError`` and printed as one line by ``main``.
@@ -45,6 +45,7 @@ from engine._runs import (
 from engine.cli._args import config_from_args, given_settings
 from engine.cli._cache import cmd_cache
 from engine.cli._demo import demo_run_args
+from engine.cli._prices import cmd_prices
 from engine.cli._progress import Progress
 
 EXIT_CODES = {"finished": 0, "capped": 3, "stopped": 130, "failed": 2}
@@ -340,4 +341,5 @@ COMMANDS = {
     "keys": cmd_keys,
     "demo": cmd_demo,
     "cache": cmd_cache,
+    "prices": cmd_prices,
 }

@@ -164,6 +164,11 @@ class Progress:
             saved = finished.saved_usd
             shown = f"${saved:.2f}" if saved >= 1 else f"${saved:.4f}"
             lines.append(f"  {finished.cached:,} answers from the cache, {shown} not spent")
+        if finished.cached_tokens or finished.cache_saved_usd:
+            lines.append(
+                f"  prompt cache {finished.cached_tokens:,} input tokens read from the "
+                f"providers' caches, saving ${finished.cache_saved_usd:.4f}"
+            )
         if finished.usage_unknown:
             lines.append(
                 f"  {finished.usage_unknown} answers came without a usage that could be believed:"

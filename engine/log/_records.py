@@ -27,6 +27,12 @@ when empty)::
              price, so cost_usd (0) is unknown; cached: answered from the
              response cache, no call made, and saved_usd what that call would
              have cost
+              "cache_write"?,"cache_saved"?}
+             usage_unknown: an answer's usage could not be believed, and it was
+             charged all that was reserved for it; unpriced: the model has no
+             price, so cost_usd (0) is unknown; cache_write: input tokens written
+             to the provider's prompt cache; cache_saved: what that cache saved
+             (USD, negative when writing cost more than reading gave back)
     batch    a submission to a provider's native batch API (none yet; resume
              reads them into ``LogState.batches``):
              {"k","t","provider","batch_id","model","state","provider_state"?,"ids"?}
@@ -196,6 +202,10 @@ def result_record(result: ItemResult) -> dict[str, Any]:
     if result.cached:
         rec["cached"] = True
         rec["saved_usd"] = result.saved_usd
+    if usage.cache_write_tokens:
+        rec["cache_write"] = usage.cache_write_tokens
+    if result.cache_saved_usd:
+        rec["cache_saved"] = result.cache_saved_usd
     if result.fields:
         fields = result.fields  # orjson writes dicts, not other Mappings
         rec["fields"] = fields if type(fields) is dict else dict(fields)
@@ -224,6 +234,14 @@ def result_from_record(rec: Mapping[str, Any]) -> ItemResult:
             or not is_bounded(rec.get("saved_usd", 0.0), MAX_USD)
         ):
             raise ValueError("a value out of bounds")
+        cache_write, cache_saved = rec.get("cache_write", 0), rec.get("cache_saved", 0.0)
+        if not (
+            type(cache_write) is int
+            and 0 <= cache_write <= input_tokens - cached_tokens
+            and type(cache_saved) in (int, float)
+            and is_bounded(abs(cache_saved), MAX_USD)
+        ):
+            raise ValueError("a prompt cache figure out of bounds")
         error = rec.get("error")
         return ItemResult(
             id=id,
@@ -234,7 +252,11 @@ def result_from_record(rec: Mapping[str, Any]) -> ItemResult:
             output=rec.get("output"),
             parsed=rec.get("parsed"),
             usage=Usage(
-                input_tokens, output_tokens, cached_tokens, rec.get("usage_unknown", False)
+                input_tokens,
+                output_tokens,
+                cached_tokens,
+                rec.get("usage_unknown", False),
+                cache_write_tokens=cache_write,
             ),
             cost_usd=cost,
             latency_ms=rec.get("latency_ms", 0.0),
@@ -247,6 +269,7 @@ def result_from_record(rec: Mapping[str, Any]) -> ItemResult:
             unpriced=rec.get("unpriced", False),
             cached=rec.get("cached", False),
             saved_usd=rec.get("saved_usd", 0.0),
+            cache_saved_usd=cache_saved,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise LogCorrupt(f"a malformed result record ({type(exc).__name__}: {exc})") from None

@@ -35,6 +35,10 @@ class CallRequest:
     timeout_s: float = 60.0
     attempt: int = 1
     """1 for the first try of an item, 2 for its first retry, ..."""
+    prompt_cache: bool = False
+    """Mark the system prompt and the prompt's first ``cache_prefix`` characters (text every
+    item's prompt starts with) for the provider's prompt cache, where it must be asked for."""
+    cache_prefix: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -149,6 +149,7 @@ def _usage(usage: Any) -> Usage:
         input=("promptTokenCount",),
         output=("candidatesTokenCount", "thoughtsTokenCount"),
         cached=("cachedContentTokenCount",),
+        reasoning="thoughtsTokenCount",
         required=("promptTokenCount",),
     )
 

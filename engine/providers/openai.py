@@ -130,17 +130,27 @@ def _mentions_context(codes: frozenset[str]) -> bool:
 
 
 def _usage(usage: Any) -> Usage:
-    if isinstance(usage, Mapping):  # the cached count sits one level down
-        details = usage.get("prompt_tokens_details")
-        cached = details.get("cached_tokens") if isinstance(details, Mapping) else None
-        usage = {**usage, "cached": cached or usage.get("prompt_cache_hit_tokens")}
+    if isinstance(usage, Mapping):  # the cached and reasoning counts sit one level down
+        cached = _detail(usage, "prompt_tokens_details", "cached_tokens")
+        reasoning = _detail(usage, "completion_tokens_details", "reasoning_tokens")
+        usage = {
+            **usage,
+            "cached": cached or usage.get("prompt_cache_hit_tokens"),
+            "reasoning": reasoning,
+        }
     return read_usage(
         usage,
         input=("prompt_tokens",),
         output=("completion_tokens",),
         cached=("cached",),
+        reasoning="reasoning",
         required=("prompt_tokens", "completion_tokens"),
     )
+
+
+def _detail(usage: Mapping[str, Any], details: str, name: str) -> Any:
+    found = usage.get(details)
+    return found.get(name) if isinstance(found, Mapping) else None
 
 
 def _error_fields(payload: Any) -> tuple[str, frozenset[str]]:

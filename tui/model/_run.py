@@ -79,6 +79,8 @@ class ModelStats:
     """Running totals for one model; ``counts`` is rows per status."""
 
     __slots__ = (
+        "cache_saved_usd",
+        "cached_tokens",
         "cost_usd",
         "counts",
         "input_tokens",
@@ -99,6 +101,10 @@ class ModelStats:
         self.timed = 0
         self.unpriced = False
         """The model has no known price: its cost is unknown, not $0."""
+        self.cached_tokens = 0
+        """Input tokens the provider read from its prompt cache."""
+        self.cache_saved_usd = 0.0
+        """What that cache saved, at the model's prices."""
 
     @property
     def done(self) -> int:
@@ -360,6 +366,8 @@ class RunModel:
             self.unpriced.add(result.model)
         stats.input_tokens += usage.input_tokens
         stats.output_tokens += usage.output_tokens
+        stats.cached_tokens += usage.cached_tokens
+        stats.cache_saved_usd += result.cache_saved_usd
         if result.latency_ms > 0:
             stats.latency_ms_total += result.latency_ms
             stats.timed += 1

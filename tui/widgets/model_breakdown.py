@@ -1,4 +1,4 @@
-"""Per-model figures: counts, cost, tokens and mean latency, one row per model."""
+"""Per-model figures: counts, cost, tokens, prompt-cache reads and savings, mean latency."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ def _cells(stats: ModelStats) -> tuple[str, ...]:
             for n in (stats.done, counts["ok"], counts["failed"], counts["skipped"], stats.active)
         ),
         f"{_format.count(stats.input_tokens)}/{_format.count(stats.output_tokens)}",
+        f"{_format.count(stats.cached_tokens)} / {_format.money(stats.cache_saved_usd)}",
         _format.money(math.nan if stats.unpriced else stats.cost_usd),
         "-" if latency is None else _format.latency(latency),
     )
@@ -36,6 +37,7 @@ class ModelBreakdown(ModelTable):
         ("skipped", True),
         ("active", True),
         ("tokens in/out", True),
+        ("cached in / saved", True),
         ("cost", True),
         ("mean time", True),
     )
