@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -77,11 +78,20 @@ class PriceData:
 
     @classmethod
     def load(cls) -> PriceData:
+        """The data in use, read once per process (again when ``prices update`` saved anew)."""
+        saved = saved_path()
+        try:
+            stamp: int | None = saved.stat().st_mtime_ns
+        except OSError:
+            stamp = None
+        return _load(saved, stamp)
+
+    @classmethod
+    def read(cls, saved: Path, stamp: int | None) -> PriceData:
         from genai_prices import __version__
         from genai_prices.data_snapshot import DataSnapshot
 
-        saved = saved_path()
-        if saved.is_file():
+        if stamp is not None:
             providers = _parse_saved(saved)
             source = f"genai-prices data fetched {_mtime_date(saved)}"
         else:
@@ -125,6 +135,11 @@ class PriceData:
                 old = bool(model.deprecated) or price.cached_input is None
                 ranked.append((old, -_start_ordinal(model), model.id))
         return [f"{provider}:{model_id}" for *_, model_id in sorted(ranked, key=lambda r: r[:2])]
+
+
+@lru_cache(maxsize=2)
+def _load(saved: Path, stamp: int | None) -> PriceData:
+    return PriceData.read(saved, stamp)
 
 
 def to_price(model: Any, now: datetime) -> Price | None:
