@@ -237,7 +237,7 @@ def result_from_record(rec: Mapping[str, Any]) -> ItemResult:
         cache_write, cache_saved = rec.get("cache_write", 0), rec.get("cache_saved", 0.0)
         if not (
             type(cache_write) is int
-            and 0 <= cache_write <= input_tokens - cached_tokens
+            and 0 <= cache_write <= input_tokens
             and type(cache_saved) in (int, float)
             and is_bounded(abs(cache_saved), MAX_USD)
         ):

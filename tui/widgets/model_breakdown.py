@@ -20,10 +20,17 @@ def _cells(stats: ModelStats) -> tuple[str, ...]:
             for n in (stats.done, counts["ok"], counts["failed"], counts["skipped"], stats.active)
         ),
         f"{_format.count(stats.input_tokens)}/{_format.count(stats.output_tokens)}",
-        f"{_format.count(stats.cached_tokens)} / {_format.money(stats.cache_saved_usd)}",
+        _cached(stats),
         _format.money(math.nan if stats.unpriced else stats.cost_usd),
         "-" if latency is None else _format.latency(latency),
     )
+
+
+def _cached(stats: ModelStats) -> str:
+    """Input tokens read from the provider's prompt cache, and what that saved."""
+    if not stats.cached_tokens and not stats.cache_saved_usd:
+        return "-"
+    return f"{_format.count(stats.cached_tokens)}/{_format.money(stats.cache_saved_usd)}"
 
 
 class ModelBreakdown(ModelTable):
@@ -37,7 +44,7 @@ class ModelBreakdown(ModelTable):
         ("skipped", True),
         ("active", True),
         ("tokens in/out", True),
-        ("cached in / saved", True),
+        ("cached in/saved", True),
         ("cost", True),
         ("mean time", True),
     )
