@@ -215,9 +215,9 @@ async def test_model_breakdown_has_a_row_per_model_and_repaints_only_on_change(
             "0",
             "2",
             "35.2k/1.92k",
-            "-",
             "$0.017",
             "615ms",
+            "-",
         ]
         assert lines[2].split()[:6] == [OTHER_MODEL, "80", "69", "11", "0", "2"]
         repaints: list[bool] = []

@@ -20,9 +20,9 @@ def _cells(stats: ModelStats) -> tuple[str, ...]:
             for n in (stats.done, counts["ok"], counts["failed"], counts["skipped"], stats.active)
         ),
         f"{_format.count(stats.input_tokens)}/{_format.count(stats.output_tokens)}",
-        _cached(stats),
         _format.money(math.nan if stats.unpriced else stats.cost_usd),
         "-" if latency is None else _format.latency(latency),
+        _cached(stats),
     )
 
 
@@ -44,9 +44,9 @@ class ModelBreakdown(ModelTable):
         ("skipped", True),
         ("active", True),
         ("tokens in/out", True),
-        ("cached in/saved", True),
         ("cost", True),
         ("mean time", True),
+        ("cached in/saved", True),
     )
     DROP_FIRST: ClassVar = (4, 1, 8, 6, 5, 3)
     """skipped, done, mean time, tokens, active, failed: model, ok and cost stay."""
