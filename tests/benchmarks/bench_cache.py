@@ -18,7 +18,6 @@ import os
 import statistics
 import tempfile
 import time
-from itertools import batched
 from pathlib import Path
 
 from engine._cache import QUEUE_ROWS, Answer, ResponseCache, RunCache, request_key
@@ -63,7 +62,8 @@ def fill(config: RunConfig, texts: list[str]) -> list[bytes]:
     """Store an answer for every prompt, keyed as the run will key it; returns the keys."""
     identity = request_identities({MODEL: config.base_url})[MODEL]
     keys = []
-    for chunk in batched(texts, QUEUE_ROWS // 2):  # within what one store's queue holds
+    step = QUEUE_ROWS // 2  # within what one store's queue holds
+    for chunk in (texts[i : i + step] for i in range(0, len(texts), step)):
         store = ResponseCache.open(config.cache_max_gb)
         for text in chunk:
             key = request_key(identity(call_request(config, MODEL, text, config.max_tokens)))
