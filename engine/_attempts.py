@@ -115,6 +115,20 @@ class Attempts:
                 else:  # not billed (an error): the reservation is kept for the next attempt
                     self._funds.unexpose(reserved)
                 sent = False
+                if isinstance(outcome, CallResult) and outcome.finish_reason == "length":
+                    # Cut off at the limit: the same request would be cut off again, so
+                    # it is not retried; kept, paid for, and not a success.
+                    message = (
+                        f"cut off at {request.max_tokens} output tokens (finish reason "
+                        "length): retry with a larger --max-tokens"
+                    )
+                    return plan.result(
+                        work.item, work.model, "truncated",
+                        error=ErrorInfo("truncated", message), output=outcome.text,
+                        usage=usage, cost=cost, started=started, attempts=attempt,
+                        errors=errors, finish_reason=outcome.finish_reason,
+                        simulated=outcome.simulated,
+                    )  # fmt: skip
                 if isinstance(outcome, CallResult):
                     parsed, error = self._validate(outcome)
                     if error is None:

@@ -45,6 +45,7 @@ from pydantic.fields import FieldInfo
 from typing_extensions import TypedDict
 
 from engine._errors import ConfigError
+from engine._reasoning import Effort
 from engine._secrets import strip_url_credentials
 
 Format = Literal["jsonl", "csv", "txt", "json"]
@@ -205,6 +206,16 @@ class RunConfig(BaseModel):
             "Temperature",
             "X",
             unset="the provider's",
+            changes_results=True,
+        ),
+    ] = None
+    reasoning_effort: Annotated[
+        Effort | None,
+        Tunable(
+            "reasoning models: how much to think before answering (OpenAI reasoning_effort, "
+            "an Anthropic or Gemini thinking budget), within --max-tokens",
+            "Reasoning effort",
+            unset="the model's",
             changes_results=True,
         ),
     ] = None

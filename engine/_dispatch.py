@@ -41,7 +41,10 @@ class Dispatcher:
         self._item_cap_units = (
             None if plan.config.max_item_cost is None else to_units_up(plan.config.max_item_cost)
         )
-        self._framing = request_framing(plan.config.output_schema, plan.config.params)
+        config = plan.config
+        self._framing = request_framing(
+            config.output_schema, config.params, config.reasoning_effort
+        )
         self._scope: anyio.CancelScope | None = None
         self.dispatched = 0
         self.seen_total: int | None = None
@@ -110,15 +113,14 @@ class Dispatcher:
 
     def _prepare(self, item: Item, model: str) -> Work | ItemResult:
         plan, config = self._plan, self._config
-        fields = item.fields
-        if plan.prompt_override is not None:  # the edited prompt wins over the item's own
-            fields = {name: value for name, value in fields.items() if name != "prompt"}
         try:
-            prompt = render_item(plan.template, fields)
+            prompt = render_item(
+                plan.template, item.fields, edited=plan.prompt_override is not None
+            )
         except ValueError as exc:
             return plan.result(item, model, "failed", error=ErrorInfo("invalid_input", str(exc)))
         bound = input_token_bound(config.system, prompt) + self._framing
-        max_tokens = config.max_tokens
+        max_tokens = plan.max_tokens or config.max_tokens
         answers = plan.answers
         price = plan.prices[model]
         units = 0

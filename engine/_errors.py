@@ -38,6 +38,7 @@ ErrorKind = Literal[
     "context_length",
     "quota",
     "invalid_output",
+    "truncated",
     "invalid_input",
     "budget",
     "not_cached",

@@ -175,6 +175,8 @@ class RunFinished:
     output_tokens: int
     elapsed_s: float
     """Time this execution took; for a replayed run, what all its executions took."""
+    truncated: int = 0
+    """Answers cut off at the output limit: paid for, kept, and not counted as ok."""
     overspent_usd: float = 0.0
     """How far spending went past ``--max-cost``: only a provider billing past the limits
     of a request can take it there (by at most the calls then in flight)."""

@@ -68,6 +68,7 @@ class Execution:
             "ok": plan.state.ok,
             "failed": plan.state.failed,
             "skipped": plan.state.skipped,
+            "truncated": plan.state.truncated,
         }
         state = plan.state
         self._usage = Usage(state.input_tokens, state.output_tokens, state.cached_tokens)
@@ -227,6 +228,7 @@ class Execution:
             ok=self._counts["ok"],
             failed=self._counts["failed"],
             skipped=self._counts["skipped"],
+            truncated=self._counts["truncated"],
             remaining=remaining,
             cost_usd=self._budget.spent_usd,
             input_tokens=self._usage.input_tokens,

@@ -89,6 +89,9 @@ class Plan:
     """True for (model, id, line) that must not run this time (done, or not asked for)."""
     prompt_override: str | None = None
     """An edited prompt for a retry: ``template`` is built from it and it is kept in results."""
+    max_tokens: int | None = None
+    """A raised output limit for a retry (of truncated answers): it replaces the config's
+    for every call of this execution and is kept in results."""
     answers: int = 1
     """Answers one call may be billed for (``n`` and the like, passed through)."""
     total: int | None = None
@@ -159,6 +162,8 @@ class Plan:
             cached=cached,
             saved_usd=saved,
             cache_saved_usd=prompt_saved,
+            finished_at=time.time(),
+            max_tokens=self.max_tokens,
         )
 
     def invalid(self, entry: InvalidItem, model: str) -> ItemResult:

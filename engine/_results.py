@@ -12,7 +12,10 @@ from typing import Any, Literal
 
 from engine._errors import ErrorKind
 
-Status = Literal["ok", "failed", "skipped"]
+Status = Literal["ok", "truncated", "failed", "skipped"]
+"""``truncated``: an answer cut off at the output limit (``max_tokens``). It was paid
+for and kept, but it is not a success: counted apart, exit code 1, retried by
+``--retry-failed`` (with a larger ``--max-tokens``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +83,16 @@ class ItemResult:
     cache_saved_usd: float = 0.0
     """What the provider's prompt cache saved on this item's calls, at the model's prices
     (negative when writing the cache cost more than reading it gave back)."""
+    finished_at: float | None = None
+    """When the result was settled (Unix seconds; None in logs older than this field).
+    The item started ``latency_ms`` before it."""
+    max_tokens: int | None = None
+    """The output limit of a retry that raised ``--max-tokens`` (None: the run's)."""
+
+    @property
+    def started_at(self) -> float | None:
+        """When the item's first attempt started (Unix seconds), if known."""
+        return None if self.finished_at is None else self.finished_at - self.latency_ms / 1000
 
     @property
     def key(self) -> tuple[str, str]:

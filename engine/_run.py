@@ -58,6 +58,7 @@ from engine._paths import CONFIG_NAME, LOG_NAME, runs_root
 from engine._plan import Plan
 from engine._prices import FREE, Price, PriceTable, user_prices_path
 from engine._ratelimit import RateLimiter
+from engine._reasoning import min_max_tokens
 from engine._replay import publish_results, replay_log
 from engine._schema import OutputValidator
 from engine._template import PromptTemplate, default_template_for, unknown_placeholders
@@ -77,6 +78,7 @@ class _Options:
     only: Collection[tuple[str, str]] | None
     prompt_override: str | None
     providers: Mapping[str, Provider] | None
+    max_tokens: int | None = None
 
 
 def new_run_id() -> str:
@@ -105,15 +107,7 @@ class Run:
     def create(cls, config: RunConfig, run_dir: Path | None = None) -> Run:
         """A new run, checked but not yet on disk: ``execute`` makes its dir once every
         check before the first call has passed, so a refused run leaves nothing behind."""
-        if config.input != STDIN:  # kept absolute: a resume may come from another directory
-            config = config.model_copy(update={"input": os.path.abspath(config.input)})
-        check_input(config.input)
-        detect_format(config.input, config.format)
-        if config.input != STDIN:  # stdin is read once, by the run itself
-            stream, head = _first_chunk(config)
-            stream.close()
-            _template_for(config, head)
-        _prices_for(config)
+        config = preflight(config)
         if run_dir is None:
             run_dir = runs_root() / new_run_id()
         _check_unused(run_dir)
@@ -226,6 +220,7 @@ class Run:
         prompt_override: str | None = None,
         providers: Mapping[str, Provider] | None = None,
         replay: bool = False,
+        max_tokens: int | None = None,
     ) -> RunFinished:
         """Run every item without a terminal record (or only the ``(model, id)`` pairs given).
 
@@ -235,9 +230,11 @@ class Run:
         httpx's transport does: for tests and for embedding batchdeck.
         ``replay`` publishes the log's results first, as ``replay`` does, so a
         subscriber that starts empty sees the whole run (``already_done`` is 0).
+        ``max_tokens`` raises the output limit of the calls this execution sends (a
+        retry of truncated answers); each result records it.
         """
         emit = _emitter(subscribers)
-        options = _Options(retry_failed, force, only, prompt_override, providers)
+        options = _Options(retry_failed, force, only, prompt_override, providers, max_tokens)
         with self.held():  # the log replayed is the log the execution goes on from
             if replay and not self._new:
                 emit(self._started("replaying", resumed=False, already_done=0))
@@ -246,7 +243,7 @@ class Run:
                 execution = Execution(plan, subscribers, plan.config.workers)
                 self._execution = execution
                 try:
-                    done = plan.state.ok + plan.state.failed + plan.state.skipped
+                    done = plan.state.done
                     elapsed_before = plan.state.elapsed_s
                     emit(
                         self._started(
@@ -359,6 +356,7 @@ class Run:
                 state=state,
                 skip=skip,
                 prompt_override=options.prompt_override,
+                max_tokens=options.max_tokens,
                 answers=answers,
                 total=total,
                 retrying=None if options.only is None else state.outcome,
@@ -529,6 +527,40 @@ def _wire(model: str) -> str | None:
     """The wire format a model's provider speaks (None for simulate)."""
     preset = PRESETS.get(model.partition(":")[0])
     return None if preset is None else preset.wire
+
+
+def preflight(config: RunConfig) -> RunConfig:
+    """What a new run checks before it is made, and ``estimate`` checks too, so that the two
+    refuse the same runs: the input, its format, the template against the first item, a
+    price for each model under a cost cap, the passed-through fields, room to answer under
+    a reasoning effort. Returns the config with its input made absolute (a resume may come
+    from another directory)."""
+    if config.input != STDIN:
+        config = config.model_copy(update={"input": os.path.abspath(config.input)})
+    check_input(config.input)
+    detect_format(config.input, config.format)
+    if config.input != STDIN:  # stdin is read once, by the run itself
+        stream, head = _first_chunk(config)
+        stream.close()
+        _template_for(config, head)
+    _prices_for(config)
+    answers_per_call(config.params)
+    _check_reasoning(config)
+    return config
+
+
+def _check_reasoning(config: RunConfig) -> None:
+    """A thinking budget has a floor on some providers; the limit must leave an answer room."""
+    if config.reasoning_effort is None:
+        return
+    for model in config.models:
+        least = min_max_tokens(_wire(model) or "")
+        if config.max_tokens < least:
+            raise ConfigError(
+                f"--max-tokens {config.max_tokens} is too small for --reasoning-effort on "
+                f"{model}: it thinks at least {least // 2:,} tokens within that limit; "
+                f"give --max-tokens {least} or more"
+            )
 
 
 def _prices_for(config: RunConfig) -> dict[str, Price | None]:

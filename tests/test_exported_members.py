@@ -79,6 +79,8 @@ EXPORTED = {
     "next_steps",
     "export_run",
     "export_to_file",
+    "exports_dir",
+    "ExportChoice",
     "ExportFormat",
     "StatusFilter",
     "format_for",

@@ -47,7 +47,7 @@ class Progress:
         self.total: int | None = None
         self.done = 0
         self.already_done = 0
-        self.counts = {"ok": 0, "failed": 0, "skipped": 0}
+        self.counts = {"ok": 0, "truncated": 0, "failed": 0, "skipped": 0}
         self.retries = 0
         self.throttled = 0
         self.spent = 0.0
@@ -119,7 +119,7 @@ class Progress:
                 parts.append(f"ETA {_clock(left / rate)}")
         else:
             parts.append(f"{finished} done")
-        parts.append(" ".join(f"{k} {v}" for k, v in self.counts.items()))
+        parts.append(" ".join(f"{k} {v}" for k, v in self.counts.items() if v or k != "truncated"))
         parts.append(_spend(self.spent, self.unpriced))
         parts.append(f"{rate:.1f}/s")
         if self.retries:
@@ -142,7 +142,7 @@ class Progress:
 
     def summary(self, finished: RunFinished) -> str:
         self._clear()
-        total = finished.ok + finished.failed + finished.skipped
+        total = finished.ok + finished.failed + finished.skipped + finished.truncated
 
         def pct(count: int) -> str:
             return f"{100 * count / total:.1f}%" if total else "-"
@@ -154,6 +154,12 @@ class Progress:
             f"  failed   {finished.failed:>8}  {pct(finished.failed)}",
             f"  skipped  {finished.skipped:>8}  {pct(finished.skipped)}",
         ]
+        if finished.truncated:
+            lines.insert(
+                2,
+                f"  truncated{finished.truncated:>8}  {pct(finished.truncated)}"
+                "  (cut off at --max-tokens: resume RUN --retry-failed --max-tokens N)",
+            )
         if finished.remaining:
             lines.append(f"  not sent {finished.remaining:>8}  (resumable)")
         lines.append(

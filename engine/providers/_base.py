@@ -32,6 +32,8 @@ class CallRequest:
     schema_name: str = "result"
     params: Mapping[str, Any] = field(default_factory=dict)
     """Provider-specific fields passed through verbatim (``--param top_p=0.9``)."""
+    reasoning_effort: str | None = None
+    """``low``/``medium``/``high``, sent as each provider's own field (``engine._reasoning``)."""
     timeout_s: float = 60.0
     attempt: int = 1
     """1 for the first try of an item, 2 for its first retry, ..."""

@@ -37,6 +37,7 @@ from typing import Any
 import orjson
 
 from engine._errors import ErrorKind, ProviderError
+from engine._reasoning import anthropic_fields
 from engine._results import Usage
 from engine._tokens import estimate_tokens
 from engine.providers._anthropic_batch import AnthropicBatch
@@ -94,6 +95,8 @@ class AnthropicProvider(HttpProvider):
                 }
             ]
             body["tool_choice"] = {"type": "tool", "name": name}
+        if request.reasoning_effort is not None:
+            body.update(anthropic_fields(request.reasoning_effort, request.max_tokens))
         body.update(request.params)
         return "v1/messages", body
 

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine._errors import ErrorKind, ProviderError
+from engine._reasoning import openai_fields
 from engine._results import Usage
 from engine.providers._base import CallRequest, CallResult, RateLimitInfo
 from engine.providers._batch import BatchApi
@@ -73,6 +74,8 @@ class OpenAIProvider(HttpProvider):
                     "strict": strict_compatible(request.schema),
                 },
             }
+        if request.reasoning_effort is not None:
+            body.update(openai_fields(request.reasoning_effort))
         body.update(request.params)
         return "chat/completions", body
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import math
 import zlib
+from collections.abc import Mapping
 from statistics import NormalDist
+from typing import Any
 
 import anyio
 import orjson
@@ -21,7 +23,7 @@ from engine._config import SimSettings
 from engine._errors import ErrorKind, ProviderError
 from engine._results import Usage
 from engine._schema import example_instance
-from engine._tokens import estimate_tokens
+from engine._tokens import SIMULATED, estimate_tokens
 from engine.providers._base import CallRequest, CallResult
 from engine.providers._batch import BatchApi
 
@@ -59,15 +61,9 @@ class SimulateProvider:
         if latency_s:
             await anyio.sleep(latency_s)
         self._maybe_fail(key, attempt)
-        if request.schema is not None:
-            parsed = example_instance(request.schema, pick=key)
-            text = orjson.dumps(parsed).decode()
-        else:
-            words = request.prompt.split()
-            summary = " ".join(words[-_SUMMARY_WORDS:])
-            text = f"[simulated {request.model}] {summary}"
+        text = answer_text(request.model, request.prompt, request.schema)
         output_tokens = min(request.max_tokens, estimate_tokens(text))
-        input_tokens = estimate_tokens((request.system or "") + request.prompt) + 8
+        input_tokens = SIMULATED.input_tokens(request.system, request.prompt)
         return CallResult(
             text=text,
             usage=Usage(input_tokens, output_tokens),
@@ -97,3 +93,12 @@ class SimulateProvider:
 
     async def aclose(self) -> None:
         return None
+
+
+def answer_text(model: str, prompt: str, schema: Mapping[str, Any] | None) -> str:
+    """What ``simulate`` answers ``prompt`` with (the estimate counts it too): an example of
+    the schema, or the prompt's last words."""
+    if schema is not None:
+        return orjson.dumps(example_instance(schema, pick=zlib.crc32(prompt.encode()))).decode()
+    summary = " ".join(prompt.split()[-_SUMMARY_WORDS:])
+    return f"[simulated {model}] {summary}"

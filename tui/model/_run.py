@@ -42,7 +42,7 @@ from engine import (
     WorkersChanged,
 )
 from tui.model._series import RateSeries
-from tui.model._store import ItemStore, RowStatus
+from tui.model._store import FINISHED, ItemStore, RowStatus
 
 ModelState = Literal["idle"] | RunState
 """``idle`` until ``RunStarted``; then the engine's own state."""
@@ -108,8 +108,7 @@ class ModelStats:
 
     @property
     def done(self) -> int:
-        c = self.counts
-        return c["ok"] + c["failed"] + c["skipped"]
+        return sum(self.counts[status] for status in FINISHED)
 
     @property
     def active(self) -> int:
@@ -245,8 +244,7 @@ class RunModel:
     @property
     def done(self) -> int:
         """Pairs with a terminal record, those found in the log on resume included."""
-        c = self.counts
-        return self.already_done + c["ok"] + c["failed"] + c["skipped"]
+        return self.already_done + sum(self.counts[status] for status in FINISHED)
 
     @property
     def active(self) -> int:
@@ -334,8 +332,9 @@ class RunModel:
         self.models = event.models
         self.resumed = event.resumed
         self.elapsed_before_s = event.elapsed_before_s
-        c = self.counts  # a retry's model already holds rows for pairs the log had finished
-        self.already_done = max(0, event.already_done - c["ok"] - c["failed"] - c["skipped"])
+        # a retry's model already holds rows for pairs the log had finished
+        finished = sum(self.counts[status] for status in FINISHED)
+        self.already_done = max(0, event.already_done - finished)
         self.finished = None
         for model in event.models:
             if model not in self.per_model:
