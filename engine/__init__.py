@@ -43,6 +43,7 @@ from engine._events import (
     BatchJobEnded,
     BatchJobProgressed,
     BatchJobSubmitted,
+    CacheWarning,
     CapReached,
     CostUpdated,
     Event,
@@ -65,7 +66,7 @@ from engine._events import (
     Subscriber,
     WorkersChanged,
 )
-from engine._export import ExportFormat, StatusFilter, format_for
+from engine._export import ExportChoice, ExportFormat, StatusFilter, format_for
 from engine._items import InvalidItem, Item
 from engine._lock import Holder
 from engine._paths import config_dir
@@ -77,6 +78,7 @@ from engine._runs import (
     RunSummary,
     export_run,
     export_to_file,
+    exports_dir,
     find_result,
     find_results,
     list_runs,
@@ -96,6 +98,7 @@ __all__ = [
     "BatchJobProgressed",
     "BatchJobSubmitted",
     "BatchdeckError",
+    "CacheWarning",
     "CapReached",
     "ConfigError",
     "CostUpdated",
@@ -103,6 +106,7 @@ __all__ = [
     "ErrorKind",
     "Estimate",
     "Event",
+    "ExportChoice",
     "ExportFormat",
     "Holder",
     "FinalState",
@@ -157,6 +161,7 @@ __all__ = [
     "estimate",
     "export_run",
     "export_to_file",
+    "exports_dir",
     "file_settings",
     "find_result",
     "find_results",

@@ -27,7 +27,8 @@ import anyio
 
 from engine import log
 from engine._budget import Funds, to_units_up, to_usd
-from engine._config import RetrySettings, provider_model
+from engine._cache import Answer
+from engine._config import RetrySettings
 from engine._control import Control
 from engine._errors import FATAL_KINDS, ProviderError
 from engine._events import ItemRetrying, ItemStarted
@@ -91,18 +92,7 @@ class Attempts:
             while True:
                 attempt += 1
                 control.emit(ItemStarted(work.item.id, work.model, attempt))
-                request = CallRequest(
-                    model=provider_model(work.model),
-                    prompt=work.prompt,
-                    system=config.system,
-                    max_tokens=max_tokens,
-                    temperature=config.temperature,
-                    stop=config.stop,
-                    schema=config.output_schema,
-                    params=config.params,
-                    timeout_s=self._timeouts[work.model],
-                    attempt=attempt,
-                )
+                request = plan.request(work, max_tokens, attempt, self._timeouts[work.model])
                 ticket: Ticket | None = None
                 if limiter is not None:
                     with control.waiting() as wait:
@@ -125,10 +115,25 @@ class Attempts:
                 else:  # not billed (an error): the reservation is kept for the next attempt
                     self._funds.unexpose(reserved)
                 sent = False
+                if isinstance(outcome, CallResult) and outcome.finish_reason == "length":
+                    # Cut off at the limit: the same request would be cut off again, so
+                    # it is not retried; kept, paid for, and not a success.
+                    message = (
+                        f"cut off at {request.max_tokens} output tokens (finish reason "
+                        "length): retry with a larger --max-tokens"
+                    )
+                    return plan.result(
+                        work.item, work.model, "truncated",
+                        error=ErrorInfo("truncated", message), output=outcome.text,
+                        usage=usage, cost=cost, started=started, attempts=attempt,
+                        errors=errors, finish_reason=outcome.finish_reason,
+                        simulated=outcome.simulated,
+                    )  # fmt: skip
                 if isinstance(outcome, CallResult):
                     parsed, error = self._validate(outcome)
                     if error is None:
                         self._succeeded.add(work.model)
+                        self._keep(work, request, outcome, parsed, paid)
                         return plan.result(
                             work.item, work.model, "ok",
                             output=outcome.text, parsed=parsed, usage=usage, cost=cost,
@@ -179,6 +184,24 @@ class Attempts:
         finally:
             if reserved:  # a call cancelled once sent may have been billed: charge it all
                 self._funds.settle(reserved, None if sent else 0.0, sent=sent)
+
+    def _keep(
+        self,
+        work: Work,
+        request: CallRequest,
+        outcome: CallResult,
+        parsed: Any,
+        paid: Usage | None,
+    ) -> None:
+        """Store a successful answer in the response cache, under the request it answered."""
+        cache = self._plan.cache
+        if cache is None or work.cache_key is None:
+            return
+        key: bytes | None = work.cache_key
+        if request.max_tokens != work.max_tokens:  # a retry lowered it: another request
+            key = cache.key(work.model, request)
+        answer = Answer(outcome.text, parsed, outcome.finish_reason, paid or Usage())
+        cache.keep(key, answer)
 
     def _charge(self, work: Work, price: Price | None, paid: Usage, reserved: int) -> float:
         """Settle one paid attempt and return what it is charged (see the module docstring)."""

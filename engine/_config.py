@@ -36,6 +36,7 @@ from pydantic import (
     GetPydanticSchema,
     TypeAdapter,
     ValidationError,
+    ValidationInfo,
     field_serializer,
     field_validator,
     model_validator,
@@ -44,10 +45,12 @@ from pydantic.fields import FieldInfo
 from typing_extensions import TypedDict
 
 from engine._errors import ConfigError
+from engine._reasoning import Effort
 from engine._secrets import strip_url_credentials
 
 Format = Literal["jsonl", "csv", "txt", "json"]
 Durability = Literal["fsync", "flush"]
+PromptCache = Literal["auto", "off"]
 
 DEFAULT_MODEL = "simulate:gpt-4o-mini"
 ENV_PREFIX = "BATCHDECK_"
@@ -213,6 +216,16 @@ class RunConfig(BaseModel):
             changes_results=True,
         ),
     ] = None
+    reasoning_effort: Annotated[
+        Effort | None,
+        Tunable(
+            "reasoning models: how much to think before answering (OpenAI reasoning_effort, "
+            "an Anthropic or Gemini thinking budget), within --max-tokens",
+            "Reasoning effort",
+            unset="the model's",
+            changes_results=True,
+        ),
+    ] = None
     stop: tuple[str, ...] = ()
     params: dict[str, Any] = Field(default_factory=dict)
     schema_ref: str | None = None
@@ -301,12 +314,52 @@ class RunConfig(BaseModel):
             unset="never",
         ),
     ] = None
+    cache: Annotated[
+        bool,
+        Tunable(
+            "answer a request the response cache holds from it, at no cost (answers are "
+            "stored either way; --no-cache asks every one again)",
+            "Response cache",
+        ),
+    ] = True
+    cache_only: Annotated[
+        bool,
+        Tunable(
+            "make no call: what the response cache cannot answer ends skipped",
+            "Cache only",
+            per_invocation=True,
+        ),
+    ] = False
+    cache_max_gb: Annotated[
+        float,
+        Field(gt=0, le=1_000_000),
+        Tunable(
+            "the response cache's size on disk; the least recently used answers go first",
+            "Cache max GB",
+            "GB",
+        ),
+    ] = 5.0
+    prompt_cache: Annotated[
+        PromptCache,
+        Tunable(
+            "mark the system prompt and the template's fixed start for the provider's prompt "
+            "cache when long enough (Anthropic; OpenAI and Gemini cache on their own)",
+            "Prompt cache",
+        ),
+    ] = "auto"
     sim: SimSettings = SimSettings()
 
     @property
     def batch_models(self) -> frozenset[str]:
         """The models whose calls go through their provider's batch API."""
         return frozenset(m for m in self.models if model_mode(m, batch=self.batch) == "batch")
+
+    @field_validator("cache_only")
+    @classmethod
+    def _only_with_the_cache(cls, only: bool, info: ValidationInfo) -> bool:
+        if only and info.data.get("cache") is False:
+            raise ValueError("answering only from the cache needs the cache: drop --no-cache")
+        return only
 
     @field_validator("models")
     @classmethod

@@ -4,12 +4,14 @@ It is the only task that reserves money for new items (workers only settle, and
 reserve again for a paid retry), so the order in which money is committed is the
 order of the input. It reads the (blocking) reader in chunks in a worker thread,
 stops at the first cap it meets (``max_items``, ``max_cost``, the time limit)
-and leaves the rest resumable. The stream to the workers is small, so only
+and leaves the rest resumable. An item the response cache answers ends here,
+before any money or rate is reserved for it. The stream to the workers is small, so only
 items a worker is about to take hold a reservation.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import nullcontext
 from itertools import islice
@@ -41,7 +43,10 @@ class Dispatcher:
         self._item_cap_units = (
             None if plan.config.max_item_cost is None else to_units_up(plan.config.max_item_cost)
         )
-        self._framing = request_framing(plan.config.output_schema, plan.config.params)
+        config = plan.config
+        self._framing = request_framing(
+            config.output_schema, config.params, config.reasoning_effort
+        )
         self._scope: anyio.CancelScope | None = None
         self._workers: MemoryObjectSendStream[Work] | None = None
         self.dispatched = 0
@@ -145,6 +150,9 @@ class Dispatcher:
             await send(result_send, work_or_result)
             return True
         work = work_or_result
+        if self._plan.cache is not None and (answered := self._from_cache(work)):
+            await send(result_send, answered)
+            return True
         if to is not self._workers and not self._funds.fits_now(work.reserved_units):
             await send(to, None)
         if not await self._reserve(work):
@@ -159,15 +167,14 @@ class Dispatcher:
 
     def _prepare(self, item: Item, model: str, price: Price | None) -> Work | ItemResult:
         plan, config = self._plan, self._config
-        fields = item.fields
-        if plan.prompt_override is not None:  # the edited prompt wins over the item's own
-            fields = {name: value for name, value in fields.items() if name != "prompt"}
         try:
-            prompt = render_item(plan.template, fields)
+            prompt = render_item(
+                plan.template, item.fields, edited=plan.prompt_override is not None
+            )
         except ValueError as exc:
             return plan.result(item, model, "failed", error=ErrorInfo("invalid_input", str(exc)))
         bound = input_token_bound(config.system, prompt) + self._framing
-        max_tokens = config.max_tokens
+        max_tokens = plan.max_tokens or config.max_tokens
         answers = plan.answers
         units = 0
         if price is not None:
@@ -188,6 +195,28 @@ class Dispatcher:
                     return plan.result(item, model, "skipped", error=error)
         estimate = estimate_tokens(prompt) + estimate_tokens(config.system or "")
         return Work(item, model, prompt, max_tokens, bound, estimate, units, answers, price)
+
+    def _from_cache(self, work: Work) -> ItemResult | None:
+        """The result the response cache gives ``work`` (under ``--cache-only``, a skip when it
+        has none), or None to send it. Looked up before the reservation and the rate limiter,
+        so a cached answer holds neither."""
+        plan = self._plan
+        cache = plan.cache
+        assert cache is not None
+        started = time.perf_counter()
+        work.cache_key = key = cache.key(work.model, plan.request(work, work.max_tokens))
+        answer = cache.lookup(key)
+        if answer is not None:
+            price = work.price
+            return plan.result(
+                work.item, work.model, "ok", output=answer.text, parsed=answer.parsed,
+                finish_reason=answer.finish_reason, started=started, cached=True,
+                saved=0.0 if price is None else price.cost(answer.usage),
+            )  # fmt: skip
+        if cache.only:
+            error = ErrorInfo("not_cached", "--cache-only: the response cache has no answer to it")
+            return plan.result(work.item, work.model, "skipped", error=error)
+        return None
 
     async def _reserve(self, work: Work) -> bool:
         """Hold the worst case of ``work``; False when the run's cap can never fit it."""

@@ -38,8 +38,10 @@ ErrorKind = Literal[
     "context_length",
     "quota",
     "invalid_output",
+    "truncated",
     "invalid_input",
     "budget",
+    "not_cached",
     "cancelled",
     "internal",
 ]

@@ -148,6 +148,14 @@ class InputWarning:
 
 
 @dataclass(frozen=True, slots=True)
+class CacheWarning:
+    """The response cache cannot be used (a damaged or unreadable file): the run goes on
+    without it."""
+
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
 class RunFailed:
     """The run stopped on its own: every call fails (bad key, bad model) or the log broke."""
 
@@ -215,6 +223,8 @@ class RunFinished:
     output_tokens: int
     elapsed_s: float
     """Time this execution took; for a replayed run, what all its executions took."""
+    truncated: int = 0
+    """Answers cut off at the output limit: paid for, kept, and not counted as ok."""
     overspent_usd: float = 0.0
     """How far spending went past ``--max-cost``: only a provider billing past the limits
     of a request can take it there (by at most the calls then in flight)."""
@@ -228,6 +238,14 @@ class RunFinished:
     batch_jobs_left: int = 0
     """Batch jobs still running at the provider when the execution ended (detached,
     stopped or out of time): ``resume`` fetches their results."""
+    cached: int = 0
+    """Results of this execution answered from the response cache, at no cost."""
+    saved_usd: float = 0.0
+    """What those answers' calls would have cost."""
+    cached_tokens: int = 0
+    """Input tokens the providers read from their prompt caches."""
+    cache_saved_usd: float = 0.0
+    """What the providers' prompt caches saved on this execution's results."""
 
 
 Event = (
@@ -245,6 +263,7 @@ Event = (
     | CapReached
     | LogRecovered
     | InputWarning
+    | CacheWarning
     | RunFailed
     | RunFinished
     | BatchJobSubmitted

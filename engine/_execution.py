@@ -31,7 +31,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from engine import log
 from engine._attempts import Attempts
 from engine._batch import BatchLane, JobTracker
-from engine._budget import Budget, Funds, to_usd
+from engine._budget import Budget, Funds, to_units, to_usd
 from engine._control import Control
 from engine._dispatch import Dispatcher, send
 from engine._events import (
@@ -79,9 +79,14 @@ class Execution:
             "ok": plan.state.ok,
             "failed": plan.state.failed,
             "skipped": plan.state.skipped,
+            "truncated": plan.state.truncated,
         }
-        self._usage = Usage(plan.state.input_tokens, plan.state.output_tokens)
+        state = plan.state
+        self._usage = Usage(state.input_tokens, state.output_tokens, state.cached_tokens)
         self._usage_unknown = 0
+        self._cached = 0
+        self._saved_units = 0
+        self._cache_saved_usd = 0.0
         self._started = time.monotonic()
 
     # ---- control (sync: safe to call from any task on the loop) ----
@@ -246,6 +251,10 @@ class Execution:
         self._counts[result.status] += 1
         self._usage = self._usage + result.usage
         self._usage_unknown += result.usage.unknown
+        if result.cached:
+            self._cached += 1
+            self._saved_units += to_units(result.saved_usd)
+        self._cache_saved_usd += result.cache_saved_usd
 
     async def _finish(self) -> RunFinished:
         control = self._control
@@ -272,6 +281,7 @@ class Execution:
             ok=self._counts["ok"],
             failed=self._counts["failed"],
             skipped=self._counts["skipped"],
+            truncated=self._counts["truncated"],
             remaining=remaining,
             cost_usd=self._budget.spent_usd,
             input_tokens=self._usage.input_tokens,
@@ -282,6 +292,10 @@ class Execution:
             unpriced=tuple(m for m, price in self._plan.prices.items() if price is None),
             batch_saved_usd=0.0 if self._tracker is None else self._tracker.saved_usd,
             batch_jobs_left=jobs_left,
+            cached=self._cached,
+            saved_usd=to_usd(self._saved_units),
+            cached_tokens=self._usage.cached_tokens,
+            cache_saved_usd=self._cache_saved_usd,
         )
         control.emit(finished)
         return finished

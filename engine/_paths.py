@@ -1,9 +1,10 @@
 """Where batchdeck keeps runs, settings, prices and keys.
 
 One place decides, so ``BATCHDECK_HOME`` (tests, portable installs) moves all of
-it at once: ``$BATCHDECK_HOME/runs`` and ``$BATCHDECK_HOME/config``; otherwise
-platformdirs' user data and config dirs. It also keeps what the user names
-from landing on what batchdeck keeps (``refuse_run_files``).
+it at once: ``$BATCHDECK_HOME/runs``, ``$BATCHDECK_HOME/config`` and
+``$BATCHDECK_HOME/cache``; otherwise platformdirs' user data, config and cache
+dirs. It also keeps what the user names from landing on what batchdeck keeps
+(``refuse_run_files``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ CONFIG_NAME = "config.json"
 LOG_NAME = "log.jsonl"
 SUMMARY_NAME = "summary.json"
 """What a run dir holds (and ``lock``, see ``engine._lock``); a dir with a log is a run dir."""
+EXPORTS_NAME = "exports"
+"""The folder in a run dir where its exports go by default: the one place in a run dir a
+user's file may be written."""
 
 
 def _home() -> Path | None:
@@ -39,12 +43,19 @@ def config_dir() -> Path:
     return home / "config" if home else Path(platformdirs.user_config_dir(APP_NAME))
 
 
+def cache_dir() -> Path:
+    """Where the response cache lives (``engine._cache``)."""
+    home = _home()
+    return home / "cache" if home else Path(platformdirs.user_cache_dir(APP_NAME))
+
+
 def refuse_run_files(path: Path, *, input: str, run_dir: Path) -> None:
     """``ConfigError`` if writing ``path`` would replace the run's input, its log, or
     anything in a run dir: compared by inode, so a hardlink or a symlink to them counts.
 
     Called before anything is written: an export over the input empties it, and one
-    over the log makes the next resume pay for every item again.
+    over the log makes the next resume pay for every item again. The run's own
+    ``exports`` folder is the exception: that is where its exports go by default.
     """
     _refuse_inside_run_dir(path, Path(os.path.realpath(path.parent)), run_dir)
     try:
@@ -71,6 +82,8 @@ def refuse_run_files(path: Path, *, input: str, run_dir: Path) -> None:
 
 
 def _refuse_inside_run_dir(path: Path, place: Path, run_dir: Path) -> None:
+    if _same(place, run_dir / EXPORTS_NAME):
+        return
     for folder in (place, *place.parents):
         if _same(folder, run_dir) or _is_run_dir(folder):
             raise ConfigError(

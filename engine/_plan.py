@@ -5,17 +5,20 @@
 worker. Both are plain data, so the dispatcher, the workers and the log task can
 share them without reaching into each other. Results are built here too, because
 every part makes them (the dispatcher for items that never get a call, workers
-for the rest) and each one must carry the plan's edited prompt.
+for the rest) and each one must carry the plan's edited prompt; and so is the
+request an attempt sends (``Plan.request``), because the dispatcher needs it
+before a worker does: its response-cache key.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from engine import log
+from engine._cache import RunCache
 from engine._config import RunConfig, provider_model
 from engine._events import FinalState
 from engine._items import InvalidItem, Item
@@ -44,6 +47,8 @@ class Work:
     price: Price | None
     """What its tokens cost: the model's, at the batch price when it goes batch (the online
     price for an item a batch job gave back to finish online)."""
+    cache_key: bytes | None = None
+    """The response-cache key of its first attempt's request (None: not cached)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +74,30 @@ class BatchPlan:
     """Return once every chunk is submitted (and each open job looked at once)."""
 
 
+def call_request(
+    config: RunConfig,
+    model: str,
+    prompt: str,
+    max_tokens: int,
+    attempt: int = 1,
+    timeout_s: float = 60.0,
+) -> CallRequest:
+    """What a call of ``prompt`` to ``model`` (``provider:model``) sends under ``config``
+    (the timeout and the attempt are not sent: they do not change the response-cache key)."""
+    return CallRequest(
+        model=provider_model(model),
+        prompt=prompt,
+        system=config.system,
+        max_tokens=max_tokens,
+        temperature=config.temperature,
+        stop=config.stop,
+        schema=config.output_schema,
+        params=config.params,
+        timeout_s=timeout_s,
+        attempt=attempt,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
     """Everything an execution needs that was checked before it started."""
@@ -87,6 +116,9 @@ class Plan:
     """True for (model, id, line) that must not run this time (done, or not asked for)."""
     prompt_override: str | None = None
     """An edited prompt for a retry: ``template`` is built from it and it is kept in results."""
+    max_tokens: int | None = None
+    """A raised output limit for a retry (of truncated answers): it replaces the config's
+    for every call of this execution and is kept in results."""
     answers: int = 1
     """Answers one call may be billed for (``n`` and the like, passed through)."""
     total: int | None = None
@@ -96,6 +128,20 @@ class Plan:
     keeps unless the retry leaves nothing undone."""
     batch: BatchPlan | None = None
     """Set when some models go through a batch API, or earlier batch jobs are open."""
+    cache: RunCache | None = None
+    """The response cache, unless the run keeps none."""
+
+    def request(
+        self, work: Work, max_tokens: int, attempt: int = 1, timeout_s: float = 60.0
+    ) -> CallRequest:
+        """What an attempt of ``work`` sends (``max_tokens`` may be lowered for a retry), its
+        fixed start marked for the provider's prompt cache unless ``--prompt-cache off``."""
+        request = call_request(self.config, work.model, work.prompt, max_tokens, attempt, timeout_s)
+        if self.config.prompt_cache == "off":
+            return request
+        fixed = self.template.fixed_prefix
+        prefix = len(fixed) if work.prompt.startswith(fixed) else 0
+        return replace(request, prompt_cache=True, cache_prefix=prefix)
 
     def result(
         self,
@@ -113,9 +159,17 @@ class Plan:
         errors: Sequence[ErrorInfo] = (),
         finish_reason: str | None = None,
         simulated: bool = False,
+        cached: bool = False,
+        saved: float = 0.0,
     ) -> ItemResult:
         """The result of ``item`` on ``model``; ``started`` is a ``perf_counter`` reading."""
         latency = 0.0 if started is None else (time.perf_counter() - started) * 1000
+        usage = usage or Usage()
+        price = self.prices.get(model, FREE)
+        read_or_written = usage.cached_tokens or usage.cache_write_tokens
+        prompt_saved = (
+            price.saved_by_cache(usage) if read_or_written and price and not usage.unknown else 0.0
+        )
         return ItemResult(
             id=item.id,
             model=model,
@@ -124,7 +178,7 @@ class Plan:
             fields=item.fields,
             output=output,
             parsed=parsed,
-            usage=usage or Usage(),
+            usage=usage,
             cost_usd=cost,
             latency_ms=latency,
             attempts=attempts,
@@ -134,21 +188,11 @@ class Plan:
             simulated=simulated or model.startswith("simulate:"),
             prompt_override=self.prompt_override,
             unpriced=self.prices.get(model, FREE) is None,
-        )
-
-    def request(self, model: str, prompt: str, max_tokens: int, attempt: int = 1) -> CallRequest:
-        """The call ``prompt`` makes on ``model``, online or in a batch job alike."""
-        config = self.config
-        return CallRequest(
-            model=provider_model(model),
-            prompt=prompt,
-            system=config.system,
-            max_tokens=max_tokens,
-            temperature=config.temperature,
-            stop=config.stop,
-            schema=config.output_schema,
-            params=config.params,
-            attempt=attempt,
+            cached=cached,
+            saved_usd=saved,
+            cache_saved_usd=prompt_saved,
+            finished_at=time.time(),
+            max_tokens=self.max_tokens,
         )
 
     def invalid(self, entry: InvalidItem, model: str) -> ItemResult:

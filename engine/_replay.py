@@ -68,7 +68,8 @@ async def replay_log(
     outcome = await anyio.to_thread.run_sync(summary.load, run_dir)
     emit(started)
     if outcome is not None:
-        emit(ItemsCounted(outcome.ok + outcome.failed + outcome.skipped + outcome.remaining, 0))
+        done = outcome.ok + outcome.failed + outcome.skipped + outcome.truncated
+        emit(ItemsCounted(done + outcome.remaining, 0))
     await publish_results(log_path, emit, cap)
     if outcome is None:
         outcome = _scanned(await anyio.to_thread.run_sync(log.scan, log_path))
@@ -91,6 +92,7 @@ def _scanned(state: log.LogState) -> RunFinished:
         ok=state.ok,
         failed=state.failed,
         skipped=state.skipped,
+        truncated=state.truncated,
         remaining=0,
         cost_usd=state.cost_usd,
         input_tokens=state.input_tokens,

@@ -12,7 +12,10 @@ from typing import Any, Literal
 
 from engine._errors import ErrorKind
 
-Status = Literal["ok", "failed", "skipped"]
+Status = Literal["ok", "truncated", "failed", "skipped"]
+"""``truncated``: an answer cut off at the output limit (``max_tokens``). It was paid
+for and kept, but it is not a success: counted apart, exit code 1, retried by
+``--retry-failed`` (with a larger ``--max-tokens``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +27,13 @@ class Usage:
     unknown: bool = False
     """An answer came without a usage one could believe (missing, NaN, negative, absurd):
     its tokens are not in the counts, and it was charged all that was reserved for it."""
+    reasoning_tokens: int = 0
+    """Output tokens the model spent reasoning (a subset of ``output_tokens``, so priced as
+    output): OpenAI's ``reasoning_tokens``, Gemini's ``thoughtsTokenCount``; Anthropic does
+    not count its thinking apart."""
+    cache_write_tokens: int = 0
+    """Input tokens written to the provider's prompt cache (a subset of ``input_tokens``,
+    apart from ``cached_tokens``): Anthropic bills them above plain input."""
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
@@ -31,6 +41,8 @@ class Usage:
             self.output_tokens + other.output_tokens,
             self.cached_tokens + other.cached_tokens,
             self.unknown or other.unknown,
+            reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
+            cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
         )
 
 
@@ -64,6 +76,23 @@ class ItemResult:
     """A prompt edited by the user for a retry, which replaced the run's template."""
     unpriced: bool = False
     """The model has no known price: ``cost_usd`` is 0 because it is unknown, not free."""
+    cached: bool = False
+    """Answered from the response cache (``engine._cache``): no call was made, nothing paid."""
+    saved_usd: float = 0.0
+    """For a cached answer: what its call would have cost at this run's prices."""
+    cache_saved_usd: float = 0.0
+    """What the provider's prompt cache saved on this item's calls, at the model's prices
+    (negative when writing the cache cost more than reading it gave back)."""
+    finished_at: float | None = None
+    """When the result was settled (Unix seconds; None in logs older than this field).
+    The item started ``latency_ms`` before it."""
+    max_tokens: int | None = None
+    """The output limit of a retry that raised ``--max-tokens`` (None: the run's)."""
+
+    @property
+    def started_at(self) -> float | None:
+        """When the item's first attempt started (Unix seconds), if known."""
+        return None if self.finished_at is None else self.finished_at - self.latency_ms / 1000
 
     @property
     def key(self) -> tuple[str, str]:

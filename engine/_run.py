@@ -37,6 +37,7 @@ from engine import _summary as summary
 from engine import log
 from engine._atomic import fsync_dir, write_atomic
 from engine._batch import reattach
+from engine._cache import ResponseCache, RunCache
 from engine._config import (
     SETTINGS,
     SPEED_SETTINGS,
@@ -48,6 +49,7 @@ from engine._config import (
 from engine._dispatch import READ_CHUNK
 from engine._errors import BatchdeckError, ConfigError, InputError, RunNotFound
 from engine._events import (
+    CacheWarning,
     Event,
     InputWarning,
     LiveState,
@@ -64,11 +66,13 @@ from engine._paths import CONFIG_NAME, LOG_NAME, runs_root
 from engine._plan import BatchPlan, Plan
 from engine._prices import FREE, Price, PriceTable, user_prices_path
 from engine._ratelimit import RateLimiter
+from engine._reasoning import min_max_tokens
 from engine._replay import publish_results, replay_log
 from engine._schema import OutputValidator
 from engine._template import PromptTemplate, default_template_for, unknown_placeholders
 from engine._tokens import answers_per_call
 from engine.providers import PRESETS, BatchApi, Provider, make_provider
+from engine.providers._base import Identifies
 from engine.providers.simulate import SIMULATE, SimulateProvider
 from engine.readers import STDIN, check_input, count_items, detect_format, read_items
 
@@ -83,6 +87,7 @@ class _Options:
     prompt_override: str | None
     providers: Mapping[str, Provider] | None
     detach: bool = False
+    max_tokens: int | None = None
 
 
 def new_run_id() -> str:
@@ -111,15 +116,7 @@ class Run:
     def create(cls, config: RunConfig, run_dir: Path | None = None) -> Run:
         """A new run, checked but not yet on disk: ``execute`` makes its dir once every
         check before the first call has passed, so a refused run leaves nothing behind."""
-        if config.input != STDIN:  # kept absolute: a resume may come from another directory
-            config = config.model_copy(update={"input": os.path.abspath(config.input)})
-        check_input(config.input)
-        detect_format(config.input, config.format)
-        if config.input != STDIN:  # stdin is read once, by the run itself
-            stream, head = _first_chunk(config)
-            stream.close()
-            _template_for(config, head)
-        _prices_for(config)
+        config = preflight(config)
         if run_dir is None:
             run_dir = runs_root() / new_run_id()
         _check_unused(run_dir)
@@ -254,6 +251,7 @@ class Run:
         providers: Mapping[str, Provider] | None = None,
         replay: bool = False,
         detach: bool = False,
+        max_tokens: int | None = None,
     ) -> RunFinished:
         """Run every item without a terminal record (or only the ``(model, id)`` pairs given).
 
@@ -264,9 +262,19 @@ class Run:
         ``replay`` publishes the log's results first, as ``replay`` does, so a
         subscriber that starts empty sees the whole run (``already_done`` is 0).
         ``detach`` returns once every batch chunk is submitted, leaving the jobs running.
+        ``max_tokens`` raises the output limit of the calls this execution sends (a
+        retry of truncated answers); each result records it.
         """
         emit = _emitter(subscribers)
-        options = _Options(retry_failed, force, only, prompt_override, providers, detach)
+        options = _Options(
+            retry_failed,
+            force,
+            only,
+            prompt_override,
+            providers,
+            detach=detach,
+            max_tokens=max_tokens,
+        )
         with self.held():  # the log replayed is the log the execution goes on from
             if replay and not self._new:
                 emit(self._started("replaying", resumed=False, already_done=0))
@@ -275,7 +283,7 @@ class Run:
                 execution = Execution(plan, subscribers, plan.config.workers)
                 self._execution = execution
                 try:
-                    done = plan.state.ok + plan.state.failed + plan.state.skipped
+                    done = plan.state.done
                     elapsed_before = plan.state.elapsed_s
                     emit(
                         self._started(
@@ -346,6 +354,10 @@ class Run:
                     stack.push_async_callback(_shielded(provider.aclose))
             apis = _batch_apis(config, providers, state)
             reattached = None if state is None or not apis else await reattach(state, apis)
+            retrying = options.only is not None
+            cache = await _run_cache(config, providers, retrying=retrying, emit=emit)
+            if cache is not None:
+                stack.push_async_callback(_shielded(cache.close))
             warnings: list[str] = []
             if options.only is None:
                 stream, items, template = await _open_items(config, warnings.append)
@@ -405,10 +417,12 @@ class Run:
                 state=state,
                 skip=skip,
                 prompt_override=options.prompt_override,
+                max_tokens=options.max_tokens,
                 answers=answers,
                 total=total,
                 retrying=None if options.only is None else state.outcome,
                 batch=batch,
+                cache=cache,
             )
 
     async def _checked_log(self, options: _Options, emit: Callable[[Event], None]) -> log.LogState:
@@ -555,6 +569,33 @@ def _also_skipping(
     return skipping
 
 
+async def _run_cache(
+    config: RunConfig,
+    providers: Mapping[str, Provider],
+    *,
+    retrying: bool,
+    emit: Callable[[Event], None],
+) -> RunCache | None:
+    """The response cache for this execution, or None when no model's answers are cached.
+
+    A retry of chosen pairs asks for new answers: it stores them but reads none."""
+    identities = {
+        model: provider.request_identity
+        for model, provider in providers.items()
+        if isinstance(provider, Identifies)
+    }
+    if not identities and not config.cache_only:
+        return None
+    store = await anyio.to_thread.run_sync(ResponseCache.open, config.cache_max_gb)
+    return RunCache(
+        store,
+        identities,
+        read=config.cache and not retrying,
+        only=config.cache_only,
+        warn=lambda message: emit(CacheWarning(message)),
+    )
+
+
 def _limiters(config: RunConfig, emit: Callable[[Event], None]) -> dict[str, RateLimiter]:
     """A limiter per model that talks to a real API, or that the user gave limits for."""
     return {
@@ -592,6 +633,40 @@ def _wire(model: str) -> str | None:
     return None if preset is None else preset.wire
 
 
+def preflight(config: RunConfig) -> RunConfig:
+    """What a new run checks before it is made, and ``estimate`` checks too, so that the two
+    refuse the same runs: the input, its format, the template against the first item, a
+    price for each model under a cost cap, the passed-through fields, room to answer under
+    a reasoning effort. Returns the config with its input made absolute (a resume may come
+    from another directory)."""
+    if config.input != STDIN:
+        config = config.model_copy(update={"input": os.path.abspath(config.input)})
+    check_input(config.input)
+    detect_format(config.input, config.format)
+    if config.input != STDIN:  # stdin is read once, by the run itself
+        stream, head = _first_chunk(config)
+        stream.close()
+        _template_for(config, head)
+    _prices_for(config)
+    answers_per_call(config.params)
+    _check_reasoning(config)
+    return config
+
+
+def _check_reasoning(config: RunConfig) -> None:
+    """A thinking budget has a floor on some providers; the limit must leave an answer room."""
+    if config.reasoning_effort is None:
+        return
+    for model in config.models:
+        least = min_max_tokens(_wire(model) or "")
+        if config.max_tokens < least:
+            raise ConfigError(
+                f"--max-tokens {config.max_tokens} is too small for --reasoning-effort on "
+                f"{model}: it thinks at least {least // 2:,} tokens within that limit; "
+                f"give --max-tokens {least} or more"
+            )
+
+
 def _prices_for(config: RunConfig, *, online: bool = False) -> dict[str, Price | None]:
     """Each model's price, at the batch rate for the models that go batch (unless
     ``online``: what they would cost online)."""
@@ -607,8 +682,8 @@ def _prices_for(config: RunConfig, *, online: bool = False) -> dict[str, Price |
         if price is None and (config.max_cost is not None or config.max_item_cost is not None):
             raise ConfigError(
                 f"no price known for {model}, so a cost cap cannot be enforced: add "
-                f'"{model}": {{"input": USD_PER_MTOK, "output": USD_PER_MTOK}} under "models" '
-                f"in {user_prices_path()}"
+                f'"{bare_model(model)}": {{"input": USD_PER_MTOK, "output": USD_PER_MTOK}} '
+                f'under "models" in {user_prices_path()}'
             )
         prices[model] = price
     return prices

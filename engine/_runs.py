@@ -14,6 +14,8 @@ private as the log it comes from (the umask may narrow it further).
 
 from __future__ import annotations
 
+import io
+import os
 import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -26,20 +28,26 @@ import orjson
 from engine import _summary as summary
 from engine import log
 from engine._config import RunConfig
-from engine._errors import BatchdeckError
+from engine._errors import BatchdeckError, ConfigError
 from engine._events import RunFinished
 from engine._export import (
+    ALL_RESULTS,
+    ExportChoice,
     ExportFormat,
+    PromptOf,
+    ResultWriter,
+    RowOptions,
     StatusFilter,
-    csv_columns,
-    output_text,
+    output_bytes,
     select,
-    write_results,
+    table_columns,
+    write_parquet,
 )
 from engine._lock import Holder, holder
-from engine._paths import CONFIG_NAME, LOG_NAME, refuse_run_files, runs_root
+from engine._paths import CONFIG_NAME, EXPORTS_NAME, LOG_NAME, refuse_run_files, runs_root
 from engine._results import ItemResult
 from engine._run import Run
+from engine._template import PromptTemplate, default_template_for, render_item
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,13 +125,15 @@ def _read_summary(run_dir: Path) -> RunSummary:
     state: log.LogRunState
     if cached is not None:
         ok, failed, skipped = cached.ok, cached.failed, cached.skipped
+        truncated = cached.truncated
         cost, state, remaining = cached.cost_usd, cached.state, cached.remaining
         header = next(log.read_records(log_path), {})
     else:
         scanned = log.scan(log_path)
         ok, failed, skipped, cost = scanned.ok, scanned.failed, scanned.skipped, scanned.cost_usd
+        truncated = scanned.truncated
         state, remaining, header = scanned.run_state, None, scanned.header or {}
-    done = ok + failed + skipped
+    done = ok + failed + skipped + truncated
     return RunSummary(
         run_id=run_dir.name,
         run_dir=run_dir,
@@ -200,22 +210,43 @@ def find_results(
     return [log.result_from_record(log.decode(line)) for line in found if log.is_valid(line)]
 
 
+def exports_dir(run: Run) -> Path:
+    """Where the run's exports go by default: ``exports`` in its run dir (made, 0700, by the
+    first export into it); the one place in a run dir an export may be written."""
+    return run.run_dir / EXPORTS_NAME
+
+
 def export_to_file(
-    run: Run,
-    path: Path,
-    fmt: ExportFormat,
-    status: StatusFilter = "all",
-    *,
-    raw_cells: bool = False,
+    run: Run, path: Path, fmt: ExportFormat, choice: ExportChoice = ALL_RESULTS
 ) -> int:
-    """Write the run's results to ``path``; returns the number of rows.
+    """Write the run's results to ``path``, in input order; returns the number of rows.
 
     ``ConfigError`` before anything is written if ``path`` is the run's input, its
-    log or anything in a run dir; ``OSError`` if it cannot be written, with any
-    earlier file at ``path`` left as it was."""
+    log or anything in a run dir but the run's ``exports`` folder; ``OSError`` if it
+    cannot be written, with any earlier file at ``path`` left as it was."""
+    if os.path.abspath(path.parent) == os.path.abspath(exports_dir(run)):
+        path.parent.mkdir(mode=0o700, exist_ok=True)
     refuse_run_files(path, input=run.config.input, run_dir=run.run_dir)
-    with output_text(path, mode=export_mode(run)) as stream:
-        return export_run(run, stream, fmt, status, raw_cells=raw_cells)
+    options = _options(run, fmt, choice)
+    with output_bytes(path, mode=export_mode(run)) as raw:
+        return _write_bytes(run, raw, fmt, choice.status, options)
+
+
+def write_run(run: Run, raw: IO[bytes], fmt: ExportFormat, choice: ExportChoice) -> int:
+    """``export_to_file`` to an open binary handle (``--output``'s temp file)."""
+    return _write_bytes(run, raw, fmt, choice.status, _options(run, fmt, choice))
+
+
+def _write_bytes(
+    run: Run, raw: IO[bytes], fmt: ExportFormat, status: StatusFilter, options: RowOptions
+) -> int:
+    if fmt == "parquet":
+        columns = _table_columns(run, status, options)
+        return write_parquet(_rows(run, status, options.attempts), raw, columns, options)
+    stream = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+    rows = _write_text(run, stream, fmt, status, options)
+    stream.detach()  # the binary handle is its owner's to fsync and close
+    return rows
 
 
 def export_mode(run: Run) -> int:
@@ -227,29 +258,81 @@ def export_mode(run: Run) -> int:
 
 
 def export_run(
-    run: Run,
-    stream: IO[str],
-    fmt: ExportFormat,
-    status: StatusFilter = "all",
-    *,
-    raw_cells: bool = False,
+    run: Run, stream: IO[str], fmt: ExportFormat, choice: ExportChoice = ALL_RESULTS
 ) -> int:
-    """Write the run's results; returns the number of rows. ``raw_cells``: see ``ResultWriter``."""
+    """Write the run's results to a text stream, in input order; returns the number of rows.
+    Parquet is written to a file only (``export_to_file``)."""
+    if fmt == "parquet":
+        raise ConfigError("a Parquet export is written to a file: give --output FILE.parquet")
+    return _write_text(run, stream, fmt, choice.status, _options(run, fmt, choice))
+
+
+def _options(run: Run, fmt: ExportFormat, choice: ExportChoice) -> RowOptions:
+    if choice.attempts and fmt == "csv":
+        raise ConfigError("--attempts needs JSONL or Parquet: a CSV cell holds no list")
+    return RowOptions(
+        prompt_of=_prompt_of(run) if choice.prompt else None,
+        attempts=choice.attempts,
+        raw_cells=choice.raw_cells,
+    )
+
+
+def _write_text(
+    run: Run, stream: IO[str], fmt: ExportFormat, status: StatusFilter, options: RowOptions
+) -> int:
+    columns = _table_columns(run, status, options) if fmt == "csv" else None
+    text_format: Literal["jsonl", "csv"] = "csv" if fmt == "csv" else "jsonl"
+    writer = ResultWriter(stream, text_format, columns=columns, options=options)
+    for result, earlier in _rows(run, status, options.attempts):
+        writer.write(result, earlier)
+    writer.flush()
+    return writer.rows
+
+
+def _rows(
+    run: Run, status: StatusFilter, attempts: bool
+) -> Iterator[tuple[ItemResult, tuple[ItemResult, ...]]]:
+    """The latest result of every pair with ``status``, in input order, with the records it
+    replaced when ``attempts``."""
+    for ordered in log.results_in_input_order(run.log_path, run.config.models, earlier=attempts):
+        if status == "all" or ordered.result.status == status:
+            yield ordered.result, ordered.earlier
+
+
+def _table_columns(run: Run, status: StatusFilter, options: RowOptions) -> list[str]:
+    """A CSV or Parquet export's columns: one pass over the log (in its own order) for the
+    items' field names and, without a schema, the parsed output's."""
     schema = run.config.output_schema
-    columns = None
-    if fmt == "csv":
-        names = (list(r.fields) for r in select(load_results(run), status))
-        parsed = list((schema or {}).get("properties", {}))
-        if not parsed:
-            parsed = _parsed_names(select(load_results(run), status))
-        columns = csv_columns(names, parsed)
-    results = select(load_results(run), status)
-    return write_results(results, stream, fmt, columns=columns, raw_cells=raw_cells)
+    names: dict[tuple[str, ...], None] = {}
+    parsed: dict[str, None] = dict.fromkeys((schema or {}).get("properties", {}))
+    for result in select(load_results(run), status):
+        names[tuple(result.fields)] = None
+        if not schema and isinstance(result.parsed, dict):
+            parsed.update(dict.fromkeys(result.parsed))
+    return table_columns(names, list(parsed), options)
 
 
-def _parsed_names(results: Iterator[ItemResult]) -> list[str]:
-    seen: dict[str, None] = {}
-    for result in results:
-        if isinstance(result.parsed, dict):
-            seen.update(dict.fromkeys(result.parsed))
-    return list(seen)
+def _prompt_of(run: Run) -> PromptOf:
+    """The prompt each result was sent, rendered again as the engine rendered it: an edited
+    prompt, else the item's own, else the run's template (without ``--prompt``: the default
+    for the first item's fields)."""
+    config = run.config
+    first = min((r for r in load_results(run) if r.fields), key=lambda r: r.line, default=None)
+    fields = list(first.fields) if first is not None else []
+    run_template = PromptTemplate.parse(config.prompt or default_template_for(fields))
+    edited: dict[str, PromptTemplate] = {}
+
+    def prompt_of(result: ItemResult) -> str | None:
+        try:
+            if result.prompt_override is None:
+                return render_item(run_template, result.fields) if result.fields else None
+            template = edited.get(result.prompt_override)
+            if template is None:
+                template = edited[result.prompt_override] = PromptTemplate.parse(
+                    result.prompt_override
+                )
+            return render_item(template, result.fields, edited=True)
+        except (ValueError, ConfigError):
+            return None
+
+    return prompt_of

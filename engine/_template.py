@@ -56,6 +56,11 @@ class PromptTemplate:
         return _parse(text)
 
     @property
+    def fixed_prefix(self) -> str:
+        """The text before the first placeholder: the same in every item's prompt."""
+        return self._head
+
+    @property
     def placeholders(self) -> frozenset[str]:
         return frozenset(name for name, _ in self._parts)
 
@@ -103,13 +108,18 @@ def default_template_for(field_names: Iterable[str]) -> str:
     return "{" + _ID + "}"
 
 
-def render_item(template: PromptTemplate, fields: Mapping[str, Any]) -> str:
-    """The prompt sent for one item: its own ``prompt`` if it has one, else ``template``.
+def render_item(
+    template: PromptTemplate, fields: Mapping[str, Any], *, edited: bool = False
+) -> str:
+    """The prompt sent for one item: its own ``prompt`` if it has one, else ``template``;
+    an ``edited`` template (a prompt the user edited for a retry) wins over the item's own.
 
     Raises ``ValueError`` whose message is the item's one-line ``invalid_input``
     reason: a malformed prompt of its own, or fields the template needs and the
     item lacks.
     """
+    if edited and PROMPT in fields:
+        fields = {name: value for name, value in fields.items() if name != PROMPT}
     own = fields.get(PROMPT)
     if type(own) is str and own and not own.isspace():
         try:

@@ -66,10 +66,12 @@ def reap(proc: subprocess.Popen[str]) -> None:
             stream.close()
 
 
-def kill_after(*args: str, home: Path, seconds: float) -> int:
+def kill_after(
+    *args: str, home: Path, seconds: float, extra_env: dict[str, str] | None = None
+) -> int:
     """Start ``batchdeck *args``; once it has started (its first line on stderr), SIGKILL it
     after ``seconds`` unless it ended by then. Its exit status (``-SIGKILL`` if killed)."""
-    proc = start(*args, home=home)
+    proc = start(*args, home=home, extra_env=extra_env)
     try:
         assert proc.stderr is not None
         proc.stderr.readline()  # the run has started: its log is open

@@ -118,8 +118,9 @@ def test_sigkill_through_submission_and_polling_never_submits_or_logs_twice(
 ) -> None:
     """Killed at random instants (20 times) while chunks are submitted and jobs polled,
     then resumed to the end: every item has exactly one result, no custom_id was
-    accepted twice, and no item was in two jobs."""
-    count = 400
+    accepted twice, and no item was in two jobs. Enough items that the run outlasts twenty
+    kills on a quiet machine (400 finished after 19)."""
+    count = 1200
     source, run_dir = setup(tmp_path, count), tmp_path / "run"
     rng = random.Random(9)
     args: tuple[str, ...] = (
@@ -152,7 +153,7 @@ def test_estimate_shows_online_and_batch_cost_side_by_side(tmp_path: Path) -> No
     assert online.returncode == batch.returncode == 0, online.stderr + batch.stderr
     pattern = (
         r"\$([\d.]+) \(prompts only\) to \$([\d.]+) .* (online|batch); "
-        r"\$([\d.]+) to \$([\d.]+) (batch|online)"
+        r"~\$[\d.]+ likely, \$([\d.]+) to \$([\d.]+) (batch|online)"
     )
     first = re.search(pattern, online.stdout)
     second = re.search(pattern, batch.stdout)

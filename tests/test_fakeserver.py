@@ -239,6 +239,42 @@ def test_output_tokens_options_and_cached_tokens(server: FakeServer, http: httpx
     assert gemini["candidates"][0]["finishReason"] == "MAX_TOKENS"
 
 
+LONG_SYSTEM = "Answer in one word, from the list of labels below. " * 100
+"""Over 1,024 tokens: long enough for every provider to cache."""
+
+
+def _cached(provider: str, usage: dict[str, Any]) -> tuple[int, int]:
+    """(cache reads, billed cache writes) as ``provider`` reports them."""
+    if provider == "openai":
+        return usage["prompt_tokens_details"]["cached_tokens"], 0
+    if provider == "anthropic":
+        return usage["cache_read_input_tokens"], usage["cache_creation_input_tokens"]
+    return usage.get("cachedContentTokenCount", 0), 0
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_long_shared_system_prompt_is_read_from_the_cache_the_second_time(
+    http: httpx.Client, provider: str
+) -> None:
+    path, headers, body = build(provider, "hello", model=None, key=KEY, schema=None, max_tokens=10)
+    if provider == "openai":
+        body["messages"][0]["content"] = LONG_SYSTEM
+    elif provider == "anthropic":  # cached only where marked, as Anthropic does
+        body["system"] = [
+            {"type": "text", "text": LONG_SYSTEM, "cache_control": {"type": "ephemeral"}}
+        ]
+    else:
+        body["systemInstruction"] = {"parts": [{"text": LONG_SYSTEM}]}
+    usage_key = "usageMetadata" if provider == "gemini" else "usage"
+    first, second = (http.post(path, headers=headers, json=body).json()[usage_key] for _ in "12")
+    prefix = len(LONG_SYSTEM) // 4
+    billed_write = prefix if provider == "anthropic" else 0
+    assert _cached(provider, first) == (0, billed_write)
+    assert _cached(provider, second) == (prefix, 0)
+    if provider == "anthropic":  # reads and writes are apart from input_tokens
+        assert second["input_tokens"] == first["input_tokens"] < prefix
+
+
 def test_latency_is_applied(server: FakeServer, http: httpx.Client) -> None:
     server.configure(latency_ms=150)
     started = time.monotonic()

@@ -43,9 +43,11 @@ def setup(tmp_path: Path, count: int) -> Path:
 
 
 def run_args(source: Path, server: HostileServer, run_dir: Path, *extra: str) -> tuple[str, ...]:
+    """Every call paid: an answer stored before a kill would make its resume free."""
     return (
         "run", str(source), "--model", MODEL, "--base-url", server.base_url,
-        "--run-dir", str(run_dir), "--max-tokens", "100", "--retry-wait", "0", *extra,
+        "--run-dir", str(run_dir), "--max-tokens", "100", "--retry-wait", "0", "--no-cache",
+        *extra,
     )  # fmt: skip
 
 

@@ -63,6 +63,13 @@ REQUESTS = {
         temperature=0.2,
         stop=("\n\n",),
     ),
+    "prompt-cache": CallRequest(
+        model="MODEL",
+        prompt="Ticket: " * 600 + "my parcel never came",
+        system="You label support tickets. " * 200,
+        prompt_cache=True,
+        cache_prefix=len("Ticket: " * 600),
+    ),
     "schema": CallRequest(model="MODEL", prompt="Label: refund please", schema=SCHEMA),
     "schema-not-strict": CallRequest(
         model="MODEL",

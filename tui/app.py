@@ -197,7 +197,7 @@ class BatchdeckApp(App[None]):
 
     @on(InspectorScreen.RetryRequested)
     def _retry_one(self, event: InspectorScreen.RetryRequested) -> None:
-        self._retry([event.key], prompt_override=event.prompt_override)
+        self._retry([event.key], prompt_override=event.prompt_override, max_tokens=event.max_tokens)
 
     @on(FailuresScreen.RetryRequested)
     def _retry_many(self, event: FailuresScreen.RetryRequested) -> None:
@@ -220,12 +220,16 @@ class BatchdeckApp(App[None]):
         )
 
     def _retry(
-        self, keys: Iterable[tuple[str, str]], *, prompt_override: str | None = None
+        self,
+        keys: Iterable[tuple[str, str]],
+        *,
+        prompt_override: str | None = None,
+        max_tokens: int | None = None,
     ) -> None:
         if self._busy():
             return
         wanted = list(keys)
-        self.session.retry(wanted, prompt_override=prompt_override)
+        self.session.retry(wanted, prompt_override=prompt_override, max_tokens=max_tokens)
         plural = "" if len(wanted) == 1 else "s"
         self.notify(f"Retrying {len(wanted):,} item{plural}.")
 

@@ -95,13 +95,22 @@ class RunSession:
         self._launch(partial(run.execute, [self.events], retry_failed=retry_failed, replay=True))
 
     def retry(
-        self, keys: Collection[tuple[str, str]], *, prompt_override: str | None = None
+        self,
+        keys: Collection[tuple[str, str]],
+        *,
+        prompt_override: str | None = None,
+        max_tokens: int | None = None,
     ) -> None:
-        """Run these ``(model, id)`` pairs of the current run again, into the current model."""
+        """Run these ``(model, id)`` pairs of the current run again, into the current model
+        (``max_tokens``: a larger output limit, for truncated answers)."""
         assert self.run is not None and not self.running
         self._launch(
             partial(
-                self.run.execute, [self.events], only=list(keys), prompt_override=prompt_override
+                self.run.execute,
+                [self.events],
+                only=list(keys),
+                prompt_override=prompt_override,
+                max_tokens=max_tokens,
             )
         )
 

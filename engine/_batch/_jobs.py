@@ -39,7 +39,7 @@ from engine._control import Control
 from engine._errors import FATAL_KINDS, ProviderError
 from engine._events import BatchJob, BatchJobEnded, BatchJobProgressed
 from engine._items import Item
-from engine._plan import BatchPlan, Plan
+from engine._plan import BatchPlan, Plan, call_request
 from engine._results import ErrorInfo, ItemResult, Usage
 from engine._retry import backoff_delay, server_wait
 from engine.providers import CallRequest, CallResult, JobStatus, Outcome
@@ -235,7 +235,7 @@ class JobTracker:
         )
         unfinished = 0
         # What an answer is read against (its schema, its wrapping): all but the prompt.
-        asked = self._plan.request(job.model, "", self._config.max_tokens)
+        asked = call_request(self._config, job.model, "", self._config.max_tokens)
 
         def lookup(custom_id: str) -> CallRequest | None:
             return asked if custom_id in entries else None

@@ -129,7 +129,7 @@ class BatchLane:
     def _request(self, work: Work, number: int) -> BatchRequest:
         """The request exactly as an online call sends it; its custom_id says which job and
         which line, so it stands for one (item, model) in one job, never reused."""
-        call = self._plan.request(work.model, work.prompt, work.max_tokens)
+        call = self._plan.request(work, work.max_tokens)
         return BatchRequest(f"j{number}-l{work.item.line}", call)
 
     def _may_submit(self) -> bool:

@@ -22,6 +22,7 @@ import orjson
 from engine._config import (
     DEFAULT_MODEL,
     SETTINGS,
+    SETTINGS_BY_NAME,
     SPEED_SETTINGS,
     RunConfig,
     Setting,
@@ -29,8 +30,11 @@ from engine._config import (
     make_config,
 )
 from engine._errors import ConfigError
+from engine._export import EXPORT_FORMATS, STATUS_FILTERS
 from engine._schema import load_schema
 from engine._sources import CONFIG_FILE, config_file, default_settings, file_endpoints
+from engine.cli._cache import add_cache_parser
+from engine.cli._prices import add_prices_parser
 
 
 class _Parser(argparse.ArgumentParser):
@@ -66,6 +70,11 @@ def _add_setting(p: argparse.ArgumentParser, setting: Setting, default_help: str
     )
 
 
+CALL_OVERRIDES: tuple[str, ...] = ("max_tokens",)
+"""Settings that change results which a resume still takes: not as the run's setting, but for
+the calls it sends (a larger limit for truncated answers), each result keeping its own."""
+
+
 def _add_new_run_settings(p: argparse.ArgumentParser) -> None:
     for setting in SETTINGS:
         _add_setting(p, setting, f"(default: {setting.default_text})")
@@ -78,15 +87,35 @@ def _add_resume_settings(p: argparse.ArgumentParser) -> None:
 
 
 def _add_output_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--output", metavar="FILE", help="also write results to FILE (.jsonl or .csv)")
+    p.add_argument(
+        "--output",
+        metavar="FILE",
+        help="when the run ends, write its results to FILE (.jsonl, .csv or .parquet) in "
+        "input order; - writes JSONL to stdout",
+    )
+    _add_export_options(p)
     p.add_argument(
         "--detach",
         action="store_true",
         help="with batch models: return once every batch job is submitted (batchdeck resume "
         "RUN fetches their results)",
     )
-    _add_csv_raw(p)
     p.add_argument("--quiet", action="store_true", help="print only the summary")
+
+
+def _add_export_options(p: argparse.ArgumentParser) -> None:
+    _add_csv_raw(p)
+    p.add_argument(
+        "--export-prompt",
+        action="store_true",
+        help="add the rendered prompt each item was sent (column prompt)",
+    )
+    p.add_argument(
+        "--attempts",
+        action="store_true",
+        help="add every attempt of each item, an edited prompt marked (attempt_history; "
+        "JSONL and Parquet)",
+    )
 
 
 def _add_csv_raw(p: argparse.ArgumentParser) -> None:
@@ -198,6 +227,14 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("--retry-failed", action="store_true", help=RETRY_FAILED_HELP)
     resume.add_argument("--force", action="store_true", help=FORCE_HELP)
     _add_wait(resume)
+    for name in CALL_OVERRIDES:
+        _add_setting(
+            resume,
+            SETTINGS_BY_NAME[name],
+            "(default: the run's). Given here, it is the limit of the calls this resume sends "
+            "(with --retry-failed: a larger one for answers cut off at the last), kept in their "
+            "results; the run's own setting does not change.",
+        )
     _add_resume_settings(resume)
     _add_output_options(resume)
 
@@ -206,6 +243,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_run_options(estimate)
     _add_json(estimate)
+    estimate.add_argument(
+        "--expect-output",
+        type=_whole_number,
+        metavar="N",
+        help="output tokens a call is expected to write (default: simulate's own, a schema's "
+        "example, or a quarter of --max-tokens)",
+    )
 
     _add_json(commands.add_parser("runs", help="list past runs"))
 
@@ -218,10 +262,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser("export", help="write a run's results")
     export.add_argument("run", metavar="RUN")
-    export.add_argument("--format", choices=("jsonl", "csv"))
-    export.add_argument("--status", choices=("ok", "failed", "skipped", "all"), default="all")
-    export.add_argument("--output", metavar="FILE", help="default: stdout")
-    _add_csv_raw(export)
+    export.add_argument(
+        "--format", choices=EXPORT_FORMATS, help="default: the --output file's suffix, or jsonl"
+    )
+    export.add_argument("--status", choices=STATUS_FILTERS, default="all")
+    export.add_argument(
+        "--output",
+        metavar="FILE",
+        help="default (or -): stdout; parquet needs a file (pip install 'batchdeck[parquet]')",
+    )
+    _add_export_options(export)
+
+    add_cache_parser(commands)
 
     keys = commands.add_parser("keys", help="which providers have a key, and from where")
     _add_json(keys)
@@ -236,7 +288,19 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "dir", metavar="DIR", nargs="?", default=DEMO_DIR, help=f"default: ./{DEMO_DIR}"
     )
+
+    add_prices_parser(commands)
     return parser
+
+
+def _whole_number(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number of at least 1")
+    return value
 
 
 def _params(pairs: list[str] | None) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""The headless commands: run, resume, estimate, runs, export, keys, demo.
+"""The headless commands: run, resume, estimate, runs, export, keys, demo, prices (and
+``cache``, in ``_cache``).
 
 Each returns the process exit code; errors the user can fix are raised as
 ``BatchdeckError`` and printed as one line by ``main``.
@@ -16,10 +17,9 @@ import dataclasses
 import getpass
 import signal
 import sys
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
-from typing import IO
 
 import anyio
 import orjson
@@ -28,30 +28,40 @@ from engine import keys
 from engine._config import RunConfig
 from engine._errors import ConfigError
 from engine._estimate import estimate
-from engine._events import Event, ItemFinished, RunFinished, Subscriber
-from engine._export import ResultWriter, format_for, output_text
+from engine._events import RunFinished, Subscriber
+from engine._export import (
+    ExportChoice,
+    StatusFilter,
+    format_for,
+    output_bytes,
+    pyarrow_modules,
+)
 from engine._paths import refuse_run_files
-from engine._run import Run
+from engine._run import Run, preflight
 from engine._runs import (
     RunSummary,
     export_mode,
     export_run,
     export_to_file,
     list_runs,
-    load_results,
     next_steps,
+    write_run,
 )
-from engine.cli._args import config_from_args, given_settings
+from engine.cli._args import CALL_OVERRIDES, config_from_args, given_settings
 from engine.cli._batches import cmd_batches, cmd_cancel
+from engine.cli._cache import cmd_cache
 from engine.cli._demo import demo_run_args
+from engine.cli._prices import cmd_prices
 from engine.cli._progress import Progress
 
+STDOUT = "-"
+"""``--output -``: the results go to stdout."""
 EXIT_CODES = {"finished": 0, "capped": 3, "stopped": 130, "failed": 2}
 
 
 def exit_code(finished: RunFinished) -> int:
     if finished.state == "finished":
-        return 0 if finished.failed == finished.skipped == 0 else 1
+        return 0 if finished.failed == finished.skipped == finished.truncated == 0 else 1
     return EXIT_CODES.get(finished.state, 1)
 
 
@@ -60,33 +70,38 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not args.run_dir:
             raise ConfigError("--resume needs --run-dir DIR (or use: batchdeck resume RUN)")
         run = Run.open(args.run_dir)
-        return _execute(_with_speed(run, args), args)
+        return _execute(*_with_speed(run, args), args)
     config = config_from_args(args)
     run = Run.create(config, Path(args.run_dir) if args.run_dir else None)
-    return _execute(run, args)
+    return _execute(run, None, args)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    return _execute(_with_speed(Run.open(args.run), args), args)
+    return _execute(*_with_speed(Run.open(args.run), args), args)
 
 
-def _with_speed(run: Run, args: argparse.Namespace) -> Run:
-    """The saved run with this invocation's setting flags."""
-    return run.for_resume(**given_settings(args))
+def _with_speed(run: Run, args: argparse.Namespace) -> tuple[Run, int | None]:
+    """The saved run with this invocation's setting flags, and the raised ``--max-tokens``
+    of the calls this resume sends (it is not the run's setting: each result keeps it)."""
+    settings = given_settings(args)
+    overrides = {name: settings.pop(name, None) for name in CALL_OVERRIDES}
+    return run.for_resume(**settings), overrides["max_tokens"]
 
 
-def _execute(run: Run, args: argparse.Namespace) -> int:
+def _execute(run: Run, max_tokens: int | None, args: argparse.Namespace) -> int:
     progress = Progress(sys.stderr, live=sys.stderr.isatty(), quiet=args.quiet)
     subscribers: list[Subscriber] = [progress]
     with ExitStack() as stack:
         _hold(run, args.wait, progress, stack)
-        if args.output:
-            subscribers.append(_output_writer(run, Path(args.output), stack, args))
+        write_output = _output_file(run, Path(args.output), stack, args) if args.output else None
         finished = anyio.run(
-            _drive, run, subscribers, progress, args.retry_failed, args.force, args.detach
-        )
+            _drive, run, subscribers, progress, args.retry_failed, args.force, max_tokens,
+            args.detach,
+        )  # fmt: skip
+        if write_output is not None:
+            write_output()
     progress.write(progress.summary(finished) + "\n")
-    if args.output:
+    if args.output and args.output != STDOUT:
         progress.write(f"results: {args.output}\n")
     progress.write(f"{next_steps(run.run_id, finished)}\n")
     if finished.batch_jobs_left:
@@ -117,13 +132,18 @@ async def _drive(
     progress: Progress,
     retry_failed: bool,
     force: bool,
+    max_tokens: int | None,
     detach: bool,
 ) -> RunFinished:
     async with anyio.create_task_group() as tg:
         tg.start_soon(progress.ticker)
         tg.start_soon(_interrupts, run, progress)
         finished = await run.execute(
-            subscribers, retry_failed=retry_failed, force=force, detach=detach
+            subscribers,
+            retry_failed=retry_failed,
+            force=force,
+            max_tokens=max_tokens,
+            detach=detach,
         )
         tg.cancel_scope.cancel()
     return finished
@@ -147,58 +167,38 @@ async def _interrupts(run: Run, progress: Progress) -> None:
                 run.abort()
 
 
-def _output_writer(run: Run, path: Path, stack: ExitStack, args: argparse.Namespace) -> Subscriber:
-    """A subscriber writing each finished result to a temp file that replaces ``path`` when
-    the execution ends (any earlier file stays whole until then, and if the run is refused).
-    On resume the file first gets what the log already holds and will not run again, so it
-    ends complete."""
+def _output_file(
+    run: Run, path: Path, stack: ExitStack, args: argparse.Namespace
+) -> Callable[[], None]:
+    """What writes the run's results to ``path`` once the execution has ended, from its
+    log, in input order. A temp file is opened now (a path that cannot be written is
+    refused before the first call) and replaces ``path`` when the block ends, so any
+    earlier file stays whole until then, and if the run is refused. ``-`` is stdout
+    (JSONL)."""
+    choice = _choice(args)
+    if str(path) == STDOUT:
+
+        def to_stdout() -> None:
+            export_run(run, sys.stdout, "jsonl", choice)
+
+        return to_stdout
     fmt = format_for(path)
+    if fmt == "parquet":
+        pyarrow_modules()  # missing, it is said before the run, not after
     refuse_run_files(path, input=run.config.input, run_dir=run.run_dir)
-    stream = stack.enter_context(_output_file(path, export_mode(run)))
-    writer = ResultWriter(stream, fmt, schema=run.config.output_schema, raw_cells=args.csv_raw)
-    if run.log_path.exists():
-        for result in load_results(run):
-            if result.status == "ok" or not args.retry_failed:
-                writer.write(result)
-
-    failure: list[str] = []  # why the file cannot be written (a full disk): the run stops
-
-    def on_event(event: Event) -> None:
-        if isinstance(event, ItemFinished) and not failure:
-            try:
-                writer.write(event.result)
-            except OSError as exc:
-                failure.append(exc.strerror or str(exc))
-                run.stop()
-
-    def finish() -> None:
-        if not failure:
-            try:
-                writer.flush()
-            except OSError as exc:
-                failure.append(exc.strerror or str(exc))
-        if failure:
-            raise _output_failed(path, failure[0])
-
-    stack.callback(finish)
-    return on_event
-
-
-@contextmanager
-def _output_file(path: Path, mode: int) -> Iterator[IO[str]]:
-    """``output_text``, failing in one line: when it opens, or when it is renamed into place.
-
-    An error from the block itself (the run) is not the file's and passes unchanged."""
-    opened = finished = False
     try:
-        with output_text(path, mode=mode) as stream:
-            opened = True
-            yield stream
-            finished = True
+        raw = stack.enter_context(output_bytes(path, mode=export_mode(run)))
     except OSError as exc:
-        if opened and not finished:
-            raise
         raise _output_failed(path, exc.strerror or str(exc)) from None
+
+    def write() -> None:
+        try:
+            write_run(run, raw, fmt, choice)
+            raw.flush()
+        except OSError as exc:
+            raise _output_failed(path, exc.strerror or str(exc)) from None
+
+    return write
 
 
 def _output_failed(path: Path, reason: str) -> ConfigError:
@@ -215,8 +215,12 @@ def _print_json(value: object) -> None:
 
 
 def cmd_estimate(args: argparse.Namespace) -> int:
-    config: RunConfig = config_from_args(args)
-    result = estimate(config)
+    """The estimate, after the checks ``run`` makes (what it refuses, this refuses: exit 2);
+    what would only hurt the run is a warning on stderr."""
+    config: RunConfig = preflight(config_from_args(args))
+    result = estimate(config, expect_output=args.expect_output)
+    for warning in result.warnings:
+        print(f"batchdeck: warning: {warning}", file=sys.stderr)
     if args.json:
         _print_json(
             {
@@ -224,6 +228,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
                 "workers": config.workers,
                 **dataclasses.asdict(result),
                 "cost_low": result.cost_low,
+                "cost_likely": result.cost_likely,
                 "cost_high": result.cost_high,
             }
         )
@@ -233,20 +238,35 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     print(f"items       {result.items:,}  ({result.invalid:,} invalid)", file=out)
     print(f"calls       {result.calls:,}  ({len(config.models)} model(s))", file=out)
     print(
-        f"tokens      ~{result.input_tokens:,} in, up to {result.output_tokens_max:,} out",
+        f"tokens      ~{result.input_tokens:,} in, ~{result.output_tokens:,} out "
+        f"(up to {result.output_tokens_max:,})",
         file=out,
     )
     for model in result.models:
-        if model.cost_low is None or model.cost_high is None:
+        family = model.family
+        schema = " + the schema" if config.output_schema and family.counts_schema else ""
+        print(
+            f"counted     {model.model}: ~{model.input_tokens:,} in at "
+            f"{family.bytes_per_token:g} bytes a token + {family.per_message} a message + "
+            f"{family.per_call} a call{schema} ({family.name}); ~{model.output_tokens:,} out, "
+            f"{model.output_counted}",
+            file=out,
+        )
+    for model in result.models:
+        if model.cost_likely is None or model.cost_low is None or model.cost_high is None:
             print(f"cost        {model.model}: unknown (no price in the table)", file=out)
         else:
             way, other = ("batch", "online") if model.batch else ("online", "batch")
             print(
-                f"cost        {model.model}: ${model.cost_low:.4f} (prompts only) to "
-                f"${model.cost_high:.4f} (every call writes --max-tokens) {way}; "
-                f"${model.other_low:.4f} to ${model.other_high:.4f} {other}",
+                f"cost        {model.model}: ~${model.cost_likely:.4f} likely; "
+                f"${model.cost_low:.4f} (prompts only) to ${model.cost_high:.4f} "
+                f"(every call writes --max-tokens: what the cap reserves) {way}; "
+                f"~${model.other_likely:.4f} likely, ${model.other_low:.4f} to "
+                f"${model.other_high:.4f} {other}",
                 file=out,
             )
+    if result.cached:
+        print(f"cached      {result.cached:,} calls answered by the response cache, free", file=out)
     print(
         f"time        ~{_duration(result.seconds)} at {config.workers} workers, "
         f"bound by {result.bound_by}, assuming {result.latency_s:.2f}s a call",
@@ -300,18 +320,23 @@ def _run_json(summary: RunSummary) -> dict[str, object]:
 
 def cmd_export(args: argparse.Namespace) -> int:
     run = Run.open(args.run)
-    if args.output:
+    choice = _choice(args, status=args.status)
+    if args.output and args.output != STDOUT:
         path = Path(args.output)
         try:
-            rows = export_to_file(
-                run, path, format_for(path, args.format), args.status, raw_cells=args.csv_raw
-            )
+            rows = export_to_file(run, path, format_for(path, args.format), choice)
         except OSError as exc:
             raise ConfigError(f"cannot write {path}: {exc.strerror}") from None
         print(f"wrote {rows:,} rows to {path}", file=sys.stderr)
     else:
-        export_run(run, sys.stdout, args.format or "jsonl", args.status, raw_cells=args.csv_raw)
+        export_run(run, sys.stdout, args.format or "jsonl", choice)
     return 0
+
+
+def _choice(args: argparse.Namespace, status: StatusFilter = "all") -> ExportChoice:
+    return ExportChoice(
+        status=status, raw_cells=args.csv_raw, prompt=args.export_prompt, attempts=args.attempts
+    )
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
@@ -356,4 +381,6 @@ COMMANDS = {
     "demo": cmd_demo,
     "batches": cmd_batches,
     "cancel": cmd_cancel,
+    "cache": cmd_cache,
+    "prices": cmd_prices,
 }

@@ -23,6 +23,7 @@ from engine._events import (
     BatchJobEnded,
     BatchJobProgressed,
     BatchJobSubmitted,
+    CacheWarning,
     CapReached,
     CostUpdated,
     Event,
@@ -50,7 +51,7 @@ class Progress:
         self.total: int | None = None
         self.done = 0
         self.already_done = 0
-        self.counts = {"ok": 0, "failed": 0, "skipped": 0}
+        self.counts = {"ok": 0, "truncated": 0, "failed": 0, "skipped": 0}
         self.retries = 0
         self.throttled = 0
         self.spent = 0.0
@@ -81,7 +82,7 @@ class Progress:
                 self.note(f"run {event.run_id} in {event.run_dir}")
         elif isinstance(event, CapReached):
             self.note(f"stopping: {event.message}")
-        elif isinstance(event, InputWarning):
+        elif isinstance(event, InputWarning | CacheWarning):
             self.note(f"warning: {event.message}")
         elif isinstance(event, LogRecovered):
             self.note(f"log: a torn tail of {event.bad_bytes} bytes was moved to {event.side_file}")
@@ -127,7 +128,7 @@ class Progress:
                 parts.append(f"ETA {_clock(left / rate)}")
         else:
             parts.append(f"{finished} done")
-        parts.append(" ".join(f"{k} {v}" for k, v in self.counts.items()))
+        parts.append(" ".join(f"{k} {v}" for k, v in self.counts.items() if v or k != "truncated"))
         parts.append(_spend(self.spent, self.unpriced))
         parts.append(f"{rate:.1f}/s")
         if self.retries:
@@ -150,7 +151,7 @@ class Progress:
 
     def summary(self, finished: RunFinished) -> str:
         self._clear()
-        total = finished.ok + finished.failed + finished.skipped
+        total = finished.ok + finished.failed + finished.skipped + finished.truncated
 
         def pct(count: int) -> str:
             return f"{100 * count / total:.1f}%" if total else "-"
@@ -162,12 +163,27 @@ class Progress:
             f"  failed   {finished.failed:>8}  {pct(finished.failed)}",
             f"  skipped  {finished.skipped:>8}  {pct(finished.skipped)}",
         ]
+        if finished.truncated:
+            lines.insert(
+                2,
+                f"  truncated{finished.truncated:>8}  {pct(finished.truncated)}"
+                "  (cut off at --max-tokens: resume RUN --retry-failed --max-tokens N)",
+            )
         if finished.remaining:
             lines.append(f"  not sent {finished.remaining:>8}  (resumable)")
         lines.append(
             f"  cost {_cost(finished)}   tokens {finished.input_tokens:,} in / "
             f"{finished.output_tokens:,} out"
         )
+        if finished.cached:
+            saved = finished.saved_usd
+            shown = f"${saved:.2f}" if saved >= 1 else f"${saved:.4f}"
+            lines.append(f"  {finished.cached:,} answers from the cache, {shown} not spent")
+        if finished.cached_tokens or finished.cache_saved_usd:
+            lines.append(
+                f"  prompt cache {finished.cached_tokens:,} input tokens read from the "
+                f"providers' caches, saving ${finished.cache_saved_usd:.4f}"
+            )
         if finished.usage_unknown:
             lines.append(
                 f"  {finished.usage_unknown} answers came without a usage that could be believed:"

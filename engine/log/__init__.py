@@ -22,6 +22,7 @@ Typical use::
 
 from engine.log._fingerprint import config_fingerprint, fingerprint_matches, input_fingerprint
 from engine.log._format import FORMAT_VERSION, decode, encode, is_valid
+from engine.log._ordered import Ordered, results_in_input_order
 from engine.log._records import (
     BatchEntry,
     BatchRecord,
@@ -64,6 +65,7 @@ __all__ = [
     "LogState",
     "LogWriter",
     "ModelCounts",
+    "Ordered",
     "Recovery",
     "batch_from_record",
     "batch_record",
@@ -83,6 +85,7 @@ __all__ = [
     "recover",
     "result_from_record",
     "result_record",
+    "results_in_input_order",
     "resume_record",
     "scan",
     "session_record",

@@ -35,8 +35,10 @@ import orjson
 
 from engine._errors import LogCorrupt
 
-FORMAT_VERSION = 1
-"""Written into every header; readers refuse a log of a newer version."""
+FORMAT_VERSION = 2
+"""Written into every header; readers refuse a log of a newer version. Version 2 added
+the ``truncated`` status, which a version-1 reader would take for damage; a version-1
+log reads as it always did."""
 
 CHUNK_BYTES = 1 << 20
 """Bytes read per system call: big enough to amortise the call, small enough to stay in cache."""

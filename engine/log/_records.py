@@ -20,10 +20,18 @@ when empty)::
     result   terminal record of one (model, id) pair:
              {"k","head","attempts"?,"latency_ms"?,"output"?,"parsed"?,"finish"?,
               "error"?: {"kind","message"},"attempt_errors"?: [[kind, message]...],
-              "simulated"?,"prompt"?,"fields"?,"usage_unknown"?,"unpriced"?}
-             usage_unknown: an answer's usage could not be believed, and it was
-             charged all that was reserved for it; unpriced: the model has no
-             price, so cost_usd (0) is unknown
+              "simulated"?,"prompt"?,"fields"?,"usage_unknown"?,"unpriced"?,
+              "cached"?,"saved_usd"?,"cache_write"?,"cache_saved"?,"reasoning"?,"t"?,
+              "max_tokens"?}
+             status: ok, truncated (cut off at the output limit; format 2), failed,
+             skipped; usage_unknown: an answer's usage could not be believed, and it
+             was charged all that was reserved for it; unpriced: the model has no
+             price, so cost_usd (0) is unknown; cached: answered from the response
+             cache, no call made, and saved_usd what that call would have cost;
+             cache_write: input tokens written to the provider's prompt cache;
+             cache_saved: what that cache saved (USD, negative when writing cost
+             more than reading gave back); reasoning: output tokens spent
+             reasoning; t: when it was settled; max_tokens: a retry's raised limit
     batch    a job of a provider's native batch API (see ``BatchRecord``):
              {"k","t","token","model","state","since","job"?,"provider_state"?,
               "counts"?,"expires"?,"closed"?,"items"?: [[custom_id, id, line, units]...]}
@@ -74,7 +82,7 @@ MAX_USD = 1e9
 MAX_TIME = 1e11
 """Latest Unix time a record may carry (the year 5138)."""
 MAX_ATTEMPTS = 1_000_000
-_STATUSES = frozenset(("ok", "failed", "skipped"))
+_STATUSES = frozenset(("ok", "truncated", "failed", "skipped"))
 
 LifecycleKind = Literal["session", "pause", "resume", "stop", "finish"]
 LIFECYCLE_KINDS: frozenset[str] = frozenset({"session", "pause", "resume", "stop", "finish"})
@@ -205,6 +213,19 @@ def result_record(result: ItemResult) -> dict[str, Any]:
         rec["unpriced"] = True
     if result.prompt_override is not None:
         rec["prompt"] = result.prompt_override
+    if result.cached:
+        rec["cached"] = True
+        rec["saved_usd"] = result.saved_usd
+    if usage.cache_write_tokens:
+        rec["cache_write"] = usage.cache_write_tokens
+    if result.cache_saved_usd:
+        rec["cache_saved"] = result.cache_saved_usd
+    if usage.reasoning_tokens:
+        rec["reasoning"] = usage.reasoning_tokens
+    if result.finished_at is not None:
+        rec["t"] = result.finished_at
+    if result.max_tokens is not None:
+        rec["max_tokens"] = result.max_tokens
     if result.fields:
         fields = result.fields  # orjson writes dicts, not other Mappings
         rec["fields"] = fields if type(fields) is dict else dict(fields)
@@ -221,7 +242,17 @@ def result_from_record(rec: Mapping[str, Any]) -> ItemResult:
     or out of bounds."""
     try:
         model, id, line, status, cost, input_tokens, output_tokens, cached_tokens = rec["head"]
-        counts = (line, input_tokens, output_tokens, cached_tokens, rec.get("attempts", 0))
+        reasoning = rec.get("reasoning", 0)
+        counts = (
+            line,
+            input_tokens,
+            output_tokens,
+            cached_tokens,
+            reasoning,
+            rec.get("attempts", 0),
+        )
+        finished_at = rec.get("t")
+        max_tokens = rec.get("max_tokens")
         if (
             type(model) is not str
             or type(id) is not str
@@ -230,8 +261,22 @@ def result_from_record(rec: Mapping[str, Any]) -> ItemResult:
             or counts[-1] > MAX_ATTEMPTS
             or not is_bounded(cost, MAX_USD)
             or not is_bounded(rec.get("latency_ms", 0.0), MAX_TIME)
+            or not is_bounded(rec.get("saved_usd", 0.0), MAX_USD)
+            or not (finished_at is None or is_bounded(finished_at, MAX_TIME))
+            or not (
+                max_tokens is None or (type(max_tokens) is int and 0 < max_tokens <= MAX_TOKENS)
+            )
+            or reasoning > output_tokens
         ):
             raise ValueError("a value out of bounds")
+        cache_write, cache_saved = rec.get("cache_write", 0), rec.get("cache_saved", 0.0)
+        if not (
+            type(cache_write) is int
+            and 0 <= cache_write <= input_tokens
+            and type(cache_saved) in (int, float)
+            and is_bounded(abs(cache_saved), MAX_USD)
+        ):
+            raise ValueError("a prompt cache figure out of bounds")
         error = rec.get("error")
         return ItemResult(
             id=id,
@@ -242,7 +287,12 @@ def result_from_record(rec: Mapping[str, Any]) -> ItemResult:
             output=rec.get("output"),
             parsed=rec.get("parsed"),
             usage=Usage(
-                input_tokens, output_tokens, cached_tokens, rec.get("usage_unknown", False)
+                input_tokens,
+                output_tokens,
+                cached_tokens,
+                rec.get("usage_unknown", False),
+                cache_write_tokens=cache_write,
+                reasoning_tokens=reasoning,
             ),
             cost_usd=cost,
             latency_ms=rec.get("latency_ms", 0.0),
@@ -253,6 +303,11 @@ def result_from_record(rec: Mapping[str, Any]) -> ItemResult:
             simulated=rec.get("simulated", False),
             prompt_override=rec.get("prompt"),
             unpriced=rec.get("unpriced", False),
+            cached=rec.get("cached", False),
+            saved_usd=rec.get("saved_usd", 0.0),
+            cache_saved_usd=cache_saved,
+            finished_at=finished_at,
+            max_tokens=max_tokens,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise LogCorrupt(f"a malformed result record ({type(exc).__name__}: {exc})") from None

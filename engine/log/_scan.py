@@ -76,11 +76,13 @@ LogRunState = Literal["new", "interrupted", "paused"] | FinalState
 ends while it was running: killed, or still running now), ``paused`` (killed while
 paused), or how its last execution ended."""
 
-_CODES: dict[str, int] = {"ok": 1, "failed": 2, "skipped": 3}
+_CODES: dict[str, int] = {"ok": 1, "failed": 2, "skipped": 3, "truncated": 4}
+"""A status as one byte; ``truncated`` came with format 2, so a newer code is added last and
+an old log's bytes mean what they meant."""
 _FINAL_STATES: tuple[str, ...] = get_args(FinalState)
 _FAR_SLACK = 1 << 20
 """A line more than twice the records seen plus this beyond the table is kept apart."""
-_STATUS_OF: tuple[Status | None, ...] = (None, "ok", "failed", "skipped")
+_STATUS_OF: tuple[Status | None, ...] = (None, "ok", "failed", "skipped", "truncated")
 _ID_MASK = 0xFFFFFFFF
 
 Head = tuple[str, str, int, Status, float, int, int, int]
@@ -123,10 +125,11 @@ class ModelCounts:
     ok: int = 0
     failed: int = 0
     skipped: int = 0
+    truncated: int = 0
 
     @property
     def total(self) -> int:
-        return self.ok + self.failed + self.skipped
+        return self.ok + self.failed + self.skipped + self.truncated
 
 
 class _ByLine:
@@ -179,7 +182,7 @@ class _ByLine:
         for model, (statuses, _) in self.tables.items():
             far = [code for code, _ in self.far.get(model, {}).values()]
             counts[model] = ModelCounts(
-                *(statuses.count(code) + far.count(code) for code in (1, 2, 3))
+                *(statuses.count(code) + far.count(code) for code in (1, 2, 3, 4))
             )
         return counts
 
@@ -198,12 +201,14 @@ class _ById:
 
     def add(self, model: str, id: str, status: Status) -> None:
         key = f"{model}\x00{id}"
-        tally = self.tallies.setdefault(model, [0, 0, 0, 0])
+        tally = self.tallies.setdefault(model, [0, 0, 0, 0, 0])
         if self.seen.add(key):
             if status == "failed":
                 self.first_failed.add(key)
             elif status == "skipped":
                 self.first_skipped.add(key)
+            elif status == "truncated":  # rare: kept with the keys of several records
+                self.later[key] = status
         else:
             tally[_CODES[self._get(key) or "ok"]] -= 1
             self.later[key] = status
@@ -281,6 +286,15 @@ class LogState:
     @property
     def skipped(self) -> int:
         return sum(c.skipped for c in self.by_model.values())
+
+    @property
+    def truncated(self) -> int:
+        return sum(c.truncated for c in self.by_model.values())
+
+    @property
+    def done(self) -> int:
+        """Pairs with a terminal result, whatever its status."""
+        return sum(c.total for c in self.by_model.values())
 
     @property
     def run_state(self) -> LogRunState:

@@ -14,7 +14,7 @@ module because it imports the presets from this package in turn.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import httpx
@@ -22,7 +22,7 @@ import httpx
 from engine import keys
 from engine._errors import ConfigError
 from engine._secrets import Secret
-from engine.providers._base import CallRequest, CallResult, Provider, RateLimitInfo
+from engine.providers._base import CallRequest, CallResult, Identifies, Provider, RateLimitInfo
 from engine.providers._batch import (
     TERMINAL_STATES,
     BatchApi,
@@ -71,6 +71,7 @@ __all__ = [
     "make_provider",
     "parse_model_spec",
     "provider_names",
+    "request_identities",
 ]
 
 ProviderFactory = Callable[[ProviderConfig], Provider]
@@ -229,6 +230,34 @@ def check_base_url(url: str) -> str:
     if parsed.scheme not in ("http", "https") or not parsed.host:
         raise ConfigError(f"base URL {url!r} must be http(s)://host[:port][/path]")
     return parsed.host
+
+
+def request_identities(
+    base_urls: Mapping[str, str | None],
+) -> dict[str, Callable[[CallRequest], bytes]]:
+    """How each model's requests are told apart by the response cache (``request_identity``),
+    for the models whose answers it keeps (model -> its run's base URL, as
+    ``RunConfig.base_url_of`` says), built with no key and a transport that cannot
+    send: for the estimate, which must find cached items without a key or a call."""
+    found: dict[str, Callable[[CallRequest], bytes]] = {}
+    for model, given in base_urls.items():
+        name = model.partition(":")[0]
+        preset, factory = PRESETS.get(name), _FACTORIES.get(name)
+        url = base_url_for(name, given)
+        if preset is None or factory is None or url is None:
+            continue
+        config = ProviderConfig(
+            name=name,
+            base_url=url,
+            key=None,
+            preset=preset,
+            allow_insecure_http=True,  # nothing is ever sent
+            transport=httpx.AsyncBaseTransport(),
+        )
+        provider = factory(config)
+        if isinstance(provider, Identifies):
+            found[model] = provider.request_identity
+    return found
 
 
 def _missing_key(preset: Preset) -> str:

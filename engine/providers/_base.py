@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from engine._results import Usage
 
@@ -32,9 +32,15 @@ class CallRequest:
     schema_name: str = "result"
     params: Mapping[str, Any] = field(default_factory=dict)
     """Provider-specific fields passed through verbatim (``--param top_p=0.9``)."""
+    reasoning_effort: str | None = None
+    """``low``/``medium``/``high``, sent as each provider's own field (``engine._reasoning``)."""
     timeout_s: float = 60.0
     attempt: int = 1
     """1 for the first try of an item, 2 for its first retry, ..."""
+    prompt_cache: bool = False
+    """Mark the system prompt and the prompt's first ``cache_prefix`` characters (text every
+    item's prompt starts with) for the provider's prompt cache, where it must be asked for."""
+    cache_prefix: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,3 +85,13 @@ class Provider(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class Identifies(Protocol):
+    """A provider whose requests can be told apart by what they send (the response cache's
+    key): every HTTP provider. ``simulate`` is not one: its answers cost nothing."""
+
+    def request_identity(self, request: CallRequest) -> bytes:
+        """Canonical bytes of what ``request`` sends: provider, URL, body; never a key."""
+        ...

@@ -62,7 +62,14 @@ from httpx_aiohttp.transport import map_aiohttp_exceptions
 
 from engine._errors import ConfigError, ErrorKind, ProviderError
 from engine._results import Usage
-from engine._secrets import Secret, redact, scrub, scrub_value, url_credentials
+from engine._secrets import (
+    Secret,
+    redact,
+    scrub,
+    scrub_value,
+    strip_url_credentials,
+    url_credentials,
+)
 from engine.providers._base import CallRequest, CallResult, RateLimitInfo
 from engine.providers._batch import BatchApi
 from engine.providers._headers import retry_after
@@ -351,6 +358,7 @@ class HttpProvider(ABC):
         self._batch_enabled = config.preset is not None and config.preset.batch
         self._batch: BatchApi | None = None
         self._batch_transport: httpx.AsyncBaseTransport | None = None
+        self._shown: dict[str, str] = {}
 
     @abstractmethod
     def build(self, request: CallRequest) -> tuple[str, dict[str, Any]]:
@@ -432,6 +440,18 @@ class HttpProvider(ABC):
         return Endpoint(
             self.name, self._base_url, self._params, self._headers, self._batch_transport
         )
+
+    def request_identity(self, request: CallRequest) -> bytes:
+        """The provider's name, the URL without credentials and the body, as canonical JSON
+        (keys sorted): what the request sends, headers (and so the key) aside."""
+        path, body = self.build(request)
+        return orjson.dumps([self.name, self._shown_url(path), body], option=orjson.OPT_SORT_KEYS)
+
+    def _shown_url(self, path: str) -> str:
+        shown = self._shown.get(path)
+        if shown is None:
+            shown = self._shown[path] = strip_url_credentials(str(self._url(path)))
+        return shown
 
     async def aclose(self) -> None:
         await self._transport.aclose()

@@ -30,6 +30,8 @@ def read_usage(
     input: tuple[str, ...],
     output: tuple[str, ...],
     cached: tuple[str, ...] = (),
+    cache_write: str | None = None,
+    reasoning: str | None = None,
     required: tuple[str, ...],
 ) -> Usage:
     """The Usage of ``usage`` (the answer's usage object), or UNKNOWN.
@@ -37,7 +39,10 @@ def read_usage(
     ``input``/``output`` name the counts summed into each; ``cached`` names a
     count (a subset of the input, billed cheaper) taken only when it is sane, as
     leaving it out can only raise the cost; ``required`` names the counts that must
-    be there. An optional count that is there must be sane too.
+    be there. An optional count that is there must be sane too. ``cache_write``
+    (input written to the prompt cache, billed dearer) is one of the summed input
+    counts, so it is as trusted as they are; ``reasoning`` (a part of the output,
+    billed as output) is recorded when sane and changes no cost.
     """
     if not isinstance(usage, Mapping):
         return UNKNOWN
@@ -56,7 +61,17 @@ def read_usage(
     cached_tokens = next((v for v in (usage.get(n) for n in cached) if v is not None), 0)
     if not _sane(cached_tokens) or cached_tokens > input_tokens:
         cached_tokens = 0
-    return Usage(input_tokens, output_tokens, cached_tokens)
+    writes = counts.get(cache_write, 0) if cache_write is not None else 0
+    reasoning_tokens = usage.get(reasoning, 0) if reasoning else 0
+    if not _sane(reasoning_tokens) or reasoning_tokens > output_tokens:
+        reasoning_tokens = 0
+    return Usage(
+        input_tokens,
+        output_tokens,
+        cached_tokens,
+        reasoning_tokens=reasoning_tokens,
+        cache_write_tokens=min(writes, input_tokens - cached_tokens),
+    )
 
 
 def _sane(value: Any) -> bool:

@@ -12,8 +12,15 @@ must be an object, so a schema whose root is not one is wrapped in
 ``#/$defs/...`` references still find them) and unwrapped on the way back.
 
 Usage: Anthropic's ``input_tokens`` excludes prompt-cache reads and writes, so
-the three are summed into ``Usage.input_tokens`` and the reads reported as
-``cached_tokens`` (the contract's "subset of input").
+the three are summed into ``Usage.input_tokens``, the reads reported as
+``cached_tokens`` and the writes as ``cache_write_tokens`` (both subsets of the
+input, priced at their own rates).
+
+Prompt caching (``--prompt-cache auto``): the system prompt, and the start of the
+prompt that every item shares (the template's text before its first
+placeholder), are sent as text blocks marked ``cache_control: ephemeral`` when
+they are long enough for Anthropic to cache them; a later call with the same
+start reads it back at a tenth of the input price, after a first write at 1.25x.
 
 Errors: 529 is ``overloaded``; a 429 is a rate limit unless it carries no
 ``retry-after`` and talks about spend or credit (a spend cap, which waiting
@@ -30,7 +37,9 @@ from typing import Any
 import orjson
 
 from engine._errors import ErrorKind, ProviderError
+from engine._reasoning import anthropic_fields
 from engine._results import Usage
+from engine._tokens import estimate_tokens
 from engine.providers._anthropic_batch import AnthropicBatch
 from engine.providers._base import CallRequest, CallResult, RateLimitInfo
 from engine.providers._batch import BatchApi
@@ -42,6 +51,9 @@ from engine.providers._usage import read_usage
 
 API_VERSION = "2023-06-01"
 
+CACHE_MIN_TOKENS = 1024
+"""The shortest prefix Anthropic caches (Sonnet and Opus; Haiku wants more, and ignores
+a shorter mark without complaint)."""
 _WRAP_KEY = "value"
 _TOOL_MAX_NAME = 128
 _TOOL_DESCRIPTION = "Record the answer. Call this exactly once with the complete answer."
@@ -63,10 +75,12 @@ class AnthropicProvider(HttpProvider):
         body: dict[str, Any] = {
             "model": request.model,
             "max_tokens": request.max_tokens,
-            "messages": [{"role": "user", "content": request.prompt}],
+            "messages": [{"role": "user", "content": _content(request)}],
         }
         if request.system:
             body["system"] = request.system
+            if request.prompt_cache and estimate_tokens(request.system) >= CACHE_MIN_TOKENS:
+                body["system"] = [_text(request.system, cached=True)]
         if request.temperature is not None:
             body["temperature"] = request.temperature
         if request.stop:
@@ -81,6 +95,8 @@ class AnthropicProvider(HttpProvider):
                 }
             ]
             body["tool_choice"] = {"type": "tool", "name": name}
+        if request.reasoning_effort is not None:
+            body.update(anthropic_fields(request.reasoning_effort, request.max_tokens))
         body.update(request.params)
         return "v1/messages", body
 
@@ -165,6 +181,24 @@ class AnthropicProvider(HttpProvider):
         return None if info == RateLimitInfo() else info
 
 
+def _content(request: CallRequest) -> str | list[dict[str, Any]]:
+    """The prompt, its fixed start marked for the prompt cache when the system prompt and it
+    are long enough to be cached (Anthropic caches nothing shorter, and says nothing)."""
+    prefix, rest = request.prompt[: request.cache_prefix], request.prompt[request.cache_prefix :]
+    if not (request.prompt_cache and prefix and rest):
+        return request.prompt
+    if estimate_tokens((request.system or "") + prefix) < CACHE_MIN_TOKENS:
+        return request.prompt
+    return [_text(prefix, cached=True), _text(rest)]
+
+
+def _text(text: str, *, cached: bool = False) -> dict[str, Any]:
+    block: dict[str, Any] = {"type": "text", "text": text}
+    if cached:
+        block["cache_control"] = {"type": "ephemeral"}
+    return block
+
+
 def _tool_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
     if is_object_schema(schema):
         return dict(schema)
@@ -186,5 +220,6 @@ def _usage(usage: Any) -> Usage:
         input=("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"),
         output=("output_tokens",),
         cached=("cache_read_input_tokens",),
+        cache_write="cache_creation_input_tokens",
         required=("input_tokens", "output_tokens"),
     )

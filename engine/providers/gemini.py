@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import quote
 
 from engine._errors import ErrorKind, ProviderError
+from engine._reasoning import gemini_thinking
 from engine._results import Usage
 from engine.providers._base import CallRequest, CallResult
 from engine.providers._batch import BatchApi
@@ -81,6 +82,9 @@ class GeminiProvider(HttpProvider):
         if request.schema is not None:
             generation["responseMimeType"] = "application/json"
             generation["responseJsonSchema"] = dict(request.schema)
+        if request.reasoning_effort is not None:
+            thinking = gemini_thinking(request.reasoning_effort, request.max_tokens)
+            generation["thinkingConfig"] = thinking
         body: dict[str, Any] = {
             "contents": [{"role": "user", "parts": [{"text": request.prompt}]}],
             "generationConfig": generation,
@@ -149,6 +153,7 @@ def _usage(usage: Any) -> Usage:
         input=("promptTokenCount",),
         output=("candidatesTokenCount", "thoughtsTokenCount"),
         cached=("cachedContentTokenCount",),
+        reasoning="thoughtsTokenCount",
         required=("promptTokenCount",),
     )
 

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine._errors import ErrorKind, ProviderError
+from engine._reasoning import openai_fields
 from engine._results import Usage
 from engine.providers._base import CallRequest, CallResult, RateLimitInfo
 from engine.providers._batch import BatchApi
@@ -73,6 +74,8 @@ class OpenAIProvider(HttpProvider):
                     "strict": strict_compatible(request.schema),
                 },
             }
+        if request.reasoning_effort is not None:
+            body.update(openai_fields(request.reasoning_effort))
         body.update(request.params)
         return "chat/completions", body
 
@@ -130,17 +133,27 @@ def _mentions_context(codes: frozenset[str]) -> bool:
 
 
 def _usage(usage: Any) -> Usage:
-    if isinstance(usage, Mapping):  # the cached count sits one level down
-        details = usage.get("prompt_tokens_details")
-        cached = details.get("cached_tokens") if isinstance(details, Mapping) else None
-        usage = {**usage, "cached": cached or usage.get("prompt_cache_hit_tokens")}
+    if isinstance(usage, Mapping):  # the cached and reasoning counts sit one level down
+        cached = _detail(usage, "prompt_tokens_details", "cached_tokens")
+        reasoning = _detail(usage, "completion_tokens_details", "reasoning_tokens")
+        usage = {
+            **usage,
+            "cached": cached or usage.get("prompt_cache_hit_tokens"),
+            "reasoning": reasoning,
+        }
     return read_usage(
         usage,
         input=("prompt_tokens",),
         output=("completion_tokens",),
         cached=("cached",),
+        reasoning="reasoning",
         required=("prompt_tokens", "completion_tokens"),
     )
+
+
+def _detail(usage: Mapping[str, Any], details: str, name: str) -> Any:
+    found = usage.get(details)
+    return found.get(name) if isinstance(found, Mapping) else None
 
 
 def _error_fields(payload: Any) -> tuple[str, frozenset[str]]:

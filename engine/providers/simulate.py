@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import math
 import zlib
+from collections.abc import Mapping
 from pathlib import Path
 from statistics import NormalDist
+from typing import Any
 
 import anyio
 import orjson
@@ -22,7 +24,7 @@ from engine._config import SimSettings
 from engine._errors import ErrorKind, ProviderError
 from engine._results import Usage
 from engine._schema import example_instance
-from engine._tokens import estimate_tokens
+from engine._tokens import SIMULATED, estimate_tokens
 from engine.providers._base import CallRequest, CallResult
 from engine.providers._sim_batch import SimBatchApi
 
@@ -96,21 +98,23 @@ class SimulateProvider:
 
 
 def answer(request: CallRequest) -> CallResult:
-    """The deterministic answer to ``request``: an example of its schema, or the prompt's
-    last words; tokens counted as the engine estimates them."""
-    key = zlib.crc32(request.prompt.encode())
-    if request.schema is not None:
-        parsed = example_instance(request.schema, pick=key)
-        text = orjson.dumps(parsed).decode()
-    else:
-        words = request.prompt.split()
-        summary = " ".join(words[-_SUMMARY_WORDS:])
-        text = f"[simulated {request.model}] {summary}"
+    """The deterministic answer to ``request``, online or in a simulated batch job; tokens
+    counted as the engine estimates them."""
+    text = answer_text(request.model, request.prompt, request.schema)
     output_tokens = min(request.max_tokens, estimate_tokens(text))
-    input_tokens = estimate_tokens((request.system or "") + request.prompt) + 8
+    input_tokens = SIMULATED.input_tokens(request.system, request.prompt)
     return CallResult(
         text=text,
         usage=Usage(input_tokens, output_tokens),
         finish_reason="stop" if output_tokens < request.max_tokens else "length",
         simulated=True,
     )
+
+
+def answer_text(model: str, prompt: str, schema: Mapping[str, Any] | None) -> str:
+    """What ``simulate`` answers ``prompt`` with (the estimate counts it too): an example of
+    the schema, or the prompt's last words."""
+    if schema is not None:
+        return orjson.dumps(example_instance(schema, pick=zlib.crc32(prompt.encode()))).decode()
+    summary = " ".join(prompt.split()[-_SUMMARY_WORDS:])
+    return f"[simulated {model}] {summary}"

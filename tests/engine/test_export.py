@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine._export import ResultWriter, csv_columns, json_row
+from engine._export import ResultWriter, RowOptions, json_row, table_columns
 from engine._preview import preview_input
 from engine._results import ErrorInfo, ItemResult, Usage
 from engine._runs import find_result
@@ -64,7 +64,7 @@ def test_csv_puts_original_columns_first_then_results_then_parsed_fields() -> No
 
 
 def test_csv_columns_are_the_union_in_first_seen_order() -> None:
-    columns = csv_columns([["id", "a", "b"], ["id", "c", "a"]], ["label"])
+    columns = table_columns([["id", "a", "b"], ["id", "c", "a"]], ["label"], RowOptions())
     assert columns[:4] == ["id", "a", "b", "c"] and columns[-1] == "parsed.label"
 
 
@@ -90,9 +90,9 @@ def test_preview_keeps_first_items_and_counts_everything(tmp_path) -> None:
     assert preview.invalid[0].line == 2 and preview.format == "jsonl"
 
 
-def _csv_rows(written: ItemResult, **options: bool) -> list[dict[str, str]]:
+def _csv_rows(written: ItemResult, *, raw_cells: bool = False) -> list[dict[str, str]]:
     buffer = io.StringIO()
-    ResultWriter(buffer, "csv", **options).write(written)
+    ResultWriter(buffer, "csv", options=RowOptions(raw_cells=raw_cells)).write(written)
     return list(csv.DictReader(io.StringIO(buffer.getvalue(), newline="")))
 
 

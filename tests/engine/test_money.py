@@ -109,17 +109,17 @@ async def test_a_call_cancelled_once_sent_is_charged_its_reservation(tmp_path: P
 async def test_a_passed_field_that_lifts_the_output_limit_is_refused(
     tmp_path: Path, param: str
 ) -> None:
-    provider = ScriptedProvider()
-    run = make_run(tmp_path, items(2), max_cost=0.01, params={param: 100_000})
-    with pytest.raises(ConfigError, match=f"--param {param} .* use --max-tokens instead"):
-        await execute(run, provider)
-    assert provider.requests == []
+    with pytest.raises(
+        ConfigError, match=f"--param {param} .* use --max-tokens instead"
+    ):  # refused before the run is made, so before any call
+        make_run(tmp_path, items(2), max_cost=0.01, params={param: 100_000})
 
 
 async def test_a_nested_gemini_output_limit_is_refused_too(tmp_path: Path) -> None:
-    run = make_run(tmp_path, items(1), params={"generationConfig": {"maxOutputTokens": 9000}})
-    with pytest.raises(ConfigError, match="maxOutputTokens"):
-        await execute(run, ScriptedProvider())
+    with pytest.raises(
+        ConfigError, match="maxOutputTokens"
+    ):  # refused before the run is made, so before any call
+        make_run(tmp_path, items(1), params={"generationConfig": {"maxOutputTokens": 9000}})
 
 
 @pytest.mark.parametrize(
@@ -131,11 +131,10 @@ async def test_a_passed_field_that_changes_the_price_of_a_token_is_refused(
 ) -> None:
     # --param model=gpt-4.5-preview sent that model while reserving, charging and
     # labelling the results at gpt-4o-mini's price: 500 times less than it bills.
-    provider = ScriptedProvider()
-    run = make_run(tmp_path, items(2), max_cost=0.01, params={param: value})
-    with pytest.raises(ConfigError, match=f"--param {param} would change the price"):
-        await execute(run, provider)
-    assert provider.requests == []
+    with pytest.raises(
+        ConfigError, match=f"--param {param} would change the price"
+    ):  # refused before the run is made, so before any call
+        make_run(tmp_path, items(2), max_cost=0.01, params={param: value})
 
 
 @pytest.mark.parametrize(
@@ -156,11 +155,10 @@ async def test_a_tool_billed_per_use_is_refused(
     tmp_path: Path, params: dict[str, object], named: str
 ) -> None:
     # A web search is billed per use, beside the tokens: a $0.01 cap let 1,000 searches through.
-    provider = ScriptedProvider()
-    run = make_run(tmp_path, items(2), max_cost=0.01, params=params)
-    with pytest.raises(ConfigError, match=re.escape(named) + r".* bills each use"):
-        await execute(run, provider)
-    assert provider.requests == []
+    with pytest.raises(
+        ConfigError, match=re.escape(named) + r".* bills each use"
+    ):  # refused before the run is made, so before any call
+        make_run(tmp_path, items(2), max_cost=0.01, params=params)
 
 
 async def test_a_function_tool_the_caller_runs_is_let_through(tmp_path: Path) -> None:
@@ -181,9 +179,10 @@ async def test_n_answers_multiply_the_reservation(tmp_path: Path) -> None:
 
 
 async def test_a_number_of_answers_that_is_not_a_whole_number_is_refused(tmp_path: Path) -> None:
-    run = make_run(tmp_path, items(1), params={"n": "lots"})
-    with pytest.raises(ConfigError, match="--param n='lots'"):
-        await execute(run, ScriptedProvider())
+    with pytest.raises(
+        ConfigError, match="--param n='lots'"
+    ):  # refused before the run is made, so before any call
+        make_run(tmp_path, items(1), params={"n": "lots"})
 
 
 async def test_paid_retries_get_budget_before_new_items(tmp_path: Path) -> None:

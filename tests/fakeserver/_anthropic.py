@@ -7,6 +7,10 @@ tokens are separate buckets, reported in ``anthropic-ratelimit-*`` headers whose
 ``reset`` is an RFC 3339 instant; the ``tokens`` headers describe the most
 restrictive token bucket. Output tokens are charged with the tokens the answer
 produces, not ``max_tokens``; cache reads do not count against input tokens.
+Prompt caching works as the API's: a prefix up to a ``cache_control`` mark, long
+enough to cache, is reported as ``cache_creation_input_tokens`` the first time
+and as ``cache_read_input_tokens`` after (per model; OpenAI and Gemini cache a
+long system prompt on their own, and report only the reads).
 Structured output comes back as a ``tool_use`` block when a tool is forced, or
 as JSON text with ``output_config.format`` (or the beta ``output_format``).
 A spend cap is the real 400 "You have reached your specified API usage limits".
@@ -86,6 +90,8 @@ class AnthropicDialect(Dialect):
             schema=schema,
             json_mode=schema is not None,
             tool=None if tool is None else tool.get("name"),
+            cacheable=_cacheable(payload),
+            cache_write_billed=True,
         )
 
     def limits(self, limits: LimitOverride) -> dict[str, float | None]:
@@ -191,14 +197,31 @@ class AnthropicDialect(Dialect):
                 "stop_reason": stop,
                 "stop_sequence": None,
                 "usage": {
-                    "input_tokens": tokens.input - tokens.cached,
-                    "cache_creation_input_tokens": 0,
+                    "input_tokens": tokens.input - tokens.cached - tokens.cache_write,
+                    "cache_creation_input_tokens": tokens.cache_write,
                     "cache_read_input_tokens": tokens.cached,
                     "output_tokens": tokens.output,
                     "service_tier": "standard",
                 },
             }
         )
+
+
+def _cacheable(payload: Mapping[str, Any]) -> str:
+    """The text up to the last block marked ``cache_control`` (system first, then messages)."""
+    blocks: list[tuple[str, bool]] = []
+    contents = [m.get("content") for m in payload["messages"] if isinstance(m, dict)]
+    for content in (payload.get("system"), *contents):
+        if isinstance(content, str):
+            blocks.append((content, False))
+        elif isinstance(content, list):
+            blocks += [
+                (b["text"], "cache_control" in b)
+                for b in content
+                if isinstance(b, dict) and isinstance(b.get("text"), str)
+            ]
+    marked = [i for i, (_, mark) in enumerate(blocks) if mark]
+    return "\n".join(text for text, _ in blocks[: marked[-1] + 1]) if marked else ""
 
 
 def _forced_tool(payload: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -115,7 +115,7 @@ async def _serve(
         return _send(stats, dialect.error("not_found", model=call.model))
 
     now = time.monotonic()
-    tokens = state.tokens(call.text, call.max_tokens)
+    tokens = state.tokens(call)
     limiter = state.limiter(dialect, call.model, now)
     denial = limiter.acquire(dialect.charges(call, tokens, config), now)
     headers = dialect.limit_headers(limiter.state(), time.time())
@@ -123,7 +123,14 @@ async def _serve(
     if denial is not None:
         stats.rate_limited(model_key)
         return _send(stats, dialect.rate_limited(call.model, denial), headers)
-    stats.accepted(model_key, input_tokens=tokens.input, output_tokens=tokens.output)
+    stats.accepted(
+        model_key,
+        input_tokens=tokens.input,
+        output_tokens=tokens.output,
+        cached_tokens=tokens.cached,
+        cache_write_tokens=tokens.cache_write,
+    )
+    state.remember(call)
     if hostile is not None:
         stats.status(429 if hostile == "retry_after" else 200)
         return await hostile_reply(

@@ -64,6 +64,11 @@ class Call:
     """JSON output was asked for (with or without a schema)."""
     tool: str | None = None
     """Anthropic: the forced tool to answer with a ``tool_use`` block."""
+    cacheable: str = ""
+    """The prompt's start the provider caches: Anthropic's text up to its last
+    ``cache_control`` mark, OpenAI's and Gemini's system prompt (they cache on their own)."""
+    cache_write_billed: bool = False
+    """Anthropic: writing ``cacheable`` to the cache is billed (at 1.25x input)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +77,8 @@ class Tokens:
     """All input tokens, cached ones included."""
     cached: int
     output: int
+    cache_write: int = 0
+    """Input tokens written to the prompt cache and billed as such (Anthropic)."""
 
 
 @dataclass(frozen=True, slots=True)

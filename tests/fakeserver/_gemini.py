@@ -88,6 +88,7 @@ class GeminiDialect(Dialect):
             count_at(config, "maxOutputTokens", "max_output_tokens"),
             schema=schema,
             json_mode=json_mode,
+            cacheable="\n".join(texts_of(system.get("parts"))),
         )
 
     def limits(self, limits: LimitOverride) -> dict[str, float | None]:

@@ -169,6 +169,7 @@ def answer(dialect: Dialect, state: ServerState, job: Job, request: Request) -> 
     call = request.call
     if job.fails(request):
         return dialect.error("500", model=call.model)
-    tokens = state.tokens(call.text, call.max_tokens)
+    tokens = state.tokens(call)
+    state.remember(call)
     body = dialect.answer(call, answer_for(call, tokens, None), f"{job.id}-{request.custom_id}")
     return Reply(200, body)

@@ -72,7 +72,20 @@ class OpenAIDialect(Dialect):
                 )
             schema = spec.get("schema", {})
         json_mode = response_format.get("type") in ("json_schema", "json_object")
-        return Call(model, text, max_tokens, schema=schema, json_mode=json_mode)
+        system = [
+            t
+            for m in messages
+            if isinstance(m, dict) and m.get("role") in ("system", "developer")
+            for t in texts_of(m.get("content"))
+        ]
+        return Call(
+            model,
+            text,
+            max_tokens,
+            schema=schema,
+            json_mode=json_mode,
+            cacheable="\n".join(system),
+        )
 
     def limits(self, limits: LimitOverride) -> dict[str, float | None]:
         return {"requests": limits.rpm, "tokens": limits.tpm}

@@ -23,12 +23,14 @@ from aiohttp import web
 
 from tests.fakeserver._buckets import Limiter
 from tests.fakeserver._config import ServerConfig
-from tests.fakeserver._dialect import Dialect, Tokens, estimate_tokens
+from tests.fakeserver._dialect import Call, Dialect, Tokens, estimate_tokens
 from tests.fakeserver._faults import FaultPicker
 from tests.fakeserver._jobs import BatchBook
 from tests.fakeserver._stats import InFlightWatcher, Stats
 
 _MISSING_PREFIX = "missing"
+CACHE_MIN_TOKENS = 1024
+"""The shortest prefix the providers cache."""
 _P99_Z = NormalDist().inv_cdf(0.99)
 _MS = 1000.0
 
@@ -48,6 +50,8 @@ class ServerState:
         self._limiters: dict[tuple[str, str], Limiter] = {}
         self._rng = random.Random(config.seed)
         self._missing = frozenset(config.missing_models)
+        self._prompt_cache: set[tuple[str, str]] = set()
+        """(model, prefix) the providers' prompt caches hold: reads of them are cheaper."""
         self._sigma = (
             math.log(config.latency_p99_ms / config.latency_ms) / _P99_Z
             if config.latency_p99_ms and config.latency_ms
@@ -84,16 +88,30 @@ class ServerState:
             self._limiters[(dialect.name, model)] = limiter
         return limiter
 
-    def tokens(self, text: str, max_tokens: int | None) -> Tokens:
-        config = self.config
-        input_tokens = estimate_tokens(text)
+    def tokens(self, call: Call) -> Tokens:
+        """The call's tokens; a cacheable prefix seen before (``remember``) is read from the
+        cache, one not seen yet is written to it (and billed so where it is)."""
+        config, max_tokens = self.config, call.max_tokens
+        input_tokens = estimate_tokens(call.text)
         if config.output_fraction is not None and max_tokens:
             output = math.ceil(max_tokens * config.output_fraction)
         else:
             output = config.output_tokens
         if max_tokens is not None:
             output = min(output, max_tokens)
-        return Tokens(input_tokens, math.floor(input_tokens * config.cached_fraction), output)
+        cached, written = math.floor(input_tokens * config.cached_fraction), 0
+        prefix = min(estimate_tokens(call.cacheable), input_tokens) if call.cacheable else 0
+        if prefix >= CACHE_MIN_TOKENS:
+            if (call.model, call.cacheable) in self._prompt_cache:
+                cached = max(cached, prefix)
+            elif call.cache_write_billed:
+                written = min(prefix, input_tokens - cached)
+        return Tokens(input_tokens, cached, output, written)
+
+    def remember(self, call: Call) -> None:
+        """The call was accepted: its cacheable prefix is in the cache from now on."""
+        if call.cacheable and estimate_tokens(call.cacheable) >= CACHE_MIN_TOKENS:
+            self._prompt_cache.add((call.model, call.cacheable))
 
     def latency_s(self) -> float:
         config = self.config

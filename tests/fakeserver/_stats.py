@@ -23,13 +23,24 @@ InFlightWatcher = Callable[[int], None]
 
 
 class _ModelStats:
-    __slots__ = ("accepted", "input_tokens", "output_tokens", "rate_limited")
+    __slots__ = (
+        "accepted",
+        "cache_write_tokens",
+        "cached_tokens",
+        "input_tokens",
+        "output_tokens",
+        "rate_limited",
+    )
 
     def __init__(self) -> None:
         self.accepted = 0
         self.rate_limited = 0
         self.input_tokens = 0
         self.output_tokens = 0
+        self.cached_tokens = 0
+        """Input tokens reported as read from the prompt cache (part of ``input_tokens``)."""
+        self.cache_write_tokens = 0
+        """Input tokens reported as written to it and billed so (part of ``input_tokens``)."""
 
 
 class Stats:
@@ -62,12 +73,22 @@ class Stats:
     def fault(self, kind: str) -> None:
         self.faults[kind] += 1
 
-    def accepted(self, model_key: str, *, input_tokens: int, output_tokens: int) -> None:
+    def accepted(
+        self,
+        model_key: str,
+        *,
+        input_tokens: int,
+        output_tokens: int,
+        cached_tokens: int = 0,
+        cache_write_tokens: int = 0,
+    ) -> None:
         self.accepted_times.append(time.time())
         model = self._model(model_key)
         model.accepted += 1
         model.input_tokens += input_tokens
         model.output_tokens += output_tokens
+        model.cached_tokens += cached_tokens
+        model.cache_write_tokens += cache_write_tokens
 
     def rate_limited(self, model_key: str) -> None:
         self._model(model_key).rate_limited += 1

@@ -143,7 +143,7 @@ async def test_a_non_object_schema_is_wrapped_and_unwrapped() -> None:
 
 
 @pytest.mark.anyio
-async def test_cache_reads_and_writes_count_as_input() -> None:
+async def test_cache_reads_and_writes_count_as_input_and_apart() -> None:
     usage = {
         "input_tokens": 50,
         "output_tokens": 20,
@@ -154,7 +154,52 @@ async def test_cache_reads_and_writes_count_as_input() -> None:
         "anthropic", json_response(200, {**MESSAGE, "usage": usage}), key=KEY
     ) as mock:
         result = await mock.provider.call(REQUEST)
-    assert result.usage == Usage(input_tokens=4050, output_tokens=20, cached_tokens=3000)
+    assert result.usage == Usage(
+        input_tokens=4050, output_tokens=20, cached_tokens=3000, cache_write_tokens=1000
+    )
+
+
+LONG = "Label each support ticket as billing, bug or other. " * 100
+"""A system prompt long enough (over 1,024 tokens) for Anthropic to cache."""
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("switch", [True, False])
+async def test_a_long_system_prompt_and_fixed_start_are_marked_for_the_cache(
+    switch: bool,
+) -> None:
+    start = "Ticket follows. " * 300
+    request = CallRequest(
+        model="claude-sonnet-4-5",
+        prompt=start + "my invoice is wrong",
+        system=LONG,
+        prompt_cache=switch,
+        cache_prefix=len(start),
+    )
+    async with mock_provider("anthropic", json_response(200, MESSAGE), key=KEY) as mock:
+        await mock.provider.call(request)
+    mark = {"cache_control": {"type": "ephemeral"}}
+    if not switch:  # --prompt-cache off: plain strings, as before
+        assert mock.body["system"] == LONG
+        assert mock.body["messages"][0]["content"] == request.prompt
+        return
+    assert mock.body["system"] == [{"type": "text", "text": LONG, **mark}]
+    assert mock.body["messages"][0]["content"] == [
+        {"type": "text", "text": start, **mark},
+        {"type": "text", "text": "my invoice is wrong"},
+    ]
+
+
+@pytest.mark.anyio
+async def test_a_short_system_prompt_is_not_marked() -> None:
+    request = CallRequest(
+        model="claude-sonnet-4-5", prompt="Hi there", system="Be terse.", prompt_cache=True,
+        cache_prefix=3,
+    )  # fmt: skip
+    async with mock_provider("anthropic", json_response(200, MESSAGE), key=KEY) as mock:
+        await mock.provider.call(request)
+    assert mock.body["system"] == "Be terse."
+    assert mock.body["messages"][0]["content"] == "Hi there"
 
 
 @pytest.mark.anyio

@@ -134,7 +134,9 @@ async def test_cached_and_thinking_tokens_and_thought_parts() -> None:
     async with mock_provider("gemini", json_response(200, answer), key=KEY) as mock:
         result = await mock.provider.call(REQUEST)
     assert result.text == "The answer is 4."
-    assert result.usage == Usage(input_tokens=1200, output_tokens=126, cached_tokens=1024)
+    assert result.usage == Usage(
+        input_tokens=1200, output_tokens=126, cached_tokens=1024, reasoning_tokens=120
+    )
     assert result.finish_reason == "length"
 
 

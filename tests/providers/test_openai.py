@@ -158,16 +158,19 @@ async def test_schema_becomes_response_format_strict_only_when_it_qualifies(
 
 
 @pytest.mark.anyio
-async def test_cached_tokens_are_reported() -> None:
+async def test_cached_and_reasoning_tokens_are_reported() -> None:
     usage = {
         "prompt_tokens": 2006,
         "completion_tokens": 300,
         "total_tokens": 2306,
         "prompt_tokens_details": {"cached_tokens": 1920},
+        "completion_tokens_details": {"reasoning_tokens": 256},
     }
     async with mock_provider("openai", json_response(200, completion(usage=usage))) as mock:
         result = await mock.provider.call(REQUEST)
-    assert result.usage == Usage(input_tokens=2006, output_tokens=300, cached_tokens=1920)
+    assert result.usage == Usage(
+        input_tokens=2006, output_tokens=300, cached_tokens=1920, reasoning_tokens=256
+    )
 
 
 @pytest.mark.anyio

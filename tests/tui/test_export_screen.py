@@ -206,3 +206,19 @@ async def test_an_export_into_the_run_dir_is_refused_in_one_line(run: Run, tmp_p
             "else, run dirs hold only what batchdeck keeps there"
         )
     assert not inside.exists()
+
+
+async def test_by_default_an_export_goes_to_the_runs_exports_folder_and_parquet_is_offered(
+    run: Run,
+) -> None:
+    pq = pytest.importorskip("pyarrow.parquet")
+    app = HostApp(ExportScreen(run))
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        path = app.screen.query_one("#path", Input)
+        assert path.value == str(run.run_dir / "exports" / f"{run.run_id}.jsonl")
+        await pilot.click("#format-parquet")
+        assert path.value == str(run.run_dir / "exports" / f"{run.run_id}.parquet")
+        await _export(pilot)
+        assert "Wrote 12 rows" in str(_line(app).render())
+    table = pq.read_table(run.run_dir / "exports" / f"{run.run_id}.parquet")
+    assert table.num_rows == ITEMS

@@ -184,6 +184,29 @@ async def test_r_asks_the_app_to_retry_with_the_prompt_the_item_had() -> None:
     assert app.answers == [None]
 
 
+async def test_m_retries_a_truncated_item_with_twice_the_limit_it_was_cut_off_at() -> None:
+    truncated = succeeded(
+        status="truncated",
+        finish_reason="length",
+        error=ErrorInfo("truncated", "cut off at 600 output tokens"),
+        max_tokens=600,
+    )
+    messages: list[Message] = []
+    app = _host(truncated)
+    async with app.run_test(size=SNAPSHOT_SIZE, message_hook=messages.append) as pilot:
+        await pilot.press("m")
+        await pilot.pause()
+    [request] = posted(messages, InspectorScreen.RetryRequested)
+    assert (request.key, request.max_tokens) == ((MODEL, "ticket-0003"), 1200)
+    untouched: list[Message] = []
+    app = _host(succeeded())  # an answer that was not cut off has nothing to lengthen
+    async with app.run_test(size=SNAPSHOT_SIZE, message_hook=untouched.append) as pilot:
+        await pilot.press("m")
+        await pilot.pause()
+        assert isinstance(app.screen, InspectorScreen)
+    assert posted(untouched, InspectorScreen.RetryRequested) == []
+
+
 async def test_e_edits_the_template_with_a_live_preview_and_ctrl_s_retries_with_it() -> None:
     messages: list[Message] = []
     app = _host(failed())

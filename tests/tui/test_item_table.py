@@ -122,8 +122,24 @@ async def test_the_filter_shows_one_status_and_follows_changes() -> None:
         assert _visible_ids(table) == [f"item-{n:05d}" for n in range(0, 20, 5)]
         assert str(table.border_title) == "Items · failed"
         assert table.render_line(0).text.rstrip().endswith(" 4 rows · following")
-        await pilot.press("f", "f")
+        await pilot.press("f", "f", "f")
         assert table.status_filter == "all"
+
+
+async def test_a_truncated_answer_is_its_own_status_and_filter() -> None:
+    app = TableApp(_model(6))
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(ItemTable)
+        app.feed([started("cut"), finished("cut", status="truncated", kind="truncated")])
+        await pilot.pause()
+        row = next(
+            table.render_line(y).text for y in range(1, 12) if "cut" in table.render_line(y).text
+        )
+        assert row.split()[:2] == ["cut", "truncated"]
+        await pilot.press("f", "f", "f", "f", "f")
+        assert table.status_filter == "truncated"
+        assert _visible_ids(table) == ["cut"]
+        assert app.model.done == 7
 
 
 async def test_enter_and_click_post_row_selected() -> None:

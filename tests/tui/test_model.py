@@ -129,7 +129,14 @@ def test_a_retry_moves_the_row_through_retrying_and_back(model: RunModel) -> Non
     )
     model.apply_all([finished("a", attempts=2)])
     assert model.store[0].status == "ok"
-    assert model.counts == {"running": 0, "retrying": 0, "ok": 1, "failed": 0, "skipped": 0}
+    assert model.counts == {
+        "running": 0,
+        "retrying": 0,
+        "ok": 1,
+        "failed": 0,
+        "skipped": 0,
+        "truncated": 0,
+    }
     assert model.store.count("active") == 0
 
 

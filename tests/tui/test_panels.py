@@ -18,6 +18,7 @@ from engine._events import (
     RunPaused,
     WorkersChanged,
 )
+from engine._results import Usage
 from tests.tui._factories import (
     MODEL,
     OTHER_MODEL,
@@ -216,6 +217,7 @@ async def test_model_breakdown_has_a_row_per_model_and_repaints_only_on_change(
             "35.2k/1.92k",
             "$0.017",
             "615ms",
+            "-",
         ]
         assert lines[2].split()[:6] == [OTHER_MODEL, "80", "69", "11", "0", "2"]
         repaints: list[bool] = []
@@ -302,3 +304,17 @@ async def test_a_model_with_no_price_shows_its_cost_as_unknown(clock: FakeClock)
         assert "unknown" in row and "$0" not in row
     [row] = [model.store.get(OTHER_MODEL, "a")]
     assert row is not None and _format.money(row.cost_usd) == "unknown"
+
+
+async def test_model_breakdown_shows_prompt_cache_reads_and_what_they_saved() -> None:
+    model = RunModel()
+    done = finished("a", OTHER_MODEL)
+    result = dataclasses.replace(
+        done.result, usage=Usage(4_000, 20, cached_tokens=3_500), cache_saved_usd=0.0125
+    )
+    model.apply_all([run_started(OTHER_MODEL), ItemFinished(result)])
+    breakdown = PanelApp(ModelBreakdown(model))
+    async with breakdown.run_test(size=(120, 6)) as pilot:
+        await pilot.pause()
+        [row] = [line for line in _text(breakdown).splitlines() if OTHER_MODEL in line]
+        assert f"{_format.count(3_500)}/{_format.money(0.0125)}" in row.split()

@@ -35,21 +35,24 @@ def _key(provider: str, present: bool) -> KeyStatus:
     )
 
 
-def test_simulate_is_listed_first_and_is_the_default_without_keys() -> None:
-    choices = model_choices(PriceTable.load(), [_key("openai", False)])
-    assert choices[0].spec == DEFAULT_MODEL and choices[0].has_key
-    hosted = {choice.spec.partition(":")[0] for choice in choices[1:]}
-    assert hosted == {"openai", "anthropic", "gemini"}
-    mini = next(choice for choice in choices if choice.spec == "openai:gpt-4o-mini")
-    assert mini.price == "$0.15 / $0.6 per Mtok" and mini.key == "no key"
+def test_without_a_key_only_simulate_is_listed_and_is_the_default() -> None:
+    choices = model_choices(PriceTable.load(), [_key("openai", False), _key("gemini", False)])
+    assert [choice.spec for choice in choices] == [DEFAULT_MODEL]
+    assert choices[0].has_key and "genai-prices" in choices[0].source
     assert default_models((), choices) == (DEFAULT_MODEL,)
 
 
-def test_with_a_key_the_cheapest_model_of_that_provider_is_the_default() -> None:
-    choices = model_choices(PriceTable.load(), [_key("openai", True)])
+def test_a_provider_with_a_key_lists_the_price_data_s_models_current_first() -> None:
+    prices = PriceTable.load()
+    choices = model_choices(prices, [_key("openai", True), _key("anthropic", False)])
+    specs = [choice.spec for choice in choices]
+    assert specs == [DEFAULT_MODEL, *prices.models_of("openai")] and len(specs) > 20
     mini = next(choice for choice in choices if choice.spec == "openai:gpt-4o-mini")
-    assert mini.key == "key: env OPENAI_API_KEY sk-…abcd"
-    assert default_models((), choices) == ("openai:gpt-5-nano",)
+    price = prices.lookup("openai:gpt-4o-mini")
+    assert price is not None and mini.price == price.describe()
+    assert mini.key == "key: env OPENAI_API_KEY sk-…abcd" and mini.source.endswith(prices.as_of)
+    cheapest = min((c.per_million, c.spec) for c in choices[1:] if c.per_million is not None)
+    assert default_models((), choices) == (cheapest[1],)
     assert default_models(("openai:gpt-4o", "gone:model"), choices) == ("openai:gpt-4o",)
 
 

@@ -18,11 +18,12 @@ _STATUS_OF_FILTER = {
     "ok": {"ok"},
     "failed": {"failed"},
     "skipped": {"skipped"},
+    "truncated": {"truncated"},
 }
 
 _operations = st.lists(
     st.tuples(
-        st.sampled_from(["start", "retry", "ok", "failed", "skipped"]),
+        st.sampled_from(["start", "retry", "ok", "failed", "skipped", "truncated"]),
         st.integers(min_value=0, max_value=7),
         st.sampled_from(["timeout", "auth", "budget"]),
     ),
@@ -69,7 +70,7 @@ def test_views_match_a_full_scan_after_any_sequence(
         assert store.count(status_filter) == len(expected)
     kinds: dict[str, int] = {}
     for row in rows:
-        if row.status in ("failed", "skipped"):
+        if row.status in ("failed", "skipped", "truncated"):
             assert row.error_kind is not None
             kinds[row.error_kind] = kinds.get(row.error_kind, 0) + 1
             assert row.position in store.kind_view(row.error_kind)

@@ -23,6 +23,7 @@ from tui.model._setup import (
     read_form,
 )
 from tui.model._store import (
+    FINISHED,
     PREVIEW_CHARS,
     STATUS_FILTERS,
     ItemStore,
@@ -33,6 +34,7 @@ from tui.model._store import (
 )
 
 __all__ = [
+    "FINISHED",
     "FORM_FIELDS",
     "PATH_FIELD",
     "PREVIEW_CHARS",

@@ -25,6 +25,7 @@ from engine import (
     BatchJobEnded,
     BatchJobProgressed,
     BatchJobSubmitted,
+    CacheWarning,
     CapReached,
     CostUpdated,
     Event,
@@ -45,7 +46,7 @@ from engine import (
     WorkersChanged,
 )
 from tui.model._series import RateSeries
-from tui.model._store import ItemStore, RowStatus
+from tui.model._store import FINISHED, ItemStore, RowStatus
 
 ModelState = Literal["idle"] | RunState
 """``idle`` until ``RunStarted``; then the engine's own state."""
@@ -82,6 +83,8 @@ class ModelStats:
     """Running totals for one model; ``counts`` is rows per status."""
 
     __slots__ = (
+        "cache_saved_usd",
+        "cached_tokens",
         "cost_usd",
         "counts",
         "input_tokens",
@@ -102,11 +105,14 @@ class ModelStats:
         self.timed = 0
         self.unpriced = False
         """The model has no known price: its cost is unknown, not $0."""
+        self.cached_tokens = 0
+        """Input tokens the provider read from its prompt cache."""
+        self.cache_saved_usd = 0.0
+        """What that cache saved, at the model's prices."""
 
     @property
     def done(self) -> int:
-        c = self.counts
-        return c["ok"] + c["failed"] + c["skipped"]
+        return sum(self.counts[status] for status in FINISHED)
 
     @property
     def active(self) -> int:
@@ -163,6 +169,10 @@ class RunModel:
         self.output_tokens = 0
         self.finished_items = 0
         """Terminal results received, retries of one pair included: what throughput counts."""
+        self.cached = 0
+        """Of those, answers the response cache gave, at no cost."""
+        self.saved_usd = 0.0
+        """What those answers' calls would have cost."""
 
         self.counts: dict[RowStatus, int] = dict.fromkeys(_STATUSES, 0)
         self.per_model: dict[str, ModelStats] = {}
@@ -200,6 +210,7 @@ class RunModel:
             CapReached: self._on_cap_reached,
             LogRecovered: self._on_log_recovered,
             InputWarning: self._on_input_warning,
+            CacheWarning: self._on_input_warning,
             RunFailed: self._on_run_failed,
             RunFinished: self._on_run_finished,
             BatchJobSubmitted: self._on_batch_job,
@@ -242,8 +253,7 @@ class RunModel:
     @property
     def done(self) -> int:
         """Pairs with a terminal record, those found in the log on resume included."""
-        c = self.counts
-        return self.already_done + c["ok"] + c["failed"] + c["skipped"]
+        return self.already_done + sum(self.counts[status] for status in FINISHED)
 
     @property
     def active(self) -> int:
@@ -296,6 +306,11 @@ class RunModel:
             rate = self.finished_items / self.elapsed_s
         return remaining / rate if rate else None
 
+    @property
+    def cache_hit_rate(self) -> float | None:
+        """The share of finished results the response cache answered; None before any."""
+        return self.cached / self.finished_items if self.finished_items else None
+
     def failure_kinds(self) -> dict[str, int]:
         """Failed and skipped rows per error kind, largest group first."""
         return self.store.kind_counts()
@@ -326,8 +341,9 @@ class RunModel:
         self.models = event.models
         self.resumed = event.resumed
         self.elapsed_before_s = event.elapsed_before_s
-        c = self.counts  # a retry's model already holds rows for pairs the log had finished
-        self.already_done = max(0, event.already_done - c["ok"] - c["failed"] - c["skipped"])
+        # a retry's model already holds rows for pairs the log had finished
+        finished = sum(self.counts[status] for status in FINISHED)
+        self.already_done = max(0, event.already_done - finished)
         self.finished = None
         for model in event.models:
             if model not in self.per_model:
@@ -358,6 +374,8 @@ class RunModel:
             self.unpriced.add(result.model)
         stats.input_tokens += usage.input_tokens
         stats.output_tokens += usage.output_tokens
+        stats.cached_tokens += usage.cached_tokens
+        stats.cache_saved_usd += result.cache_saved_usd
         if result.latency_ms > 0:
             stats.latency_ms_total += result.latency_ms
             stats.timed += 1
@@ -365,6 +383,9 @@ class RunModel:
         self.input_tokens += usage.input_tokens
         self.output_tokens += usage.output_tokens
         self.finished_items += 1
+        if result.cached:
+            self.cached += 1
+            self.saved_usd += result.saved_usd
 
     def _on_cost_updated(self, event: CostUpdated) -> None:
         self.spent_usd = event.spent_usd
@@ -404,7 +425,7 @@ class RunModel:
             )
         )
 
-    def _on_input_warning(self, event: InputWarning) -> None:
+    def _on_input_warning(self, event: InputWarning | CacheWarning) -> None:
         self._notices.append(Notice("warning", event.message))
 
     def _on_run_failed(self, event: RunFailed) -> None:

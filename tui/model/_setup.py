@@ -39,9 +39,6 @@ from engine.keys import KeyStatus
 from engine.providers import PRESETS, base_url_for, is_local
 from tui import _format
 
-LISTED_PROVIDERS: Final = ("openai", "anthropic", "gemini")
-"""Hosted providers whose priced models the picker lists (simulate is always listed)."""
-
 Kind = Literal["int", "float", "bool", "choice", "text"]
 
 SCHEMA_FIELD: Final = "schema_ref"
@@ -172,29 +169,36 @@ class ModelChoice:
     has_key: bool
     per_million: float | None = None
     """Input plus output price per million tokens: what "cheapest" compares."""
+    source: str = ""
+    """Where the price comes from and how recent it is."""
 
 
 def model_choices(prices: PriceTable, keys: Sequence[KeyStatus]) -> list[ModelChoice]:
-    """simulate first, then every priced model of the listed providers, with key and price."""
-    by_provider = {status.provider: status for status in keys}
-    specs = [DEFAULT_MODEL] + sorted(
-        spec for spec in prices.models if spec.partition(":")[0] in LISTED_PROVIDERS
-    )
-    choices = []
-    for spec in specs:
-        provider = spec.partition(":")[0]
-        price = prices.lookup(spec)
-        shown = _price_text(price)
-        status = by_provider.get(provider)
-        if provider not in PRESETS:
-            key, has_key = "offline, no key needed", True
-        elif status is not None and status.present:
-            key, has_key = f"key: {status.source} {status.masked}", True
-        else:
-            key, has_key = "no key", False
-        per_million = None if price is None else price.input + price.output
-        choices.append(ModelChoice(spec, shown, key, has_key, per_million))
+    """simulate first, then the models the price data lists for each provider that has a key
+    (current models first), with key and price. Reads the price data: call it in a thread."""
+    listed = [
+        (status, spec)
+        for status in keys
+        if status.present and PRESETS[status.provider].pricing == "table"
+        for spec in prices.models_of(status.provider)
+    ]
+    choices = [_choice(prices, DEFAULT_MODEL, "offline, no key needed")]
+    for status, spec in listed:
+        choices.append(_choice(prices, spec, f"key: {status.source} {status.masked}"))
     return choices
+
+
+def _choice(prices: PriceTable, spec: str, key: str) -> ModelChoice:
+    price = prices.lookup(spec)
+    own = prices.lookup_user(spec) is not None
+    return ModelChoice(
+        spec,
+        _price_text(price),
+        key,
+        True,
+        None if price is None else price.input + price.output,
+        f"prices: {prices.user_file}" if own else f"prices: {prices.as_of}",
+    )
 
 
 def added_choices(
@@ -224,7 +228,7 @@ def added_choices(
 
 
 def _price_text(price: Price | None) -> str:
-    return "price unknown" if price is None else f"${price.input:g} / ${price.output:g} per Mtok"
+    return "price unknown" if price is None else price.describe()
 
 
 def default_models(saved: Sequence[str], choices: Sequence[ModelChoice]) -> tuple[str, ...]:
@@ -251,8 +255,9 @@ def estimate_text(found: Estimate, config: RunConfig) -> str:
     )
     cap = "" if config.max_cost is None else f" (cap {_format.money(config.max_cost)})"
     invalid = f", {found.invalid:,} invalid" if found.invalid else ""
+    cached = f" ({found.cached:,} from the cache, free)" if found.cached else ""
     return (
-        f"{found.items:,} items{invalid} · {found.calls:,} calls\n"
+        f"{found.items:,} items{invalid} · {found.calls:,} calls{cached}\n"
         f"~{_format.count(found.input_tokens)} input tokens, "
         f"≤{_format.count(found.output_tokens_max)} output\n"
         f"{cost}{cap}\n"

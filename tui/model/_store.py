@@ -34,11 +34,20 @@ from typing import Final, Literal, get_args
 from engine import ErrorInfo, ItemResult
 from tui.model._column import StrColumn
 
-RowStatus = Literal["running", "retrying", "ok", "failed", "skipped"]
-StatusFilter = Literal["all", "active", "ok", "failed", "skipped"]
+RowStatus = Literal["running", "retrying", "ok", "failed", "skipped", "truncated"]
+StatusFilter = Literal["all", "active", "ok", "failed", "skipped", "truncated"]
 """What the item table can be filtered to: ``active`` is running or retrying."""
 
-STATUS_FILTERS: Final[tuple[StatusFilter, ...]] = ("all", "active", "ok", "failed", "skipped")
+STATUS_FILTERS: Final[tuple[StatusFilter, ...]] = (
+    "all",
+    "active",
+    "ok",
+    "failed",
+    "skipped",
+    "truncated",
+)
+FINISHED: Final[frozenset[RowStatus]] = frozenset(("ok", "truncated", "failed", "skipped"))
+"""Row statuses of a result (the others are of a call in flight)."""
 SortKey = Literal["cost", "latency"]
 """What the item table can be sorted by, the highest first."""
 
@@ -55,10 +64,10 @@ _STATUS_BUCKET: Final[dict[RowStatus, StatusFilter]] = {
     "ok": "ok",
     "failed": "failed",
     "skipped": "skipped",
+    "truncated": "truncated",
 }
 _KIND_PREFIX: Final = "kind:"
 _STATUSES: Final[tuple[RowStatus, ...]] = get_args(RowStatus)
-_TERMINAL: Final[frozenset[RowStatus]] = frozenset({"ok", "failed", "skipped"})
 _STATUS_CODE: Final[dict[RowStatus, int]] = {status: code for code, status in enumerate(_STATUSES)}
 
 
@@ -82,6 +91,8 @@ class Row:
     delay_s: float
     """For a retrying row: how long the engine waits before the next attempt."""
     version: int
+    cached: bool = False
+    """Answered from the response cache: no call, no cost."""
 
     @property
     def key(self) -> tuple[str, str]:
@@ -120,6 +131,8 @@ class ItemStore:
         self._output_tokens = array("q")
         self._cost = array("d")
         self._latency = array("d")
+        self._cached = array("B")
+        """1 for a row the response cache answered."""
         self._versions = array("q")
         self._gens = array("q")
         """Bucket generation per row (see the module docstring)."""
@@ -134,6 +147,7 @@ class ItemStore:
             self._output_tokens,
             self._cost,
             self._latency,
+            self._cached,
             self._versions,
             self._gens,
         )
@@ -177,6 +191,7 @@ class ItemStore:
             self._kinds.get(position),
             self._delays.get(position, 0.0),
             self._versions[position],
+            bool(self._cached[position]),
         )
 
     def version_of(self, position: int) -> int:
@@ -254,7 +269,7 @@ class ItemStore:
             old = None
         else:
             old = _STATUSES[self._status[position]]
-            if old in _TERMINAL:
+            if old in FINISHED:
                 self._earlier_attempts[position] = self._attempts[position]
             self._set_status(position, "running", None)
             self._previews[position] = ""
@@ -274,7 +289,7 @@ class ItemStore:
             old = None
         else:
             old = _STATUSES[self._status[position]]
-            if old in _TERMINAL:
+            if old in FINISHED:
                 self._earlier_attempts[position] = self._attempts[position]
             self._set_status(position, "retrying", error.kind)
         self._attempts[position] = self._earlier_attempts.get(position, 0) + attempt
@@ -300,7 +315,7 @@ class ItemStore:
             old = None
         else:
             old = _STATUSES[self._status[position]]
-            if old in _TERMINAL:  # a later record read back, with no start before it
+            if old in FINISHED:  # a later record read back, with no start before it
                 self._earlier_attempts[position] = self._attempts[position]
             self._set_status(position, status, kind)
             self._delays.pop(position, None)
@@ -310,6 +325,7 @@ class ItemStore:
         self._output_tokens[position] = usage.output_tokens
         self._cost[position] = math.nan if result.unpriced else result.cost_usd
         self._latency[position] = result.latency_ms
+        self._cached[position] = result.cached
         self._previews[position] = preview[:PREVIEW_CHARS]
         self.version += 1
         self._versions[position] = self.version
@@ -358,7 +374,7 @@ class ItemStore:
         if code is not None:
             return code
         names: tuple[str, ...] = (_STATUS_BUCKET[status],)
-        if kind is not None and names[0] in ("failed", "skipped"):
+        if kind is not None and names[0] in ("failed", "skipped", "truncated"):
             names = (*names, _KIND_PREFIX + kind)
         code = self._member_codes.get(names)
         if code is None:

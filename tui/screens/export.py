@@ -39,12 +39,25 @@ from textual.widgets import (
 )
 from textual.worker import Worker, WorkerState
 
-from engine import BatchdeckError, ExportFormat, Run, StatusFilter, export_to_file
+from engine import (
+    BatchdeckError,
+    ExportChoice,
+    ExportFormat,
+    Run,
+    StatusFilter,
+    export_to_file,
+    exports_dir,
+)
 
-FORMATS: Final[tuple[tuple[ExportFormat, str], ...]] = (("jsonl", "JSONL"), ("csv", "CSV"))
+FORMATS: Final[tuple[tuple[ExportFormat, str], ...]] = (
+    ("jsonl", "JSONL"),
+    ("csv", "CSV"),
+    ("parquet", "Parquet"),
+)
 WHICH: Final[tuple[tuple[StatusFilter, str], ...]] = (
     ("all", "All"),
     ("ok", "OK"),
+    ("truncated", "Truncated"),
     ("failed", "Failed"),
     ("skipped", "Skipped"),
 )
@@ -64,7 +77,8 @@ def write_export(
 ) -> ExportOutcome:
     """Export ``run`` to ``path`` (see the module's docstring); blocking."""
     try:
-        return ExportOutcome(path, export_to_file(run, path, fmt, status, raw_cells=raw_cells))
+        choice = ExportChoice(status, raw_cells=raw_cells)
+        return ExportOutcome(path, export_to_file(run, path, fmt, choice))
     except OSError as exc:
         return ExportOutcome(path, None, f"cannot write {path}: {exc.strerror}")
     except BatchdeckError as exc:
@@ -101,10 +115,11 @@ class ExportScreen(Screen[None]):
         name: str | None = None,
         id: str | None = None,
     ) -> None:
-        """``directory`` is where the default path points (the working directory if None)."""
+        """``directory`` is where the default path points (the run's ``exports`` folder, in
+        its run dir, if None)."""
         super().__init__(name=name, id=id)
         self.run = run
-        self.directory = Path.cwd() if directory is None else directory
+        self.directory = exports_dir(run) if directory is None else directory
         self._format: ExportFormat = FORMATS[0][0]
         self._status: StatusFilter = WHICH[0][0]
         self._path_edited = False

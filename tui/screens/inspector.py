@@ -69,13 +69,11 @@ def render_prompt(template: str, fields: Mapping[str, Any], *, edited: bool) -> 
     An ``edited`` template replaces the item's own prompt, as the engine does
     for a retry with a ``prompt_override``.
     """
-    if edited:
-        fields = {name: value for name, value in fields.items() if name != _OWN_PROMPT}
     try:
         parsed = PromptTemplate.parse(template)
     except ConfigError as exc:
         raise ValueError(str(exc)) from None
-    return render_item(parsed, fields)
+    return render_item(parsed, fields, edited=edited)
 
 
 def _value_text(value: Any) -> str:
@@ -129,6 +127,7 @@ class InspectorScreen(Screen[None]):
         Binding("escape", "cancel_edit", "Cancel edit", id="inspector.cancel_edit"),
         Binding("r", "retry", "Retry", id="inspector.retry"),
         Binding("e", "edit", "Edit prompt & retry", id="inspector.edit"),
+        Binding("m", "retry_longer", "Retry with 2x max tokens", id="inspector.retry_longer"),
         Binding("ctrl+s", "confirm_edit", "Retry with this prompt", id="inspector.confirm_edit"),
     ]
 
@@ -138,12 +137,16 @@ class InspectorScreen(Screen[None]):
     class RetryRequested(Message):
         """The user asked to run this (model, id) pair again, with this prompt."""
 
-        def __init__(self, model: str, id: str, prompt_override: str | None) -> None:
+        def __init__(
+            self, model: str, id: str, prompt_override: str | None, max_tokens: int | None = None
+        ) -> None:
             super().__init__()
             self.model = model
             self.id = id
             self.prompt_override = prompt_override
             """A template to use instead of the run's and the item's own; None: the usual prompt."""
+            self.max_tokens = max_tokens
+            """A larger output limit for a truncated answer; None: the run's."""
 
         @property
         def key(self) -> tuple[str, str]:
@@ -266,6 +269,8 @@ class InspectorScreen(Screen[None]):
         cost = "unknown (no price)" if result.unpriced else f"${result.cost_usd:.6f}"
         if usage.unknown:
             cost += " (usage unknown: charged its reservation)"
+        if result.cached:
+            cost += f" (from the response cache: ${result.saved_usd:.6f} not spent)"
         yield "cost", cost, ""
         yield "latency", f"{_format.latency(result.latency_ms)} ({result.latency_ms:,.0f} ms)", ""
         yield "timeout", self._timeout_text(), ""
@@ -291,6 +296,8 @@ class InspectorScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("back", "retry", "edit"):
             return not self.editing
+        if action == "retry_longer":
+            return not self.editing and self.result.status == "truncated"
         if action in ("cancel_edit", "confirm_edit"):
             return self.editing
         return True
@@ -305,6 +312,11 @@ class InspectorScreen(Screen[None]):
         """Run the item again with the prompt it had (an earlier edit stays)."""
         self._request(self.result.prompt_override)
 
+    def action_retry_longer(self) -> None:
+        """Run a truncated item again with twice the output limit it was cut off at."""
+        limit = self.result.max_tokens or self.config.max_tokens
+        self._request(self.result.prompt_override, max_tokens=2 * limit)
+
     def action_edit(self) -> None:
         editor = self.query_one("#prompt-editor", TextArea)
         editor.load_text(self.template)
@@ -317,9 +329,9 @@ class InspectorScreen(Screen[None]):
         if self._show_prompt(template, edited=True) is None:
             self._request(template)
 
-    def _request(self, prompt_override: str | None) -> None:
+    def _request(self, prompt_override: str | None, *, max_tokens: int | None = None) -> None:
         result = self.result
-        self.post_message(self.RetryRequested(result.model, result.id, prompt_override))
+        self.post_message(self.RetryRequested(result.model, result.id, prompt_override, max_tokens))
         self.dismiss()
 
     # -- editing -----------------------------------------------------------------

@@ -201,7 +201,7 @@ class SetupScreen(Screen[None]):
             asyncio.to_thread(PriceTable.load), asyncio.to_thread(key_status)
         )
         self._priced = (prices, keys)
-        listed = model_choices(prices, keys)
+        listed = await asyncio.to_thread(model_choices, prices, keys)
         added = added_choices(self._added, prices, keys)
         hand = {choice.spec for choice in added}
         choices = [*listed[:1], *added, *(c for c in listed[1:] if c.spec not in hand)]
@@ -378,7 +378,7 @@ class SetupScreen(Screen[None]):
         choice = self._choices.get(event.selection.value)
         if choice is not None:
             self.query_one("#model-detail", Static).update(
-                f"{choice.spec}: {choice.price}\n{choice.key}"
+                f"{choice.spec}: {choice.price}\n{choice.key}\n{choice.source}"
             )
 
     @on(SelectionList.SelectedChanged, "#models")

@@ -1,4 +1,5 @@
-"""Money at a glance: spent, held by calls in flight, and the cap, as a bar and figures.
+"""Money at a glance: spent, held by calls in flight, the cap, as a bar and figures, and
+what the response cache answered (its hit rate, and what it kept from being spent).
 
 The engine reserves an item's worst-case cost before a worker gets it, so
 "reserved" is what could still land on the bill; spent + reserved never
@@ -43,7 +44,7 @@ class CostMeter(ModelPanel):
     }
     """
 
-    _figures: tuple[float, float, float, float | None, int] | None = None
+    _figures: tuple[float, float, float, float | None, int, int, int] | None = None
 
     def model_changed(self) -> None:
         model = self.model
@@ -53,6 +54,8 @@ class CostMeter(ModelPanel):
             model.in_flight_usd,
             model.cap_usd,
             len(model.unpriced),
+            model.cached,
+            model.finished_items,
         )
         if figures != self._figures:
             self._figures = figures
@@ -84,6 +87,13 @@ class CostMeter(ModelPanel):
         )
         text.append(f"\n{flight_label}", label)
         text.append(in_flight)
+        rate = model.cache_hit_rate
+        if rate is not None and model.cached:  # a run the cache had nothing for shows no line
+            text.append("\nresponse cache ", label)
+            text.append(f"{rate:.0%} hit rate")
+            text.append(f" ({model.cached:,} of {model.finished_items:,}), ", label)
+            text.append(_format.money(model.saved_usd))
+            text.append(" not spent", label)
         if cap:
             text.append("\n")
             text.append_text(self._bar(model.spent_usd, model.reserved_usd, cap))

@@ -45,13 +45,22 @@ from textual.scrollbar import ScrollTo, ScrollUp
 from textual.strip import Strip
 
 from tui import _format
-from tui.model import STATUS_FILTERS, ItemStore, Row, RowStatus, SortKey, StatusFilter
+from tui.model import (
+    FINISHED,
+    STATUS_FILTERS,
+    ItemStore,
+    Row,
+    RowStatus,
+    SortKey,
+    StatusFilter,
+)
 from tui.widgets._columns import ATTEMPTS_WIDTH, ID_WIDTH, MODEL_WIDTH, column_width, fit
 
 _FILTER_LABELS: Final[dict[StatusFilter, str]] = {
     "all": "all",
     "active": "in flight",
     "ok": "ok",
+    "truncated": "truncated",
     "failed": "failed",
     "skipped": "skipped",
 }
@@ -96,6 +105,11 @@ def _cells(cells: Sequence[tuple[str, int, bool]]) -> list[str]:
     return [fit(text, width, right=right) + gap for text, width, right in cells]
 
 
+def _cost(row: Row) -> str:
+    """A finished row's cost; ``cached`` for an answer the response cache gave."""
+    return "cached" if row.cached else _format.money(row.cost_usd)
+
+
 def _runs(lines: Sequence[int]) -> Iterator[tuple[int, int]]:
     """(first, count) of each run of consecutive numbers in the ascending ``lines``."""
     start = 0
@@ -116,6 +130,7 @@ class ItemTable(ScrollView, can_focus=True, inherit_bindings=False):
         "item-table--ok",
         "item-table--failed",
         "item-table--skipped",
+        "item-table--truncated",
         "item-table--dim",
     }
 
@@ -132,6 +147,7 @@ class ItemTable(ScrollView, can_focus=True, inherit_bindings=False):
         & > .item-table--ok { color: $text-success; }
         & > .item-table--failed { color: $text-error; }
         & > .item-table--skipped { color: $text-muted; }
+        & > .item-table--truncated { color: $text-warning; }
         & > .item-table--cursor {
             background: $block-cursor-blurred-background;
             color: $block-cursor-blurred-foreground;
@@ -544,7 +560,7 @@ class ItemTable(ScrollView, can_focus=True, inherit_bindings=False):
 
     def _render_row(self, row: Row, layout: _Layout, cursor: bool) -> Strip:
         status = row.status
-        finished = status in ("ok", "failed", "skipped")
+        finished = status in FINISHED
         id_cell, status_cell, model_cell, *figures, preview_cell = _cells(
             (
                 (row.id, layout.id, False),
@@ -558,7 +574,7 @@ class ItemTable(ScrollView, can_focus=True, inherit_bindings=False):
                     layout.tokens,
                     True,
                 ),
-                (_format.money(row.cost_usd) if finished else "", layout.cost, True),
+                (_cost(row) if finished else "", layout.cost, True),
                 (_format.latency(row.latency_ms) if finished else "", layout.latency, True),
                 (self._preview(row, layout.preview), layout.preview, False),
             ),

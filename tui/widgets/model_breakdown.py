@@ -1,4 +1,4 @@
-"""Per-model figures: counts, cost, tokens and mean latency, one row per model."""
+"""Per-model figures: counts, cost, tokens, prompt-cache reads and savings, mean latency."""
 
 from __future__ import annotations
 
@@ -22,7 +22,15 @@ def _cells(stats: ModelStats) -> tuple[str, ...]:
         f"{_format.count(stats.input_tokens)}/{_format.count(stats.output_tokens)}",
         _format.money(math.nan if stats.unpriced else stats.cost_usd),
         "-" if latency is None else _format.latency(latency),
+        _cached(stats),
     )
+
+
+def _cached(stats: ModelStats) -> str:
+    """Input tokens read from the provider's prompt cache, and what that saved."""
+    if not stats.cached_tokens and not stats.cache_saved_usd:
+        return "-"
+    return f"{_format.count(stats.cached_tokens)}/{_format.money(stats.cache_saved_usd)}"
 
 
 class ModelBreakdown(ModelTable):
@@ -38,6 +46,7 @@ class ModelBreakdown(ModelTable):
         ("tokens in/out", True),
         ("cost", True),
         ("mean time", True),
+        ("cached in/saved", True),
     )
     DROP_FIRST: ClassVar = (4, 1, 8, 6, 5, 3)
     """skipped, done, mean time, tokens, active, failed: model, ok and cost stay."""
