@@ -8,6 +8,7 @@ custom_id it ever accepted.
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import signal
@@ -76,6 +77,12 @@ def test_detach_then_batches_then_resume(tmp_path: Path) -> None:
     assert set(accepted_lines(run_dir).values()) == {1}
     ended = batchdeck("batches", run_id, home=tmp_path).stdout
     assert ended.count(" ended ") == 3
+    scripted = json.loads(batchdeck("batches", run_id, "--json", home=tmp_path).stdout)
+    assert [(job["run"], job["provider"], job["state"]) for job in scripted] == [
+        (run_id, "simulate", "ended")
+    ] * 3
+    assert sum(job["succeeded"] for job in scripted) == 300
+    assert sorted(job["job_id"] for job in scripted) == sorted(re.findall(r"simbatch_\w+", ended))
 
 
 def test_cancel_leaves_unfinished_items_pending_and_resume_finishes_them(tmp_path: Path) -> None:

@@ -255,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     batches = commands.add_parser("batches", help="provider batch jobs of all runs, or of one")
     batches.add_argument("run", metavar="RUN", nargs="?", help="run id or run dir")
+    _add_json(batches)
     cancel = commands.add_parser(
         "cancel", help="cancel a run's batch jobs at their provider (their items stay pending)"
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import asdict
 
 import anyio
 
@@ -21,6 +22,7 @@ from engine._errors import BatchdeckError, ProviderError
 from engine._events import BatchJob
 from engine._run import Run
 from engine._runs import list_runs
+from engine.cli._json import print_json
 from engine.cli._progress import job_line
 
 
@@ -61,15 +63,16 @@ def cmd_batches(args: argparse.Namespace) -> int:
         runs = [Run.open(args.run)]
     else:
         runs = [Run.open(r.run_dir) for r in list_runs() if r.problem is None]
-    shown = 0
-    for run in runs:
-        for view in anyio.run(_live_views, run):
-            if not shown:
-                print(f"{'RUN':<22} {'PROVIDER':<10} {'JOB':<28} {'STATE':<10} COUNTS")
-            print(f"{run.run_id:<22} {job_line(view)}")
-            shown += 1
-    if not shown:
+    views = [(run.run_id, view) for run in runs for view in anyio.run(_live_views, run)]
+    if args.json:
+        print_json([{"run": r, "provider": job.provider, **asdict(job)} for r, job in views])
+        return 0
+    if not views:
         print("no batch jobs" + (f" in run {args.run}" if args.run else ""), file=sys.stderr)
+        return 0
+    print(f"{'RUN':<22} {'PROVIDER':<10} {'JOB':<28} {'STATE':<10} COUNTS")
+    for run_id, job in views:
+        print(f"{run_id:<22} {job_line(job)}")
     return 0
 
 

@@ -22,7 +22,6 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import anyio
-import orjson
 
 from engine import keys
 from engine._config import RunConfig
@@ -51,6 +50,7 @@ from engine.cli._args import CALL_OVERRIDES, config_from_args, given_settings
 from engine.cli._batches import cmd_batches, cmd_cancel
 from engine.cli._cache import cmd_cache
 from engine.cli._demo import demo_run_args
+from engine.cli._json import print_json
 from engine.cli._prices import cmd_prices
 from engine.cli._progress import Progress
 
@@ -208,12 +208,6 @@ def _output_failed(path: Path, reason: str) -> ConfigError:
     )
 
 
-def _print_json(value: object) -> None:
-    """``value`` (dataclasses, lists, paths) as indented JSON on stdout, for scripts."""
-    data = orjson.dumps(value, default=str, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
-    sys.stdout.write(data.decode() + "\n")
-
-
 def cmd_estimate(args: argparse.Namespace) -> int:
     """The estimate, after the checks ``run`` makes (what it refuses, this refuses: exit 2);
     what would only hurt the run is a warning on stderr."""
@@ -222,7 +216,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     for warning in result.warnings:
         print(f"batchdeck: warning: {warning}", file=sys.stderr)
     if args.json:
-        _print_json(
+        print_json(
             {
                 "input": config.input,
                 "workers": config.workers,
@@ -286,7 +280,7 @@ def _duration(seconds: float) -> str:
 def cmd_runs(args: argparse.Namespace) -> int:
     runs = list_runs()
     if args.json:
-        _print_json([_run_json(r) for r in runs])
+        print_json([_run_json(r) for r in runs])
         return 0
     if not runs:
         print("no runs yet", file=sys.stderr)
@@ -349,7 +343,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
         return 0
     statuses = keys.key_status()
     if args.json:
-        _print_json(statuses)  # masked keys only: a KeyStatus never holds one
+        print_json(statuses)  # masked keys only: a KeyStatus never holds one
         return 0
     print(f"{'PROVIDER':<18} {'KEY':<14} SOURCE")
     for status in statuses:
