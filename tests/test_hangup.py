@@ -39,7 +39,8 @@ def test_sighup_logs_the_calls_in_flight_and_leaves_the_run_resumable(
     slow_server.reset()
     items = tmp_path / "items.jsonl"
     items.write_bytes(
-        b"".join(orjson.dumps({"id": str(i), "context": "hi"}) + b"\n" for i in range(20))
+        # distinct prompts: the response cache would answer a repeated one without a call
+        b"".join(orjson.dumps({"id": str(i), "context": f"hi {i}"}) + b"\n" for i in range(20))
     )
     run_dir = tmp_path / "run"
     proc = start(
