@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -82,3 +84,28 @@ def kill_after(
         return proc.wait(timeout=30)
     finally:
         reap(proc)
+
+
+def kill_repeatedly(
+    args: Sequence[str],
+    run_dir: Path,
+    *,
+    home: Path,
+    kills: int,
+    within: tuple[float, float],
+    seed: int,
+    extra_env: dict[str, str] | None = None,
+) -> None:
+    """Start ``batchdeck *args``, then ``resume run_dir`` again and again, each SIGKILLed at
+    a random instant ``within`` (low, high) seconds of its start, until ``kills`` kills
+    landed; a process that ends first is resumed again, three tries a kill at most."""
+    rng = random.Random(seed)
+    landed = 0
+    for _ in range(kills * 3):
+        status = kill_after(*args, home=home, seconds=rng.uniform(*within), extra_env=extra_env)
+        assert status in (-signal.SIGKILL, 0), status
+        landed += status == -signal.SIGKILL
+        args = ("resume", str(run_dir))
+        if landed >= kills:
+            return
+    raise AssertionError(f"only {landed} of {kills} kills landed before the run ended")

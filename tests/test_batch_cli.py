@@ -9,9 +9,7 @@ custom_id it ever accepted.
 from __future__ import annotations
 
 import json
-import random
 import re
-import signal
 from collections import Counter
 from pathlib import Path
 
@@ -20,7 +18,7 @@ import pytest
 
 from engine import log
 from engine.providers._sim_batch import accepted_custom_ids
-from tests.cli import batchdeck, kill_after
+from tests.cli import batchdeck, kill_repeatedly
 
 MODEL = "simulate:gpt-4o-mini"
 
@@ -116,9 +114,6 @@ def test_a_provider_without_a_batch_api_refuses_in_one_line(tmp_path: Path) -> N
     assert not (tmp_path / "run").exists()
 
 
-KILLS = 20
-
-
 @pytest.mark.timeout(600)  # twenty-odd process starts: a second each on a quiet machine
 def test_sigkill_through_submission_and_polling_never_submits_or_logs_twice(
     tmp_path: Path,
@@ -129,20 +124,11 @@ def test_sigkill_through_submission_and_polling_never_submits_or_logs_twice(
     kills on a quiet machine (400 finished after 19)."""
     count = 1200
     source, run_dir = setup(tmp_path, count), tmp_path / "run"
-    rng = random.Random(9)
     args: tuple[str, ...] = (
         "run", str(source), "--batch", "--batch-size", "40", "--max-parallel-batches", "3",
         "--sim-batch-s", "0.4", "--poll-s", "0.1", "--run-dir", str(run_dir),
     )  # fmt: skip
-    kills = 0
-    for _ in range(KILLS * 3):
-        status = kill_after(*args, home=tmp_path, seconds=rng.uniform(0.02, 1.2))
-        assert status in (-signal.SIGKILL, 0), status
-        kills += status == -signal.SIGKILL
-        args = ("resume", str(run_dir))
-        if kills >= KILLS:
-            break
-    assert kills >= KILLS
+    kill_repeatedly(args, run_dir, home=tmp_path, kills=20, within=(0.02, 1.2), seed=9)
     done = batchdeck("resume", str(run_dir), home=tmp_path, timeout=120)
     assert done.returncode == 0, done.stderr
     pairs = result_pairs(run_dir)

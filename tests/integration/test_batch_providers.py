@@ -7,8 +7,6 @@ real ``batchdeck`` talks to it over HTTP on 127.0.0.1 with a test key.
 
 from __future__ import annotations
 
-import random
-import signal
 import subprocess
 from collections import Counter
 from collections.abc import Iterator
@@ -20,7 +18,7 @@ import pytest
 from engine import log
 from engine._prices import PriceTable
 from engine._results import ItemResult
-from tests.cli import batchdeck, kill_after
+from tests.cli import batchdeck, kill_repeatedly
 from tests.fakeserver.fixtures import FakeServer, run_fake_server
 
 KEY = "sk-canary-batch-5e1d"
@@ -149,9 +147,6 @@ def test_stragglers_finish_online_on_one_meter(
     assert state.cost_usd == pytest.approx(sum(r.cost_usd for r in logged))
 
 
-KILLS = 20
-
-
 def test_sigkill_loop_never_submits_a_request_twice(server: FakeServer, tmp_path: Path) -> None:
     """Killed at random instants (20 times) while chunks are submitted and jobs polled at
     the fake provider, then resumed to the end: every item has exactly one result and the
@@ -160,7 +155,6 @@ def test_sigkill_loop_never_submits_a_request_twice(server: FakeServer, tmp_path
     Gemini's carry the token: the same code path, an easier find; ~100 s a provider)."""
     provider, count = "anthropic", 1200
     source, run_dir = items(tmp_path / "items.jsonl", count), tmp_path / "run"
-    rng = random.Random(11)
     env = {KEY_ENV[provider]: KEY}
     args: tuple[str, ...] = (
         "run", str(source), "--model", f"{provider}:{MODELS[provider]}", "--batch",
@@ -168,15 +162,9 @@ def test_sigkill_loop_never_submits_a_request_twice(server: FakeServer, tmp_path
         "--poll-s", "0.1", "--max-tokens", "64", "--batch-size", "40",
         "--max-parallel-batches", "3",
     )  # fmt: skip
-    kills = 0
-    for _ in range(KILLS * 3):
-        status = kill_after(*args, home=tmp_path, seconds=rng.uniform(0.02, 1.2), extra_env=env)
-        assert status in (-signal.SIGKILL, 0), status
-        kills += status == -signal.SIGKILL
-        args = ("resume", str(run_dir))
-        if kills >= KILLS:
-            break
-    assert kills >= KILLS
+    kill_repeatedly(
+        args, run_dir, home=tmp_path, kills=20, within=(0.02, 1.2), seed=11, extra_env=env
+    )
     done = resume(provider, run_dir)
     assert done.returncode == 0, done.stderr
     one_result_each(run_dir, count)
