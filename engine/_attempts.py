@@ -63,12 +63,12 @@ class Attempts:
         """Models that answered once: a fatal error of theirs fails an item, not the run."""
         config = plan.config
         self._timeouts = {
-            model: config.timeout
+            key: config.timeout
             if config.timeout is not None
-            else default_timeout(model.partition(":")[0], config.base_url_of(model))
-            for model in config.models
+            else default_timeout(lane.model.partition(":")[0], config.base_url_of(lane.model))
+            for key, lane in plan.lanes.items()
         }
-        """Each model's per-call timeout: ``--timeout``, else its provider's default."""
+        """Each lane's per-call timeout: ``--timeout``, else its provider's default."""
 
     async def run(self, work: Work) -> ItemResult | None:
         """The item's result, or None if it was never sent (stopped) or the run failed."""
@@ -130,7 +130,7 @@ class Attempts:
                         simulated=outcome.simulated,
                     )  # fmt: skip
                 if isinstance(outcome, CallResult):
-                    parsed, error = self._validate(outcome)
+                    parsed, error = self._validate(work, outcome)
                     if error is None:
                         self._succeeded.add(work.model)
                         self._keep(work, request, outcome, parsed, paid)
@@ -232,8 +232,8 @@ class Attempts:
         within = price.output_tokens_within(cap - spent, work.input_bound) // work.answers
         return min(work.max_tokens, within)
 
-    def _validate(self, outcome: CallResult) -> tuple[Any, ErrorInfo | None]:
-        validator = self._plan.validator
+    def _validate(self, work: Work, outcome: CallResult) -> tuple[Any, ErrorInfo | None]:
+        validator = self._plan.lanes[work.model].validator
         if validator is None:
             return outcome.parsed, None
         # Decoding may spell out a key the text only held escaped: scrubbed once decoded.

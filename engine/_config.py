@@ -47,6 +47,7 @@ from typing_extensions import TypedDict
 from engine._errors import ConfigError
 from engine._reasoning import Effort
 from engine._secrets import strip_url_credentials
+from engine._steps import StepSpec, build_graph
 
 Format = Literal["jsonl", "csv", "txt", "json"]
 Durability = Literal["fsync", "flush"]
@@ -348,6 +349,10 @@ class RunConfig(BaseModel):
         ),
     ] = "auto"
     sim: SimSettings = SimSettings()
+    steps: tuple[StepSpec, ...] = ()
+    """A pipeline (``engine._steps``); empty for a run of one implicit step (``prompt``,
+    ``system``, ``output_schema`` over ``models``). With steps, ``models`` is every model
+    any step names, in order of first use."""
 
     @property
     def batch_models(self) -> frozenset[str]:
@@ -383,6 +388,20 @@ class RunConfig(BaseModel):
             raise ValueError(f"a base URL is given for {stray[0]}, which is not a model of the run")
         return self
 
+    @model_validator(mode="after")
+    def _steps_name_the_models(self) -> RunConfig:
+        if self.steps:
+            build_graph(self.steps)
+            used = tuple(dict.fromkeys(m for step in self.steps for m in step.models))
+            if used != self.models:
+                raise ValueError("models must be the steps' models, in order of first use")
+            if self.batch_models:
+                raise ValueError(
+                    "a pipeline's steps run online: drop --batch and @batch (batch mode for "
+                    "steps is not built yet)"
+                )
+        return self
+
     def base_url_of(self, model: str) -> str | None:
         """The API root ``model``'s calls go to, if the run sets one (else its provider's)."""
         return self.base_urls.get(model) or self.base_url
@@ -399,11 +418,12 @@ class RunConfig(BaseModel):
     def fingerprint(self) -> str:
         """sha256 over what decides an item's result; speed settings are left out.
 
-        A run with no per-model URL hashes as it did before they existed, so runs
-        started by an older batchdeck still resume."""
+        A run with no per-model URL and no steps hashes as it did before they existed, so
+        runs started by an older batchdeck still resume."""
         fixed = self.model_dump(mode="json", exclude=_SPEED_FIELDS)
-        if not fixed["base_urls"]:
-            del fixed["base_urls"]
+        for added in ("base_urls", "steps"):  # hashed only when set: older runs still resume
+            if not fixed[added]:
+                del fixed[added]
         return hashlib.sha256(orjson.dumps(fixed, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
     def to_json(self) -> bytes:

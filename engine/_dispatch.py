@@ -27,8 +27,9 @@ from engine._items import InvalidItem, Item
 from engine._plan import Plan, Work
 from engine._prices import Price
 from engine._results import ErrorInfo, ItemResult
+from engine._stepper import Stepper
 from engine._template import render_item
-from engine._tokens import estimate_tokens, input_token_bound, request_framing
+from engine._tokens import estimate_tokens, input_token_bound
 
 READ_CHUNK = 512
 """Items read per hop to the reader thread: big enough to amortise the hop (~50 us)."""
@@ -43,11 +44,8 @@ class Dispatcher:
         self._item_cap_units = (
             None if plan.config.max_item_cost is None else to_units_up(plan.config.max_item_cost)
         )
-        config = plan.config
-        self._framing = request_framing(
-            config.output_schema, config.params, config.reasoning_effort
-        )
         self._scope: anyio.CancelScope | None = None
+        self._feed_scope: anyio.CancelScope | None = None
         self._workers: MemoryObjectSendStream[Work] | None = None
         self.dispatched = 0
         self.seen_total: int | None = None
@@ -55,8 +53,9 @@ class Dispatcher:
 
     def cancel(self) -> None:
         """Stop sending (the user stopped, or the run failed)."""
-        if self._scope is not None:
-            self._scope.cancel()
+        for scope in (self._scope, self._feed_scope):
+            if scope is not None:
+                scope.cancel()
 
     async def run(
         self,
@@ -94,9 +93,16 @@ class Dispatcher:
         batch_models = frozenset(batch.apis) & config.batch_models if batch else frozenset()
         seen = 0
         invalid = 0
+        stepper = plan.stepper
+        lanes = tuple(plan.lanes)
         async for chunk in _chunks(plan.items):
             for entry in chunk:
-                for model in config.models:
+                if stepper is not None and isinstance(entry, Item):
+                    seen += len(lanes)
+                    if not await self._begin(stepper, entry, work_send, result_send):
+                        return False
+                    continue
+                for model in lanes:
                     seen += 1
                     if plan.skip(model, entry.id, entry.line):
                         continue
@@ -155,27 +161,142 @@ class Dispatcher:
             return True
         if to is not self._workers and not self._funds.fits_now(work.reserved_units):
             await send(to, None)
-        if not await self._reserve(work):
+        if not await self._reserve(work.reserved_units):
             return False
+        await self._send_work(to, work)
+        return True
+
+    async def _begin(
+        self,
+        stepper: Stepper,
+        item: Item,
+        work_send: MemoryObjectSendStream[Work],
+        result_send: MemoryObjectSendStream[ItemResult],
+    ) -> bool:
+        """Start a pipeline's item: the lanes of its first steps (on resume, of its first
+        unfinished ones), holding with them the worst case of its later steps, which
+        ``feed`` sends; False when a cap ends dispatching here."""
+        config, control = self._config, self._control
+        nxt = stepper.begin(item)
+        if not nxt.ready:  # done before, or stopped at a step: only records to write
+            for result in nxt.results:
+                await send(result_send, result)
+            return True
+        if config.max_items is not None and self.dispatched >= config.max_items:
+            stepper.forget(item.id)
+            control.cap("max_items", f"--max-items {config.max_items} reached")
+            return False
+        await control.wait_unpaused()
+        results = list(nxt.results)
+        works: list[Work] = []
+        for key, prompt in nxt.ready:
+            work_or_result = self._prepare(item, key, self._plan.prices[key], prompt)
+            if isinstance(work_or_result, Work) and self._plan.cache is not None:
+                work_or_result = self._from_cache(work_or_result) or work_or_result
+            if isinstance(work_or_result, Work):
+                works.append(work_or_result)
+            else:
+                results.append(work_or_result)
+        later = stepper.later_units(item.id)
+        if not await self._reserve(sum(work.reserved_units for work in works) + later):
+            stepper.forget(item.id)
+            return False
+        stepper.hold(item.id, later)  # before any of its results can come back
+        for result in results:
+            await send(result_send, result)
+        for work in works:
+            await self._send_work(work_send, work)
+        return True
+
+    async def feed(
+        self,
+        inbox: MemoryObjectReceiveStream[ItemResult | None],
+        work_send: MemoryObjectSendStream[Work],
+        result_send: MemoryObjectSendStream[ItemResult],
+    ) -> None:
+        """A pipeline's later steps: each result the log commits (``inbox``; None once the
+        input is all read) may start its item's next step, whose lanes go to the workers
+        with the money their item holds for them. Ends once every item begun has ended, or
+        when the run stops or runs out of time (the rest resumes)."""
+        stepper, control = self._plan.stepper, self._control
+        assert stepper is not None
+        read_all = False
+        async with inbox, work_send, result_send:
+            with anyio.CancelScope() as self._feed_scope:
+                async for result in inbox:
+                    if result is None:
+                        read_all = True
+                    elif (nxt := stepper.finished(result)) is not None:
+                        if nxt.release:
+                            self._funds.settle(nxt.release, 0.0, sent=False)
+                        for skipped in nxt.results:
+                            await send(result_send, skipped)
+                        for key, prompt in nxt.ready:
+                            await control.wait_unpaused()
+                            if control.halted or anyio.current_time() >= control.deadline:
+                                return
+                            await self._send_step(stepper, nxt.item, key, prompt, work_send,
+                                                  result_send)  # fmt: skip
+                    if read_all and not stepper.in_progress:
+                        return
+
+    async def _send_step(
+        self,
+        stepper: Stepper,
+        item: Item,
+        key: str,
+        prompt: str,
+        work_send: MemoryObjectSendStream[Work],
+        result_send: MemoryObjectSendStream[ItemResult],
+    ) -> None:
+        """Send a later step's lane of ``item``, its reservation drawn from what the item
+        holds; what that does not cover is reserved as a retry's is, before new items."""
+        plan = self._plan
+        work = self._prepare(item, key, plan.prices[key], prompt)
+        if isinstance(work, Work) and plan.cache is not None:
+            work = self._from_cache(work) or work
+        if isinstance(work, ItemResult):
+            await send(result_send, work)
+            return
+        extra = stepper.draw(item.id, work.reserved_units)
+        if extra and not await self._funds.hold_retry(extra):
+            self._funds.settle(work.reserved_units - extra, 0.0, sent=False)
+            error = ErrorInfo("budget", "no budget left for this step")
+            await send(result_send, plan.result(item, key, "skipped", error=error))
+            return
+        await self._send_work(work_send, work)
+
+    async def _send_work(
+        self,
+        to: MemoryObjectSendStream[Work] | MemoryObjectSendStream[Work | None],
+        work: Work,
+    ) -> None:
+        """Hand reserved ``work`` on (its money back if that is cancelled)."""
         try:
             await send(to, work)
         except BaseException:
             self._funds.settle(work.reserved_units, 0.0, sent=False)
             raise
         self.dispatched += 1
-        return True
 
-    def _prepare(self, item: Item, model: str, price: Price | None) -> Work | ItemResult:
+    def _prepare(
+        self, item: Item, model: str, price: Price | None, prompt: str | None = None
+    ) -> Work | ItemResult:
+        """``item`` on lane ``model`` priced and bounded, with ``prompt`` (a pipeline's
+        step renders its own) or its lane's template rendered for it."""
         plan, config = self._plan, self._config
-        try:
-            prompt = render_item(
-                plan.template, item.fields, edited=plan.prompt_override is not None
-            )
-        except ValueError as exc:
-            return plan.result(item, model, "failed", error=ErrorInfo("invalid_input", str(exc)))
-        bound = input_token_bound(config.system, prompt) + self._framing
-        max_tokens = plan.max_tokens or config.max_tokens
-        answers = plan.answers
+        lane = plan.lanes[model]
+        if prompt is None:
+            try:
+                prompt = render_item(
+                    lane.template, item.fields, edited=plan.prompt_override is not None
+                )
+            except ValueError as exc:
+                error = ErrorInfo("invalid_input", str(exc))
+                return plan.result(item, model, "failed", error=error)
+        bound = input_token_bound(lane.system, prompt) + lane.framing
+        max_tokens = plan.max_tokens or lane.max_tokens
+        answers = lane.answers
         units = 0
         if price is not None:
             units = to_units_up(price.worst_case(bound, max_tokens * answers))
@@ -193,7 +314,7 @@ class Dispatcher:
                     )
                     error = ErrorInfo("budget", message)
                     return plan.result(item, model, "skipped", error=error)
-        estimate = estimate_tokens(prompt) + estimate_tokens(config.system or "")
+        estimate = estimate_tokens(prompt) + estimate_tokens(lane.system or "")
         return Work(item, model, prompt, max_tokens, bound, estimate, units, answers, price)
 
     def _from_cache(self, work: Work) -> ItemResult | None:
@@ -218,9 +339,9 @@ class Dispatcher:
             return plan.result(work.item, work.model, "skipped", error=error)
         return None
 
-    async def _reserve(self, work: Work) -> bool:
-        """Hold the worst case of ``work``; False when the run's cap can never fit it."""
-        if await self._funds.hold(work.reserved_units):
+    async def _reserve(self, units: int) -> bool:
+        """Hold the worst case of the next item; False when the run's cap can never fit it."""
+        if await self._funds.hold(units):
             return True
         cap = self._config.max_cost
         message = f"--max-cost ${cap:g} reached: the next item could pass it"

@@ -43,6 +43,7 @@ ErrorKind = Literal[
     "budget",
     "not_cached",
     "cancelled",
+    "upstream",
     "internal",
 ]
 

@@ -22,29 +22,25 @@ said as a warning.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import orjson
 
 from engine import keys
+from engine._cache import Answer as CachedAnswer
 from engine._cache import ResponseCache, cache_path, request_key
 from engine._config import RunConfig, bare_model, provider_model
 from engine._items import Item
+from engine._lanes import Lane, graph_of, lanes_for
 from engine._plan import call_request
 from engine._prices import FREE, Price, PriceTable
 from engine._reasoning import room_warning
 from engine._results import Usage
 from engine._schema import example_instance
+from engine._steps import Answer, Graph, prompt_bound, step_values
 from engine._template import PromptTemplate, default_template_for, render_item
-from engine._tokens import (
-    Family,
-    answers_per_call,
-    estimate_tokens,
-    family_of,
-    input_token_bound,
-    request_framing,
-)
+from engine._tokens import Family, estimate_tokens, family_of, input_token_bound
 from engine.providers import PRESETS, request_identities
 from engine.providers.simulate import answer_text
 from engine.readers import read_items
@@ -136,15 +132,19 @@ class _Tally:
 
 def estimate(config: RunConfig, *, expect_output: int | None = None) -> Estimate:
     """The estimate of ``config`` (checked first with ``preflight``); ``expect_output``:
-    the output tokens a call is expected to write, when the user knows better."""
+    the output tokens a call is expected to write, when the user knows better.
+
+    Figures are per lane (a model, or a model of one step of a pipeline). A pipeline's
+    later steps are estimated on the answers of the steps they read as this estimate
+    counts them (``_Answers``: simulate's own, a cached answer, or text of the expected
+    size); their worst case is the bound the cap reserves before an item starts."""
     items = invalid = 0
     template: PromptTemplate | None = PromptTemplate.parse(config.prompt) if config.prompt else None
     prices = _prices(config)
-    tallies = {model: _Tally(family_of(model, local=_is_local(model))) for model in config.models}
-    schema = config.output_schema
-    schema_tokens = 0 if schema is None else estimate_tokens(orjson.dumps(schema).decode())
+    graph = graph_of(config)
+    lanes: dict[str, Lane] = {}
+    tallies: dict[str, _Tally] = {}
     item_cap_skips = 0
-    framing = request_framing(schema, config.params, config.reasoning_effort)
     cached = _CachedItems(config)
     for entry in read_items(config.input, config.format):
         if not isinstance(entry, Item):
@@ -152,42 +152,46 @@ def estimate(config: RunConfig, *, expect_output: int | None = None) -> Estimate
             continue
         if template is None:
             template = PromptTemplate.parse(default_template_for(list(entry.fields)))
+        if not lanes:
+            lanes = lanes_for(config, template)
+            tallies = {
+                key: _Tally(family_of(lane.model, local=_is_local(lane.model)))
+                for key, lane in lanes.items()
+            }
         try:
-            prompt = render_item(template, entry.fields)
+            item_calls = _calls_of(entry, lanes, graph, config, cached, expect_output)
         except ValueError:
             invalid += 1
             continue
         items += 1
-        item_bound = input_token_bound(config.system, prompt) + framing
-        hits = cached.hits(prompt)
-        for model, tally in tallies.items():
-            if model in hits:
+        for key, call in item_calls.items():
+            tally, lane, price = tallies[key], lanes[key], prices[lanes[key].model]
+            if call.cached:
                 tally.cached += 1
                 continue
-            tally.bound += item_bound
+            tally.bound += call.bound
             tally.calls += 1
             family = tally.family
-            tally.input_tokens += family.input_tokens(config.system, prompt)
-            tally.input_tokens += schema_tokens if family.counts_schema else 0
-            tally.output_tokens += _output_of(model, prompt, config, expect_output)
-            price = prices[model]
+            tally.input_tokens += family.input_tokens(lane.system, call.prompt)
+            if lane.schema is not None and family.counts_schema:
+                tally.input_tokens += estimate_tokens(orjson.dumps(lane.schema).decode())
+            tally.output_tokens += call.output_tokens
             if (
                 config.max_item_cost is not None
                 and price is not None
-                and price.worst_case(item_bound, 1) > config.max_item_cost
+                and price.worst_case(call.bound, 1) > config.max_item_cost
             ):
                 item_cap_skips += 1
     cached.close()
-    answers = answers_per_call(config.params)
-    output_max = items * config.max_tokens * answers
     per_model = tuple(
-        _model_estimate(model, tally, prices[model], config, expect_output)
-        for model, tally in tallies.items()
+        _model_estimate(key, lanes[key], tally, prices[lanes[key].model], config, expect_output)
+        for key, tally in tallies.items()
     )
-    calls = items * len(config.models)
+    output_max = sum(items * lane.max_tokens * lane.answers for lane in lanes.values())
+    calls = items * len(lanes)
     latency = _latency_s(config)
     likely_in = sum(m.input_tokens for m in per_model)
-    per_call_tokens = (likely_in / len(per_model) + output_max) / items if items else 0.0
+    per_call_tokens = (likely_in + output_max) / calls if calls else 0.0
     models = len(config.models)
     # Calls per second overall: workers are shared by the models, rate limits are per model.
     paces = {"workers": config.workers / latency if latency > 0 else float("inf")}
@@ -202,8 +206,8 @@ def estimate(config: RunConfig, *, expect_output: int | None = None) -> Estimate
         *_key_warnings(config),
         *(
             w
-            for model in config.models
-            if (w := room_warning(model, config.reasoning_effort, config.max_tokens)) is not None
+            for lane in lanes.values()
+            if (w := room_warning(lane.model, config.reasoning_effort, lane.max_tokens)) is not None
         ),
     ]
     return Estimate(
@@ -212,13 +216,91 @@ def estimate(config: RunConfig, *, expect_output: int | None = None) -> Estimate
         calls=calls,
         input_tokens=likely_in,
         output_tokens=sum(m.output_tokens for m in per_model),
-        output_tokens_max=output_max * models,
+        output_tokens_max=output_max,
         models=per_model,
         seconds=calls / pace if pace != float("inf") else 0.0,
         latency_s=latency,
         bound_by=bound_by,
-        warnings=tuple(warnings),
+        warnings=tuple(dict.fromkeys(warnings)),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """One lane's call for one item, as the estimate counts it."""
+
+    prompt: str
+    bound: int
+    """The input bound the cap reserves."""
+    output_tokens: int
+    cached: bool
+
+
+def _calls_of(
+    item: Item,
+    lanes: Mapping[str, Lane],
+    graph: Graph | None,
+    config: RunConfig,
+    cached: _CachedItems,
+    expect_output: int | None,
+) -> dict[str, _Call]:
+    """Every lane's call for ``item``, by lane key; ValueError for an item that cannot run."""
+    if graph is None:
+        prompt = render_item(next(iter(lanes.values())).template, item.fields)
+        return {
+            key: _call(lane, prompt, _bound(lane, prompt), config, cached, expect_output)[0]
+            for key, lane in lanes.items()
+        }
+    calls: dict[str, _Call] = {}
+    answers: dict[str, Answer] = {}
+    prompts: dict[str, str] = {}
+    for step in graph.steps:
+        values = step_values(step, item.fields, answers, prompts, graph)
+        template = lanes[step.lanes[0]].template
+        if step.spec.prompt is None and step.spec.kind == "plain":
+            prompt = render_item(template, values)
+        elif template.missing(values):
+            raise ValueError("a field its prompt needs is missing")
+        else:
+            prompt = template.render(values)
+        prompts[step.name] = prompt
+        later = bool(step.depends)
+        for key in step.lanes:
+            lane = lanes[key]
+            bound = _bound(lane, prompt)
+            if later:  # what the cap holds before the answers it reads are in
+                bound = input_token_bound(lane.system) + lane.framing
+                bound += prompt_bound(step, item.fields, graph, config.max_tokens)
+            calls[key], answers[key] = _call(lane, prompt, bound, config, cached, expect_output)
+    return calls
+
+
+def _bound(lane: Lane, prompt: str) -> int:
+    return input_token_bound(lane.system, prompt) + lane.framing
+
+
+def _call(
+    lane: Lane,
+    prompt: str,
+    bound: int,
+    config: RunConfig,
+    cached: _CachedItems,
+    expect_output: int | None,
+) -> tuple[_Call, Answer]:
+    """A lane's call, and the answer a later step reads of it (the cache's, when it has
+    one; simulate's own; else an example of the schema, or text of the expected size)."""
+    hit = cached.answer(lane, prompt)
+    if hit is not None:
+        return _Call(prompt, bound, 0, True), Answer(hit.text, hit.parsed)
+    if lane.model.startswith("simulate:"):
+        text = answer_text(provider_model(lane.model), prompt, lane.schema)
+        out = min(lane.max_tokens, estimate_tokens(text))
+        parsed = None if lane.schema is None else orjson.loads(text)
+        return _Call(prompt, bound, out, False), Answer(text, parsed)
+    out = min(lane.max_tokens, _expected_output(lane, expect_output))
+    parsed = None if lane.schema is None else example_instance(lane.schema)
+    text = orjson.dumps(parsed).decode() if parsed is not None else "x" * (4 * out)
+    return _Call(prompt, bound, out, False), Answer(text, parsed)
 
 
 def _is_local(model: str) -> bool:
@@ -234,68 +316,61 @@ def _prices(config: RunConfig) -> dict[str, Price | None]:
     }
 
 
-def _output_of(model: str, prompt: str, config: RunConfig, expect_output: int | None) -> int:
-    """Likely output tokens of one call (see the module docstring)."""
-    if model.startswith("simulate:"):
-        text = answer_text(provider_model(model), prompt, config.output_schema)
-        return min(config.max_tokens, estimate_tokens(text))
-    return min(config.max_tokens, _expected_output(config, expect_output))
-
-
-def _expected_output(config: RunConfig, expect_output: int | None) -> int:
+def _expected_output(lane: Lane, expect_output: int | None) -> int:
     if expect_output is not None:
         return expect_output
-    if config.output_schema is not None:
-        return estimate_tokens(orjson.dumps(example_instance(config.output_schema)).decode())
-    return max(1, config.max_tokens // ASSUMED_OUTPUT_SHARE)
+    if lane.schema is not None:
+        return estimate_tokens(orjson.dumps(example_instance(lane.schema)).decode())
+    return max(1, lane.max_tokens // ASSUMED_OUTPUT_SHARE)
 
 
-def _output_counted(model: str, config: RunConfig, expect_output: int | None) -> str:
-    if model.startswith("simulate:"):
+def _output_counted(lane: Lane, expect_output: int | None) -> str:
+    if lane.model.startswith("simulate:"):
         return "as simulate writes them"
     if expect_output is not None:
         return f"{expect_output:,} a call, as given (--expect-output)"
-    if config.output_schema is not None:
+    if lane.schema is not None:
         return "the size of the schema's example instance"
     return f"assumed 1/{ASSUMED_OUTPUT_SHARE} of --max-tokens a call (--expect-output N to say)"
 
 
 def _model_estimate(
-    model: str,
+    key: str,
+    lane: Lane,
     tally: _Tally,
     price: Price | None,
     config: RunConfig,
     expect_output: int | None,
 ) -> ModelEstimate:
-    batch = model in config.batch_models
-    online = _costs(price, tally, config)
-    at_batch = _costs(None if price is None else price.batch(), tally, config)
+    batch = key in config.batch_models
+    online = _costs(price, tally, lane)
+    at_batch = _costs(None if price is None else price.batch(), tally, lane)
     likely, low, high = at_batch if batch else online
     other_likely, other_low, other_high = online if batch else at_batch
     return ModelEstimate(
-        model=model,
+        model=key,
         family=tally.family,
         input_tokens=tally.input_tokens,
         output_tokens=tally.output_tokens,
-        output_counted=_output_counted(model, config, expect_output),
+        output_counted=_output_counted(lane, expect_output),
         cost_likely=likely,
         cost_low=low,
         cost_high=high,
+        cached=tally.cached,
         batch=batch,
         other_likely=other_likely,
         other_low=other_low,
         other_high=other_high,
-        cached=tally.cached,
     )
 
 
 def _costs(
-    price: Price | None, tally: _Tally, config: RunConfig
+    price: Price | None, tally: _Tally, lane: Lane
 ) -> tuple[float | None, float | None, float | None]:
     """Likely, lowest and highest cost of ``tally``'s calls at ``price`` (None: unknown)."""
     if price is None:
         return None, None, None
-    output_max = tally.calls * config.max_tokens * answers_per_call(config.params)
+    output_max = tally.calls * lane.max_tokens * lane.answers
     return (
         price.cost(Usage(tally.input_tokens, tally.output_tokens)),
         price.worst_case(tally.input_tokens, 0),
@@ -316,17 +391,13 @@ class _CachedItems:
         if config.cache and self._identities and cache_path().exists():
             self._store = ResponseCache.open(config.cache_max_gb)
 
-    def hits(self, prompt: str) -> set[str]:
-        """The models whose call with ``prompt`` the cache will answer."""
-        store = self._store
-        if store is None:
-            return set()
-        found = set()
-        for model, identity in self._identities.items():
-            request = call_request(self._config, model, prompt, self._config.max_tokens)
-            if store.get(request_key(identity(request))) is not None:
-                found.add(model)
-        return found
+    def answer(self, lane: Lane, prompt: str) -> CachedAnswer | None:
+        """The cache's answer to ``lane``'s call with ``prompt``, if it holds one."""
+        identity = self._identities.get(lane.model)
+        if self._store is None or identity is None:
+            return None
+        request = call_request(self._config, lane, prompt, lane.max_tokens)
+        return self._store.get(request_key(identity(request)))
 
     def close(self) -> None:
         if self._store is not None:

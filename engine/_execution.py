@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 
 import anyio
 from anyio.abc import TaskGroup
@@ -69,6 +69,8 @@ class Execution:
         self._tracker: JobTracker | None = None
         self._dispatcher = Dispatcher(plan, funds, self._control)
         self._attempts = Attempts(plan, funds, self._control, self._log.note)
+        self._inbox: MemoryObjectSendStream[ItemResult | None] | None = None
+        """A pipeline's committed results, on their way to ``Dispatcher.feed``."""
         self._target_workers = workers
         self._live_workers = 0
         self._work_scope: anyio.CancelScope | None = None
@@ -164,10 +166,21 @@ class Execution:
                         async with anyio.create_task_group() as workers_tg:
                             self._workers_tg = workers_tg
                             self._spawn_workers()
+                            if self._plan.stepper is not None:
+                                self._inbox, inbox = anyio.create_memory_object_stream[
+                                    ItemResult | None
+                                ](math.inf)
+                                workers_tg.start_soon(
+                                    self._dispatcher.feed, inbox, work_send.clone(),
+                                    result_send.clone(),
+                                )  # fmt: skip
                             await self._dispatcher.run(
                                 work_send, result_send.clone(), batch_send, late_recv
                             )
+                            self._to_feed(None)  # the input is all read
                 self._workers_tg = None  # too late for more workers: set_workers only records
+                if self._inbox is not None:
+                    self._inbox.close()
         return await self._finish()
 
     async def _run_lane(
@@ -230,7 +243,15 @@ class Execution:
         for result in group:
             self._count(result)
             emit(ItemFinished(result))
+            if self._inbox is not None:
+                self._to_feed(result)
         self._emit_cost()
+
+    def _to_feed(self, result: ItemResult | None) -> None:
+        """Tell a pipeline's feeder (gone once the run stops: then nothing is to start)."""
+        if self._inbox is not None:
+            with suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
+                self._inbox.send_nowait(result)
 
     def _emit_cost(self) -> None:
         budget, funds = self._budget, self._funds

@@ -293,6 +293,34 @@ class ResultWriter:
         self._stream.flush()
 
 
+def write_dict_rows(
+    rows: Iterable[dict[str, Any]],
+    stream: IO[str],
+    fmt: Literal["jsonl", "csv"],
+    columns: Sequence[str],
+    *,
+    raw_cells: bool = False,
+) -> int:
+    """Write rows already built (a pipeline's, one per item) as JSONL, or as CSV with
+    ``columns`` (nested values as JSON text, formulas made inert unless ``raw_cells``)."""
+    count = 0
+    writer: Any = None
+    for row in rows:
+        if fmt == "jsonl":
+            stream.write(orjson.dumps(row, default=str).decode() + "\n")
+        else:
+            if writer is None:
+                header = list(columns) if raw_cells else [_inert(c) for c in columns]
+                csv.writer(stream).writerow(header)
+                writer = csv.DictWriter(stream, columns, extrasaction="ignore")
+            cells = {name: _cell(value) for name, value in row.items()}
+            writer.writerow(cells if raw_cells else {k: _inert(v) for k, v in cells.items()})
+        count += 1
+    if fmt == "csv" and writer is None:
+        csv.writer(stream).writerow(columns)
+    return count
+
+
 def write_parquet(
     rows: Iterable[tuple[ItemResult, Sequence[ItemResult]]],
     target: IO[bytes],
@@ -300,14 +328,22 @@ def write_parquet(
     options: RowOptions,
 ) -> int:
     """Write ``rows`` as a Parquet file to ``target`` in row groups; returns the row count."""
+    built = (table_row(result, earlier, options) for result, earlier in rows)
+    return write_parquet_rows(built, target, columns)
+
+
+def write_parquet_rows(
+    rows: Iterable[dict[str, Any]], target: IO[bytes], columns: Sequence[str]
+) -> int:
+    """Write rows already built as a Parquet file, typed by each column's last name part
+    (``classify.cost_usd`` is a float as ``cost_usd`` is)."""
     pa, pq = pyarrow_modules()
-    schema = pa.schema([(name, _arrow_type(pa, name)) for name in columns])
+    schema = pa.schema([(name, _arrow_type(pa, _kind(name))) for name in columns])
     count = 0
     with pq.ParquetWriter(target, schema) as writer:
         batch: list[dict[str, Any]] = []
-        for result, earlier in rows:
-            row = table_row(result, earlier, options)
-            batch.append({name: _typed(name, row.get(name)) for name in columns})
+        for row in rows:
+            batch.append({name: _typed(_kind(name), row.get(name)) for name in columns})
             if len(batch) >= PARQUET_ROWS:
                 writer.write_table(pa.Table.from_pylist(batch, schema=schema))
                 count += len(batch)
@@ -336,6 +372,12 @@ _INTEGER_COLUMNS = frozenset(
 _FLOAT_COLUMNS = frozenset({"cost_usd", "latency_ms"})
 _BOOL_COLUMNS = frozenset({"usage_unknown", "prompt_edited"})
 _TIME_COLUMNS = frozenset({"started_at", "finished_at"})
+
+
+def _kind(column: str) -> str:
+    """What types a column: its name, or for ``step.model.cost_usd`` its last part
+    (a parsed field keeps its whole name, so it is text)."""
+    return column if ".parsed." in column else column.rpartition(".")[2]
 
 
 def _arrow_type(pa: Any, name: str) -> Any:

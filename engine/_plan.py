@@ -22,10 +22,11 @@ from engine._cache import RunCache
 from engine._config import RunConfig, provider_model
 from engine._events import FinalState
 from engine._items import InvalidItem, Item
+from engine._lanes import Lane
 from engine._prices import FREE, Price
 from engine._ratelimit import RateLimiter
 from engine._results import ErrorInfo, ItemResult, Status, Usage
-from engine._schema import OutputValidator
+from engine._stepper import Stepper
 from engine._template import PromptTemplate
 from engine.providers import BatchApi
 from engine.providers._base import CallRequest, Provider
@@ -76,23 +77,23 @@ class BatchPlan:
 
 def call_request(
     config: RunConfig,
-    model: str,
+    lane: Lane,
     prompt: str,
     max_tokens: int,
     attempt: int = 1,
     timeout_s: float = 60.0,
 ) -> CallRequest:
-    """What a call of ``prompt`` to ``model`` (``provider:model``) sends under ``config``
-    (the timeout and the attempt are not sent: they do not change the response-cache key)."""
+    """What a call of ``prompt`` on ``lane`` sends under ``config`` (the timeout and the
+    attempt are not sent: they do not change the response-cache key)."""
     return CallRequest(
-        model=provider_model(model),
+        model=provider_model(lane.model),
         prompt=prompt,
-        system=config.system,
+        system=lane.system,
         max_tokens=max_tokens,
-        temperature=config.temperature,
+        temperature=lane.temperature,
         stop=config.stop,
-        schema=config.output_schema,
-        params=config.params,
+        schema=lane.schema,
+        params=lane.params,
         timeout_s=timeout_s,
         attempt=attempt,
     )
@@ -106,10 +107,13 @@ class Plan:
     items: Iterator[Item | InvalidItem]
     """Items still to read (the first chunk was peeked to check the template)."""
     template: PromptTemplate
+    lanes: dict[str, Lane]
+    """What each lane's calls send, by its key (the model, for a run with no steps)."""
     providers: dict[str, Provider]
+    """By lane key, as are ``prices`` and ``limiters`` (a model's one limiter under each of
+    its lanes' keys)."""
     prices: dict[str, Price | None]
     limiters: dict[str, RateLimiter]
-    validator: OutputValidator | None
     writer: log.LogWriter
     state: log.LogState
     skip: Callable[[str, str, int], bool]
@@ -119,8 +123,6 @@ class Plan:
     max_tokens: int | None = None
     """A raised output limit for a retry (of truncated answers): it replaces the config's
     for every call of this execution and is kept in results."""
-    answers: int = 1
-    """Answers one call may be billed for (``n`` and the like, passed through)."""
     total: int | None = None
     """(item, model) pairs in the input when known up front."""
     retrying: FinalState | None = None
@@ -130,16 +132,19 @@ class Plan:
     """Set when some models go through a batch API, or earlier batch jobs are open."""
     cache: RunCache | None = None
     """The response cache, unless the run keeps none."""
+    stepper: Stepper | None = None
+    """Set for a pipeline: takes each item through its steps."""
 
     def request(
         self, work: Work, max_tokens: int, attempt: int = 1, timeout_s: float = 60.0
     ) -> CallRequest:
         """What an attempt of ``work`` sends (``max_tokens`` may be lowered for a retry), its
         fixed start marked for the provider's prompt cache unless ``--prompt-cache off``."""
-        request = call_request(self.config, work.model, work.prompt, max_tokens, attempt, timeout_s)
+        lane = self.lanes[work.model]
+        request = call_request(self.config, lane, work.prompt, max_tokens, attempt, timeout_s)
         if self.config.prompt_cache == "off":
             return request
-        fixed = self.template.fixed_prefix
+        fixed = lane.template.fixed_prefix
         prefix = len(fixed) if work.prompt.startswith(fixed) else 0
         return replace(request, prompt_cache=True, cache_prefix=prefix)
 
@@ -185,7 +190,7 @@ class Plan:
             error=error,
             attempt_errors=tuple(errors),
             finish_reason=finish_reason,
-            simulated=simulated or model.startswith("simulate:"),
+            simulated=simulated or self.lanes[model].model.startswith("simulate:"),
             prompt_override=self.prompt_override,
             unpriced=self.prices.get(model, FREE) is None,
             cached=cached,

@@ -24,7 +24,7 @@ from collections.abc import (
     Sequence,
 )
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
 from itertools import chain, islice
@@ -60,6 +60,7 @@ from engine._events import (
 )
 from engine._execution import Execution
 from engine._items import InvalidItem, Item
+from engine._lanes import graph_of, lane_keys, lanes_for
 from engine._lock import LOCK_NAME, Holder, RunLock
 from engine._lock import holder as lock_holder
 from engine._paths import CONFIG_NAME, LOG_NAME, runs_root
@@ -68,7 +69,8 @@ from engine._prices import FREE, Price, PriceTable, user_prices_path
 from engine._ratelimit import RateLimiter
 from engine._reasoning import min_max_tokens
 from engine._replay import publish_results, replay_log
-from engine._schema import OutputValidator
+from engine._stepper import Stepper
+from engine._steps import Answer
 from engine._template import PromptTemplate, default_template_for, unknown_placeholders
 from engine._tokens import answers_per_call
 from engine.providers import PRESETS, BatchApi, Provider, make_provider
@@ -318,7 +320,7 @@ class Run:
         return RunStarted(
             run_id=self.run_id,
             run_dir=str(self.run_dir),
-            models=self.config.models,
+            models=lane_keys(self.config),
             resumed=resumed,
             already_done=already_done,
             state=state,
@@ -340,10 +342,6 @@ class Run:
                 stack.enter_context(self.held())
                 state = await self._checked_log(options, emit)
             prices = _prices_for(config)
-            answers = answers_per_call(config.params)
-            validator = (
-                None if config.output_schema is None else OutputValidator(config.output_schema)
-            )
             if options.providers is not None:
                 providers = dict(options.providers)
             else:
@@ -355,15 +353,12 @@ class Run:
             apis = _batch_apis(config, providers, state)
             reattached = None if state is None or not apis else await reattach(state, apis)
             retrying = options.only is not None
-            cache = await _run_cache(config, providers, retrying=retrying, emit=emit)
-            if cache is not None:
-                stack.push_async_callback(_shielded(cache.close))
             warnings: list[str] = []
             if options.only is None:
                 stream, items, template = await _open_items(config, warnings.append)
                 stack.callback(stream.close)
                 counted = await anyio.to_thread.run_sync(count_items, config.input, config.format)
-                total = None if counted is None else counted * len(config.models)
+                total = None if counted is None else counted * len(lane_keys(config))
             else:
                 wanted = frozenset(options.only)
                 prompt = options.prompt_override or config.prompt
@@ -372,6 +367,12 @@ class Run:
                 stack.callback(stream.close)
                 items = stream
                 total = await anyio.to_thread.run_sync(_pairs_in_input, config)
+            lanes = lanes_for(config, template)
+            by_lane = {key: lane.model for key, lane in lanes.items()}
+            providers = {key: providers[model] for key, model in by_lane.items()}
+            cache = await _run_cache(config, providers, retrying=retrying, emit=emit)
+            if cache is not None:
+                stack.push_async_callback(_shielded(cache.close))
             # A few small writes, each fsynced: off the event loop, which may be drawing the app.
             if state is None:
                 state = await anyio.to_thread.run_sync(self._materialize, stack)
@@ -385,6 +386,9 @@ class Run:
                 skip = _also_skipping(skip, waiting)
             for message in warnings:
                 emit(InputWarning(message))
+            resumed = None
+            if config.steps and state.result_records:
+                resumed = await anyio.to_thread.run_sync(_answers_in_log, self.log_path)
             writer = await anyio.to_thread.run_sync(
                 partial(log.LogWriter.open_append, self.log_path, durability=config.durability)
             )
@@ -405,25 +409,33 @@ class Run:
                     next_job=len(state.batches) + 1,
                     detach=options.detach,
                 )
-            yield Plan(
+            limiters = _limiters(config, emit)
+            plan = Plan(
                 config=config,
                 items=items,
                 template=template,
+                lanes=lanes,
                 providers=providers,
-                prices=prices,
-                limiters=_limiters(config, emit),
-                validator=validator,
+                prices={key: prices[model] for key, model in by_lane.items()},
+                limiters={key: limiters[m] for key, m in by_lane.items() if m in limiters},
                 writer=writer,
                 state=state,
                 skip=skip,
                 prompt_override=options.prompt_override,
                 max_tokens=options.max_tokens,
-                answers=answers,
                 total=total,
                 retrying=None if options.only is None else state.outcome,
                 batch=batch,
                 cache=cache,
             )
+            graph = graph_of(config)
+            if graph is not None:
+                stepper = Stepper(
+                    graph, lanes, plan.prices, skip, plan.result, max_tokens=config.max_tokens,
+                    resumed=resumed, fresh=not state.result_records and options.only is None,
+                )  # fmt: skip
+                plan = replace(plan, stepper=stepper)
+            yield plan
 
     async def _checked_log(self, options: _Options, emit: Callable[[Event], None]) -> log.LogState:
         """The log's state after recovering its tail, refused if the input or the saved
@@ -719,11 +731,18 @@ def _template_for(config: RunConfig, head: Sequence[Item | InvalidItem]) -> Prom
     first = next((entry for entry in head if isinstance(entry, Item)), None)
     names = list(first.fields) if first is not None else []
     template = PromptTemplate.parse(config.prompt or default_template_for(names))
-    if first is not None and config.prompt is not None:
-        unknown = unknown_placeholders(template, names)
+    if first is None:
+        return template
+    graph = graph_of(config)
+    asked = [("the prompt", unknown_placeholders(template, names))] if config.prompt else []
+    for step in graph.steps if graph is not None else ():
+        asked.append(
+            (f"step {step.name}'s prompt", [f for f in step.item_fields if f not in names])
+        )
+    for what, unknown in asked:
         if unknown:
             raise ConfigError(
-                f"the prompt uses {{{unknown[0]}}}, which the first item of {config.input} "
+                f"{what} uses {{{unknown[0]}}}, which the first item of {config.input} "
                 f"(line {first.line}) does not have; its fields: {', '.join(names)}"
             )
     return template
@@ -746,7 +765,17 @@ def _pairs_in_input(config: RunConfig) -> int | None:
         counted = count_items(config.input, config.format)
     except BatchdeckError:
         return None
-    return None if counted is None else counted * len(config.models)
+    return None if counted is None else counted * len(lane_keys(config))
+
+
+def _answers_in_log(path: Path) -> dict[str, dict[str, Answer]]:
+    """What a pipeline's lanes answered ok, by item id then lane: what its later steps read
+    when a resume continues it."""
+    answers: dict[str, dict[str, Answer]] = {}
+    for result in log.iter_results(path):
+        if result.status == "ok":
+            answers.setdefault(result.id, {})[result.model] = Answer(result.output, result.parsed)
+    return answers
 
 
 def _not_in(wanted: frozenset[tuple[str, str]]) -> Callable[[str, str, int], bool]:

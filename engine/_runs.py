@@ -27,6 +27,7 @@ import orjson
 
 from engine import _summary as summary
 from engine import log
+from engine._compare import StepScores, compare
 from engine._config import RunConfig
 from engine._errors import BatchdeckError, ConfigError
 from engine._events import RunFinished
@@ -41,8 +42,18 @@ from engine._export import (
     output_bytes,
     select,
     table_columns,
+    write_dict_rows,
     write_parquet,
+    write_parquet_rows,
 )
+from engine._item_rows import (
+    flat_columns,
+    flat_row,
+    group_items,
+    nested_row,
+    parsed_names,
+)
+from engine._lanes import lane_keys
 from engine._lock import Holder, holder
 from engine._paths import CONFIG_NAME, EXPORTS_NAME, LOG_NAME, refuse_run_files, runs_root
 from engine._results import ItemResult
@@ -240,6 +251,9 @@ def write_run(run: Run, raw: IO[bytes], fmt: ExportFormat, choice: ExportChoice)
 def _write_bytes(
     run: Run, raw: IO[bytes], fmt: ExportFormat, status: StatusFilter, options: RowOptions
 ) -> int:
+    if run.config.steps and fmt == "parquet":
+        item_columns, item_rows = _item_rows(run, status, flat=True)
+        return write_parquet_rows(item_rows, raw, item_columns)
     if fmt == "parquet":
         columns = _table_columns(run, status, options)
         return write_parquet(_rows(run, status, options.attempts), raw, columns, options)
@@ -268,6 +282,9 @@ def export_run(
 
 
 def _options(run: Run, fmt: ExportFormat, choice: ExportChoice) -> RowOptions:
+    if run.config.steps and (choice.attempts or choice.prompt):
+        flag = "--attempts" if choice.attempts else "--export-prompt"
+        raise ConfigError(f"{flag} is per call; a pipeline's export is one row per item")
     if choice.attempts and fmt == "csv":
         raise ConfigError("--attempts needs JSONL or Parquet: a CSV cell holds no list")
     return RowOptions(
@@ -280,8 +297,14 @@ def _options(run: Run, fmt: ExportFormat, choice: ExportChoice) -> RowOptions:
 def _write_text(
     run: Run, stream: IO[str], fmt: ExportFormat, status: StatusFilter, options: RowOptions
 ) -> int:
-    columns = _table_columns(run, status, options) if fmt == "csv" else None
     text_format: Literal["jsonl", "csv"] = "csv" if fmt == "csv" else "jsonl"
+    if run.config.steps:
+        flat = fmt == "csv"
+        item_columns, built = _item_rows(run, status, flat=flat)
+        return write_dict_rows(
+            built, stream, text_format, item_columns, raw_cells=options.raw_cells
+        )
+    columns = _table_columns(run, status, options) if fmt == "csv" else None
     writer = ResultWriter(stream, text_format, columns=columns, options=options)
     for result, earlier in _rows(run, status, options.attempts):
         writer.write(result, earlier)
@@ -297,6 +320,33 @@ def _rows(
     for ordered in log.results_in_input_order(run.log_path, run.config.models, earlier=attempts):
         if status == "all" or ordered.result.status == status:
             yield ordered.result, ordered.earlier
+
+
+def _item_rows(
+    run: Run, status: StatusFilter, *, flat: bool
+) -> tuple[list[str], Iterator[dict[str, Any]]]:
+    """A pipeline's rows, one per item whose status is ``status``, nested or ``flat`` (with
+    its columns: one pass over the log for the fields and parsed names)."""
+    config = run.config
+    columns: list[str] = []
+    if flat:
+        names: dict[tuple[str, ...], None] = {}
+        for result in load_results(run):
+            names[tuple(result.fields)] = None
+        columns = flat_columns(config, names, parsed_names(load_results(run)))
+    ordered = log.results_in_input_order(run.log_path, lane_keys(config))
+    rows = (
+        flat_row(config, row) if flat else nested_row(row)
+        for row in group_items(o.result for o in ordered)
+        if status == "all" or row.status == status
+    )
+    return columns, rows
+
+
+def compare_run(run: Run) -> tuple[StepScores, ...]:
+    """The run's models side by side (``engine._compare``), from its log in input order."""
+    ordered = log.results_in_input_order(run.log_path, lane_keys(run.config))
+    return compare(run.config, group_items(o.result for o in ordered))
 
 
 def _table_columns(run: Run, status: StatusFilter, options: RowOptions) -> list[str]:

@@ -235,7 +235,8 @@ class JobTracker:
         )
         unfinished = 0
         # What an answer is read against (its schema, its wrapping): all but the prompt.
-        asked = call_request(self._config, job.model, "", self._config.max_tokens)
+        lane = self._plan.lanes[job.model]
+        asked = call_request(self._config, lane, "", lane.max_tokens)
 
         def lookup(custom_id: str) -> CallRequest | None:
             return asked if custom_id in entries else None
@@ -306,9 +307,10 @@ class JobTracker:
         latency = max(0.0, time.time() - job.since) * 1000
         if isinstance(outcome, CallResult):
             parsed, error = outcome.parsed, None
-            if plan.validator is not None:
+            validator = plan.lanes[model].validator
+            if validator is not None:
                 try:
-                    parsed = plan.validator.parse(outcome.text, outcome.parsed)
+                    parsed = validator.parse(outcome.text, outcome.parsed)
                 except ValueError as exc:
                     error = ErrorInfo("invalid_output", str(exc))
             if error is None:

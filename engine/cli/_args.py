@@ -31,10 +31,14 @@ from engine._config import (
 )
 from engine._errors import ConfigError
 from engine._export import EXPORT_FORMATS, STATUS_FILTERS
+from engine._pipeline_file import load_pipeline
 from engine._schema import load_schema
 from engine._sources import CONFIG_FILE, config_file, default_settings, file_endpoints
+from engine._steps import judge_steps
 from engine.cli._cache import add_cache_parser
+from engine.cli._compare import add_compare_parser
 from engine.cli._prices import add_prices_parser
+from engine.cli._try import add_try_options
 
 
 class _Parser(argparse.ArgumentParser):
@@ -152,6 +156,25 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         "--param", action="append", metavar="KEY=VALUE", help="provider field passed through"
     )
     p.add_argument("--schema", metavar="FILE|module:Model", help="JSON Schema for the output")
+    p.add_argument(
+        "--pipeline",
+        metavar="FILE",
+        help="a TOML file of [[step]] tables (name, model(s), prompt, ...): each item goes "
+        "through the steps, a later one reading earlier answers ({extract.output}, "
+        "{extract.parsed.FIELD}, {answers})",
+    )
+    p.add_argument(
+        "--judge",
+        metavar="P:M",
+        help="after the --model(s) answer, this model judges their answers: verdict, "
+        "confidence, reasoning and the best model, per item",
+    )
+    p.add_argument(
+        "--judge-prompt",
+        metavar="T",
+        help="the judge's prompt instead of the built-in one ({answers}: the labelled "
+        "answers, {answer.prompt}: the task they were given, any item field)",
+    )
     p.add_argument(
         "--base-url",
         metavar="URL",
@@ -291,6 +314,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     add_prices_parser(commands)
+    add_compare_parser(commands)
+
+    tried = commands.add_parser(
+        "try",
+        help="the first N items (or N at random) on every model, answers side by side",
+        epilog=NEW_RUN_EPILOG,
+    )
+    _add_run_options(tried)
+    add_try_options(tried)
     return parser
 
 
@@ -365,4 +397,34 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     if args.schema:
         values["schema_ref"] = args.schema
         values["output_schema"] = load_schema(args.schema)
+    values.update(_steps(args, values))
     return make_config(**values, **config_fields({**default_settings(), **given_settings(args)}))
+
+
+def _steps(args: argparse.Namespace, values: dict[str, Any]) -> dict[str, Any]:
+    """``steps`` (and the ``models`` they name) from ``--pipeline`` or ``--judge``."""
+    if args.judge_prompt is not None and args.judge is None:
+        raise ConfigError("--judge-prompt needs --judge MODEL")
+    if args.pipeline is not None:
+        given = [flag for flag, value in (("--model", args.model), ("--prompt", args.prompt),
+                 ("--system", args.system), ("--schema", args.schema), ("--judge", args.judge))
+                 if value]  # fmt: skip
+        if given:
+            raise ConfigError(
+                f"{given[0]} with --pipeline: the pipeline file gives each step its own"
+            )
+        steps = load_pipeline(args.pipeline)
+    elif args.judge is not None:
+        steps = judge_steps(
+            values["models"],
+            args.judge,
+            prompt=args.prompt,
+            system=args.system,
+            schema=values.get("output_schema"),
+            judge_prompt=args.judge_prompt,
+        )
+    else:
+        return {}
+    models = tuple(dict.fromkeys(model for step in steps for model in step.models))
+    return {"steps": steps, "models": models, "prompt": None, "system": None,
+            "output_schema": None, "schema_ref": None}  # fmt: skip

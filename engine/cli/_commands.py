@@ -23,7 +23,7 @@ from pathlib import Path
 
 import anyio
 
-from engine import keys
+from engine import keys, log
 from engine._config import RunConfig
 from engine._errors import ConfigError
 from engine._estimate import estimate
@@ -35,10 +35,13 @@ from engine._export import (
     output_bytes,
     pyarrow_modules,
 )
+from engine._item_rows import group_items
+from engine._lanes import lane_keys
 from engine._paths import refuse_run_files
 from engine._run import Run, preflight
 from engine._runs import (
     RunSummary,
+    compare_run,
     export_mode,
     export_run,
     export_to_file,
@@ -49,10 +52,12 @@ from engine._runs import (
 from engine.cli._args import CALL_OVERRIDES, config_from_args, given_settings
 from engine.cli._batches import cmd_batches, cmd_cancel
 from engine.cli._cache import cmd_cache
+from engine.cli._compare import cmd_compare, print_scores
 from engine.cli._demo import demo_run_args
 from engine.cli._json import print_json
 from engine.cli._prices import cmd_prices
 from engine.cli._progress import Progress
+from engine.cli._try import print_answers, print_projection, tried_input
 
 STDOUT = "-"
 """``--output -``: the results go to stdout."""
@@ -365,6 +370,28 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return code
 
 
+def cmd_try(args: argparse.Namespace) -> int:
+    """A few items on every model (the judge and the steps too), printed side by side."""
+    if args.n < 1:
+        raise ConfigError("--n must be at least 1")
+    config = config_from_args(args)
+    progress = Progress(sys.stderr, live=sys.stderr.isatty(), quiet=True)
+    subscribers: list[Subscriber] = [progress]
+    with tried_input(config, args.n, args.sample) as tried:
+        run = Run.create(tried, Path(tried.input).parent / "run")
+        finished = anyio.run(_drive, run, subscribers, progress, False, False, None, False)
+        ordered = log.results_in_input_order(run.log_path, lane_keys(tried))
+        rows = list(group_items(o.result for o in ordered))
+        print_answers(rows, sys.stdout)
+        print(file=sys.stdout)
+        print_scores(compare_run(run), sys.stdout)
+    print(file=sys.stdout)
+    print_projection(config, rows, sys.stdout)
+    sys.stdout.flush()
+    progress.write(progress.summary(finished) + "\n")
+    return exit_code(finished)
+
+
 COMMANDS = {
     "run": cmd_run,
     "resume": cmd_resume,
@@ -377,4 +404,6 @@ COMMANDS = {
     "cancel": cmd_cancel,
     "cache": cmd_cache,
     "prices": cmd_prices,
+    "compare": cmd_compare,
+    "try": cmd_try,
 }

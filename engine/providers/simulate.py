@@ -34,6 +34,8 @@ _FAILURES: tuple[tuple[ErrorKind, str, float], ...] = (
     ("timeout", "simulated timeout: no response within the deadline", 1.0),
 )
 _SUMMARY_WORDS = 16
+DISSENT = 3
+"""A model answers about one prompt in this many its own way (``answer_text``)."""
 _NORMAL = NormalDist()
 
 
@@ -113,8 +115,15 @@ def answer(request: CallRequest) -> CallResult:
 
 def answer_text(model: str, prompt: str, schema: Mapping[str, Any] | None) -> str:
     """What ``simulate`` answers ``prompt`` with (the estimate counts it too): an example of
-    the schema, or the prompt's last words."""
+    the schema, or the prompt's last words.
+
+    Models agree on most answers and each goes its own way on about one prompt in
+    ``DISSENT`` (which ones depends on the model), so comparing models, or judging them,
+    on simulate gives agreement rates and wins that mean something."""
+    own = zlib.crc32(f"{model}\x00{prompt}".encode())
+    dissents = own % DISSENT == 0
     if schema is not None:
-        return orjson.dumps(example_instance(schema, pick=zlib.crc32(prompt.encode()))).decode()
+        pick = own if dissents else zlib.crc32(prompt.encode())
+        return orjson.dumps(example_instance(schema, pick=pick)).decode()
     summary = " ".join(prompt.split()[-_SUMMARY_WORDS:])
-    return f"[simulated {model}] {summary}"
+    return f"[simulated {model}] {summary}" if dissents else f"[simulated] {summary}"

@@ -60,7 +60,7 @@ def flags_of(parser: argparse.ArgumentParser) -> set[str]:
 
 WHAT_THE_RUN_IS = {
     "input", "format", "prompt", "system", "models", "stop", "params", "schema_ref",
-    "output_schema", "base_url", "base_urls",
+    "output_schema", "base_url", "base_urls", "steps",
 }  # fmt: skip
 """RunConfig's fields that say what runs rather than how: set per run, never a default."""
 
@@ -286,10 +286,12 @@ def test_the_command_refuses_a_bad_file_or_variable_in_one_line(
 
 
 def test_a_run_without_per_model_urls_keeps_the_fingerprint_it_had_before_them() -> None:
-    """Runs started before ``base_urls`` existed must still resume: their log's header holds
-    a fingerprint made without that field."""
+    """Runs started before ``base_urls`` and ``steps`` existed must still resume: their log's
+    header holds a fingerprint made without those fields."""
     config = make_config(input=TICKETS, models=("llamacpp:smollm2", "openai:gpt-4o-mini"))
-    before = config.model_dump(mode="json", exclude={**_SPEED_FIELDS, "base_urls": True})
+    before = config.model_dump(
+        mode="json", exclude={**_SPEED_FIELDS, "base_urls": True, "steps": True}
+    )
     expected = hashlib.sha256(orjson.dumps(before, option=orjson.OPT_SORT_KEYS)).hexdigest()
     assert config.fingerprint() == expected
     url = {"llamacpp:smollm2": "http://127.0.0.1:8080/v1"}

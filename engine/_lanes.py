@@ -1,0 +1,111 @@
+"""What each lane's calls send: a (step, model) pair's template, system prompt, schema, limits.
+
+An execution's results, events, log records and caps are per *lane* (see
+``engine._steps``): a model of a run with no steps, or one model of one step of a
+pipeline. Everything a call needs that was per run before steps is per lane here,
+so the dispatcher and the workers look up ``plan.lanes[key]`` where they read the
+run's config, and a run with no steps gets one lane per model carrying exactly
+the run's settings.
+
+A step's settings fall back to the run's: its output limit, temperature and stop
+sequences; its parameters are the run's with the step's on top. Its system prompt
+and schema are its own (a judge is not sent the answering step's system prompt).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from engine._config import RunConfig
+from engine._schema import OutputValidator
+from engine._steps import Graph, Step, build_graph, lane_key
+from engine._template import PromptTemplate
+from engine._tokens import answers_per_call, request_framing
+
+
+@dataclass(frozen=True, slots=True)
+class Lane:
+    key: str
+    """What its results are keyed by: the model, or ``step/model``."""
+    model: str
+    """``provider:model``: its provider, price, rate limiter and key."""
+    step: Step | None
+    """None for a run with no steps."""
+    template: PromptTemplate
+    system: str | None
+    schema: dict[str, Any] | None
+    params: Mapping[str, Any]
+    temperature: float | None
+    max_tokens: int
+    validator: OutputValidator | None
+    framing: int
+    """Input tokens a request carries besides its prompts (``request_framing``)."""
+    answers: int
+    """Answers one call may be billed for (``n`` and the like)."""
+
+
+def lanes_for(config: RunConfig, template: PromptTemplate) -> dict[str, Lane]:
+    """Every lane of the run, by key. ``template`` is the run's (or, for a first step
+    without a prompt, the default for the input's fields)."""
+    graph = build_graph(config.steps) if config.steps else None
+    if graph is None:
+        validator = None if config.output_schema is None else OutputValidator(config.output_schema)
+        return {
+            model: _lane(config, model, None, template, config.system, config.output_schema,
+                         config.params, None, None, validator)
+            for model in config.models
+        }  # fmt: skip
+    lanes: dict[str, Lane] = {}
+    for step in graph.steps:
+        spec = step.spec
+        schema = spec.output_schema
+        validator = None if schema is None else OutputValidator(schema)
+        params = {**config.params, **spec.params}
+        for model in spec.models:
+            key = lane_key(spec.name, model)
+            lanes[key] = _lane(config, model, step, step.template or template, spec.system,
+                               schema, params, spec.temperature, spec.max_tokens, validator,
+                               key=key)  # fmt: skip
+    return lanes
+
+
+def graph_of(config: RunConfig) -> Graph | None:
+    return build_graph(config.steps) if config.steps else None
+
+
+def lane_keys(config: RunConfig) -> tuple[str, ...]:
+    """Every lane's key in the run's order: its models, or each step's (in the file's
+    order) in turn; an item has one result per lane."""
+    return build_graph(config.steps).lanes if config.steps else config.models
+
+
+def _lane(
+    config: RunConfig,
+    model: str,
+    step: Step | None,
+    template: PromptTemplate,
+    system: str | None,
+    schema: dict[str, Any] | None,
+    params: Mapping[str, Any],
+    temperature: float | None,
+    max_tokens: int | None,
+    validator: OutputValidator | None,
+    *,
+    key: str | None = None,
+) -> Lane:
+    return Lane(
+        key=key or model,
+        model=model,
+        step=step,
+        template=template,
+        system=system,
+        schema=schema,
+        params=params,
+        temperature=config.temperature if temperature is None else temperature,
+        max_tokens=max_tokens or config.max_tokens,
+        validator=validator,
+        framing=request_framing(schema, params, config.reasoning_effort),
+        answers=answers_per_call(params),
+    )

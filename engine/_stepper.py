@@ -1,0 +1,256 @@
+"""Items through a pipeline's steps: which lanes an item runs next, with what prompt.
+
+Each item goes through the step graph on its own: its next step starts as soon
+as the answers it reads are in, whatever other items are doing (streaming, not
+stage by stage). The dispatcher begins an item (``begin``: its first steps, or on
+resume its first unfinished ones, with the answers the log kept), and every
+result of it that the log commits comes back here (``finished``), which gives
+the lanes now ready with their prompts. A lane that ends other than ``ok`` stops
+the item at its step: the lanes after it are logged ``skipped`` (kind
+``upstream``, "classify: timeout"), so every lane of every item ends with a
+record, the counts add up, and ``--retry-failed`` runs the failed step again and
+then what follows it.
+
+Money: when an item begins, the worst case of its later steps is held with its
+first step's (``later_units``) and kept for it (``hold``); each later call draws
+its own reservation from that pool (``draw``), and what is left goes back when
+the item ends. So an item that started can finish, and the cap stays hard either
+way: each call still reserves its own worst case, measured on its real prompt.
+
+Everything here is plain state used from the event loop's one thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from engine._budget import to_units_up
+from engine._items import Item
+from engine._lanes import Lane
+from engine._prices import Price
+from engine._results import ErrorInfo, ItemResult
+from engine._steps import Answer, Graph, Step, prompt_bound, step_values
+from engine._template import render_item
+from engine._tokens import input_token_bound
+
+ResultOf = Callable[..., ItemResult]
+"""``Plan.result``: how a result of an item on a lane is built."""
+
+
+@dataclass(slots=True)
+class _Progress:
+    item: Item
+    answers: dict[str, Answer]
+    """Lanes that answered ok, by key."""
+    prompts: dict[str, str] = field(default_factory=dict)
+    """The prompt each step was (or would have been) sent, by step name."""
+    started: set[str] = field(default_factory=set)
+    """Steps whose lanes were sent, had ended before this execution, or will never run."""
+    running: set[str] = field(default_factory=set)
+    """Lanes sent, without a result yet."""
+    pool: int = 0
+    """Units held for its later steps."""
+
+
+@dataclass(slots=True)
+class Next:
+    """What an item does now: lanes to send (key, prompt), results to log for lanes that
+    will not run, and units to give back."""
+
+    item: Item
+    ready: list[tuple[str, str]] = field(default_factory=list)
+    results: list[ItemResult] = field(default_factory=list)
+    release: int = 0
+
+
+class Stepper:
+    def __init__(
+        self,
+        graph: Graph,
+        lanes: Mapping[str, Lane],
+        prices: Mapping[str, Price | None],
+        skip: Callable[[str, str, int], bool],
+        result_of: ResultOf,
+        *,
+        max_tokens: int,
+        resumed: Mapping[str, dict[str, Answer]] | None = None,
+        fresh: bool = False,
+    ) -> None:
+        self._graph = graph
+        self._lanes = lanes
+        self._prices = prices
+        self._skip = skip
+        self._result_of = result_of
+        self._max_tokens = max_tokens
+        """The run's output limit: a step without its own has it."""
+        self._resumed = dict(resumed or {})
+        self._fresh = fresh
+        """Nothing ran before this execution: no lane has ended, none is skipped."""
+        self._items: dict[str, _Progress] = {}
+
+    @property
+    def in_progress(self) -> int:
+        """Items begun that have lanes left to send or to hear back from."""
+        return len(self._items)
+
+    def begin(self, item: Item) -> Next:
+        """The lanes ``item`` starts with: those of the steps whose inputs are in (on resume,
+        from the answers the log kept) and that have not ended. An item with nothing to send
+        is not kept."""
+        progress = _Progress(item, self._resumed.pop(item.id, {}))
+        nxt = Next(item)
+        for step in () if self._fresh else self._graph.steps:
+            if step.name in progress.started:
+                continue
+            if self._ended_earlier(progress, step):
+                nxt.results += self._stop_after(progress, step, f"{step.name}: did not answer")
+            elif all(self._skip(key, item.id, item.line) for key in step.lanes):
+                progress.started.add(step.name)  # every lane answered in an earlier execution
+        self._advance(progress, nxt)
+        if nxt.ready:
+            self._items[item.id] = progress
+        return nxt
+
+    def later_units(self, item_id: str) -> int:
+        """The worst case of the lanes of ``item_id`` not yet sent (``prompt_bound``)."""
+        progress = self._items.get(item_id)
+        if progress is None:
+            return 0
+        item = progress.item
+        units = 0
+        for step in self._graph.steps:
+            if step.name in progress.started:
+                continue
+            bound = prompt_bound(step, item.fields, self._graph, self._max_tokens)
+            for key in step.lanes:
+                lane, price = self._lanes[key], self._prices[key]
+                if price is None or self._skip(key, item.id, item.line):
+                    continue
+                tokens = input_token_bound(lane.system) + lane.framing + bound
+                units += to_units_up(price.worst_case(tokens, lane.max_tokens * lane.answers))
+        return units
+
+    def hold(self, item_id: str, units: int) -> None:
+        """``units`` are held for the later steps of ``item_id``."""
+        progress = self._items.get(item_id)
+        if progress is not None:
+            progress.pool += units
+
+    def draw(self, item_id: str, units: int) -> int:
+        """Take a later lane's reservation from the item's pool; returns what the pool could
+        not cover, which must be reserved anew."""
+        progress = self._items.get(item_id)
+        if progress is None:
+            return units
+        taken = min(units, progress.pool)
+        progress.pool -= taken
+        return units - taken
+
+    def forget(self, item_id: str) -> int:
+        """Drop an item that could not begin (a cap); returns the units it held."""
+        progress = self._items.pop(item_id, None)
+        return 0 if progress is None else progress.pool
+
+    def finished(self, result: ItemResult) -> Next | None:
+        """The log committed ``result``: what its item does next (None: not one of ours)."""
+        progress = self._items.get(result.id)
+        if progress is None or result.model not in progress.running:
+            return None
+        progress.running.discard(result.model)
+        step = self._lanes[result.model].step
+        assert step is not None
+        nxt = Next(progress.item)
+        if result.status == "ok":
+            progress.answers[result.model] = Answer(result.output, result.parsed)
+            if self._ended_earlier(progress, step):
+                nxt.results += self._stop_after(progress, step, f"{step.name}: did not answer")
+            self._advance(progress, nxt)
+        else:
+            why = result.error.kind if result.error is not None else result.status
+            nxt.results += self._stop_after(progress, step, f"{step.name}: {why}")
+        if not progress.running and not nxt.ready:
+            self._items.pop(result.id, None)
+            nxt.release, progress.pool = progress.pool, 0
+        return nxt
+
+    def _ended_earlier(self, progress: _Progress, step: Step) -> bool:
+        """A lane of ``step`` ended other than ok before this execution (and is not run again)."""
+        if self._fresh:
+            return False
+        item = progress.item
+        return any(
+            key not in progress.answers and self._skip(key, item.id, item.line)
+            for key in step.lanes
+        )
+
+    def _advance(self, progress: _Progress, nxt: Next) -> None:
+        """Start every step whose inputs are all in."""
+        item = progress.item
+        for step in self._graph.steps:
+            if step.name in progress.started or not all(
+                self._answered(progress, dep) for dep in step.depends
+            ):
+                continue
+            progress.started.add(step.name)
+            try:
+                prompt = self._prompt(progress, step)
+            except ValueError as exc:
+                error = ErrorInfo("invalid_input", f"{step.name}: {exc}")
+                nxt.results += [
+                    self._result_of(item, key, "failed", error=error)
+                    for key in step.lanes
+                    if key not in progress.answers and not self._skip(key, item.id, item.line)
+                ]
+                nxt.results += self._stop_after(progress, step, f"{step.name}: invalid_input")
+                return
+            for key in step.lanes:
+                if key in progress.answers or self._skipped(key, item):
+                    continue
+                progress.running.add(key)
+                nxt.ready.append((key, prompt))
+
+    def _skipped(self, key: str, item: Item) -> bool:
+        return not self._fresh and self._skip(key, item.id, item.line)
+
+    def _answered(self, progress: _Progress, name: str) -> bool:
+        return all(key in progress.answers for key in self._graph.step(name).lanes)
+
+    def _prompt(self, progress: _Progress, step: Step) -> str:
+        """The prompt ``step`` sends for the item (rendered once; on resume, a step that
+        answered before is rendered again when a later one reads its prompt)."""
+        known = progress.prompts.get(step.name)
+        if known is not None:
+            return known
+        for ref in step.refs:
+            if ref.part == "prompt":
+                self._prompt(progress, self._graph.step(ref.step))
+        values = step_values(
+            step, progress.item.fields, progress.answers, progress.prompts, self._graph
+        )
+        template = self._lanes[step.lanes[0]].template
+        if step.spec.prompt is None and step.spec.kind == "plain":
+            prompt = render_item(template, values)  # a first step: the item's own prompt wins
+        else:
+            missing = template.missing(values)
+            if missing:
+                raise ValueError(f"no field {', '.join(sorted(missing))} for its prompt")
+            prompt = template.render(values)
+        progress.prompts[step.name] = prompt
+        return prompt
+
+    def _stop_after(self, progress: _Progress, step: Step, why: str) -> list[ItemResult]:
+        """The item stops at ``step``: every later lane of it that has not ended is skipped."""
+        item = progress.item
+        error = ErrorInfo("upstream", why)
+        out: list[ItemResult] = []
+        for later in self._graph.after(step.name):
+            if later.name in progress.started:
+                continue
+            progress.started.add(later.name)
+            out += [
+                self._result_of(item, key, "skipped", error=error)
+                for key in later.lanes
+                if not self._skip(key, item.id, item.line)
+            ]
+        return out

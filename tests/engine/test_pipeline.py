@@ -1,0 +1,235 @@
+"""Pipelines in the engine: items go through the steps one by one, a failure stops an item at
+its step, a retry reruns failed steps only, and the cost cap holds over random step graphs."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import anyio
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine import log
+from engine._errors import ProviderError
+from engine._events import CostUpdated, ItemFinished
+from engine._prices import Price
+from engine._results import ItemResult, Usage
+from engine._steps import StepSpec
+from engine.providers._base import CallRequest, CallResult
+from tests.engine.scripted import ScriptedProvider, execute, items, make_run
+
+pytestmark = pytest.mark.anyio
+
+THREE = (
+    StepSpec(name="extract", models=("simulate:gpt-4o-mini",), prompt="extract: {context}"),
+    StepSpec(
+        name="classify", models=("simulate:gpt-4o-mini",), prompt="classify: {extract.output}"
+    ),
+    StepSpec(
+        name="summarise",
+        models=("simulate:gpt-4o-mini",),
+        prompt="summarise: {classify.output} / {extract.output}",
+    ),
+)
+
+
+def pipeline(tmp_path: Path, n: int, steps: tuple[StepSpec, ...] = THREE, **config: Any) -> Any:
+    models = tuple(dict.fromkeys(m for step in steps for m in step.models))
+    return make_run(tmp_path, items(n), models=models, steps=steps, **config)
+
+
+def write_prices_of(home: Path, prices: dict[str, Price]) -> None:
+    (home / "config").mkdir(parents=True, exist_ok=True)
+    models = {model: {"input": p.input, "output": p.output} for model, p in prices.items()}
+    (home / "config" / "prices.json").write_bytes(orjson.dumps({"models": models}))
+
+
+def results(run: Any) -> dict[tuple[str, str], ItemResult]:
+    return {(r.model, r.id): r for r in log.iter_results(run.log_path)}
+
+
+async def test_each_step_reads_the_answers_before_it(tmp_path: Path) -> None:
+    run = pipeline(tmp_path, 5)
+    finished, _ = await execute(run, ScriptedProvider())
+    assert (finished.state, finished.ok, finished.remaining) == ("finished", 15, 0)
+    got = results(run)
+    summary = got[("summarise/simulate:gpt-4o-mini", "item-3")].output
+    assert summary == "echo summarise: echo classify: echo extract: text number 3 / " + (
+        "echo extract: text number 3"
+    )
+
+
+async def test_an_item_goes_on_to_its_next_step_without_waiting_for_the_others(
+    tmp_path: Path,
+) -> None:
+    """Item 1's first step answers only once item 0 has reached its third: stage by stage,
+    this run could never end."""
+    reached = anyio.Event()
+
+    class Streaming(ScriptedProvider):
+        async def call(self, request: CallRequest) -> CallResult:
+            if request.prompt.startswith("summarise:") and "number 0" in request.prompt:
+                reached.set()
+            if request.prompt == "extract: text number 1":
+                await reached.wait()
+            return await super().call(request)
+
+    run = pipeline(tmp_path, 2, workers=4)
+    with anyio.fail_after(10):
+        finished, _ = await execute(run, Streaming())
+    assert finished.ok == 6
+
+
+async def test_a_failure_stops_its_item_at_that_step_and_the_others_go_on(tmp_path: Path) -> None:
+    def script(request: CallRequest) -> CallResult:
+        if request.prompt == "classify: echo extract: text number 2":
+            raise ProviderError("bad_request", "no such thing")
+        return CallResult(f"echo {request.prompt}", Usage(10, 5))
+
+    run = pipeline(tmp_path, 4)
+    finished, _ = await execute(run, ScriptedProvider(script))
+    assert (finished.ok, finished.failed, finished.skipped, finished.remaining) == (10, 1, 1, 0)
+    got = results(run)
+    classify = got[("classify/simulate:gpt-4o-mini", "item-2")]
+    summarise = got[("summarise/simulate:gpt-4o-mini", "item-2")]
+    assert classify.status == "failed" and classify.error is not None
+    assert summarise.status == "skipped" and summarise.error is not None
+    assert (summarise.error.kind, summarise.error.message) == ("upstream", "classify: bad_request")
+    assert got[("summarise/simulate:gpt-4o-mini", "item-3")].status == "ok"
+
+    provider = ScriptedProvider()  # now it answers: the retry sends the failed step and after
+    again, _ = await execute(run, provider, retry_failed=True)
+    assert (again.ok, again.failed, again.skipped) == (12, 0, 0)
+    assert [r.prompt for r in provider.requests] == [
+        "classify: echo extract: text number 2",
+        "summarise: echo classify: echo extract: text number 2 / echo extract: text number 2",
+    ]
+
+
+async def test_a_resume_continues_each_item_from_its_first_unfinished_step(
+    tmp_path: Path,
+) -> None:
+    """Aborted while item 1 waits in its second step: the resume sends that step and the
+    third, and nothing item 0 finished."""
+    blocked = anyio.Event()
+
+    class Hangs(ScriptedProvider):
+        async def call(self, request: CallRequest) -> CallResult:
+            if request.prompt == "classify: echo extract: text number 1":
+                blocked.set()
+                await anyio.sleep_forever()
+            return await super().call(request)
+
+    run = pipeline(tmp_path, 2, workers=2)
+    finished: Any = None
+    logged = anyio.Event()
+    count = 0
+
+    def on(event: Any) -> None:
+        nonlocal count
+        count += isinstance(event, ItemFinished)
+        if count == 4:  # item 0's three steps and item 1's first are in the log
+            logged.set()
+
+    async def go() -> None:
+        nonlocal finished
+        providers = {model: Hangs() for model in run.config.models}
+        finished = await run.execute([on], providers=providers)
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(go)
+            await blocked.wait()
+            await logged.wait()
+            run.abort()
+    assert finished.remaining == 2
+    provider = ScriptedProvider()
+    again, _ = await execute(run, provider)
+    assert (again.state, again.ok) == ("finished", 6)
+    assert [r.prompt.split(":")[0] for r in provider.requests] == ["classify", "summarise"]
+
+
+def _graphs() -> st.SearchStrategy[tuple[StepSpec, ...]]:
+    """One to four steps, each reading some of the steps before it, on one or two models."""
+
+    @st.composite
+    def build(draw: st.DrawFn) -> tuple[StepSpec, ...]:
+        count = draw(st.integers(1, 4))
+        steps: list[StepSpec] = []
+        for index in range(count):
+            models = draw(
+                st.sampled_from([("simulate:capped",), ("simulate:capped", "simulate:dear")])
+            )
+            reads = [
+                f"{{{step.name}.answers}}"
+                for step in steps
+                if draw(st.booleans())
+            ]  # fmt: skip
+            steps.append(
+                StepSpec(
+                    name=f"s{index}",
+                    models=models,
+                    prompt=f"step {index}: {{context}} " + " ".join(reads),
+                    max_tokens=draw(st.none() | st.integers(1, 400)),
+                )
+            )
+        return tuple(steps)
+
+    return build()
+
+
+prices = st.builds(
+    Price, input=st.floats(0.01, 80, allow_nan=False), output=st.floats(0.01, 80, allow_nan=False)
+)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    graph=_graphs(),
+    cap=st.floats(0.0001, 0.05),
+    price=prices,
+    dear=prices,
+    fractions=st.lists(st.tuples(st.floats(0, 1), st.floats(0, 1)), min_size=1, max_size=30),
+    max_tokens=st.integers(1, 600),
+)
+def test_random_step_graphs_never_spend_past_the_cap_nor_strand_an_item(
+    tmp_path_factory: pytest.TempPathFactory,
+    batchdeck_home: Path,
+    graph: tuple[StepSpec, ...],
+    cap: float,
+    price: Price,
+    dear: Price,
+    fractions: list[tuple[float, float]],
+    max_tokens: int,
+) -> None:
+    """Spending stays within the cap; and since an item's later steps are held when it
+    starts, none that started is skipped for want of money on the way (the answers here
+    stay within their output limit, in bytes, as the hold assumes)."""
+    write_prices_of(batchdeck_home, {"simulate:capped": price, "simulate:dear": dear})
+    calls = iter(fractions * 40)
+
+    def script(request: CallRequest) -> CallResult:
+        used_in, used_out = next(calls, (1.0, 1.0))
+        out = math.floor(request.max_tokens * used_out)
+        usage = Usage(math.floor(len(request.prompt.encode()) * used_in), out)
+        return CallResult("y" * out, usage)
+
+    run = pipeline(tmp_path_factory.mktemp("graph"), 12, graph, max_cost=cap, max_tokens=max_tokens)
+    provider = ScriptedProvider(script)
+    events: list[Any] = []
+    providers = {model: provider for model in run.config.models}
+    finished = anyio.run(lambda: run.execute([events.append], providers=providers))
+    done = [e.result for e in events if isinstance(e, ItemFinished)]
+    assert sum(r.cost_usd for r in done) <= cap
+    assert finished.cost_usd <= cap
+    assert all(e.spent_usd <= cap for e in events if isinstance(e, CostUpdated))
+    assert not [r for r in done if r.error is not None and r.error.kind == "budget"]
+    started = {r.id for r in done}
+    lanes = sum(len(step.models) for step in graph)
+    assert all(sum(r.id == i for r in done) == lanes for i in started)

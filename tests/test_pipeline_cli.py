@@ -1,0 +1,263 @@
+"""Pipelines and judges through the real CLI on simulate: a three-step run, two models and a
+judge compared, failures stopping an item at its step, a SIGKILL mid-pipeline then resume,
+the estimate of every step, and pipeline files refused in one line naming the line."""
+
+from __future__ import annotations
+
+import csv
+import io
+import signal
+import subprocess
+from pathlib import Path
+
+import orjson
+import pytest
+
+from engine import log
+from tests.cli import SAMPLES, batchdeck, reap, start
+from tests.fakeserver.fixtures import run_fake_server
+
+FAST = ("--sim-latency-ms", "0")
+TICKETS = str(SAMPLES / "tickets.jsonl")
+SCHEMA = SAMPLES / "schemas" / "ticket_label.json"
+
+THREE_STEPS = f"""
+[[step]]
+name = "extract"
+model = "simulate:gpt-4o-mini"
+prompt = "List what this ticket is about: {{context}}"
+
+[[step]]
+name = "classify"
+model = "simulate:gpt-4o-mini"
+prompt = "Label this ticket ({{customer_tier}}): {{extract.output}}"
+schema = "{SCHEMA}"
+
+[[step]]
+name = "summarise"
+model = "simulate:claude-haiku-4-5"
+prompt = "Summarise for a {{classify.parsed.category}} queue: {{extract.output}}"
+"""
+
+
+def pipeline_file(tmp_path: Path, text: str = THREE_STEPS) -> Path:
+    path = tmp_path / "run.toml"
+    path.write_text(text)
+    return path
+
+
+def results(run_dir: Path) -> list[dict[str, object]]:
+    return [r for r in log.read_records(run_dir / "log.jsonl") if r.get("k") == "result"]
+
+
+def test_a_three_step_pipeline_gives_one_row_per_item(tmp_path: Path) -> None:
+    out = tmp_path / "out.csv"
+    done = batchdeck(
+        "run", TICKETS, "--pipeline", str(pipeline_file(tmp_path)), *FAST,
+        "--output", str(out), home=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    with out.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 60 and all(row["status"] == "ok" for row in rows)
+    row = rows[0]
+    assert row["id"] == "TCK-10401" and row["customer_tier"] == "pro"
+    assert row["classify.parsed.category"] and row["summarise.output"].startswith("[simulated")
+    assert row["extract.output"].split()[-1] in row["summarise.output"]  # it read extract
+    total = sum(float(row[f"{step}.cost_usd"]) for step in ("extract", "classify", "summarise"))
+    assert float(row["cost_usd"]) == pytest.approx(total)
+    assert float(row["summarise.latency_ms"]) >= 0
+
+    nested = batchdeck("export", str(_run_dir(done.stderr)), home=tmp_path)
+    first = orjson.loads(nested.stdout.splitlines()[0])
+    assert set(first["steps"]) == {"extract", "classify", "summarise"}
+    assert first["steps"]["classify"]["simulate:gpt-4o-mini"]["parsed"]["category"]
+
+
+def _run_dir(stderr: str) -> Path:
+    return Path(stderr.split(" in ", 1)[1].split()[0])
+
+
+def test_two_models_and_a_judge_compared(tmp_path: Path) -> None:
+    done = batchdeck(
+        "run", TICKETS, "--model", "simulate:gpt-4o-mini", "--model", "simulate:claude-haiku-4-5",
+        "--judge", "simulate:gpt-4o", "--schema", str(SCHEMA), *FAST, home=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    run_dir = _run_dir(done.stderr)
+    verdicts = [
+        r["parsed"]
+        for r in results(run_dir)
+        if str(r["head"][0]).startswith("judge/")  # type: ignore[index]
+    ]
+    assert len(verdicts) == 60
+    assert all(set(v) == {"verdict", "confidence", "reasoning", "best"} for v in verdicts)  # type: ignore[arg-type]
+
+    compared = batchdeck("compare", str(run_dir), "--format", "json", home=tmp_path)
+    assert compared.returncode == 0, compared.stderr
+    (step,) = orjson.loads(compared.stdout)["steps"]
+    assert step["step"] == "answer" and step["judges"] == ["judge/simulate:gpt-4o"]
+    models = {m["model"]: m for m in step["models"]}
+    assert set(models) == {"simulate:gpt-4o-mini", "simulate:claude-haiku-4-5"}
+    assert sum(m["wins"] for m in models.values()) == 60
+    assert all(0 < m["win_rate"] < 1 for m in models.values())  # simulate's models differ
+    mini, haiku = models["simulate:gpt-4o-mini"], models["simulate:claude-haiku-4-5"]
+    assert 0 < mini["agreement"] < 1 and mini["agreement"] == haiku["agreement"]
+    assert set(mini["field_agreement"]) == {"category", "urgency", "summary"}
+    assert mini["cost_per_win_usd"] == pytest.approx(mini["mean_cost_usd"] * 60 / mini["wins"])
+    assert mini["mean_cost_usd"] < haiku["mean_cost_usd"]
+
+    text = batchdeck("compare", str(run_dir), home=tmp_path)
+    assert "judged by judge/simulate:gpt-4o" in text.stdout and "agree on category" in text.stdout
+
+
+def test_a_failure_stops_the_item_at_its_step(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    done = batchdeck(
+        "run", TICKETS, "--pipeline", str(pipeline_file(tmp_path)), *FAST,
+        "--sim-failure-rate", "0.3", "--retries", "0", "--output", str(out), home=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    rows = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    stopped = [row for row in rows if row["status"] != "ok"]
+    assert stopped and len(stopped) < 60
+    for row in stopped:
+        step, kind = row["error"].split(": ")
+        steps = row["steps"]
+        lane = next(iter(steps[step].values()))
+        assert lane["status"] == "failed" and lane["error"].startswith(kind)
+        later = list(steps)[list(steps).index(step) + 1 :]
+        for name in later:
+            (skipped,) = steps[name].values()
+            assert skipped["status"] == "skipped"
+            assert skipped["error"] == f"upstream: {step}: {kind}"
+    for row in rows:
+        lanes = [lane for step in row["steps"].values() for lane in step.values()]
+        assert (row["status"] == "ok") == all(lane["status"] == "ok" for lane in lanes)
+
+
+def test_resume_after_a_sigkill_mid_pipeline_finishes_each_step_once(tmp_path: Path) -> None:
+    source = tmp_path / "items.jsonl"
+    source.write_bytes(
+        b"".join(
+            orjson.dumps({"id": f"t{i:04d}", "context": f"ticket {i}", "customer_tier": "pro"})
+            + b"\n"
+            for i in range(300)
+        )
+    )
+    run_dir = tmp_path / "killed"
+    args = ("--pipeline", str(pipeline_file(tmp_path)), "--sim-latency-ms", "10", "--workers", "4")
+    proc = start("run", str(source), *args, "--run-dir", str(run_dir), home=tmp_path)
+    try:
+        while not (run_dir / "log.jsonl").exists() or len(results(run_dir)) < 60:
+            assert proc.poll() is None, "the run ended before it could be killed"
+            try:
+                proc.wait(timeout=0.02)
+            except subprocess.TimeoutExpired:
+                pass
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        reap(proc)
+    before = results(run_dir)
+    steps_of: dict[str, set[str]] = {}
+    for record in before:
+        model, item_id = record["head"][:2]  # type: ignore[index]
+        steps_of.setdefault(item_id, set()).add(str(model).split("/")[0])
+    assert any(steps != {"extract", "classify", "summarise"} for steps in steps_of.values())
+    assert any("extract" in steps and "summarise" not in steps for steps in steps_of.values())
+
+    done = batchdeck("resume", str(run_dir), home=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr
+    keys = [tuple(r["head"][:2]) for r in results(run_dir)]  # type: ignore[index]
+    assert len(keys) == len(set(keys)) == 900  # every lane of every item, each exactly once
+    exported = batchdeck("export", str(run_dir), "--format", "csv", home=tmp_path)
+    rows = list(csv.DictReader(io.StringIO(exported.stdout)))
+    assert len(rows) == 300 and all(row["status"] == "ok" for row in rows)
+    assert all(row["extract.output"].split()[-1] in row["summarise.output"] for row in rows)
+
+
+def test_the_estimate_counts_every_step_and_the_judge(tmp_path: Path) -> None:
+    est = batchdeck(
+        "estimate", TICKETS, "--model", "simulate:gpt-4o-mini", "--model",
+        "simulate:claude-haiku-4-5", "--judge", "simulate:gpt-4o", "--json", home=tmp_path,
+    )  # fmt: skip
+    assert est.returncode == 0, est.stderr
+    estimate = orjson.loads(est.stdout)
+    assert estimate["calls"] == 180
+    lanes = [m["model"] for m in estimate["models"]]
+    assert lanes == [
+        "answer/simulate:gpt-4o-mini", "answer/simulate:claude-haiku-4-5", "judge/simulate:gpt-4o"
+    ]  # fmt: skip
+    run = batchdeck(
+        "run", TICKETS, "--model", "simulate:gpt-4o-mini", "--model", "simulate:claude-haiku-4-5",
+        "--judge", "simulate:gpt-4o", *FAST, home=tmp_path,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    spent = sum(float(r["head"][4]) for r in results(_run_dir(run.stderr)))  # type: ignore[index]
+    assert sum(m["cost_likely"] for m in estimate["models"]) == pytest.approx(spent, rel=1e-9)
+
+
+BAD_FILES = [
+    ("[[step]]\nname = 'a'\nmodel = 'simulate:x'\nprompt = '{b.output}'\n", 4, "no such step"),
+    (
+        "[[step]]\nname = 'a'\nmodel = 'simulate:x'\nprompt = '{b.output}'\n\n"
+        "[[step]]\nname = 'b'\nmodel = 'simulate:x'\nprompt = '{a.output}'\n",
+        4,
+        "cycle",
+    ),
+    (
+        "[[step]]\nname = 'a'\nmodel = 'simulate:x'\n\n[[step]]\nname = 'b'\n"
+        "model = 'simulate:x'\nprompt = '{a.parsed.label}'\n",
+        8,
+        "has no schema",
+    ),
+    ("[[step]]\nname = 'a'\nmodel = 'simulate:x'\nmax_tokens = 0\n", 4, "max_tokens"),
+    ("[[step]]\nname = 'a'\nmodel = 'simulate:x'\ncolour = 'red'\n", 4, "colour"),
+    ("[[step]]\nname = 'a'\nmodel = simulate:x\n", 3, "not valid TOML"),
+    ("[[step]]\nname = 'a'\nmodel = 'simulate:x'\nprompt = '{nothere}'\n", None, "nothere"),
+]
+
+
+@pytest.mark.parametrize(("text", "line", "says"), BAD_FILES)
+def test_a_bad_pipeline_file_is_refused_in_one_line_naming_it(
+    tmp_path: Path, text: str, line: int | None, says: str
+) -> None:
+    path = pipeline_file(tmp_path, text)
+    done = batchdeck("run", TICKETS, "--pipeline", str(path), *FAST, home=tmp_path)
+    assert done.returncode == 2
+    (message,) = done.stderr.strip().splitlines()
+    assert message.startswith("batchdeck: error: ") and says in message, message
+    if line is not None:
+        assert f"{path}, line {line}:" in message, message
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_try_then_the_full_run_pays_only_for_the_items_not_tried(tmp_path: Path) -> None:
+    """Over real HTTP to the fake server: the try's answers, both steps' (the second read
+    the first's answer), come back from the response cache in the full run."""
+    key = "sk-try-0123456789abcdef"
+    source = tmp_path / "items.jsonl"
+    source.write_bytes(
+        b"".join(orjson.dumps({"id": f"t{i}", "context": f"ticket {i}"}) + b"\n" for i in range(20))
+    )
+    with run_fake_server(api_key=key, latency_ms=1) as server:
+        steps = pipeline_file(
+            tmp_path,
+            '[[step]]\nname = "extract"\nmodel = "openai:gpt-4o-mini"\nprompt = "{context}"\n\n'
+            '[[step]]\nname = "classify"\nmodel = "openai:gpt-4o-mini"\n'
+            'prompt = "label: {extract.output}"\n',
+        )
+        common = ("--pipeline", str(steps), "--base-url", server.openai_base_url)
+        env = {"OPENAI_API_KEY": key}
+        tried = batchdeck("try", str(source), "--n", "5", *common, home=tmp_path, extra_env=env)
+        assert tried.returncode == 0, tried.stderr
+        assert server.stats()["requests"] == 10
+        assert tried.stdout.count("  classify openai:gpt-4o-mini: ") == 5
+        assert "the full input (20 items): ~$" in tried.stdout
+        assert not (tmp_path / "runs").exists()  # a try leaves no run behind
+        server.reset()
+        done = batchdeck("run", str(source), *common, home=tmp_path, extra_env=env)
+        assert done.returncode == 0, done.stderr
+        assert server.stats()["requests"] == 30
+        assert "10 answers from the cache" in done.stderr
