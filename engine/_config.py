@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import types
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
@@ -369,17 +369,7 @@ class RunConfig(BaseModel):
     @field_validator("models")
     @classmethod
     def _models_have_providers(cls, models: tuple[str, ...]) -> tuple[str, ...]:
-        if not models:
-            raise ValueError("at least one model is needed")
-        for spec in models:
-            provider, sep, name = bare_model(spec).partition(":")
-            if not sep or not provider or not name:
-                raise ValueError(
-                    f"model {spec!r} must look like provider:model, e.g. {DEFAULT_MODEL}"
-                )
-        if len(set(models)) != len(models):
-            raise ValueError("a model is listed twice")
-        return models
+        return checked_models(models)
 
     @model_validator(mode="after")
     def _base_urls_name_models(self) -> RunConfig:
@@ -440,6 +430,20 @@ class RunConfig(BaseModel):
 Mode = Literal["batch", "online"]
 MODE_SUFFIXES: Mapping[str, Mode] = {"@batch": "batch", "@online": "online"}
 """A model spec may end in one of these to choose how its calls go, whatever ``--batch`` says."""
+
+
+def checked_models(models: Sequence[str]) -> tuple[str, ...]:
+    """``models`` if there is one at least, each looks like ``provider:model`` and none is
+    listed twice; else ``ValueError`` saying which."""
+    if not models:
+        raise ValueError("at least one model is needed")
+    for spec in models:
+        provider, sep, name = bare_model(spec).partition(":")
+        if not sep or not provider or not name:
+            raise ValueError(f"model {spec!r} must look like provider:model, e.g. {DEFAULT_MODEL}")
+    if len(set(models)) != len(models):
+        raise ValueError("a model is listed twice")
+    return tuple(models)
 
 
 def bare_model(spec: str) -> str:

@@ -29,8 +29,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from engine._config import checked_models
 from engine._errors import ConfigError
 from engine._schema import load_schema
 from engine._steps import StepError, StepKind, StepSpec, build_graph
@@ -60,6 +68,16 @@ class _FileStep(BaseModel):
         if self.model is None and not self.models:
             raise ValueError('a step needs model = "provider:model" or models = [...]')
         return self
+
+    @field_validator("models")
+    @classmethod
+    def _checked_models(cls, models: tuple[str, ...]) -> tuple[str, ...]:
+        return checked_models(models) if models else models
+
+    @field_validator("model")
+    @classmethod
+    def _checked_model(cls, model: str | None) -> str | None:
+        return model if model is None else checked_models((model,))[0]
 
 
 class _File(BaseModel):

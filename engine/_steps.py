@@ -51,6 +51,7 @@ class StepSpec(BaseModel):
 
     name: str
     models: tuple[str, ...]
+    """Checked as the run's are (``RunConfig.models`` holds every step's)."""
     prompt: str | None = None
     """None: the judge's built-in prompt, or for a first step the default for the item."""
     system: str | None = None
@@ -70,19 +71,6 @@ class StepSpec(BaseModel):
                 f"digit or -), and not {ANSWERS!r}"
             )
         return name
-
-    @field_validator("models")
-    @classmethod
-    def _some_models(cls, models: tuple[str, ...]) -> tuple[str, ...]:
-        if not models:
-            raise ValueError("a step needs at least one model")
-        for spec in models:
-            provider, sep, name = spec.partition(":")
-            if not sep or not provider or not name:
-                raise ValueError(f"model {spec!r} must look like provider:model")
-        if len(set(models)) != len(models):
-            raise ValueError("a model is listed twice in one step")
-        return models
 
 
 class StepError(ConfigError):
@@ -204,6 +192,8 @@ def build_graph(specs: Sequence[StepSpec]) -> Graph:
 
 def _checked(spec: StepSpec, index: int, previous: str | None, specs: Sequence[StepSpec]) -> Step:
     by_name = {s.name: s for s in specs}
+    if not spec.models:
+        raise StepError(f"step {spec.name}: a step needs at least one model", index, "models")
     text = spec.prompt
     if text is None and spec.kind == "judge":
         if previous is None:

@@ -214,6 +214,7 @@ BAD_FILES = [
     ),
     ("[[step]]\nname = 'a'\nmodel = 'simulate:x'\nmax_tokens = 0\n", 4, "max_tokens"),
     ("[[step]]\nname = 'a'\nmodel = 'simulate:x'\ncolour = 'red'\n", 4, "colour"),
+    ("[[step]]\nname = 'a'\n\nmodels = ['simulate:x', 'x']\n", 4, "provider:model"),
     ("[[step]]\nname = 'a'\nmodel = simulate:x\n", 3, "not valid TOML"),
     ("[[step]]\nname = 'a'\nmodel = 'simulate:x'\nprompt = '{nothere}'\n", None, "nothere"),
 ]
@@ -261,3 +262,13 @@ def test_a_try_then_the_full_run_pays_only_for_the_items_not_tried(tmp_path: Pat
         assert done.returncode == 0, done.stderr
         assert server.stats()["requests"] == 30
         assert "10 answers from the cache" in done.stderr
+
+
+def test_a_pipeline_is_refused_with_batch_mode(tmp_path: Path) -> None:
+    done = batchdeck(
+        "run", TICKETS, "--pipeline", str(pipeline_file(tmp_path)), "--batch", home=tmp_path
+    )
+    assert done.returncode == 2
+    (message,) = done.stderr.strip().splitlines()
+    assert "batch mode for steps is not built yet" in message
+    assert not (tmp_path / "runs").exists()
