@@ -203,7 +203,7 @@ class Stepper:
                     if key not in progress.answers and not self._skip(key, item.id, item.line)
                 ]
                 nxt.results += self._stop_after(progress, step, f"{step.name}: invalid_input")
-                return
+                continue
             for key in step.lanes:
                 if key in progress.answers or self._skipped(key, item):
                     continue

@@ -37,9 +37,16 @@ THREE = (
 )
 
 
-def pipeline(tmp_path: Path, n: int, steps: tuple[StepSpec, ...] = THREE, **config: Any) -> Any:
+def pipeline(
+    tmp_path: Path,
+    rows: int | list[dict[str, Any]],
+    steps: tuple[StepSpec, ...] = THREE,
+    **config: Any,
+) -> Any:
+    """A run of ``steps`` over ``rows`` (or that many items)."""
     models = tuple(dict.fromkeys(m for step in steps for m in step.models))
-    return make_run(tmp_path, items(n), models=models, steps=steps, **config)
+    given = items(rows) if isinstance(rows, int) else rows
+    return make_run(tmp_path, given, models=models, steps=steps, **config)
 
 
 def write_prices_of(home: Path, prices: dict[str, Price]) -> None:
@@ -233,3 +240,28 @@ def test_random_step_graphs_never_spend_past_the_cap_nor_strand_an_item(
     started = {r.id for r in done}
     lanes = sum(len(step.models) for step in graph)
     assert all(sum(r.id == i for r in done) == lanes for i in started)
+
+
+async def test_an_item_without_a_field_a_step_needs_fails_there_and_its_other_steps_run(
+    tmp_path: Path,
+) -> None:
+    """Two first steps: the one the item has the field for runs (though it comes second);
+    the other fails
+    ``invalid_input``; the step reading both is skipped."""
+    steps = (
+        StepSpec(name="b", models=("simulate:gpt-4o-mini",), prompt="b: {extra}"),
+        StepSpec(name="a", models=("simulate:gpt-4o-mini",), prompt="a: {context}"),
+        StepSpec(name="c", models=("simulate:gpt-4o-mini",), prompt="{a.output} {b.output}"),
+    )
+    rows = [{**row, "extra": "x"} for row in items(3)]
+    del rows[1]["extra"]
+    run = pipeline(tmp_path, rows, steps)
+    finished, _ = await execute(run, ScriptedProvider())
+    assert (finished.ok, finished.failed, finished.skipped) == (7, 1, 1)
+    got = results(run)
+    failed = got[("b/simulate:gpt-4o-mini", "item-1")]
+    assert failed.error is not None and failed.error.kind == "invalid_input"
+    assert "extra" in failed.error.message
+    assert got[("a/simulate:gpt-4o-mini", "item-1")].status == "ok"
+    skipped = got[("c/simulate:gpt-4o-mini", "item-1")]
+    assert skipped.error is not None and skipped.error.message == "b: invalid_input"
