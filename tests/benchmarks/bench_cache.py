@@ -23,6 +23,7 @@ from pathlib import Path
 from engine._cache import QUEUE_ROWS, Answer, ResponseCache, RunCache, request_key
 from engine._config import RunConfig, make_config
 from engine._items import Item
+from engine._lanes import lanes_for
 from engine._plan import call_request
 from engine._results import Usage
 from engine._template import PromptTemplate, render_item
@@ -61,12 +62,13 @@ def prompts(source: Path) -> list[str]:
 def fill(config: RunConfig, texts: list[str]) -> list[bytes]:
     """Store an answer for every prompt, keyed as the run will key it; returns the keys."""
     identity = request_identities({MODEL: config.base_url})[MODEL]
+    lane = lanes_for(config, PromptTemplate.parse(PROMPT))[MODEL]
     keys = []
     step = QUEUE_ROWS // 2  # within what one store's queue holds
     for chunk in (texts[i : i + step] for i in range(0, len(texts), step)):
         store = ResponseCache.open(config.cache_max_gb)
         for text in chunk:
-            key = request_key(identity(call_request(config, MODEL, text, config.max_tokens)))
+            key = request_key(identity(call_request(config, lane, text, config.max_tokens)))
             store.put(key, Answer(f"label: billing ({len(text)})", None, "stop", Usage(60, 12)))
             keys.append(key)
         store.close()
@@ -78,12 +80,13 @@ def lookups(config: RunConfig, texts: list[str], runs: int) -> tuple[float, floa
     identity = request_identities({MODEL: config.base_url})[MODEL]
     store = ResponseCache.open(config.cache_max_gb)
     cache = RunCache(store, {MODEL: identity}, read=True, only=False, warn=print)
+    lane = lanes_for(config, PromptTemplate.parse(PROMPT))[MODEL]
     whole, read = [], []
     for _ in range(runs):
         start = time.perf_counter()
         keys = []
         for text in texts:
-            key = cache.key(MODEL, call_request(config, MODEL, text, config.max_tokens))
+            key = cache.key(MODEL, call_request(config, lane, text, config.max_tokens))
             assert cache.lookup(key) is not None
             keys.append(key)
         whole.append((time.perf_counter() - start) / len(texts) * 1e6)

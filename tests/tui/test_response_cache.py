@@ -10,6 +10,7 @@ from textual.widgets import SelectionList
 
 from engine import Item, PromptTemplate, default_template_for, preview_input, render_item
 from engine._cache import Answer, ResponseCache, request_key
+from engine._lanes import lanes_for
 from engine._plan import call_request
 from engine._results import Usage
 from engine.providers import request_identities
@@ -34,10 +35,11 @@ def fill_cache(count: int) -> None:
     assert not isinstance(config, list), config
     identity = request_identities({MODEL: None})[MODEL]
     parsed = PromptTemplate.parse(template)
+    lane = lanes_for(config, parsed)[MODEL]
     cache = ResponseCache.open(max_gb=1.0)
     for item in islice(read_items(str(TICKETS)), count):
         assert isinstance(item, Item)
-        request = call_request(config, MODEL, render_item(parsed, item.fields), config.max_tokens)
+        request = call_request(config, lane, render_item(parsed, item.fields), config.max_tokens)
         answer = Answer(f"label for {item.id}", None, "stop", Usage(100, 10))
         cache.put(request_key(identity(request)), answer)
     cache.close()
