@@ -32,7 +32,7 @@ from engine._config import RetrySettings
 from engine._control import Control
 from engine._errors import FATAL_KINDS, ProviderError
 from engine._events import ItemRetrying, ItemStarted
-from engine._plan import Plan, Work
+from engine._plan import Plan, Work, cut_off
 from engine._prices import Price
 from engine._ratelimit import RateLimiter, Ticket
 from engine._results import ErrorInfo, ItemResult, Usage
@@ -118,13 +118,9 @@ class Attempts:
                 if isinstance(outcome, CallResult) and outcome.finish_reason == "length":
                     # Cut off at the limit: the same request would be cut off again, so
                     # it is not retried; kept, paid for, and not a success.
-                    message = (
-                        f"cut off at {request.max_tokens} output tokens (finish reason "
-                        "length): retry with a larger --max-tokens"
-                    )
                     return plan.result(
                         work.item, work.model, "truncated",
-                        error=ErrorInfo("truncated", message), output=outcome.text,
+                        error=cut_off(request.max_tokens), output=outcome.text,
                         usage=usage, cost=cost, started=started, attempts=attempt,
                         errors=errors, finish_reason=outcome.finish_reason,
                         simulated=outcome.simulated,

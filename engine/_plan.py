@@ -68,6 +68,9 @@ class BatchPlan:
     waiting: set[tuple[str, str]]
     """(model, id) of the requests of open jobs without a result: not dispatched. A job
     that ends leaves out those it did not finish, so they go out again."""
+    job_ids: set[str]
+    """Every job id the run has had, added to as jobs are created: never taken for another
+    job when one is looked for by its token."""
     run_id: str
     next_job: int
     """The number the next job's token gets (one more than the intents in the log)."""
@@ -96,6 +99,15 @@ def call_request(
         params=lane.params,
         timeout_s=timeout_s,
         attempt=attempt,
+    )
+
+
+def cut_off(max_tokens: int) -> ErrorInfo:
+    """Why an answer cut off at the output limit is ``truncated``, online or in a batch job."""
+    return ErrorInfo(
+        "truncated",
+        f"cut off at {max_tokens} output tokens (finish reason length): retry with a larger "
+        "--max-tokens",
     )
 
 

@@ -36,7 +36,7 @@ import anyio
 from engine import _summary as summary
 from engine import log
 from engine._atomic import fsync_dir, write_atomic
-from engine._batch import reattach
+from engine._batch import known_job_ids, reattach
 from engine._cache import ResponseCache, RunCache
 from engine._config import (
     SETTINGS,
@@ -399,12 +399,16 @@ class Run:
             await anyio.to_thread.run_sync(writer.write_now, session)
             batch = None
             if apis:
+                job_ids = known_job_ids(state)
+                if reattached is not None:  # found again by their tokens just now
+                    job_ids.update(job.job_id for job in reattached.jobs if job.job_id)
                 batch = BatchPlan(
                     apis=apis,
                     online_prices=_prices_for(config, online=True),
                     open_jobs=() if reattached is None else reattached.jobs,
                     carried_units=0 if reattached is None else reattached.carried_units,
                     waiting=waiting,
+                    job_ids=job_ids,
                     run_id=self.run_id,
                     next_job=len(state.batches) + 1,
                     detach=options.detach,

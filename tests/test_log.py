@@ -21,6 +21,7 @@ from engine._errors import LogCorrupt, LogError, LogWriteError
 from engine._results import ErrorInfo, ItemResult, Usage
 from engine.log import (
     FORMAT_VERSION,
+    BatchEntry,
     BatchRecord,
     IndexBy,
     LogWriter,
@@ -172,8 +173,9 @@ def test_any_result_round_trips_through_a_line(item: ItemResult) -> None:
 
 def test_every_record_kind_round_trips(tmp_path: Path) -> None:
     batch = BatchRecord(
-        "tok-1", "openai:gpt-4o-mini", "submitting", 3.0, 3.0, items=(("j1-l0", "a", 0, 7),)
-    )
+        "tok-1", "openai:gpt-4o-mini", "submitting", 3.0, 3.0,
+        items=(BatchEntry("j1-l0", "a", 0, 7), BatchEntry("j1-l1", "b", 1, 7, b"k" * 16)),
+    )  # fmt: skip
     records = [
         session_record(resumed=False, t=2.0),
         pause_record(t=3.0),
@@ -210,7 +212,7 @@ def test_every_record_kind_round_trips(tmp_path: Path) -> None:
 def test_a_batch_update_keeps_the_items_and_job_of_its_intent(tmp_path: Path) -> None:
     intent = BatchRecord(
         "tok-9", "anthropic:claude", "submitting", 1.0, 1.0,
-        items=(("j1-l0", "x", 0, 5), ("j1-l1", "y", 1, 6)),
+        items=(BatchEntry("j1-l0", "x", 0, 5), BatchEntry("j1-l1", "y", 1, 6)),
     )  # fmt: skip
     running = BatchRecord("tok-9", "anthropic:claude", "running", 2.0, 1.0, job_id="msgbatch_9")
     ended = BatchRecord(
@@ -230,7 +232,17 @@ def test_a_batch_update_keeps_the_items_and_job_of_its_intent(tmp_path: Path) ->
 
 
 @pytest.mark.parametrize(
-    "entry", [["c", "id", -1, 5], ["c", "id", 1, -5], ["c", 3, 1, 5], ["c", "id", 1], "c"]
+    "entry",
+    [
+        ["c", "id", -1, 5],
+        ["c", "id", 1, -5],
+        ["c", 3, 1, 5],
+        ["c", "id", 1],
+        "c",
+        ["c", "id", 1, 5, "not hex"],
+        ["c", "id", 1, 5, ""],
+        ["c", "id", 1, 5, "ab", "cd"],
+    ],
 )
 def test_a_batch_entry_out_of_bounds_is_corrupt(entry: object) -> None:
     rec = {"k": "batch", "t": 1.0, "token": "t", "model": "m", "state": "running", "since": 1.0}

@@ -5,6 +5,6 @@ calls; see each module for why it is shaped as it is."""
 
 from engine._batch._jobs import JobTracker, job_view
 from engine._batch._lane import BatchLane
-from engine._batch._reattach import Reattached, reattach
+from engine._batch._reattach import Reattached, known_job_ids, reattach
 
-__all__ = ["BatchLane", "JobTracker", "Reattached", "job_view", "reattach"]
+__all__ = ["BatchLane", "JobTracker", "Reattached", "job_view", "known_job_ids", "reattach"]

@@ -34,12 +34,13 @@ from anyio.streams.memory import MemoryObjectSendStream
 
 from engine import log
 from engine._budget import Funds, to_usd
+from engine._cache import Answer
 from engine._config import Format
 from engine._control import Control
 from engine._errors import FATAL_KINDS, ProviderError
 from engine._events import BatchJob, BatchJobEnded, BatchJobProgressed
 from engine._items import Item
-from engine._plan import BatchPlan, Plan, call_request
+from engine._plan import BatchPlan, Plan, call_request, cut_off
 from engine._results import ErrorInfo, ItemResult, Usage
 from engine._retry import backoff_delay, server_wait
 from engine.providers import CallRequest, CallResult, JobStatus, Outcome
@@ -121,8 +122,11 @@ class JobTracker:
         self.left = 0
         """Jobs left running at the provider (detached, stopped, out of time)."""
 
-    def seen(self, job: log.BatchRecord, status: JobStatus) -> log.BatchRecord:
-        """``job`` as ``status`` shows it; logged when its state or job id changed."""
+    def seen(
+        self, job: log.BatchRecord, status: JobStatus, *, logged: bool = True
+    ) -> log.BatchRecord:
+        """``job`` as ``status`` shows it; logged when its state or job id changed (unless
+        not ``logged``: the caller writes it)."""
         counts = (status.succeeded, status.errored, status.processing)
         state = status.state
         changed = state != job.state or status.job_id != job.job_id
@@ -137,7 +141,7 @@ class JobTracker:
             expires_at=status.expires_at,
             t=time.time(),
         )
-        if changed:
+        if changed and logged:
             self._note(log.batch_record(job))
         return job
 
@@ -226,12 +230,12 @@ class JobTracker:
         api = self._batch.apis[job.model]
         status_of = self._plan.state.status
         entries = {
-            custom_id: (id, line, units)
-            for custom_id, id, line, units in job.items
-            if status_of(job.model, id, line) is None
+            entry.custom_id: entry
+            for entry in job.items
+            if status_of(job.model, entry.id, entry.line) is None
         }
         items = await anyio.to_thread.run_sync(
-            _items_at, self._config.input, self._config.format, {e[0] for e in entries.values()}
+            _items_at, self._config.input, self._config.format, {e.id for e in entries.values()}
         )
         unfinished = 0
         # What an answer is read against (its schema, its wrapping): all but the prompt.
@@ -248,15 +252,14 @@ class JobTracker:
                     entry = entries.pop(custom_id, None)
                     if entry is None:
                         continue
-                    id, line, units = entry
-                    item = items.get(line)
-                    if item is None or item.id != id:
-                        item = Item(id, line, {})
+                    item = items.get(entry.line)
+                    if item is None or item.id != entry.id:
+                        item = Item(entry.id, entry.line, {})
                     if outcome is None:
                         unfinished += 1
-                        await self._unfinished(job.model, item, units, online)
+                        await self._unfinished(job.model, item, entry.units, online)
                         continue
-                    await self._results.send(self._result(job, item, units, outcome))
+                    await self._results.send(self._result(job, item, entry, outcome))
                 break
             except ProviderError as exc:  # what was read is logged; the rest is read again
                 attempt += 1
@@ -271,9 +274,10 @@ class JobTracker:
                 if wait.cancelled_caught:
                     self.left += 1
                     return
-        for id, line, units in entries.values():  # no word of them: as unfinished
+        for entry in entries.values():  # no word of them: as unfinished
             unfinished += 1
-            await self._unfinished(job.model, items.get(line) or Item(id, line, {}), units, online)
+            item = items.get(entry.line) or Item(entry.id, entry.line, {})
+            await self._unfinished(job.model, item, entry.units, online)
         job = replace(self.seen(job, status), closed=True, t=time.time())
         self._note(log.batch_record(job))
         self._control.emit(BatchJobEnded(self.view(job), unfinished))
@@ -287,7 +291,9 @@ class JobTracker:
             with suppress(anyio.BrokenResourceError):  # dispatching ended (a cap): pending
                 await self._online.send((item, model))
 
-    def _result(self, job: log.BatchRecord, item: Item, units: int, outcome: Outcome) -> ItemResult:
+    def _result(
+        self, job: log.BatchRecord, item: Item, entry: log.BatchEntry, outcome: Outcome
+    ) -> ItemResult:
         plan, model = self._plan, job.model
         online = self._batch.online_prices.get(model)
         price = None if online is None else online.batch()  # whatever --batch says now
@@ -296,15 +302,22 @@ class JobTracker:
         billed = paid is not None
         usage = paid or Usage()
         if price is None or not billed:
-            self._funds.settle(units, 0.0, sent=False)
+            self._funds.settle(entry.units, 0.0, sent=False)
             cost = 0.0
         else:
             actual = None if usage.unknown else price.cost(usage)
-            charged = self._funds.settle(units, actual, sent=False)
+            charged = self._funds.settle(entry.units, actual, sent=False)
             cost = to_usd(charged) if actual is None else actual
             if online is not None and actual is not None:
                 self.saved_usd += online.cost(usage) - actual
         latency = max(0.0, time.time() - job.since) * 1000
+        if isinstance(outcome, CallResult) and outcome.finish_reason == "length":
+            cut = plan.result(
+                item, model, "truncated", error=cut_off(plan.max_tokens or self._config.max_tokens),
+                output=outcome.text, usage=usage, cost=cost, attempts=1,
+                finish_reason=outcome.finish_reason, simulated=outcome.simulated,
+            )  # fmt: skip
+            return replace(cut, latency_ms=latency)
         if isinstance(outcome, CallResult):
             parsed, error = outcome.parsed, None
             validator = plan.lanes[model].validator
@@ -314,6 +327,9 @@ class JobTracker:
                 except ValueError as exc:
                     error = ErrorInfo("invalid_output", str(exc))
             if error is None:
+                if plan.cache is not None and billed:
+                    answer = Answer(outcome.text, parsed, outcome.finish_reason, usage)
+                    plan.cache.keep(entry.cache_key, answer)
                 return replace(
                     plan.result(
                         item, model, "ok", output=outcome.text, parsed=parsed, usage=usage,

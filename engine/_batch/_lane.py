@@ -22,7 +22,7 @@ and once a job is submitted only its entries (ids, lines, reservations) are kept
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Collection, Coroutine
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -32,6 +32,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream
 
 from engine import log
 from engine._batch._jobs import JobTracker, Slots
+from engine._batch._reattach import candidates
 from engine._budget import Funds
 from engine._control import Control
 from engine._errors import ProviderError
@@ -115,7 +116,11 @@ class BatchLane:
             chunk = self._new_chunk(work.model)
             request = self._request(work, chunk.number)
         chunk.requests.append(request)
-        chunk.entries.append((request.custom_id, work.item.id, work.item.line, work.reserved_units))
+        item = work.item
+        entry = log.BatchEntry(
+            request.custom_id, item.id, item.line, work.reserved_units, work.cache_key
+        )
+        chunk.entries.append(entry)
         chunk.ids.append(work.item.id)
         chunk.bytes += size
         self._chunks[work.model] = chunk
@@ -164,7 +169,11 @@ class BatchLane:
             self._slots.give_back()
             self._release(chunk)
             return
-        job = self._tracker.seen(intent, status)
+        self._batch.job_ids.add(status.job_id)
+        job = self._tracker.seen(intent, status, logged=False)
+        # Fsynced now, not with the next group: after a kill, an intent without its id is
+        # found again among jobs the log does not know, so this one must be known.
+        await self._write_now(log.batch_record(job))
         self._control.emit(BatchJobSubmitted(self._tracker.view(job), tuple(chunk.ids)))
         chunk.requests.clear()  # the job holds them now: only the entries stay
         tg.start_soon(self._follow, job)
@@ -179,7 +188,7 @@ class BatchLane:
             try:
                 return await api.submit(chunk.requests, token=token)
             except ProviderError as exc:
-                found = await _find(api, token, since, len(chunk.requests))
+                found = await _find(api, token, since, len(chunk.requests), self._batch.job_ids)
                 if found is not None:
                     return found
                 if not exc.retryable or attempt == SUBMIT_ATTEMPTS:
@@ -204,8 +213,8 @@ class BatchLane:
             self._slots.give_back()
 
     def _release(self, chunk: _Chunk) -> None:
-        for _, _, _, units in chunk.entries:
-            self._funds.settle(units, 0.0, sent=False)
+        for entry in chunk.entries:
+            self._funds.settle(entry.units, 0.0, sent=False)
 
 
 _END: Any = object()
@@ -226,9 +235,11 @@ async def _next(stream: MemoryObjectReceiveStream[Work | None]) -> Work | None:
         return _END  # type: ignore[no-any-return]
 
 
-async def _find(api: BatchApi, token: str, since: float, count: int) -> JobStatus | None:
+async def _find(
+    api: BatchApi, token: str, since: float, count: int, known: Collection[str]
+) -> JobStatus | None:
     try:
-        found = await api.find(token, since=since, count=count)
+        found = await candidates(api, token, since, count, known)
     except ProviderError:
         return None
     return found[0] if len(found) == 1 else None

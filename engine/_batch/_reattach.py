@@ -4,9 +4,12 @@ Each job's intent is in the log. One that got its job id back is simply followed
 again. One the process was killed around (after the intent, before the id was
 logged) is looked for at its provider by its client token (OpenAI's metadata,
 Gemini's display name; Anthropic keeps none, so its adapter matches the jobs
-created since the intent with as many requests): none found means it was never
-created, and its items are pending again; one found is adopted; several are never
-guessed between: the run stops with one line listing them.
+created since the intent with as many requests, leaving out the jobs the log already
+knows: this run's other jobs, whose ids are fsynced as soon as the provider gives them,
+so at most one intent a model lacks its id at a kill): none found means it was never
+created, and its items are pending again; one found is adopted; several (another process
+made a job of the same size meanwhile) are never guessed between: the run stops with one
+line listing them.
 
 What the open jobs' requests without a result reserved is held again from the
 start, and their items are not dispatched again: they are at the provider.
@@ -15,13 +18,13 @@ start, and their items are not dispatched again: they are at the provider.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 from engine import log
 from engine._errors import ConfigError, ProviderError
-from engine.providers import BatchApi
+from engine.providers import BatchApi, JobStatus
 
 FIND_SLACK_S = 60.0
 """How far before its intent a job may say it was created (clocks differ)."""
@@ -43,42 +46,65 @@ class Reattached:
 async def reattach(state: log.LogState, apis: Mapping[str, BatchApi]) -> Reattached:
     jobs: list[log.BatchRecord] = []
     records: list[dict[str, Any]] = []
-    for job in state.batches.values():
+    known = known_job_ids(state)
+    for job in sorted(state.batches.values(), key=lambda job: job.since):
         if job.closed:
             continue
         api = apis.get(job.model)
         if api is None:
             raise ConfigError(f"{job.model}: has no batch API to find its job {job.token} with")
         if job.job_id is None:
-            found = await _find(api, job)
+            found = await _find(api, job, known)
             if found is None:
                 records.append(
                     log.batch_record(replace(job, state="unsent", t=time.time(), closed=True))
                 )
                 continue
             job = found
+            assert job.job_id is not None
+            known.add(job.job_id)
             records.append(log.batch_record(job))
         jobs.append(job)
     pending: set[tuple[str, str]] = set()
     carried = 0
     for job in jobs:
-        for _, id, line, units in job.items:
-            if state.status(job.model, id, line) is None:
-                pending.add((job.model, id))
-                carried += units
+        for entry in job.items:
+            if state.status(job.model, entry.id, entry.line) is None:
+                pending.add((job.model, entry.id))
+                carried += entry.units
     return Reattached(tuple(jobs), tuple(records), pending, carried)
 
 
-async def _find(api: BatchApi, job: log.BatchRecord) -> log.BatchRecord | None:
+def known_job_ids(state: log.LogState) -> set[str]:
+    """The ids of every job the log has an id for: never a candidate for another intent."""
+    return {job.job_id for job in state.batches.values() if job.job_id is not None}
+
+
+async def candidates(
+    api: BatchApi, token: str, since: float, count: int, known: Collection[str]
+) -> list[JobStatus]:
+    """The jobs that may be the one created with ``token`` (ProviderError if the provider
+    cannot be asked): not one of ``known``; among several, not a cancelled or failed one."""
+    found = [
+        status
+        for status in await api.find(token, since=since - FIND_SLACK_S, count=count)
+        if status.job_id not in known
+    ]
+    if len(found) > 1:
+        found = [status for status in found if status.state not in ("cancelled", "failed")]
+    return found
+
+
+async def _find(
+    api: BatchApi, job: log.BatchRecord, known: Collection[str]
+) -> log.BatchRecord | None:
     try:
-        found = await api.find(job.token, since=job.since - FIND_SLACK_S, count=len(job.items))
+        found = await candidates(api, job.token, job.since, len(job.items), known)
     except ProviderError as exc:
         raise ConfigError(
             f"{job.model}: cannot look for batch job {job.token} submitted before the run "
             f"stopped: {exc.message}"
         ) from None
-    if len(found) > 1:  # a cancelled or failed candidate is not the one to wait for
-        found = [status for status in found if status.state not in ("cancelled", "failed")]
     if len(found) > 1:
         ids = ", ".join(status.job_id for status in found)
         raise ConfigError(

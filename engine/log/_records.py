@@ -63,7 +63,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any, Literal, NamedTuple, get_args
 
 from engine._errors import LogCorrupt
 from engine._events import FinalState
@@ -313,8 +313,17 @@ def result_from_record(rec: Mapping[str, Any]) -> ItemResult:
         raise LogCorrupt(f"a malformed result record ({type(exc).__name__}: {exc})") from None
 
 
-BatchEntry = tuple[str, str, int, int]
-"""One request of a batch job: (custom_id, item id, item line, units reserved for it)."""
+class BatchEntry(NamedTuple):
+    """One request of a batch job."""
+
+    custom_id: str
+    id: str
+    line: int
+    units: int
+    """Money reserved for it."""
+    cache_key: bytes | None = None
+    """Its response-cache key (None: its answers are not cached), so its answer is kept
+    under the request that was sent, whatever the run's settings are by the time it ends."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -371,7 +380,7 @@ def batch_record(batch: BatchRecord, *, with_items: bool = False) -> dict[str, A
     if batch.closed:
         rec["closed"] = True
     if with_items:
-        rec["items"] = [list(entry) for entry in batch.items]
+        rec["items"] = [_entry_record(entry) for entry in batch.items]
     return rec
 
 
@@ -409,10 +418,18 @@ def batch_from_record(
         raise LogCorrupt(f"a malformed batch record ({type(exc).__name__}: {exc})") from None
 
 
+def _entry_record(entry: BatchEntry) -> list[Any]:
+    custom_id, id, line, units, key = entry
+    return [custom_id, id, line, units] if key is None else [custom_id, id, line, units, key.hex()]
+
+
 def _entry(entry: Any) -> BatchEntry:
-    custom_id, id, line, units = entry
+    custom_id, id, line, units, *rest = entry
+    key = bytes.fromhex(rest[0]) if rest else None
     if (
-        type(custom_id) is not str
+        len(rest) > 1
+        or (key is not None and not 0 < len(key) <= 64)
+        or type(custom_id) is not str
         or type(id) is not str
         or type(line) is not int
         or type(units) is not int
@@ -420,4 +437,4 @@ def _entry(entry: Any) -> BatchEntry:
         or not 0 <= units <= MAX_USD * 10**12
     ):
         raise ValueError("a batch entry out of bounds")
-    return custom_id, id, line, units
+    return BatchEntry(custom_id, id, line, units, key)

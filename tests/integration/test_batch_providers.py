@@ -170,3 +170,75 @@ def test_sigkill_loop_never_submits_a_request_twice(server: FakeServer, tmp_path
     one_result_each(run_dir, count)
     accepted = server.batch_accepted()
     assert accepted["distinct"] == count and not accepted["repeated"], accepted["repeated"]
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_batch_answers_are_kept_in_the_response_cache(
+    server: FakeServer, provider: str, tmp_path: Path
+) -> None:
+    """A request answered in a batch job is not paid for again: the same items run online
+    afterwards are answered by the response cache, with the batch job's text, and the
+    provider sees no call."""
+    source = items(tmp_path / "items.jsonl", 30)
+    batch = run(server, provider, source, tmp_path / "batch")
+    assert batch.returncode == 0, batch.stderr
+    answers = {r.id: r.output for r in one_result_each(tmp_path / "batch", 30)}
+    server.reset()
+    online = batchdeck(
+        "run", str(source), "--model", f"{provider}:{MODELS[provider]}",
+        "--base-url", base_url(server, provider), "--run-dir", str(tmp_path / "online"),
+        "--max-tokens", "64", home=tmp_path, extra_env={KEY_ENV[provider]: KEY},
+    )  # fmt: skip
+    assert online.returncode == 0, online.stderr
+    again = one_result_each(tmp_path / "online", 30)
+    assert all(r.cached and r.cost_usd == 0 and r.output == answers[r.id] for r in again)
+    assert server.stats()["accepted"] == 0
+
+
+def test_a_batch_answer_cut_off_at_the_limit_is_truncated(
+    server: FakeServer, tmp_path: Path
+) -> None:
+    """Cut off at --max-tokens in a batch job as online: ``truncated``, paid, exit 1, and
+    not kept in the response cache (the same request would be cut off again)."""
+    source = items(tmp_path / "items.jsonl", 10)
+    done = run(server, "anthropic", source, tmp_path / "run", "--max-tokens", "3")
+    assert done.returncode == 1, done.stderr
+    logged = one_result_each(tmp_path / "run", 10)
+    assert {r.status for r in logged} == {"truncated"}
+    assert all(r.error is not None and "cut off at 3 output tokens" in r.error.message
+               for r in logged)  # fmt: skip
+    assert all(r.cost_usd > 0 and r.output for r in logged)
+    server.reset()
+    online = batchdeck(
+        "run", str(source), "--model", "anthropic:claude-haiku-4-5", "--base-url", server.url,
+        "--run-dir", str(tmp_path / "online"), "--max-tokens", "3", home=tmp_path,
+        extra_env={"ANTHROPIC_API_KEY": KEY},
+    )  # fmt: skip
+    assert online.returncode == 1, online.stderr
+    assert server.stats()["accepted"] == 10
+
+
+def test_a_job_whose_id_was_lost_is_found_among_the_runs_own_jobs(
+    server: FakeServer, tmp_path: Path
+) -> None:
+    """Anthropic keeps no client token: a job whose id the log lost (killed before it was
+    written) is found by its size and time, and the run's other jobs of the same size,
+    whose ids the log has, are not mistaken for it."""
+    source, run_dir = items(tmp_path / "items.jsonl", 30), tmp_path / "run"
+    server.configure(batch_s=3600)
+    detached = run(server, "anthropic", source, run_dir, "--batch-size", "10", "--detach")
+    assert detached.returncode == 0, detached.stderr
+    lines = (run_dir / "log.jsonl").read_bytes().splitlines(keepends=True)
+    last = max(line for line in lines if b'"items":' in line and b'"k":"batch"' in line)
+    token = orjson.loads(last[9:])["token"].encode()
+    kept = [
+        line for line in lines if token not in line or b'"items":' in line
+    ]  # the last job's intent stays, every later word of it is gone
+    assert len(kept) < len(lines)
+    (run_dir / "log.jsonl").write_bytes(b"".join(kept))
+    server.advance_batch_clock(3600)  # every job ends
+    finished = resume("anthropic", run_dir, "--poll-s", "0.1")
+    assert finished.returncode == 0, finished.stderr
+    one_result_each(run_dir, 30)
+    accepted = server.batch_accepted()
+    assert accepted["distinct"] == 30 and not accepted["repeated"]
