@@ -179,6 +179,8 @@ def _message(err: Any) -> str:
 def _located(exc: ValidationError, lines: _Lines) -> ConfigError:
     err = exc.errors()[0]
     loc = err["loc"]
+    if tuple(loc) == ("step",):  # missing, empty, or not a list of tables
+        return lines.error("it needs [[step]] tables, one for each step")
     if not loc or loc[0] != "step":
         what = ".".join(str(part) for part in loc) or "the file"
         hint = " (the file holds [[step]] tables)" if loc else ""

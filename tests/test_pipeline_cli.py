@@ -214,6 +214,7 @@ BAD_FILES = [
     ),
     ("[[step]]\nname = 'a'\nmodel = 'simulate:x'\nmax_tokens = 0\n", 4, "max_tokens"),
     ("[[step]]\nname = 'a'\nmodel = 'simulate:x'\ncolour = 'red'\n", 4, "colour"),
+    ("steps = 1\n", None, "it needs [[step]] tables"),
     ("[[step]]\nname = 'a'\n\nmodels = ['simulate:x', 'x']\n", 4, "provider:model"),
     ("[[step]]\nname = 'a'\nmodel = simulate:x\n", 3, "not valid TOML"),
     ("[[step]]\nname = 'a'\nmodel = 'simulate:x'\nprompt = '{nothere}'\n", None, "nothere"),
