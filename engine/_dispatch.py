@@ -33,6 +33,9 @@ from engine._tokens import estimate_tokens, input_token_bound
 
 READ_CHUNK = 512
 """Items read per hop to the reader thread: big enough to amortise the hop (~50 us)."""
+IN_PROGRESS_PER_WORKER = 256
+"""A pipeline's items begun and not ended, per worker, before the next item waits: later
+steps go first, so what the items in progress hold stays bounded."""
 
 
 class Dispatcher:
@@ -46,6 +49,8 @@ class Dispatcher:
         )
         self._scope: anyio.CancelScope | None = None
         self._feed_scope: anyio.CancelScope | None = None
+        self._room = anyio.Event()
+        """Set when a pipeline's item ends: the dispatcher may begin another."""
         self._workers: MemoryObjectSendStream[Work] | None = None
         self.dispatched = 0
         self.seen_total: int | None = None
@@ -177,6 +182,10 @@ class Dispatcher:
         unfinished ones), holding with them the worst case of its later steps, which
         ``feed`` sends; False when a cap ends dispatching here."""
         config, control = self._config, self._control
+        while stepper.in_progress >= IN_PROGRESS_PER_WORKER * config.workers:
+            if self._room.is_set():
+                self._room = anyio.Event()
+            await self._room.wait()
         nxt = stepper.begin(item)
         if not nxt.ready:  # done before, or stopped at a step: only records to write
             for result in nxt.results:
@@ -227,6 +236,7 @@ class Dispatcher:
                     if result is None:
                         read_all = True
                     elif (nxt := stepper.finished(result)) is not None:
+                        self._room.set()
                         if nxt.release:
                             self._funds.settle(nxt.release, 0.0, sent=False)
                         for skipped in nxt.results:

@@ -265,3 +265,22 @@ async def test_an_item_without_a_field_a_step_needs_fails_there_and_its_other_st
     assert got[("a/simulate:gpt-4o-mini", "item-1")].status == "ok"
     skipped = got[("c/simulate:gpt-4o-mini", "item-1")]
     assert skipped.error is not None and skipped.error.message == "b: invalid_input"
+
+
+async def test_later_steps_go_before_new_items_once_enough_are_in_progress(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With room for two items in progress, item i+2 starts only once item i has ended:
+    what items in progress hold stays bounded however long the input."""
+    monkeypatch.setattr("engine._dispatch.IN_PROGRESS_PER_WORKER", 2)
+    run = pipeline(tmp_path, 10, workers=1)
+    provider = ScriptedProvider()
+    with anyio.fail_after(20):
+        finished, _ = await execute(run, provider)
+    assert finished.ok == 30
+    order = [r.prompt for r in provider.requests]
+    for i in range(8):
+        started = order.index(f"extract: text number {i + 2}")
+        ended = next(n for n, p in enumerate(order) if p.startswith("summarise") and
+                     p.endswith(f"number {i}"))  # fmt: skip
+        assert ended < started
