@@ -137,6 +137,8 @@ class Funds:
         self.calls_in_flight = 0
         self.exposed_units = 0
         """Reservations of calls sent, or waiting for the log's bound to be sent."""
+        self.batched_units = 0
+        """Reservations of requests in batch jobs at their provider."""
         self._urge = urge
         self.durable_units = budget.spent_units
         """The bound on spending that the log holds (what it says was spent, at first)."""
@@ -153,6 +155,16 @@ class Funds:
             self.exposed_units -= reserved_units
         self._settled.set()
         return charged
+
+    def batched(self, units: int) -> None:
+        """Reservations of ``units`` went to a provider in a batch job: held until
+        ``settle_batched`` replaces them by what their results cost."""
+        self.batched_units += units
+
+    def settle_batched(self, reserved_units: int, actual_usd: float | None) -> int:
+        """``settle`` for a request of a batch job (its result came, or it gave none)."""
+        self.batched_units -= reserved_units
+        return self.settle(reserved_units, actual_usd, sent=False)
 
     async def hold(self, units: int) -> bool:
         """Reserve a new item's ``units``, after any waiting retry, waiting for calls in flight

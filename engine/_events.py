@@ -83,14 +83,18 @@ class ItemFinished:
 class CostUpdated:
     spent_usd: float
     reserved_usd: float
-    """Worst-case cost held by calls in flight and by items handed to a worker that have
-    not been sent yet (waiting at the pause gate or for their pace)."""
+    """Worst-case cost held by calls in flight, by items handed to a worker that have
+    not been sent yet (waiting at the pause gate or for their pace), and by requests in
+    batch jobs."""
     cap_usd: float | None
     in_flight_usd: float = 0.0
     """The part of ``reserved_usd`` held by calls sent and not yet answered."""
     calls_in_flight: int = 0
     """Calls sent and not yet answered: never more than the workers (but while fewer are
     asked for, until the extra ones finish their call)."""
+    batch_usd: float = 0.0
+    """The part of ``reserved_usd`` held by requests in batch jobs at their provider (at
+    the batch price), until their results settle it."""
 
 
 @dataclass(frozen=True, slots=True)

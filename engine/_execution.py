@@ -65,6 +65,8 @@ class Execution:
             self._budget.carry(plan.batch.carried_units)
         self._log = LogTask(plan.writer, self._committed, self._control.fail)
         self._funds = funds = Funds(self._budget, urge=self._log.urge)
+        if plan.batch is not None:
+            funds.batched(plan.batch.carried_units)
         self._log.funds = funds
         self._tracker: JobTracker | None = None
         self._dispatcher = Dispatcher(plan, funds, self._control)
@@ -194,7 +196,13 @@ class Execution:
         what a job cancelled to finish online left unfinished goes to ``late_send``."""
         async with result_send, late_send or nullcontext():
             tracker = JobTracker(
-                self._plan, self._funds, self._control, self._log.note, result_send, late_send
+                self._plan,
+                self._funds,
+                self._control,
+                self._log.note,
+                result_send,
+                late_send,
+                cost_changed=self._emit_cost,
             )
             self._tracker = tracker
             lane = BatchLane(
@@ -262,6 +270,7 @@ class Execution:
                 budget.cap_usd,
                 in_flight_usd=to_usd(funds.exposed_units),
                 calls_in_flight=funds.calls_in_flight,
+                batch_usd=to_usd(funds.batched_units),
             )
         )
 

@@ -47,7 +47,7 @@ from engine._config import (
     with_settings,
 )
 from engine._dispatch import READ_CHUNK
-from engine._errors import BatchdeckError, ConfigError, InputError, RunNotFound
+from engine._errors import BatchdeckError, ConfigError, InputError, ProviderError, RunNotFound
 from engine._events import (
     CacheWarning,
     Event,
@@ -208,6 +208,29 @@ class Run:
                 if api is not None:
                     apis[model] = api
             yield apis
+
+    async def cancel_batch_jobs(self) -> list[tuple[log.BatchRecord, str | None]]:
+        """Ask the provider to cancel each of this run's open jobs: per job, None once asked,
+        else why it could not be. It writes nothing: whoever executes the run next sees
+        them cancelled, logs what they finished, and their other items stay pending."""
+        jobs = [job for job in self.batch_jobs() if job.open and job.job_id is not None]
+        if not jobs:
+            return []
+        asked: list[tuple[log.BatchRecord, str | None]] = []
+        async with self.batch_apis() as apis:
+            for job in jobs:
+                assert job.job_id is not None
+                api = apis.get(job.model)
+                if api is None:
+                    asked.append((job, f"{bare_model(job.model)} has no batch API"))
+                    continue
+                try:
+                    await api.cancel(job.job_id)
+                except ProviderError as exc:
+                    asked.append((job, exc.message))
+                    continue
+                asked.append((job, None))
+        return asked
 
     # ---- control ----
 

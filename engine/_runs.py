@@ -81,6 +81,9 @@ class RunSummary:
     """The process executing the run now (this one included), or None."""
     problem: str | None = None
     """Why a damaged run cannot be read."""
+    batch_jobs: int = 0
+    """Provider batch jobs the run left running at their provider: resuming it fetches
+    their results."""
 
     @property
     def resumable(self) -> bool:
@@ -138,12 +141,14 @@ def _read_summary(run_dir: Path) -> RunSummary:
         ok, failed, skipped = cached.ok, cached.failed, cached.skipped
         truncated = cached.truncated
         cost, state, remaining = cached.cost_usd, cached.state, cached.remaining
+        batch_jobs = cached.batch_jobs_left
         header = next(log.read_records(log_path), {})
     else:
         scanned = log.scan(log_path)
         ok, failed, skipped, cost = scanned.ok, scanned.failed, scanned.skipped, scanned.cost_usd
         truncated = scanned.truncated
         state, remaining, header = scanned.run_state, None, scanned.header or {}
+        batch_jobs = sum(job.open for job in scanned.batches.values())
     done = ok + failed + skipped + truncated
     return RunSummary(
         run_id=run_dir.name,
@@ -159,6 +164,7 @@ def _read_summary(run_dir: Path) -> RunSummary:
         cost_usd=cost,
         state=state,
         holder=holder(run_dir),
+        batch_jobs=batch_jobs,
     )
 
 

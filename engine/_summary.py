@@ -36,6 +36,7 @@ def save(run_dir: Path, finished: RunFinished, elapsed_s: float) -> None:
         "input_tokens": finished.input_tokens,
         "output_tokens": finished.output_tokens,
         "elapsed_s": elapsed_s,
+        "batch_jobs_left": finished.batch_jobs_left,
         "updated": datetime.now(UTC).isoformat(),
     }
     with suppress(OSError):  # a full disk: the summary is a cache, the log is the truth
@@ -62,6 +63,7 @@ def load(run_dir: Path) -> RunFinished | None:
             input_tokens=int(saved["input_tokens"]),
             output_tokens=int(saved["output_tokens"]),
             elapsed_s=float(saved.get("elapsed_s", 0.0)),
+            batch_jobs_left=int(saved.get("batch_jobs_left", 0)),
         )
     except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
         return None

@@ -105,6 +105,8 @@ class JobTracker:
         note: Callable[[dict[str, Any]], None],
         results: MemoryObjectSendStream[ItemResult],
         online: MemoryObjectSendStream[tuple[Item, str]] | None = None,
+        *,
+        cost_changed: Callable[[], None] = lambda: None,
     ) -> None:
         assert plan.batch is not None
         self._plan = plan
@@ -117,6 +119,9 @@ class JobTracker:
         self._online = online
         """Where the unfinished items of a job cancelled by ``--finish-online-after`` go:
         back to the dispatcher, for the workers."""
+        self.cost_changed = cost_changed
+        """Tells subscribers how the money stands (``CostUpdated``): a job was submitted, or
+        ended with requests that gave their reservations back and no result to log."""
         self.saved_usd = 0.0
         """What this execution's batch results would have cost online, less their cost."""
         self.left = 0
@@ -281,11 +286,13 @@ class JobTracker:
         job = replace(self.seen(job, status), closed=True, t=time.time())
         self._note(log.batch_record(job))
         self._control.emit(BatchJobEnded(self.view(job), unfinished))
+        if unfinished:
+            self.cost_changed()
 
     async def _unfinished(self, model: str, item: Item, units: int, online: bool) -> None:
         """A request that gave no result gives its money back; its item stays pending, or
         goes to be finished online."""
-        self._funds.settle(units, 0.0, sent=False)
+        self._funds.settle_batched(units, 0.0)
         self._batch.waiting.discard((model, item.id))
         if online and self._online is not None:
             with suppress(anyio.BrokenResourceError):  # dispatching ended (a cap): pending
@@ -302,11 +309,11 @@ class JobTracker:
         billed = paid is not None
         usage = paid or Usage()
         if price is None or not billed:
-            self._funds.settle(entry.units, 0.0, sent=False)
+            self._funds.settle_batched(entry.units, 0.0)
             cost = 0.0
         else:
             actual = None if usage.unknown else price.cost(usage)
-            charged = self._funds.settle(entry.units, actual, sent=False)
+            charged = self._funds.settle_batched(entry.units, actual)
             cost = to_usd(charged) if actual is None else actual
             if online is not None and actual is not None:
                 self.saved_usd += online.cost(usage) - actual

@@ -174,7 +174,9 @@ class BatchLane:
         # Fsynced now, not with the next group: after a kill, an intent without its id is
         # found again among jobs the log does not know, so this one must be known.
         await self._write_now(log.batch_record(job))
+        self._funds.batched(sum(entry.units for entry in chunk.entries))
         self._control.emit(BatchJobSubmitted(self._tracker.view(job), tuple(chunk.ids)))
+        self._tracker.cost_changed()
         chunk.requests.clear()  # the job holds them now: only the entries stay
         tg.start_soon(self._follow, job)
 

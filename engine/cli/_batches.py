@@ -82,22 +82,13 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 
 async def _cancel(run: Run) -> int:
-    jobs = [job for job in run.batch_jobs() if job.open and job.job_id is not None]
-    if not jobs:
+    asked = await run.cancel_batch_jobs()
+    if not asked:
         print(f"run {run.run_id} has no open batch jobs", file=sys.stderr)
         return 0
-    async with run.batch_apis() as apis:
-        for job in jobs:
-            assert job.job_id is not None
-            api = apis.get(job.model)
-            if api is None:
-                continue
-            try:
-                await api.cancel(job.job_id)
-            except ProviderError as exc:
-                print(f"{job.model} {job.job_id}: not cancelled: {exc.message}", file=sys.stderr)
-                continue
-            print(f"{job.model} {job.job_id}: cancel asked", file=sys.stderr)
+    for job, refused in asked:
+        outcome = "cancel asked" if refused is None else f"not cancelled: {refused}"
+        print(f"{job.model} {job.job_id}: {outcome}", file=sys.stderr)
     print(
         f"their finished results are fetched, and the rest stays pending, when the run goes on:"
         f" batchdeck resume {run.run_id}",

@@ -18,10 +18,18 @@ import pytest
 
 from engine import log
 from engine._errors import ConfigError, ProviderError
-from engine._events import BatchJobEnded, BatchJobProgressed, BatchJobSubmitted, ItemFinished
+from engine._events import (
+    BatchJobEnded,
+    BatchJobProgressed,
+    BatchJobSubmitted,
+    CostUpdated,
+    ItemFinished,
+)
+from engine._paths import SUMMARY_NAME
 from engine._prices import PriceTable
 from engine._results import ItemResult
 from engine._run import SIM_BATCH_DIR, Run
+from engine._runs import summarize
 from engine.providers._sim_batch import JOB_FILE, accepted_custom_ids
 from engine.providers.simulate import SimulateProvider
 from tests.engine.scripted import execute, items, make_run, until
@@ -294,3 +302,44 @@ async def test_results_cut_off_on_the_way_are_read_again_without_doubles(tmp_pat
     assert (finished.ok, finished.remaining, api.readings) == (10, 0, 2)
     pairs = Counter(r.id for r in results(run))
     assert len(pairs) == 10 and set(pairs.values()) == {1}
+
+
+async def test_money_held_by_batch_jobs_is_published_until_their_results_settle_it(
+    tmp_path: Path,
+) -> None:
+    run = make_run(
+        tmp_path, items(20), batch=True, max_cost=1.0, sim={"latency_ms": 0, "batch_s": 100}
+    )
+    first, events = await execute(run, detach=True)
+    submitted = next(i for i, e in enumerate(events) if isinstance(e, BatchJobSubmitted))
+    after = [e for e in events[submitted:] if isinstance(e, CostUpdated)]
+    assert after and after[0].batch_usd == after[0].reserved_usd > 0  # all of it is at simulate
+    assert first.batch_jobs_left == 1
+    assert summarize(run.run_dir).batch_jobs == 1  # from summary.json
+    (run.run_dir / SUMMARY_NAME).unlink()
+    assert summarize(run.run_dir).batch_jobs == 1  # from the log
+
+    again = Run.open(run.run_dir).for_resume(sim_batch_s=0.05, poll_s=0.02)
+    store_jobs = jobs_in_store(again)
+    for job in store_jobs:  # it ends now
+        job.update(created_at=time.time() - 200)
+        (store(again) / job["id"] / JOB_FILE).write_bytes(orjson.dumps(job))
+    finished, events = await execute(again)
+    costs = [e for e in events if isinstance(e, CostUpdated)]
+    assert all(e.batch_usd >= 0 for e in costs)  # what it settles was carried in
+    assert (finished.ok, costs[-1].batch_usd, costs[-1].reserved_usd) == (20, 0.0, 0.0)
+    assert summarize(run.run_dir).batch_jobs == 0
+
+
+async def test_cancel_batch_jobs_asks_the_provider_and_leaves_the_items_pending(
+    tmp_path: Path,
+) -> None:
+    run = make_run(tmp_path, items(10), batch=True, sim={"latency_ms": 0, "batch_s": 100})
+    await execute(run, detach=True)
+    asked = await run.cancel_batch_jobs()
+    assert [(job.model, refused) for job, refused in asked] == [(MODEL, None)]
+    assert await run.cancel_batch_jobs() != []  # the log knows it open until a resume reads it
+    again = Run.open(run.run_dir).for_resume(poll_s=0.02)
+    finished, events = await execute(again, detach=True)
+    ended = [e for e in events if isinstance(e, BatchJobEnded)]
+    assert [e.job.state for e in ended][:1] == ["cancelled"] and ended[0].unfinished == 10
