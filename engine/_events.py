@@ -195,7 +195,8 @@ class BatchJobSubmitted:
 
     job: BatchJob
     ids: tuple[str, ...] = ()
-    """The item ids it holds (empty for a job re-attached: its items were counted before)."""
+    """The ids of the items it holds that have no result yet (for a job re-attached: those
+    the log holds no result for)."""
 
 
 @dataclass(frozen=True, slots=True)

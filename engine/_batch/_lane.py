@@ -91,6 +91,8 @@ class BatchLane:
                     running = await self._tracker.first_look(job)
                     if running is None:
                         continue
+                    view = self._tracker.view(running)
+                    self._control.emit(BatchJobSubmitted(view, self._waiting(running)))
                     self._slots.take()
                     tg.start_soon(self._follow, running)
             finally:
@@ -104,6 +106,11 @@ class BatchLane:
                     await self._add(work, tg)
             for model in list(self._chunks):
                 await self._submit(self._chunks.pop(model), tg)
+
+    def _waiting(self, job: log.BatchRecord) -> tuple[str, ...]:
+        """The ids of a re-attached job's requests the log holds no result for."""
+        status = self._plan.state.status
+        return tuple(id for _, id, line, _ in job.items if status(job.model, id, line) is None)
 
     async def _add(self, work: Work, tg: TaskGroup) -> None:
         api = self._batch.apis[work.model]

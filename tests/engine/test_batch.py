@@ -343,3 +343,12 @@ async def test_cancel_batch_jobs_asks_the_provider_and_leaves_the_items_pending(
     finished, events = await execute(again, detach=True)
     ended = [e for e in events if isinstance(e, BatchJobEnded)]
     assert [e.job.state for e in ended][:1] == ["cancelled"] and ended[0].unfinished == 10
+
+
+async def test_a_job_re_attached_is_published_with_the_items_still_in_it(tmp_path: Path) -> None:
+    run = make_run(tmp_path, items(10), batch=True, sim={"latency_ms": 0, "batch_s": 100})
+    await execute(run, detach=True)
+    finished, events = await execute(Run.open(run.run_dir).for_resume(), detach=True)
+    (again,) = [e for e in events if isinstance(e, BatchJobSubmitted)]
+    assert set(again.ids) == {f"item-{i}" for i in range(10)} and again.job.state == "running"
+    assert finished.batch_jobs_left == 1
