@@ -247,7 +247,7 @@ class BatchdeckApp(App[None]):
             self.exit()
             return
         if not isinstance(self.screen, QuitScreen):
-            self.push_screen(QuitScreen(), self._quit_chosen)
+            self.push_screen(QuitScreen(self.model.open_batch_jobs), self._quit_chosen)
 
     def _quit_chosen(self, choice: QuitChoice | None) -> None:
         if choice == "stop":

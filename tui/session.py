@@ -27,11 +27,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Collection, Coroutine
+from contextlib import suppress
 from functools import partial
 from typing import Any, Final
 
 from textual.app import App
-from textual.worker import Worker
+from textual.worker import Worker, WorkerCancelled, WorkerFailed
 
 from engine import (
     BatchdeckError,
@@ -147,6 +148,22 @@ class RunSession:
         """Send nothing more; calls in flight finish and are logged; resumable later."""
         if self.run is not None and self.running:
             self.run.stop()
+
+    async def cancel_batch_jobs(self) -> list[tuple[str, str | None]]:
+        """Once the run stopped, ask the providers to cancel its open batch jobs: per job
+        id, None once asked, else why not. The log learns of it when the run next goes
+        on (resume fetches what they finished; the rest is pending)."""
+        run, worker = self.run, self.worker
+        if run is None:
+            return []
+        if worker is not None and not worker.is_finished:
+            with suppress(WorkerFailed, WorkerCancelled):  # the app reports its failure
+                await worker.wait()
+        try:
+            asked = await run.cancel_batch_jobs()
+        except BatchdeckError as exc:  # no key for the provider, a damaged log
+            return [("the run's batch jobs", str(exc))]
+        return [(job.job_id or job.token, refused) for job, refused in asked]
 
     def abort(self) -> None:
         """Cancel calls in flight too; they run again on resume."""

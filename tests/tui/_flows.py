@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Final
 
+import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
 
@@ -65,3 +66,17 @@ async def start(app: BatchdeckApp, pilot: Pilot[None], **caps: str) -> None:
 
 def finished(app: BatchdeckApp) -> bool:
     return not app.session.running and app.session.model.finished is not None
+
+
+class Notices:
+    """Every notification the app shows, as (severity, message), oldest first."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.seen: list[tuple[str, str]] = []
+        original = BatchdeckApp.notify
+
+        def notify(app: BatchdeckApp, message: str, **kwargs: object) -> None:
+            self.seen.append((str(kwargs.get("severity", "information")), message))
+            original(app, message, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(BatchdeckApp, "notify", notify)

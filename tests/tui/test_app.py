@@ -9,7 +9,7 @@ from textual.binding import Binding
 
 from engine._events import CapReached
 from tests.tui._factories import FakeClock, started
-from tests.tui._flows import finished, start, until
+from tests.tui._flows import Notices, finished, start, until
 from tests.tui._scenes import busy_run
 from themes import BATCHDECK_LIGHT, DEFAULT_THEME, THEMES
 from tui.app import BatchdeckApp, make_app
@@ -20,23 +20,6 @@ from tui.settings import Settings, load_settings, save_settings, settings_path
 from tui.widgets.item_table import ItemTable
 
 pytestmark = pytest.mark.anyio
-
-
-class Notices:
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.seen: list[tuple[str, str]] = []
-        original = BatchdeckApp.notify
-
-        def notify(app: BatchdeckApp, message: str, **kwargs: object) -> None:
-            self.seen.append((str(kwargs.get("severity", "information")), message))
-            original(app, message, **kwargs)  # type: ignore[arg-type]
-
-        monkeypatch.setattr(BatchdeckApp, "notify", notify)
-
-
-@pytest.fixture
-def notices(monkeypatch: pytest.MonkeyPatch) -> Notices:
-    return Notices(monkeypatch)
 
 
 def test_every_binding_batchdeck_declares_has_an_id() -> None:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from engine._events import (
+    BatchJob,
+    BatchJobEnded,
+    BatchJobSubmitted,
     CapReached,
     CostUpdated,
     InputWarning,
@@ -132,6 +137,8 @@ def test_a_retry_moves_the_row_through_retrying_and_back(model: RunModel) -> Non
     assert model.counts == {
         "running": 0,
         "retrying": 0,
+        "submitted": 0,
+        "pending": 0,
         "ok": 1,
         "failed": 0,
         "skipped": 0,
@@ -364,3 +371,20 @@ def test_unknown_event_types_are_ignored(model: RunModel) -> None:
 
     model.apply_all([run_started(), FutureEvent(), started("a")])  # type: ignore[list-item]
     assert model.counts["running"] == 1
+
+
+def test_a_batch_jobs_items_are_submitted_until_results_and_pending_if_it_gave_none(
+    model: RunModel,
+) -> None:
+    job = BatchJob(MODEL, "batch_1", "running", 3, 0, 0, 3, submitted_at=0.0, expires_at=None)
+    model.apply_all([run_started(MODEL), BatchJobSubmitted(job, ("a", "b", "c"))])
+    assert [row.status for row in map(model.store.__getitem__, range(3))] == ["submitted"] * 3
+    assert model.counts["submitted"] == model.per_model[MODEL].counts["submitted"] == 3
+    assert list(model.store.view("active")) == [0, 1, 2] and model.open_batch_jobs == 1
+    ended = replace(job, state="expired", succeeded=1, processing=0)
+    model.apply_all([finished("a"), BatchJobEnded(ended, unfinished=2)])
+    rows = {row.id: row for row in map(model.store.__getitem__, range(3))}
+    assert (rows["a"].status, rows["b"].status, rows["c"].status) == ("ok", "pending", "pending")
+    assert "batch job batch_1 expired" in rows["b"].preview
+    assert (model.counts["submitted"], model.counts["pending"], model.counts["ok"]) == (0, 2, 1)
+    assert model.open_batch_jobs == 0

@@ -16,6 +16,7 @@ consistent and a test with a frozen clock gets the same screen every time.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
@@ -157,6 +158,8 @@ class RunModel:
         """Held by calls in flight and by items a worker holds that are not sent yet."""
         self.in_flight_usd = 0.0
         """Held by calls sent and not yet answered."""
+        self.batch_usd = 0.0
+        """Held by requests in provider batch jobs (at the batch price)."""
         self.calls_in_flight: int | None = None
         """Calls sent and not yet answered, as the engine last said (None before it did):
         rows still ``running`` may be answered and waiting for the log's next write."""
@@ -179,6 +182,9 @@ class RunModel:
         self.rate_limits: dict[str, RateLimitState] = {}
         self.batch_jobs: dict[str, BatchJob] = {}
         """Provider batch jobs by job id, as last reported."""
+        self._job_items: dict[str, tuple[str, tuple[str, ...]]] = {}
+        """(model, item ids) of each job that has not ended: shown ``submitted``."""
+        self._ended_jobs: set[str] = set()
         self.caps_reached: list[CapReached] = []
         self.failure: str | None = None
         self.elsewhere: str | None = None
@@ -213,9 +219,9 @@ class RunModel:
             CacheWarning: self._on_input_warning,
             RunFailed: self._on_run_failed,
             RunFinished: self._on_run_finished,
-            BatchJobSubmitted: self._on_batch_job,
+            BatchJobSubmitted: self._on_batch_job_submitted,
             BatchJobProgressed: self._on_batch_job,
-            BatchJobEnded: self._on_batch_job,
+            BatchJobEnded: self._on_batch_job_ended,
         }
 
     # -- feeding -----------------------------------------------------------------
@@ -258,6 +264,11 @@ class RunModel:
     @property
     def active(self) -> int:
         return self.counts["running"] + self.counts["retrying"]
+
+    @property
+    def open_batch_jobs(self) -> int:
+        """Provider batch jobs submitted and not ended (as far as this model heard)."""
+        return sum(job.job_id not in self._ended_jobs for job in self.batch_jobs.values())
 
     @property
     def remaining(self) -> int | None:
@@ -332,6 +343,14 @@ class RunModel:
             self.counts[new] += 1
         return stats
 
+    def _move_many(self, model: str, old: RowStatus | None, new: RowStatus, rows: int) -> None:
+        stats = self.per_model.get(model) or self._add_model(model)
+        if old is not None:
+            stats.counts[old] -= rows
+            self.counts[old] -= rows
+        stats.counts[new] += rows
+        self.counts[new] += rows
+
     def _on_run_started(self, event: RunStarted) -> None:
         self.now = self._clock()
         self._started_at = self.now
@@ -392,10 +411,31 @@ class RunModel:
         self.reserved_usd = event.reserved_usd
         self.in_flight_usd = event.in_flight_usd
         self.calls_in_flight = event.calls_in_flight
+        self.batch_usd = event.batch_usd
         self.cap_usd = event.cap_usd
 
-    def _on_batch_job(self, event: BatchJobSubmitted | BatchJobProgressed | BatchJobEnded) -> None:
+    def _on_batch_job(self, event: BatchJobProgressed) -> None:
         self.batch_jobs[event.job.job_id] = event.job
+
+    def _on_batch_job_submitted(self, event: BatchJobSubmitted) -> None:
+        job = event.job
+        self.batch_jobs[job.job_id] = job
+        self._ended_jobs.discard(job.job_id)
+        if not event.ids:
+            return
+        self._job_items[job.job_id] = (job.model, event.ids)
+        before = self.store.submit(event.ids, job.model, f"in batch job {job.job_id}")
+        for old, moved in Counter(before).items():
+            self._move_many(job.model, old, "submitted", moved)
+
+    def _on_batch_job_ended(self, event: BatchJobEnded) -> None:
+        job = event.job
+        self.batch_jobs[job.job_id] = job
+        self._ended_jobs.add(job.job_id)
+        model, ids = self._job_items.pop(job.job_id, (job.model, ()))
+        if event.unfinished and ids:
+            note = f"batch job {job.job_id} {job.state} without it: resume sends it again"
+            self._move_many(model, "submitted", "pending", self.store.unsubmit(ids, model, note))
 
     def _on_rate_limit_updated(self, event: RateLimitUpdated) -> None:
         self.rate_limits[event.model] = RateLimitState(event, self._clock())

@@ -34,9 +34,13 @@ from typing import Final, Literal, get_args
 from engine import ErrorInfo, ItemResult
 from tui.model._column import StrColumn
 
-RowStatus = Literal["running", "retrying", "ok", "failed", "skipped", "truncated"]
+RowStatus = Literal[
+    "running", "retrying", "submitted", "pending", "ok", "failed", "skipped", "truncated"
+]
+"""``submitted``: in a provider batch job, until its result arrives; ``pending``: its job
+ended without a result for it (expired, cancelled), so a resume sends it again."""
 StatusFilter = Literal["all", "active", "ok", "failed", "skipped", "truncated"]
-"""What the item table can be filtered to: ``active`` is running or retrying."""
+"""What the item table can be filtered to: ``active`` is running, retrying or submitted."""
 
 STATUS_FILTERS: Final[tuple[StatusFilter, ...]] = (
     "all",
@@ -58,9 +62,11 @@ _COMPACT_MIN_STALE: Final = 1024
 _GROW_ROWS: Final = 4096
 """Numeric columns grow by this many zeroed rows at a time, not one append per field."""
 
-_STATUS_BUCKET: Final[dict[RowStatus, StatusFilter]] = {
+_STATUS_BUCKET: Final[dict[RowStatus, str]] = {
     "running": "active",
     "retrying": "active",
+    "submitted": "active",
+    "pending": "pending",
     "ok": "ok",
     "failed": "failed",
     "skipped": "skipped",
@@ -85,7 +91,8 @@ class Row:
     cost_usd: float
     latency_ms: float
     preview: str
-    """The start of the output (ok) or of the error message (failed, retrying)."""
+    """The start of the output (ok) or of the error message (failed, retrying); for a pair
+    in a batch job, which job."""
     error_kind: str | None
     """The error's kind for failed, skipped and retrying rows (the status if it had none)."""
     delay_s: float
@@ -298,6 +305,44 @@ class ItemStore:
         self.version += 1
         self._versions[position] = self.version
         return old
+
+    def submit(self, ids: Sequence[str], model: str, note: str) -> list[RowStatus | None]:
+        """A provider batch job took these pairs: ``submitted`` until their results arrive.
+        Each row's status before (None for a new row)."""
+        index = self._index.get(model) or self._ids_of(model)
+        before: list[RowStatus | None] = []
+        for id in ids:
+            position = index.get(id)
+            if position is None:
+                position = self._create(id, model, "submitted", None)
+                before.append(None)
+            else:
+                old = _STATUSES[self._status[position]]
+                if old in FINISHED:  # sent again: its attempts count on from the earlier ones
+                    self._earlier_attempts[position] = self._attempts[position]
+                self._set_status(position, "submitted", None)
+                self._delays.pop(position, None)
+                before.append(old)
+            self._noted(position, note)
+        return before
+
+    def unsubmit(self, ids: Sequence[str], model: str, note: str) -> int:
+        """A batch job ended without these pairs' results: those still ``submitted`` are
+        ``pending`` again. How many were."""
+        index = self._index.get(model) or self._ids_of(model)
+        moved = 0
+        for id in ids:
+            position = index.get(id)
+            if position is not None and _STATUSES[self._status[position]] == "submitted":
+                self._set_status(position, "pending", None)
+                self._noted(position, note)
+                moved += 1
+        return moved
+
+    def _noted(self, position: int, note: str) -> None:
+        self._previews[position] = note
+        self.version += 1
+        self._versions[position] = self.version
 
     def finish(self, result: ItemResult) -> RowStatus | None:
         """The pair's terminal record; returns the row's status before."""

@@ -5,7 +5,9 @@ killed), so it runs in a thread inside a worker and the screen draws at once.
 A person keeps tens of runs, not millions, so Textual's ``DataTable`` is the
 right table here. Acting on a run is the app's: the screen posts what was asked.
 A run another process is executing shows as "running elsewhere" and cannot be
-resumed here (the engine would refuse it too); a damaged one shows why.
+resumed here (the engine would refuse it too); a damaged one shows why; one that
+left provider batch jobs running shows as waiting on them (resuming it fetches
+their results).
 
 The cursor starts on the run the app shows, so ``x`` right after ``h`` exports
 that run; each key acts on the highlighted row by its key, never by its index.
@@ -44,6 +46,9 @@ def state_of(summary: RunSummary) -> str:
         return "running here" if summary.holder.is_this_process else "running elsewhere"
     if summary.problem is not None:
         return f"damaged: {summary.problem}"
+    if summary.batch_jobs and summary.resumable:
+        jobs = "job" if summary.batch_jobs == 1 else "jobs"
+        return f"waiting on {summary.batch_jobs:,} provider {jobs}"
     return f"{summary.state} (resumable)" if summary.resumable else summary.state
 
 

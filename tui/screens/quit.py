@@ -3,7 +3,9 @@
 The engine runs inside the app's own event loop, so quitting the app ends the
 run either way; what the user chooses is how. Both ways out keep the run
 resumable (the log holds every finished item; unfinished ones run again on
-resume), so the dialog says what each costs rather than warning about loss.
+resume), so the dialog says what each costs rather than warning about loss. A
+run's provider batch jobs are never cancelled by quitting: they go on at their
+provider, and the dialog says so (resume fetches their results).
 
 The screen only answers; the app acts on the answer (``Run.stop()`` or
 ``Run.abort()``, waits for the run to end, then exits).
@@ -13,13 +15,10 @@ from __future__ import annotations
 
 from typing import ClassVar, Final, Literal
 
-from textual import on
-from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
-from textual.screen import ModalScreen
-from textual.widgets import Button, Static
 from textual.widgets.button import ButtonVariant
+
+from tui.screens.dialog import ChoiceDialog
 
 QuitChoice = Literal["stop", "abort", "cancel"]
 """``stop``: send nothing more, let calls in flight finish and be logged, then quit.
@@ -32,13 +31,27 @@ CHOICES: Final[tuple[tuple[QuitChoice, str, str, ButtonVariant], ...]] = (
     ("cancel", "Keep running", "k", "default"),
 )
 """(answer, button label, key, button variant) in the order the buttons are shown."""
-_BY_BUTTON: Final[dict[str, QuitChoice]] = {f"quit-{choice[0]}": choice[0] for choice in CHOICES}
 
 
-class QuitScreen(ModalScreen[QuitChoice]):
+def _text(batch_jobs: int) -> str:
+    if not batch_jobs:
+        return (
+            "Quitting ends the run. Finished items stay in its log, and the rest "
+            "run when you resume it from History or with batchdeck resume."
+        )
+    jobs = "its batch job keeps" if batch_jobs == 1 else f"its {batch_jobs:,} batch jobs keep"
+    return (
+        f"Quitting ends the run here; {jobs} running at the provider. Finished items "
+        "stay in its log; resuming it from History or with batchdeck resume fetches "
+        "the jobs' results and runs the rest."
+    )
+
+
+class QuitScreen(ChoiceDialog[QuitChoice]):
     """Asks how to quit a live run; dismisses with a ``QuitChoice``."""
 
-    CSS_PATH = "screens.tcss"
+    PREFIX = "quit"
+    CHOICES = CHOICES
     AUTO_FOCUS = "#quit-stop"
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -47,22 +60,6 @@ class QuitScreen(ModalScreen[QuitChoice]):
         Binding("k,escape", "choose('cancel')", "Keep running", id="quit.cancel"),
     ]
 
-    def compose(self) -> ComposeResult:
-        with Vertical(id="quit-dialog") as dialog:
-            dialog.border_title = "A run is going"
-            yield Static(
-                "Quitting ends the run. Finished items stay in its log, and the rest "
-                "run when you resume it from History or with batchdeck resume.",
-                markup=False,
-            )
-            for choice, label, key, variant in CHOICES:
-                yield Button(
-                    f"{label} ({key})", id=f"quit-{choice}", classes="choice", variant=variant
-                )
-
-    def action_choose(self, choice: QuitChoice) -> None:
-        self.dismiss(choice)
-
-    @on(Button.Pressed, ".choice")
-    def _chosen(self, event: Button.Pressed) -> None:
-        self.dismiss(_BY_BUTTON[event.button.id or ""])
+    def __init__(self, batch_jobs: int = 0) -> None:
+        """``batch_jobs``: the run's provider jobs not ended, which quitting leaves going."""
+        super().__init__("A run is going", _text(batch_jobs))

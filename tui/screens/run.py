@@ -31,6 +31,7 @@ from textual.widgets import Footer, Input
 from tui.screens.export import ExportScreen
 from tui.screens.failures import FailuresScreen
 from tui.screens.inspector import InspectorScreen
+from tui.screens.stop import StopChoice, StopScreen
 from tui.session import RunSession
 from tui.widgets._panel import ModelSync
 from tui.widgets.batch_jobs import BatchJobs
@@ -169,6 +170,12 @@ class RunScreen(Screen[None]):
             self.notify("No run is going.", severity="warning")
             return
         self.session.toggle_pause()
+        run = self.session.run
+        if run is not None and run.paused and (run.config.batch_models or self.model.batch_jobs):
+            self.notify(
+                "Paused: no batch job is submitted or looked at until you resume; "
+                "jobs already submitted keep running at the provider."
+            )
         self._figures_at = -FIGURES_EVERY_S
         self.pump()
 
@@ -176,10 +183,40 @@ class RunScreen(Screen[None]):
         if not self.session.running:
             self.notify("No run is going.", severity="warning")
             return
+        jobs = self.model.open_batch_jobs
+        if jobs and not self.session.stopping:
+            self.app.push_screen(StopScreen(jobs), self._stop_chosen)
+            return
+        self._stop("Stopping… calls in flight finish first; the run stays resumable.")
+
+    def _stop_chosen(self, choice: StopChoice | None) -> None:
+        if choice == "leave":
+            self._stop(
+                "Stopping… the batch jobs keep running at the provider: resume the run "
+                "(History, r) to fetch their results."
+            )
+        elif choice == "cancel_jobs":
+            self._stop("Stopping… then the batch jobs are cancelled at the provider.")
+            self._cancel_jobs()
+
+    def _stop(self, message: str) -> None:
         self.session.stop()
-        self.notify("Stopping… calls in flight finish first; the run stays resumable.")
+        self.notify(message)
         self._figures_at = -FIGURES_EVERY_S
         self.pump()
+
+    @work(group="cancel-jobs", exclusive=True, exit_on_error=False)
+    async def _cancel_jobs(self) -> None:
+        asked = await self.session.cancel_batch_jobs()
+        refused = [f"{job}: {why}" for job, why in asked if why is not None]
+        cancelled = len(asked) - len(refused)
+        if cancelled:
+            self.notify(
+                f"Cancel asked for {cancelled:,} batch job{'s' if cancelled != 1 else ''}: "
+                "resuming the run fetches what they finished; the rest goes out again."
+            )
+        for line in refused:
+            self.notify(f"Not cancelled: {line}", severity="error")
 
     def action_workers(self, delta: int) -> None:
         count = self.session.add_workers(delta)

@@ -7,8 +7,11 @@ exceeds the cap. The bar shows both, spent solid and reserved shaded, so a
 user sees how close the run is to its cap before the next batch of answers
 arrives. "In flight" is the part held by calls sent and not answered: it is
 zero while a paused run has nothing out, though the items waiting at the pause
-gate still hold their reservation (the bar and "held" show that). Each line
-says the same in fewer cells when the panel is narrow, never wrapping.
+gate still hold their reservation (the bar and "held" show that). A run with
+provider batch jobs has a line for what their requests hold, at the batch price,
+until their results come (hours, maybe): without a cap there is no bar to show
+it. Each line says the same in fewer cells when the panel is narrow, never
+wrapping.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ class CostMeter(ModelPanel):
     }
     """
 
-    _figures: tuple[float, float, float, float | None, int, int, int] | None = None
+    _figures: tuple[float, float, float, float, float | None, int, int, int, int] | None = None
 
     def model_changed(self) -> None:
         model = self.model
@@ -52,10 +55,12 @@ class CostMeter(ModelPanel):
             model.spent_usd,
             model.reserved_usd,
             model.in_flight_usd,
+            model.batch_usd,
             model.cap_usd,
             len(model.unpriced),
             model.cached,
             model.finished_items,
+            len(model.batch_jobs),
         )
         if figures != self._figures:
             self._figures = figures
@@ -87,6 +92,13 @@ class CostMeter(ModelPanel):
         )
         text.append(f"\n{flight_label}", label)
         text.append(in_flight)
+        if model.batch_jobs:
+            in_jobs = _format.money(model.batch_usd)
+            jobs_label = _format.fitting(
+                width - len(in_jobs), "held by batch jobs ", "in batch jobs ", "batch "
+            )
+            text.append(f"\n{jobs_label}", label)
+            text.append(in_jobs)
         rate = model.cache_hit_rate
         if rate is not None and model.cached:  # a run the cache had nothing for shows no line
             text.append("\nresponse cache ", label)

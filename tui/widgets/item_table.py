@@ -127,6 +127,8 @@ class ItemTable(ScrollView, can_focus=True, inherit_bindings=False):
         "item-table--cursor",
         "item-table--running",
         "item-table--retrying",
+        "item-table--submitted",
+        "item-table--pending",
         "item-table--ok",
         "item-table--failed",
         "item-table--skipped",
@@ -144,6 +146,8 @@ class ItemTable(ScrollView, can_focus=True, inherit_bindings=False):
         & > .item-table--dim { color: $text-muted; }
         & > .item-table--running { color: $text-primary; }
         & > .item-table--retrying { color: $text-warning; }
+        & > .item-table--submitted { color: $text-accent; }
+        & > .item-table--pending { color: $text-muted; }
         & > .item-table--ok { color: $text-success; }
         & > .item-table--failed { color: $text-error; }
         & > .item-table--skipped { color: $text-muted; }
@@ -598,7 +602,7 @@ class ItemTable(ScrollView, can_focus=True, inherit_bindings=False):
 
     @staticmethod
     def _preview(row: Row, width: int) -> str:
-        if row.status in ("ok", "running"):
+        if row.status in ("ok", "running", "submitted", "pending"):
             text = row.preview
         elif row.status == "retrying":
             text = f"{row.error_kind}, retry in {row.delay_s:.1f}s: {row.preview}"

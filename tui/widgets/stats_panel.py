@@ -1,4 +1,5 @@
-"""Where the run's pairs stand: ok, failed, skipped, in flight, retrying.
+"""Where the run's pairs stand: ok, failed, skipped, in flight, retrying, and in a run with
+provider batch jobs, submitted (in a job, waiting for its results).
 
 Percentages are of the run's total (item, model) pairs once the reader has
 counted them; before that the counts stand alone. "in flight" is the engine's
@@ -30,6 +31,7 @@ class StatsPanel(ModelPanel):
         "stats-panel--skipped",
         "stats-panel--running",
         "stats-panel--retrying",
+        "stats-panel--submitted",
     }
 
     DEFAULT_CSS = """
@@ -41,6 +43,7 @@ class StatsPanel(ModelPanel):
         & > .stats-panel--skipped { color: $text-muted; }
         & > .stats-panel--running { color: $text-primary; }
         & > .stats-panel--retrying { color: $text-warning; }
+        & > .stats-panel--submitted { color: $text-accent; }
     }
     """
 
@@ -54,6 +57,7 @@ class StatsPanel(ModelPanel):
             ("skipped", "skipped", counts["skipped"], True),
             ("in flight", "running", model.running, False),
             ("retrying", "retrying", counts["retrying"], False),
+            *([("submitted", "submitted", counts["submitted"], True)] if model.batch_jobs else []),
         ]
 
     def render(self) -> RenderableType:
