@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input, OptionList, SelectionList, Static, TextArea
 
-from engine import DEFAULT_MODEL, PriceTable
+from engine import DEFAULT_MODEL, PriceTable, estimate
 from engine.keys import KeyStatus
 from tests.tui._flows import SIZE, TICKET_COUNT, TICKETS, set_up, settle, until
 from tui.app import BatchdeckApp, make_app
-from tui.model import ModelChoice, default_models, model_choices
+from tui.model import ModelChoice, default_models, estimate_text, model_choices
 from tui.screens.run import RunScreen
 from tui.screens.setup import SetupScreen
 from tui.settings import Settings, load_settings, save_settings
@@ -196,3 +196,42 @@ async def test_the_most_recent_file_is_previewed_and_the_others_are_offered() ->
         await settle(app, pilot)
         assert screen.query_one("#path", Input).value == str(older)
         assert _text(screen, "#preview-summary").startswith("csv · 50 items")
+
+
+async def test_b_sets_a_model_batch_with_both_prices_shown_and_the_estimate_following() -> None:
+    price = PriceTable.load().lookup(DEFAULT_MODEL)
+    assert price is not None
+    app = await _setup_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await set_up(app, pilot, sim_latency_ms="0")
+        online = _text(screen, "#estimate")
+        picker = screen.query_one("#models", SelectionList)
+        picker.focus()
+        picker.highlighted = 0
+        await pilot.press("b")
+        await settle(app, pilot)
+        detail = _text(screen, "#model-detail")
+        assert f"online: {price.describe()}\n" in detail
+        assert f"batch:  {price.batch().describe()}  ← this run" in detail
+        config = screen.config()
+        assert config is not None and config.models == (f"{DEFAULT_MODEL}@batch",)
+        assert config.batch_models == {f"{DEFAULT_MODEL}@batch"}
+        shown = _text(screen, "#estimate")
+        assert shown == estimate_text(estimate(config), config) and shown != online
+        assert "batch jobs: results within 24 h" in shown
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+    assert load_settings().settings.models == (f"{DEFAULT_MODEL}@batch",)
+
+    again = await _setup_app()  # the choice is remembered, as the model and its mode
+    async with again.run_test(size=SIZE) as pilot:
+        screen = await set_up(again, pilot, sim_latency_ms="0")
+        picker = screen.query_one("#models", SelectionList)
+        assert picker.selected == [DEFAULT_MODEL]
+        assert str(picker.get_option_at_index(0).prompt).endswith("  batch")
+        picker.focus()
+        picker.highlighted = 0
+        await pilot.press("b")  # and back online
+        config = screen.config()
+        assert config is not None and config.models == (f"{DEFAULT_MODEL}@online",)
+        assert not config.batch_models

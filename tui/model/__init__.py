@@ -19,8 +19,11 @@ from tui.model._setup import (
     default_models,
     estimate_text,
     initial_texts,
+    mode_text,
     model_choices,
     read_form,
+    split_modes,
+    with_modes,
 )
 from tui.model._store import (
     FINISHED,
@@ -60,6 +63,9 @@ __all__ = [
     "default_models",
     "estimate_text",
     "initial_texts",
+    "mode_text",
     "model_choices",
     "read_form",
+    "split_modes",
+    "with_modes",
 ]

@@ -17,7 +17,7 @@ named by its label; one the model refuses is named by the field the engine's
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -26,14 +26,17 @@ from engine import (
     SETTINGS,
     ConfigError,
     Estimate,
+    Mode,
     Price,
     PriceTable,
     RunConfig,
     Setting,
+    bare_model,
     config_fields,
     env_settings,
     load_schema,
     make_config,
+    model_mode,
 )
 from engine.keys import KeyStatus
 from engine.providers import PRESETS, base_url_for, is_local
@@ -171,6 +174,8 @@ class ModelChoice:
     """Input plus output price per million tokens: what "cheapest" compares."""
     source: str = ""
     """Where the price comes from and how recent it is."""
+    batch_price: str = ""
+    """What the same calls cost through the provider's batch API ("" when unknown)."""
 
 
 def model_choices(prices: PriceTable, keys: Sequence[KeyStatus]) -> list[ModelChoice]:
@@ -198,6 +203,7 @@ def _choice(prices: PriceTable, spec: str, key: str) -> ModelChoice:
         True,
         None if price is None else price.input + price.output,
         f"prices: {prices.user_file}" if own else f"prices: {prices.as_of}",
+        _batch_text(price),
     )
 
 
@@ -223,12 +229,47 @@ def added_choices(
         else:
             key, has_key = f"at {where}, no key", False
         per_million = None if price is None else price.input + price.output
-        choices.append(ModelChoice(spec, shown, key, has_key, per_million))
+        choices.append(
+            ModelChoice(spec, shown, key, has_key, per_million, batch_price=_batch_text(price))
+        )
     return choices
 
 
 def _price_text(price: Price | None) -> str:
     return "price unknown" if price is None else price.describe()
+
+
+def _batch_text(price: Price | None) -> str:
+    return "" if price is None else price.batch().describe()
+
+
+def split_modes(specs: Sequence[str]) -> tuple[tuple[str, ...], dict[str, Mode]]:
+    """Model specs as a run names them (``openai:gpt-4o-mini@batch``) -> the models, and the
+    mode each one chose by its suffix."""
+    models = tuple(bare_model(spec) for spec in specs)
+    modes = {
+        bare: model_mode(spec, batch=True)
+        for spec, bare in zip(specs, models, strict=True)
+        if spec != bare
+    }
+    return models, modes
+
+
+def with_modes(models: Sequence[str], modes: Mapping[str, Mode]) -> tuple[str, ...]:
+    """The specs a run gets: each model with the mode chosen for it as its suffix (none:
+    the run's ``batch`` setting decides)."""
+    return tuple(f"{m}@{modes[m]}" if m in modes else m for m in models)
+
+
+def mode_text(choice: ModelChoice, mode: Mode) -> str:
+    """A model's prices both ways, the way its calls go marked: what the form's detail shows."""
+    if not choice.batch_price:
+        return f"online: {choice.price}  (goes {mode}; b switches)"
+    lines = (("online", choice.price), ("batch", choice.batch_price))
+    return "\n".join(
+        f"{way + ':':<8}{price}" + ("  ← this run (b switches)" if way == mode else "")
+        for way, price in lines
+    )
 
 
 def default_models(saved: Sequence[str], choices: Sequence[ModelChoice]) -> tuple[str, ...]:
@@ -246,7 +287,8 @@ def default_models(saved: Sequence[str], choices: Sequence[ModelChoice]) -> tupl
 
 
 def estimate_text(found: Estimate, config: RunConfig) -> str:
-    """The pre-flight estimate as the form shows it."""
+    """The pre-flight estimate as the form shows it: the cost as each model goes (online or
+    batch), then the likely cost all online and all batch, to choose by."""
     low, high = found.cost_low, found.cost_high
     cost = (
         "cost unknown"
@@ -256,11 +298,28 @@ def estimate_text(found: Estimate, config: RunConfig) -> str:
     cap = "" if config.max_cost is None else f" (cap {_format.money(config.max_cost)})"
     invalid = f", {found.invalid:,} invalid" if found.invalid else ""
     cached = f" ({found.cached:,} from the cache, free)" if found.cached else ""
+    online = _total_of(m.other_likely if m.batch else m.cost_likely for m in found.models)
+    batch = _total_of(m.cost_likely if m.batch else m.other_likely for m in found.models)
+    both = (
+        ""
+        if online is None or batch is None
+        else f"likely all online {_format.money(online)} · all batch {_format.money(batch)}\n"
+    )
+    if all(m.batch for m in found.models):
+        pace = "batch jobs: results within 24 h, usually far sooner"
+    else:
+        pace = (
+            f"~{_format.duration(found.seconds)} at {config.workers} workers "
+            f"(bound by {found.bound_by}, {_format.latency(found.latency_s * 1000)} a call)"
+        )
     return (
         f"{found.items:,} items{invalid} · {found.calls:,} calls{cached}\n"
         f"~{_format.count(found.input_tokens)} input tokens, "
         f"≤{_format.count(found.output_tokens_max)} output\n"
-        f"{cost}{cap}\n"
-        f"~{_format.duration(found.seconds)} at {config.workers} workers "
-        f"(bound by {found.bound_by}, {_format.latency(found.latency_s * 1000)} a call)"
+        f"{cost}{cap}\n{both}{pace}"
     )
+
+
+def _total_of(figures: Iterable[float | None]) -> float | None:
+    values = list(figures)
+    return None if None in values else sum(v for v in values if v is not None)

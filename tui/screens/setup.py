@@ -57,6 +57,7 @@ from engine import (
     BatchdeckError,
     ConfigError,
     Item,
+    Mode,
     Preview,
     PriceTable,
     PromptTemplate,
@@ -78,8 +79,11 @@ from tui.model import (
     default_models,
     estimate_text,
     initial_texts,
+    mode_text,
     model_choices,
     read_form,
+    split_modes,
+    with_modes,
 )
 from tui.settings import Settings
 from tui.widgets.input_tree import InputTree
@@ -104,6 +108,7 @@ class SetupScreen(Screen[None]):
         Binding("ctrl+s", "start", "Start", id="setup.start"),
         Binding("ctrl+r", "app.history", "History", id="setup.history"),
         Binding("escape", "app.show_run", "Run screen", id="setup.run"),
+        Binding("b", "switch_mode", "Online/batch", id="setup.mode"),
     ]
 
     class StartRequested(Message):
@@ -136,6 +141,11 @@ class SetupScreen(Screen[None]):
         """Models added by hand: ``provider:model`` -> base URL ("" for the provider's)."""
         self._priced: tuple[PriceTable, list[KeyStatus]] | None = None
         self._initial, self._initial_warning = initial_texts(settings.caps)
+        self._saved_models, self._modes = split_modes(settings.models)
+        """``_modes``: the models set online or batch one by one (``b``); the others go as
+        the run's Batch setting says."""
+        self._run_batch = False
+        """The Batch setting, as of the last form that made a run."""
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="setup-main"):
@@ -206,7 +216,7 @@ class SetupScreen(Screen[None]):
         hand = {choice.spec for choice in added}
         choices = [*listed[:1], *added, *(c for c in listed[1:] if c.spec not in hand)]
         self._choices = {choice.spec: choice for choice in choices}
-        chosen = default_models(self.settings.models, choices)
+        chosen = default_models(self._saved_models, choices)
         picker = self.query_one("#models", SelectionList)
         picker.add_options([self._option(choice, choice.spec in chosen) for choice in choices])
         self._changed()
@@ -214,7 +224,8 @@ class SetupScreen(Screen[None]):
     def _option(self, choice: ModelChoice, selected: bool) -> Selection[str]:
         where = self._added.get(choice.spec)
         host = f"  @{urlsplit(where).netloc.rpartition('@')[2]}" if where else ""
-        note = host + ("" if choice.has_key else "  no key")
+        mode = self._modes.get(choice.spec)
+        note = host + ("" if choice.has_key else "  no key") + (f"  {mode}" if mode else "")
         return Selection(Text.assemble(choice.spec, (note, "dim")), choice.spec, selected)
 
     @on(ModelAdder.Added)
@@ -233,9 +244,7 @@ class SetupScreen(Screen[None]):
             picker.add_option(self._option(choice, True))
             listed.append(event.spec)
         picker.highlighted = listed.index(event.spec)  # scrolled into view
-        self.query_one("#model-detail", Static).update(
-            f"{choice.spec}: {choice.price}\n{choice.key}"
-        )
+        self._show_model(event.spec)
         self._changed()
 
     # -- the input file ------------------------------------------------------------
@@ -375,11 +384,40 @@ class SetupScreen(Screen[None]):
 
     @on(SelectionList.SelectionHighlighted, "#models")
     def _model_highlighted(self, event: SelectionList.SelectionHighlighted[str]) -> None:
-        choice = self._choices.get(event.selection.value)
+        self._show_model(event.selection.value)
+
+    def _show_model(self, spec: str) -> None:
+        choice = self._choices.get(spec)
         if choice is not None:
             self.query_one("#model-detail", Static).update(
-                f"{choice.spec}: {choice.price}\n{choice.key}\n{choice.source}"
+                f"{choice.spec}\n{mode_text(choice, self._mode(spec))}\n{choice.key}\n"
+                f"{choice.source}"
             )
+
+    def _mode(self, spec: str) -> Mode:
+        return self._modes.get(spec) or ("batch" if self._run_batch else "online")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """``b`` switches the model under the cursor of the model list, and only there."""
+        if action == "switch_mode":
+            return self.focused is self.query_one("#models", SelectionList)
+        return True
+
+    def action_switch_mode(self) -> None:
+        """The highlighted model goes online if it went batch, else batch."""
+        picker = self.query_one("#models", SelectionList)
+        index = picker.highlighted
+        if index is None:
+            return
+        spec = picker.get_option_at_index(index).value
+        choice = self._choices.get(spec)
+        if choice is None:
+            return
+        self._modes[spec] = "online" if self._mode(spec) == "batch" else "batch"
+        option = self._option(choice, spec in picker.selected)
+        picker.replace_option_prompt_at_index(index, option.prompt)
+        self._show_model(spec)
+        self._changed()
 
     @on(SelectionList.SelectedChanged, "#models")
     @on(Input.Changed, ".cap")
@@ -417,7 +455,7 @@ class SetupScreen(Screen[None]):
         form = Form(
             format=self._format(),
             path=self.query_one("#path", Input).value,
-            models=self.query_one("#models", SelectionList).selected,
+            models=with_modes(self.query_one("#models", SelectionList).selected, self._modes),
             prompt=self.query_one("#prompt", TextArea).text,
             system=self.query_one("#system", TextArea).text,
             base_urls=self._added,
@@ -427,6 +465,8 @@ class SetupScreen(Screen[None]):
             },
         )
         outcome = read_form(form, quiet=quiet)
+        if isinstance(outcome, RunConfig):
+            self._run_batch = outcome.batch
         for field in FORM_FIELDS:
             self.query_one(f"#cap-{field.name}", Input).set_class(
                 not isinstance(outcome, RunConfig)
