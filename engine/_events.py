@@ -166,6 +166,10 @@ class RunFailed:
     message: str
 
 
+BATCH_ENDED_STATES: frozenset[str] = frozenset({"ended", "failed", "expired", "cancelled"})
+"""States of a batch job that will change no more: its results are all there is."""
+
+
 @dataclass(frozen=True, slots=True)
 class BatchJob:
     """One job of a provider's batch API as last seen (see ``engine.log.BatchRecord``)."""
@@ -186,6 +190,10 @@ class BatchJob:
     @property
     def provider(self) -> str:
         return self.model.partition(":")[0]
+
+    @property
+    def ended(self) -> bool:
+        return self.state in BATCH_ENDED_STATES
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,7 +38,7 @@ from engine._cache import Answer
 from engine._config import Format
 from engine._control import Control
 from engine._errors import FATAL_KINDS, ProviderError
-from engine._events import BatchJob, BatchJobEnded, BatchJobProgressed
+from engine._events import BATCH_ENDED_STATES, BatchJob, BatchJobEnded, BatchJobProgressed
 from engine._items import Item
 from engine._plan import BatchPlan, Plan, call_request, cut_off
 from engine._results import ErrorInfo, ItemResult, Usage
@@ -48,7 +48,7 @@ from engine.readers import read_items
 
 FIRST_LOOK_S = 3.0
 """The first wait before looking at a new job (``--poll-s`` if shorter)."""
-ENDED_STATES: frozenset[str] = frozenset({"ended", "failed", "expired", "cancelled"})
+ENDED_STATES = BATCH_ENDED_STATES
 CANCEL_DEADLINE_S = 30.0
 
 

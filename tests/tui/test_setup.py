@@ -211,8 +211,8 @@ async def test_b_sets_a_model_batch_with_both_prices_shown_and_the_estimate_foll
         await pilot.press("b")
         await settle(app, pilot)
         detail = _text(screen, "#model-detail")
-        assert f"online: {price.describe()}\n" in detail
-        assert f"batch:  {price.batch().describe()}  ← this run" in detail
+        assert f"{DEFAULT_MODEL}: goes batch" in detail
+        assert f"  online {price.describe()}\n▸ batch  {price.batch().describe()}\n" in detail
         config = screen.config()
         assert config is not None and config.models == (f"{DEFAULT_MODEL}@batch",)
         assert config.batch_models == {f"{DEFAULT_MODEL}@batch"}

@@ -184,7 +184,6 @@ class RunModel:
         """Provider batch jobs by job id, as last reported."""
         self._job_items: dict[str, tuple[str, tuple[str, ...]]] = {}
         """(model, item ids) of each job that has not ended: shown ``submitted``."""
-        self._ended_jobs: set[str] = set()
         self.caps_reached: list[CapReached] = []
         self.failure: str | None = None
         self.elsewhere: str | None = None
@@ -268,7 +267,7 @@ class RunModel:
     @property
     def open_batch_jobs(self) -> int:
         """Provider batch jobs submitted and not ended (as far as this model heard)."""
-        return sum(job.job_id not in self._ended_jobs for job in self.batch_jobs.values())
+        return sum(not job.ended for job in self.batch_jobs.values())
 
     @property
     def remaining(self) -> int | None:
@@ -420,7 +419,6 @@ class RunModel:
     def _on_batch_job_submitted(self, event: BatchJobSubmitted) -> None:
         job = event.job
         self.batch_jobs[job.job_id] = job
-        self._ended_jobs.discard(job.job_id)
         if not event.ids:
             return
         self._job_items[job.job_id] = (job.model, event.ids)
@@ -431,7 +429,6 @@ class RunModel:
     def _on_batch_job_ended(self, event: BatchJobEnded) -> None:
         job = event.job
         self.batch_jobs[job.job_id] = job
-        self._ended_jobs.add(job.job_id)
         model, ids = self._job_items.pop(job.job_id, (job.model, ()))
         if event.unfinished and ids:
             note = f"batch job {job.job_id} {job.state} without it: resume sends it again"

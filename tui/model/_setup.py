@@ -262,13 +262,14 @@ def with_modes(models: Sequence[str], modes: Mapping[str, Mode]) -> tuple[str, .
 
 
 def mode_text(choice: ModelChoice, mode: Mode) -> str:
-    """A model's prices both ways, the way its calls go marked: what the form's detail shows."""
+    """The model, the way its calls go, and its prices both ways, the chosen one marked:
+    what the form's detail shows."""
     if not choice.batch_price:
-        return f"online: {choice.price}  (goes {mode}; b switches)"
-    lines = (("online", choice.price), ("batch", choice.batch_price))
-    return "\n".join(
-        f"{way + ':':<8}{price}" + ("  ← this run (b switches)" if way == mode else "")
-        for way, price in lines
+        return f"{choice.spec}: goes {mode} (b switches)\n{choice.price}"
+    return (
+        f"{choice.spec}: goes {mode} (b switches)\n"
+        f"{'▸' if mode == 'online' else ' '} online {choice.price}\n"
+        f"{'▸' if mode == 'batch' else ' '} batch  {choice.batch_price}"
     )
 
 

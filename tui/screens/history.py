@@ -150,10 +150,17 @@ class HistoryScreen(Screen[None]):
         if summary is None:
             detail.update("")
             return
+        jobs = summary.batch_jobs
+        waiting = (
+            f"\n{jobs:,} provider batch job{'s' if jobs != 1 else ''} left running: "
+            "r resumes the run and fetches their results"
+            if jobs and summary.resumable
+            else ""
+        )
         detail.update(
             f"input {summary.input}\nmodels {', '.join(summary.models)}\n"
             f"{summary.ok:,} ok · {summary.failed:,} failed · {summary.skipped:,} skipped · "
-            f"{_format.money(summary.cost_usd)} · {summary.run_dir}"
+            f"{_format.money(summary.cost_usd)} · {summary.run_dir}{waiting}"
         )
 
     @on(DataTable.RowSelected, "#runs")

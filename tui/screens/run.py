@@ -146,6 +146,18 @@ class RunScreen(Screen[None]):
         if self.model.state != self._state_shown:
             self._state_shown = self.model.state
             self.refresh_bindings()
+        if bool(self.model.batch_jobs) != self.has_class("-batch"):
+            self._fit_batch_jobs()
+
+    def _fit_batch_jobs(self) -> None:
+        """A run with batch jobs has a line more in its summary panels (what its jobs hold,
+        how many items are submitted); one whose every model goes batch makes no call the
+        rate-limit panel could tell of, so the batch panel takes its room."""
+        batch = bool(self.model.batch_jobs)
+        self.set_class(batch, "-batch")
+        run = self.session.run
+        online = run is None or not set(run.config.models) <= run.config.batch_models
+        self.query_one(RateLimits).display = online or not batch
 
     # -- steering the run ----------------------------------------------------------
 

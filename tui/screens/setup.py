@@ -390,8 +390,7 @@ class SetupScreen(Screen[None]):
         choice = self._choices.get(spec)
         if choice is not None:
             self.query_one("#model-detail", Static).update(
-                f"{choice.spec}\n{mode_text(choice, self._mode(spec))}\n{choice.key}\n"
-                f"{choice.source}"
+                f"{mode_text(choice, self._mode(spec))}\n{choice.key}\n{choice.source}"
             )
 
     def _mode(self, spec: str) -> Mode:
@@ -406,9 +405,9 @@ class SetupScreen(Screen[None]):
     def action_switch_mode(self) -> None:
         """The highlighted model goes online if it went batch, else batch."""
         picker = self.query_one("#models", SelectionList)
-        index = picker.highlighted
-        if index is None:
+        if not picker.option_count:
             return
+        index = picker.highlighted = picker.highlighted or 0  # none yet: the first, shown
         spec = picker.get_option_at_index(index).value
         choice = self._choices.get(spec)
         if choice is None:

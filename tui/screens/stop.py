@@ -47,8 +47,6 @@ class StopScreen(ChoiceDialog[StopChoice]):
         jobs = "1 batch job" if batch_jobs == 1 else f"{batch_jobs:,} batch jobs"
         super().__init__(
             "Stop the run",
-            f"Nothing more is sent; calls in flight finish. The run has {jobs} at the "
-            "provider: left running, they finish there and resuming fetches their results; "
-            "cancelled, what they finished is still fetched on resume and the rest goes "
-            "out again.",
+            f"Nothing more is sent. The run has {jobs} at the provider: a resume fetches "
+            "their results, or if cancelled what they finished (the rest goes out again).",
         )

@@ -1,8 +1,9 @@
 """The run's provider batch jobs: one line each, as the engine last reported them.
 
 Provider, job id, state, requests succeeded / errored / still processing, how old the
-job is and how long before the provider expires it. Age and expiry count on the
-model's clock, so they move without new events. Hidden while the run has no jobs.
+job is and how long before the provider expires it (nothing for one that ended). Age
+and expiry count on the model's clock, so they move without new events. Hidden while
+the run has no jobs. A narrow panel keeps the job, its state and its counts.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ def _cells(job: BatchJob, now: float) -> tuple[str, ...]:
         job.state,
         f"{job.succeeded:,}/{job.errored:,}/{job.processing:,}",
         _format.duration(max(0.0, now - job.submitted_at)),
-        "-" if job.expires_at is None else _format.duration(max(0.0, job.expires_at - now)),
+        "-"
+        if job.expires_at is None or job.ended
+        else _format.duration(max(0.0, job.expires_at - now)),
     )
 
 
@@ -37,6 +40,7 @@ class BatchJobs(ModelTable):
         ("age", True),
         ("expires in", True),
     )
+    DROP_FIRST: ClassVar = (0, 5, 4)
 
     def model_rows(self) -> list[tuple[str, ...]]:
         now = time.time()
