@@ -7,12 +7,14 @@ and workers, never a sleep. Each test runs the 60 sample tickets as batch reques
 from __future__ import annotations
 
 import pytest
+from textual.pilot import Pilot
 from textual.widgets import DataTable
 
 from engine import Run, list_runs
 from tests.tui._flows import SIZE, TICKET_COUNT, Notices, finished, settle, start, until
 from tui import _format
 from tui.app import BatchdeckApp, make_app
+from tui.model import RunModel
 from tui.screens.history import HistoryScreen
 from tui.screens.quit import QuitScreen
 from tui.screens.run import RunScreen
@@ -23,6 +25,22 @@ pytestmark = pytest.mark.anyio
 
 BATCH = {"batch": "yes", "batch_size": "20", "poll_s": "0.1", "sim_latency_ms": "0"}
 """Three jobs of twenty tickets each, looked at every tenth of a second."""
+
+
+async def start_jobs(app: BatchdeckApp, pilot: Pilot[None], sim_batch_s: str) -> RunModel:
+    """Start the tickets in three jobs ending ``sim_batch_s`` after they were submitted;
+    the model once all three are."""
+    await start(app, pilot, sim_batch_s=sim_batch_s, **BATCH)
+    model = app.session.model
+    await until(pilot, lambda: model.open_batch_jobs == 3)
+    return model
+
+
+async def stop(app: BatchdeckApp, pilot: Pilot[None], key: str) -> None:
+    """Press s, and answer the question about the jobs with ``key``."""
+    await pilot.press("s")
+    assert isinstance(app.screen, StopScreen)
+    await pilot.press(key)
 
 
 def submitted_rows(app: BatchdeckApp) -> int:
@@ -52,14 +70,10 @@ async def test_items_of_a_job_are_submitted_and_its_money_held_until_results() -
 async def test_stop_leaves_the_jobs_running_and_history_waits_on_them(notices: Notices) -> None:
     app = make_app(first="setup")
     async with app.run_test(size=SIZE) as pilot:
-        await start(app, pilot, sim_batch_s="2", **BATCH)
-        model = app.session.model
-        await until(pilot, lambda: model.open_batch_jobs == 3)
+        model = await start_jobs(app, pilot, sim_batch_s="2")
         await pilot.press("space")
         assert any("no batch job is submitted or looked at" in text for _, text in notices.seen)
-        await pilot.press("s")
-        assert isinstance(app.screen, StopScreen)
-        await pilot.press("enter")  # the default: leave them running
+        await stop(app, pilot, "enter")  # the default: leave them running
         await until(pilot, lambda: finished(app))
         assert model.finished is not None and model.finished.batch_jobs_left == 3
         assert submitted_rows(app) == TICKET_COUNT  # still at the provider
@@ -88,12 +102,8 @@ async def test_stop_leaves_the_jobs_running_and_history_waits_on_them(notices: N
 async def test_stop_can_cancel_the_jobs_and_their_items_stay_pending(notices: Notices) -> None:
     app = make_app(first="setup")
     async with app.run_test(size=SIZE) as pilot:
-        await start(app, pilot, sim_batch_s="600", **BATCH)
-        model = app.session.model
-        await until(pilot, lambda: model.open_batch_jobs == 3)
-        await pilot.press("s")
-        assert isinstance(app.screen, StopScreen)
-        await pilot.press("c")
+        await start_jobs(app, pilot, sim_batch_s="600")
+        await stop(app, pilot, "c")
         await until(pilot, lambda: any("Cancel asked for 3" in text for _, text in notices.seen))
         run = app.session.run
         assert run is not None
@@ -107,8 +117,7 @@ async def test_stop_can_cancel_the_jobs_and_their_items_stay_pending(notices: No
 async def test_quitting_says_the_jobs_keep_running() -> None:
     app = make_app(first="setup")
     async with app.run_test(size=SIZE) as pilot:
-        await start(app, pilot, sim_batch_s="600", **BATCH)
-        await until(pilot, lambda: app.session.model.open_batch_jobs == 3)
+        await start_jobs(app, pilot, sim_batch_s="600")
         await pilot.press("ctrl+q")
         assert isinstance(app.screen, QuitScreen)
         text = str(app.screen.query_one("#quit-dialog Static").render())

@@ -9,10 +9,11 @@ binding of batchdeck has).
 
 from __future__ import annotations
 
-from typing import ClassVar, Generic, TypeVar, cast
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from textual import on
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
@@ -30,6 +31,20 @@ class ChoiceDialog(ModalScreen[Answer], Generic[Answer]):
     """The dialog's id is ``<PREFIX>-dialog``, each button's ``<PREFIX>-<answer>``."""
     CHOICES: ClassVar[tuple[tuple[str, str, str, ButtonVariant], ...]]
     """(answer, button label, key, button variant) in the order the buttons are shown."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Each answer's key (the last answer's escape too), and the first answer focused."""
+        if "CHOICES" in cls.__dict__:
+            last = cls.CHOICES[-1][0]
+            cls.BINDINGS = [
+                Binding(
+                    key + (",escape" if choice == last else ""), f"choose('{choice}')", label,
+                    id=f"{cls.PREFIX}.{choice}",
+                )
+                for choice, label, key, _ in cls.CHOICES
+            ]  # fmt: skip
+            cls.AUTO_FOCUS = f"#{cls.PREFIX}-{cls.CHOICES[0][0]}"
+        super().__init_subclass__(**kwargs)
 
     def __init__(self, title: str, text: str) -> None:
         super().__init__()

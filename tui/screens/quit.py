@@ -13,9 +13,8 @@ The screen only answers; the app acts on the answer (``Run.stop()`` or
 
 from __future__ import annotations
 
-from typing import ClassVar, Final, Literal
+from typing import Final, Literal
 
-from textual.binding import Binding, BindingType
 from textual.widgets.button import ButtonVariant
 
 from tui.screens.dialog import ChoiceDialog
@@ -52,13 +51,6 @@ class QuitScreen(ChoiceDialog[QuitChoice]):
 
     PREFIX = "quit"
     CHOICES = CHOICES
-    AUTO_FOCUS = "#quit-stop"
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("s", "choose('stop')", "Stop, resumable", id="quit.stop"),
-        Binding("a", "choose('abort')", "Abort calls", id="quit.abort"),
-        Binding("k,escape", "choose('cancel')", "Keep running", id="quit.cancel"),
-    ]
 
     def __init__(self, batch_jobs: int = 0) -> None:
         """``batch_jobs``: the run's provider jobs not ended, which quitting leaves going."""

@@ -12,9 +12,8 @@ The screen only answers; the run screen acts on the answer.
 
 from __future__ import annotations
 
-from typing import ClassVar, Final, Literal
+from typing import Final, Literal
 
-from textual.binding import Binding, BindingType
 from textual.widgets.button import ButtonVariant
 
 from tui.screens.dialog import ChoiceDialog
@@ -35,13 +34,6 @@ class StopScreen(ChoiceDialog[StopChoice]):
 
     PREFIX = "stop"
     CHOICES = CHOICES
-    AUTO_FOCUS = "#stop-leave"
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("l", "choose('leave')", "Leave jobs running", id="stop.leave"),
-        Binding("c", "choose('cancel_jobs')", "Cancel jobs", id="stop.cancel_jobs"),
-        Binding("k,escape", "choose('keep')", "Keep running", id="stop.keep"),
-    ]
 
     def __init__(self, batch_jobs: int) -> None:
         jobs = "1 batch job" if batch_jobs == 1 else f"{batch_jobs:,} batch jobs"
