@@ -20,6 +20,10 @@ EXPORTED = {
     "DEFAULT_MODEL",
     "make_config",
     "load_schema",
+    # a model spec's mode: openai:gpt-4o-mini@batch (Setup sets it per model)
+    "Mode",
+    "bare_model",
+    "model_mode",
     # every setting, declared once: the CLI, Setup, the config file and the environment
     "SETTINGS",
     "Setting",

@@ -267,7 +267,13 @@ class BatchdeckApp(App[None]):
         model = self.model
         if model.run_id is None or model.finished is None or model.elsewhere is not None:
             return None
-        return f"batchdeck: run {model.run_id} {model.finished.state}. " + next_steps(
+        jobs = model.finished.batch_jobs_left
+        waiting = (
+            f"{jobs:,} batch job{'s' if jobs != 1 else ''} left running at the provider. "
+            if jobs
+            else ""
+        )
+        return f"batchdeck: run {model.run_id} {model.finished.state}. {waiting}" + next_steps(
             model.run_id, model.finished
         )
 

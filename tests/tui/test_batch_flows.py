@@ -105,6 +105,8 @@ async def test_stop_can_cancel_the_jobs_and_their_items_stay_pending(notices: No
         await start_jobs(app, pilot, sim_batch_s="600")
         await stop(app, pilot, "c")
         await until(pilot, lambda: any("Cancel asked for 3" in text for _, text in notices.seen))
+        model = app.session.model
+        assert [job.state for job in model.batch_jobs.values()] == ["cancelling"] * 3
         run = app.session.run
         assert run is not None
     resumed = Run.open(run.run_dir).for_resume(poll_s=0.1)
@@ -124,5 +126,7 @@ async def test_quitting_says_the_jobs_keep_running() -> None:
         assert "its 3 batch jobs keep running at the provider" in text
         await pilot.press("s")
         await until(pilot, lambda: not app.session.running)
+    steps = app.next_steps()
+    assert steps is not None and "3 batch jobs left running at the provider" in steps
     [summary] = list_runs()
     assert summary.batch_jobs == 3 and summary.resumable

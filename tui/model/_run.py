@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, get_args
 
 from engine import (
@@ -247,6 +247,15 @@ class RunModel:
             added = self.throughput.sample(self.now, self.finished_items)
             added |= self.cost_rate.sample(self.now, self.cost_usd)
             if added:
+                self.version += 1
+
+    def cancel_asked(self, job_ids: Iterable[str]) -> None:
+        """The app asked these jobs' provider to cancel them: they show ``cancelling`` until
+        a resume looks at them (the run that would have has stopped)."""
+        for job_id in job_ids:
+            job = self.batch_jobs.get(job_id)
+            if job is not None and not job.ended:
+                self.batch_jobs[job_id] = replace(job, state="cancelling")
                 self.version += 1
 
     def drain_notices(self) -> list[Notice]:

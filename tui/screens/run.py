@@ -221,6 +221,7 @@ class RunScreen(Screen[None]):
     async def _cancel_jobs(self) -> None:
         asked = await self.session.cancel_batch_jobs()
         refused = [f"{job}: {why}" for job, why in asked if why is not None]
+        self.model.cancel_asked(job for job, why in asked if why is None)
         cancelled = len(asked) - len(refused)
         if cancelled:
             self.notify(
