@@ -49,6 +49,11 @@ async def test_each_job_is_one_row_with_its_latest_state() -> None:
         panel.sync()
         await pilot.pause()
         assert panel.display
+        assert [row[1] for row in panel.shown] == ["batch_1", "batch_2"]
+        model.apply(BatchJobSubmitted(job("batch_3", "running", (0, 0, 1))))
+        panel.sync()
+        assert [row[1] for row in panel.shown] == ["batch_1", "batch_3", "batch_2"]  # going first
+        assert panel.shown[2][5] == "-"  # an ended job expires no more
         rows = {row[1]: row for row in panel.shown}
         assert rows["batch_1"][:4] == ("openai", "batch_1", "running", "4/1/5")
         assert rows["batch_2"][2:4] == ("expired", "3/0/0")

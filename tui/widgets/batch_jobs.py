@@ -3,7 +3,8 @@
 Provider, job id, state, requests succeeded / errored / still processing, how old the
 job is and how long before the provider expires it (nothing for one that ended). Age
 and expiry count on the model's clock, so they move without new events. Hidden while
-the run has no jobs. A narrow panel keeps the job, its state and its counts.
+the run has no jobs. Jobs still going come first (a short panel shows only a few), and
+a narrow panel keeps the job, its state and its counts.
 """
 
 from __future__ import annotations
@@ -45,4 +46,5 @@ class BatchJobs(ModelTable):
     def model_rows(self) -> list[tuple[str, ...]]:
         now = time.time()
         self.display = bool(self.model.batch_jobs)
-        return [_cells(job, now) for job in self.model.batch_jobs.values()]
+        jobs = sorted(self.model.batch_jobs.values(), key=lambda job: job.ended)
+        return [_cells(job, now) for job in jobs]
