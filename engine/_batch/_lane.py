@@ -110,7 +110,7 @@ class BatchLane:
     def _waiting(self, job: log.BatchRecord) -> tuple[str, ...]:
         """The ids of a re-attached job's requests the log holds no result for."""
         status = self._plan.state.status
-        return tuple(id for _, id, line, _ in job.items if status(job.model, id, line) is None)
+        return tuple(e.id for e in job.items if status(job.model, e.id, e.line) is None)
 
     async def _add(self, work: Work, tg: TaskGroup) -> None:
         api = self._batch.apis[work.model]
