@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from engine import log
@@ -85,9 +85,16 @@ def call_request(
     max_tokens: int,
     attempt: int = 1,
     timeout_s: float = 60.0,
+    fixed_prefix: str | None = None,
 ) -> CallRequest:
     """What a call of ``prompt`` on ``lane`` sends under ``config`` (the timeout and the
-    attempt are not sent: they do not change the response-cache key)."""
+    attempt are not sent: they do not change the response-cache key).
+
+    ``fixed_prefix`` (the template's text before its first placeholder) marks the system
+    prompt and that start of the prompt for the provider's prompt cache, unless
+    ``--prompt-cache off``. Built in one go: this runs for every attempt of every item."""
+    marked = fixed_prefix is not None and config.prompt_cache != "off"
+    prefix = len(fixed_prefix) if fixed_prefix and marked and prompt.startswith(fixed_prefix) else 0
     return CallRequest(
         model=provider_model(lane.model),
         prompt=prompt,
@@ -99,6 +106,8 @@ def call_request(
         params=lane.params,
         timeout_s=timeout_s,
         attempt=attempt,
+        prompt_cache=marked,
+        cache_prefix=prefix,
     )
 
 
@@ -153,12 +162,15 @@ class Plan:
         """What an attempt of ``work`` sends (``max_tokens`` may be lowered for a retry), its
         fixed start marked for the provider's prompt cache unless ``--prompt-cache off``."""
         lane = self.lanes[work.model]
-        request = call_request(self.config, lane, work.prompt, max_tokens, attempt, timeout_s)
-        if self.config.prompt_cache == "off":
-            return request
-        fixed = lane.template.fixed_prefix
-        prefix = len(fixed) if work.prompt.startswith(fixed) else 0
-        return replace(request, prompt_cache=True, cache_prefix=prefix)
+        return call_request(
+            self.config,
+            lane,
+            work.prompt,
+            max_tokens,
+            attempt,
+            timeout_s,
+            lane.template.fixed_prefix,
+        )
 
     def result(
         self,
