@@ -99,6 +99,8 @@ class Price:
         """The most a call can cost with at most these tokens: every input token at the
         dearest input-side rate (a cache write costs more than plain input), every output
         token produced, in whichever reachable tier costs most."""
+        if not self.tiers:  # most models: one schedule (the dispatcher asks once per item)
+            return (input_tokens * self._dearest_input + output_tokens * self.output) / _PER
         return (
             max(
                 input_tokens * rates._dearest_input + output_tokens * rates.output
