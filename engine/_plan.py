@@ -216,7 +216,7 @@ class Plan:
             finish_reason=finish_reason,
             simulated=simulated or self.lanes[model].model.startswith("simulate:"),
             prompt_override=self.prompt_override,
-            unpriced=self.prices.get(model, FREE) is None,
+            unpriced=price is None,
             cached=cached,
             saved_usd=saved,
             cache_saved_usd=prompt_saved,
