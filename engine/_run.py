@@ -678,11 +678,10 @@ def preflight(config: RunConfig) -> RunConfig:
     price for each model under a cost cap, the passed-through fields, room to answer under
     a reasoning effort. Returns the config with its input made absolute (a resume may come
     from another directory)."""
-    if config.input != STDIN:
-        config = config.model_copy(update={"input": os.path.abspath(config.input)})
     check_input(config.input)
     detect_format(config.input, config.format)
     if config.input != STDIN:  # stdin is read once, by the run itself
+        config = config.model_copy(update={"input": os.path.abspath(config.input)})
         stream, head = _first_chunk(config)
         stream.close()
         _template_for(config, head)
