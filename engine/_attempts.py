@@ -232,11 +232,15 @@ class Attempts:
         validator = self._plan.lanes[work.model].validator
         if validator is None:
             return outcome.parsed, None
-        # Decoding may spell out a key the text only held escaped: scrubbed once decoded.
         try:
-            return scrub_value(validator.parse(outcome.text, outcome.parsed)), None
+            parsed = validator.parse(outcome.text, outcome.parsed)
         except ValueError as exc:
             return None, ErrorInfo("invalid_output", redact(str(exc)))
+        if outcome.parsed is not None:  # the provider's own parse, scrubbed as it arrived
+            return parsed, None
+        # Decoded here from text scrubbed of keys: decoding may spell out one the text only
+        # held escaped (``\\u0073k-...``).
+        return scrub_value(parsed), None
 
 
 async def _call(

@@ -115,6 +115,18 @@ async def test_schema_is_one_forced_tool_and_its_input_is_the_parsed_result() ->
 
 
 @pytest.mark.anyio
+async def test_a_key_in_the_tools_input_is_scrubbed_from_the_parsed_result() -> None:
+    """The provider's own parse is scrubbed here, once: the engine validates it as it is."""
+    tool = {"type": "tool_use", "id": "toolu_1", "name": "result", "input": {"label": KEY}}
+    answer = {**MESSAGE, "content": [tool], "stop_reason": "tool_use"}
+    request = CallRequest(model="claude-3-5-haiku-latest", prompt="x", schema=SCHEMA)
+    async with mock_provider("anthropic", json_response(200, answer), key=KEY) as mock:
+        result = await mock.provider.call(request)
+    assert result.parsed == {"label": "[redacted]"}
+    assert KEY not in result.text
+
+
+@pytest.mark.anyio
 async def test_a_non_object_schema_is_wrapped_and_unwrapped() -> None:
     schema = {
         "type": "array",
