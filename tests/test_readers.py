@@ -254,6 +254,38 @@ def test_duplicate_id(write: Write) -> None:
     assert isinstance(items[0], Item) and items[0].fields["n"] == 1
 
 
+def test_an_id_taken_by_a_numbered_item_names_both_places(write: Write) -> None:
+    """Line 2 has no id, so it is numbered '2'; line 4 asks for 2 explicitly."""
+    path = write("items.jsonl", b'{"id": "a"}\n{"x": 1}\n{"id": "b"}\n{"id": 2}\n')
+    items = read(path)
+    assert valid_ids(items) == ["a", "2", "b"]
+    assert invalid(items) == [
+        (4, f"duplicate id '2' ({path}:4): {path}:2 has no 'id' and was numbered 2 by its line")
+    ]
+
+
+def test_a_numbered_item_whose_number_is_taken_says_it_was_numbered(write: Write) -> None:
+    path = write("items.jsonl", b'{"id": "3"}\n{"id": "b"}\n{"x": 1}\n')
+    assert invalid(read(path)) == [
+        (
+            3,
+            f"duplicate id '3': {path}:3 has no 'id' and was numbered by its line, which an "
+            "earlier item has as its id",
+        )
+    ]
+
+
+def test_a_numbered_element_of_a_json_array_is_named_by_its_element(write: Write) -> None:
+    path = write("items.json", b'["first", {"id": "1"}]')
+    assert invalid(read(path)) == [
+        (
+            2,
+            f"duplicate id '1' ({path} element 2): {path} element 1 has no 'id' and was "
+            "numbered 1 by its element",
+        )
+    ]
+
+
 @pytest.mark.parametrize(
     ("value", "reason"),
     [

@@ -4,7 +4,9 @@ An item's id is its ``id`` field (a string, or an integer made a string). A
 record without one is numbered by its line, and the input gets a single warning
 for it; a bare text item (a TXT line, a string in a JSON array) is always
 numbered that way, silently, since it has nowhere to hold an id. The generated
-id is put first in the item's fields, so ``{id}`` works in every template.
+id is put first in the item's fields, so ``{id}`` works in every template. A
+number taken that way can clash with an explicit id: the refusal then says which
+item was numbered (the lines numbered are kept in a bitmap, 1 bit a line).
 
 Every id yielded, an ``InvalidItem``'s included, is unique: the checkpoint log
 keys results by id. A bad record (malformed, duplicate id, blank id) therefore
@@ -37,6 +39,7 @@ def assemble(
 ) -> Iterator[Item | InvalidItem]:
     """Items and invalid items from ``records``; ``InputError`` if there were none at all."""
     seen = IdSet()
+    numbered = _Lines()
     warn = on_warning
     yielded = False
     fields: dict[str, Any]
@@ -51,6 +54,7 @@ def assemble(
             elif raw_id is None and _ID not in payload:
                 item_id = str(line)
                 fields = {_ID: item_id, **payload}
+                numbered.add(line)
                 if warn is not None:
                     warn(
                         f"{name}: items without an 'id' field (the first on {label} {line}) "
@@ -66,10 +70,12 @@ def assemble(
         else:
             item_id = str(line)
             fields = {_ID: item_id, _TEXT: payload}
+            numbered.add(line)
         if seen.add(item_id):
             yield Item(item_id, line, fields)
         else:
-            yield _invalid(seen, label, line, f"duplicate id {_shown(item_id)}")
+            reason = _duplicate(item_id, line, numbered, name=name, label=label)
+            yield _invalid(seen, label, line, reason)
     if not yielded:
         raise InputError(f"no items in {name}")
 
@@ -81,6 +87,48 @@ def _invalid(seen: IdSet, label: str, line: int, reason: str) -> InvalidItem:
         copy += 1
         item_id = f"{base}~{copy}"
     return InvalidItem(item_id, line, reason)
+
+
+def _duplicate(item_id: str, line: int, numbered: _Lines, *, name: str, label: str) -> str:
+    """Why ``item_id`` on ``line`` is refused: taken before, maybe as an item's number."""
+    reason = f"duplicate id {_shown(item_id)}"
+    if numbered.has(line):  # this one was numbered: an earlier item has that id
+        return (
+            f"{reason}: {_at(name, label, line)} has no 'id' and was numbered by its "
+            f"{label}, which an earlier item has as its id"
+        )
+    first = int(item_id) if item_id.isascii() and item_id.isdigit() else 0
+    if 0 < first < line and str(first) == item_id and numbered.has(first):
+        return (
+            f"{reason} ({_at(name, label, line)}): {_at(name, label, first)} has no 'id' "
+            f"and was numbered {item_id} by its {label}"
+        )
+    return reason
+
+
+def _at(name: str, label: str, number: int) -> str:
+    """Where an item is: ``file:line``, or ``file element n`` in a JSON array."""
+    return f"{name}:{number}" if label == "line" else f"{name} {label} {number}"
+
+
+class _Lines:
+    """A set of line numbers as a bitmap: 125 KB for a million lines, where a set of
+    ints would take tens of MB."""
+
+    __slots__ = ("_bits",)
+
+    def __init__(self) -> None:
+        self._bits = bytearray()
+
+    def add(self, line: int) -> None:
+        byte = line >> 3
+        if byte >= len(self._bits):
+            self._bits.extend(bytes(byte + 1 - len(self._bits) + 4096))
+        self._bits[byte] |= 1 << (line & 7)
+
+    def has(self, line: int) -> bool:
+        byte = line >> 3
+        return byte < len(self._bits) and bool(self._bits[byte] >> (line & 7) & 1)
 
 
 def _bad_id(raw_id: Any) -> str:
