@@ -104,6 +104,7 @@ def call_request(
         stop=config.stop,
         schema=lane.schema,
         params=lane.params,
+        reasoning_effort=config.reasoning_effort,
         timeout_s=timeout_s,
         attempt=attempt,
         prompt_cache=marked,
