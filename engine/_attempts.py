@@ -37,7 +37,6 @@ from engine._prices import Price
 from engine._ratelimit import RateLimiter, Ticket
 from engine._results import ErrorInfo, ItemResult, Usage
 from engine._retry import backoff_delay, server_wait
-from engine._secrets import redact, scrub_value
 from engine.providers import default_timeout
 from engine.providers._base import CallRequest, CallResult, Provider
 
@@ -232,15 +231,10 @@ class Attempts:
         validator = self._plan.lanes[work.model].validator
         if validator is None:
             return outcome.parsed, None
-        try:
-            parsed = validator.parse(outcome.text, outcome.parsed)
+        try:  # scrubbed of keys by the validator, which batch results go through too
+            return validator.parse(outcome.text, outcome.parsed), None
         except ValueError as exc:
-            return None, ErrorInfo("invalid_output", redact(str(exc)))
-        if outcome.parsed is not None:  # the provider's own parse, scrubbed as it arrived
-            return parsed, None
-        # Decoded here from text scrubbed of keys: decoding may spell out one the text only
-        # held escaped (``\\u0073k-...``).
-        return scrub_value(parsed), None
+            return None, ErrorInfo("invalid_output", str(exc))
 
 
 async def _call(

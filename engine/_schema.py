@@ -18,6 +18,7 @@ import orjson
 from pydantic import BaseModel
 
 from engine._errors import ConfigError
+from engine._secrets import redact, scrub_value
 
 
 def load_schema(ref: str) -> dict[str, Any]:
@@ -63,19 +64,27 @@ class OutputValidator:
         self._validator = jsonschema.validators.validator_for(schema)(schema)
 
     def parse(self, text: str, provided: Any = None) -> Any:
-        """The validated object; ValueError with a one-line reason if it does not conform."""
-        if provided is not None:
-            value = provided
-        else:
+        """The validated object; ValueError with a one-line reason if it does not conform.
+
+        Online answers and batch results both come through here, so keys are kept out
+        here: an object decoded from ``text`` is scrubbed, since decoding may spell out a
+        key the text only held escaped (``\\u0073k-...``), and so is the reason, which
+        quotes the value. A ``provided`` object (the provider's own parse) was scrubbed
+        as it arrived (``HttpProvider.answer``)."""
+        decoded = provided is None
+        if decoded:
             try:
                 value = orjson.loads(_strip_fence(text))
             except orjson.JSONDecodeError as exc:
                 raise ValueError(f"output is not JSON: {exc}") from None
+        else:
+            value = provided
         error = jsonschema.exceptions.best_match(self._validator.iter_errors(value))
         if error is not None:
             where = "/".join(str(p) for p in error.absolute_path) or "(root)"
-            raise ValueError(f"output does not match the schema at {where}: {error.message}")
-        return value
+            reason = f"output does not match the schema at {where}: {error.message}"
+            raise ValueError(redact(reason))
+        return scrub_value(value) if decoded else value
 
 
 def _strip_fence(text: str) -> str:

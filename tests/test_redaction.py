@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from engine._errors import ProviderError
+from engine._schema import OutputValidator
 from engine._secrets import REDACTED, RedactingFilter, Secret, install_redaction, redact
 from engine.providers import CallRequest
 from tests._mock_provider import json_response, mock_provider
@@ -131,3 +132,24 @@ async def test_provider_errors_redact_a_key_the_server_echoes() -> None:
     assert key not in caught.value.message
     assert key not in repr(caught.value)
     assert caught.value.kind == "auth"
+
+
+SCHEMA_KEY = "schema-held-token-1234"
+
+
+@pytest.mark.parametrize("note_type", ["string", "integer"])
+def test_the_validator_keeps_a_key_the_answer_spelled_escaped_out(note_type: str) -> None:
+    """Online answers and batch results both go through ``OutputValidator.parse``: what it
+    decodes, and the schema's complaint that quotes it, hold no key."""
+    Secret(SCHEMA_KEY)
+    schema = {"type": "object", "properties": {"note": {"type": note_type}}}
+    escaped = "".join(f"\\u{ord(c):04x}" for c in SCHEMA_KEY)
+    text = f'{{"note": "{escaped}"}}'
+    assert SCHEMA_KEY not in text
+    validator = OutputValidator(schema)
+    if note_type == "string":
+        assert validator.parse(text) == {"note": REDACTED}
+    else:
+        with pytest.raises(ValueError, match="does not match the schema") as caught:
+            validator.parse(text)
+        assert SCHEMA_KEY not in str(caught.value) and REDACTED in str(caught.value)
