@@ -77,7 +77,7 @@ class Attempts:
         limiter = plan.limiters.get(work.model)
         reserved = work.reserved_units
         sent = False
-        usage = Usage()
+        usage: Usage | None = None  # what the paid attempts used, together
         cost = 0.0
         errors: list[ErrorInfo] = []
         max_tokens = work.max_tokens
@@ -107,7 +107,7 @@ class Attempts:
                     self._funds.calls_in_flight -= 1
                 paid = outcome.usage
                 if paid is not None:  # a refusal is billed as an answer is
-                    usage = usage + paid
+                    usage = paid if usage is None else usage + paid
                     attempt_cost = self._charge(work, price, paid, reserved)
                     cost += attempt_cost
                     reserved = 0
