@@ -286,6 +286,29 @@ def test_a_numbered_element_of_a_json_array_is_named_by_its_element(write: Write
     ]
 
 
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(ids=st.lists(st.none() | st.integers(1, 12), min_size=1, max_size=12))
+def test_a_duplicate_says_it_was_numbered_exactly_when_a_number_clashed(
+    write: Write, ids: list[int | None]
+) -> None:
+    """Items with and without ids (None: numbered by its line), ids among the line numbers."""
+    path = write(
+        "items.jsonl", b"".join(orjson.dumps({} if i is None else {"id": i}) + b"\n" for i in ids)
+    )
+    holders: dict[str, bool] = {}  # id -> whether its holder was numbered
+    expected: list[tuple[int, bool]] = []  # (line, the message says numbered)
+    for line, raw in enumerate(ids, 1):
+        item_id, numbered = (str(line), True) if raw is None else (str(raw), False)
+        if item_id in holders:
+            expected.append((line, numbered or holders[item_id]))
+        else:
+            holders[item_id] = numbered
+    found = [(line, "was numbered" in reason) for line, reason in invalid(read(path))]
+    assert found == expected
+
+
 @pytest.mark.parametrize(
     ("value", "reason"),
     [

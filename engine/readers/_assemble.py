@@ -45,6 +45,7 @@ def assemble(
     fields: dict[str, Any]
     for line, payload in records:
         yielded = True
+        by_line = False
         if type(payload) is dict:
             raw_id = payload.get(_ID)
             if type(raw_id) is str and raw_id and not raw_id.isspace():
@@ -52,9 +53,8 @@ def assemble(
             elif type(raw_id) is int:
                 item_id, fields = str(raw_id), payload
             elif raw_id is None and _ID not in payload:
-                item_id = str(line)
+                item_id, by_line = str(line), True
                 fields = {_ID: item_id, **payload}
-                numbered.add(line)
                 if warn is not None:
                     warn(
                         f"{name}: items without an 'id' field (the first on {label} {line}) "
@@ -68,13 +68,14 @@ def assemble(
             yield _invalid(seen, label, line, payload.reason)
             continue
         else:
-            item_id = str(line)
+            item_id, by_line = str(line), True
             fields = {_ID: item_id, _TEXT: payload}
-            numbered.add(line)
         if seen.add(item_id):
+            if by_line:
+                numbered.add(line)
             yield Item(item_id, line, fields)
         else:
-            reason = _duplicate(item_id, line, numbered, name=name, label=label)
+            reason = _duplicate(item_id, line, by_line, numbered, name=name, label=label)
             yield _invalid(seen, label, line, reason)
     if not yielded:
         raise InputError(f"no items in {name}")
@@ -89,10 +90,13 @@ def _invalid(seen: IdSet, label: str, line: int, reason: str) -> InvalidItem:
     return InvalidItem(item_id, line, reason)
 
 
-def _duplicate(item_id: str, line: int, numbered: _Lines, *, name: str, label: str) -> str:
-    """Why ``item_id`` on ``line`` is refused: taken before, maybe as an item's number."""
+def _duplicate(
+    item_id: str, line: int, by_line: bool, numbered: _Lines, *, name: str, label: str
+) -> str:
+    """Why ``item_id`` on ``line`` (numbered ``by_line``) is refused: an earlier item has it,
+    maybe as the number of its line (one of the ``numbered`` lines)."""
     reason = f"duplicate id {_shown(item_id)}"
-    if numbered.has(line):  # this one was numbered: an earlier item has that id
+    if by_line:  # this one was numbered: an earlier item has that id
         return (
             f"{reason}: {_at(name, label, line)} has no 'id' and was numbered by its "
             f"{label}, which an earlier item has as its id"
