@@ -87,7 +87,7 @@ def lookups(config: RunConfig, texts: list[str], runs: int) -> tuple[float, floa
         keys = []
         for text in texts:
             key = cache.key(MODEL, call_request(config, lane, text, config.max_tokens))
-            assert cache.lookup(key) is not None
+            assert key is not None and cache.lookup(key) is not None
             keys.append(key)
         whole.append((time.perf_counter() - start) / len(texts) * 1e6)
         start = time.perf_counter()

@@ -46,6 +46,10 @@ class ScriptedProvider:
             raise answer
         return answer
 
+    def batch_api(self) -> None:
+        """No batch API: a scripted model goes online."""
+        return None
+
     async def aclose(self) -> None:
         self.closed = True
 

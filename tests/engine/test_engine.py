@@ -14,6 +14,7 @@ from engine._config import make_config
 from engine._errors import ConfigError, InputError, ProviderError
 from engine._events import (
     CapReached,
+    Event,
     ItemFinished,
     ItemRetrying,
     ItemStarted,
@@ -22,7 +23,7 @@ from engine._events import (
     RunResumed,
     WorkersChanged,
 )
-from engine._results import Usage
+from engine._results import ItemResult, Usage
 from engine._run import Run
 from engine.providers._base import CallRequest, CallResult
 from tests.engine.scripted import (
@@ -39,7 +40,7 @@ from tests.engine.scripted import (
 pytestmark = pytest.mark.anyio
 
 
-def finished_ids(events: list) -> list[str]:
+def finished_ids(events: list[Event]) -> list[str]:
     return [e.result.id for e in events if isinstance(e, ItemFinished)]
 
 
@@ -48,7 +49,7 @@ def append_bytes(path: Path, data: bytes) -> None:
         handle.write(data)
 
 
-def log_results(run) -> dict[str, object]:
+def log_results(run: Run) -> dict[str, ItemResult]:
     return {r.id: r for r in log.iter_results(run.log_path)}
 
 

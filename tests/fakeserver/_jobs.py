@@ -123,7 +123,7 @@ class Job:
     def counts(self, now: float) -> Counter[str]:
         """How many requests are ``succeeded``, ``errored``, ``expired``, ``cancelled`` or
         ``processing``."""
-        counted = Counter(result for _, result in self.results(now))
+        counted: Counter[str] = Counter(result for _, result in self.results(now))
         counted["processing"] = len(self.requests) - sum(counted.values())
         return counted
 
