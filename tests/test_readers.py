@@ -275,6 +275,12 @@ def test_a_numbered_item_whose_number_is_taken_says_it_was_numbered(write: Write
     ]
 
 
+def test_a_duplicate_id_of_thousands_of_digits_is_a_plain_duplicate(write: Write) -> None:
+    huge = "7" * 5000
+    path = write("items.jsonl", f'{{"id": "{huge}"}}\n{{"id": "{huge}"}}\n'.encode())
+    assert invalid(read(path)) == [(2, f"duplicate id {huge[:60]!r}...")]
+
+
 def test_a_numbered_element_of_a_json_array_is_named_by_its_element(write: Write) -> None:
     path = write("items.json", b'["first", {"id": "1"}]')
     assert invalid(read(path)) == [

@@ -28,6 +28,8 @@ from engine.readers._records import Bad, Record, type_name
 _ID = "id"
 _TEXT = "text"
 _SHOWN_ID_CHARS = 60
+_LINE_DIGITS = 18
+"""Digits a line number can have: an id with more is no line's number."""
 
 
 def assemble(
@@ -101,7 +103,8 @@ def _duplicate(
             f"{reason}: {_at(name, label, line)} has no 'id' and was numbered by its "
             f"{label}, which an earlier item has as its id"
         )
-    first = int(item_id) if item_id.isascii() and item_id.isdigit() else 0
+    digits = len(item_id) <= _LINE_DIGITS and item_id.isascii() and item_id.isdigit()
+    first = int(item_id) if digits else 0  # int() of thousands of digits would raise
     if 0 < first < line and str(first) == item_id and numbered.has(first):
         return (
             f"{reason} ({_at(name, label, line)}): {_at(name, label, first)} has no 'id' "
