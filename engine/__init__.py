@@ -11,6 +11,7 @@ behind it are private by concern, as httpx's are. A run in four lines::
 """
 
 from engine._atomic import write_atomic
+from engine._compare import ModelScore, Scoreboard, StepScores
 from engine._config import (
     DEFAULT_MODEL,
     SETTINGS,
@@ -70,6 +71,7 @@ from engine._events import (
     WorkersChanged,
 )
 from engine._export import ExportChoice, ExportFormat, StatusFilter, format_for
+from engine._item_rows import ItemRow
 from engine._items import InvalidItem, Item
 from engine._lock import Holder
 from engine._paths import config_dir
@@ -84,6 +86,7 @@ from engine._runs import (
     exports_dir,
     find_result,
     find_results,
+    item_rows,
     list_runs,
     load_results,
     next_steps,
@@ -91,9 +94,16 @@ from engine._runs import (
 from engine._schema import load_schema
 from engine._secrets import strip_url_credentials
 from engine._sources import config_file, env_settings, file_settings
+from engine._steps import split_lane
 from engine._template import PromptTemplate, default_template_for, render_item, unknown_placeholders
 
 __all__ = [
+    "split_lane",
+    "item_rows",
+    "ItemRow",
+    "StepScores",
+    "Scoreboard",
+    "ModelScore",
     "DEFAULT_MODEL",
     "SETTINGS",
     "BatchJob",

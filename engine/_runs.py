@@ -47,6 +47,7 @@ from engine._export import (
     write_parquet_rows,
 )
 from engine._item_rows import (
+    ItemRow,
     flat_columns,
     flat_row,
     group_items,
@@ -351,8 +352,13 @@ def _item_rows(
 
 def compare_run(run: Run) -> tuple[StepScores, ...]:
     """The run's models side by side (``engine._compare``), from its log in input order."""
+    return compare(run.config, item_rows(run))
+
+
+def item_rows(run: Run) -> Iterator[ItemRow]:
+    """The run's results as one row per item (every lane's latest result), in input order."""
     ordered = log.results_in_input_order(run.log_path, lane_keys(run.config))
-    return compare(run.config, group_items(o.result for o in ordered))
+    return group_items(o.result for o in ordered)
 
 
 def _table_columns(run: Run, status: StatusFilter, options: RowOptions) -> list[str]:

@@ -92,6 +92,13 @@ EXPORTED = {
     "ExportFormat",
     "StatusFilter",
     "format_for",
+    # a run's models side by side (the Compare screen): one row per item, folded into scores
+    "ItemRow",
+    "item_rows",
+    "split_lane",
+    "Scoreboard",
+    "StepScores",
+    "ModelScore",
     # before a run: input, prompt, cost
     "Item",
     "InvalidItem",

@@ -2,7 +2,7 @@
 
 Screens and widgets live in ``tui/screens`` and ``tui/widgets``; the engine is
 driven only through the ``RunSession``. The app is the hub the screens post to:
-a setup asks to start a run, History to open, resume or export one, the
+a setup asks to start a run, History to open, resume, export or compare one, the
 inspector and the failures screen to retry items; the app acts through the
 session and switches screens. ``make_app`` builds it the same way for the
 command line and for tests, which pass their own model, buffer and settings file.
@@ -37,6 +37,7 @@ from textual.worker import Worker, WorkerState
 from engine import BatchdeckError, Run, next_steps, settings_of
 from themes import DEFAULT_THEME, THEMES
 from tui.model import EventBuffer, RunModel
+from tui.screens.compare import CompareScreen
 from tui.screens.export import ExportScreen
 from tui.screens.failures import FailuresScreen
 from tui.screens.help import HelpScreen, where
@@ -194,6 +195,17 @@ class BatchdeckApp(App[None]):
             self.notify(str(exc), title="Cannot export", severity="error")
             return
         self.push_screen(ExportScreen(run))
+
+    @on(HistoryScreen.CompareRequested)
+    def _compare(self, event: HistoryScreen.CompareRequested) -> None:
+        try:
+            run = Run.open(event.summary.run_dir)
+        except BatchdeckError as exc:
+            self.notify(str(exc), title="Cannot compare", severity="error")
+            return
+        current = self.session.run
+        live = current is not None and current.run_id == run.run_id
+        self.push_screen(CompareScreen(run, live=lambda: live and self.session.running))
 
     @on(InspectorScreen.RetryRequested)
     def _retry_one(self, event: InspectorScreen.RetryRequested) -> None:

@@ -81,6 +81,7 @@ class HistoryScreen(Screen[None]):
         Binding("enter", "open", "Open", id="history.open"),
         Binding("r", "resume", "Resume", id="history.resume"),
         Binding("x", "export", "Export", id="history.export"),
+        Binding("c", "compare", "Compare", id="history.compare"),
         Binding("n", "app.new_run", "New run", id="history.new_run"),
         Binding("escape", "app.show_run", "Run screen", id="history.run"),
     ]
@@ -93,6 +94,9 @@ class HistoryScreen(Screen[None]):
 
     class ExportRequested(_AboutRun):
         """Export this run's results."""
+
+    class CompareRequested(_AboutRun):
+        """Show this run's models side by side."""
 
     def __init__(
         self, *, current: str | None = None, name: str | None = None, id: str | None = None
@@ -194,3 +198,8 @@ class HistoryScreen(Screen[None]):
         summary = self._selected()
         if summary is not None:
             self.post_message(self.ExportRequested(summary))
+
+    def action_compare(self) -> None:
+        summary = self._selected()
+        if summary is not None:
+            self.post_message(self.CompareRequested(summary))

@@ -8,7 +8,7 @@ model collected (a cap reached, a torn log, a failed run) become notifications,
 so engine trouble reaches the user as a sentence, never a traceback.
 
 Its keys steer the run through the ``RunSession`` it was given (pause, stop,
-workers) and open the screens about the run (inspector, failures, export).
+workers) and open the screens about the run (inspector, failures, export, compare).
 What those need from the log is read in a thread inside a worker, so the
 screen keeps drawing; the screens they open post their requests (retry) to the
 app, which owns the session.
@@ -28,6 +28,7 @@ from textual.notifications import Notification, Notify
 from textual.screen import Screen
 from textual.widgets import Footer, Input
 
+from tui.screens.compare import CompareScreen
 from tui.screens.export import ExportScreen
 from tui.screens.failures import FailuresScreen
 from tui.screens.inspector import InspectorScreen
@@ -67,6 +68,7 @@ class RunScreen(Screen[None]):
         Binding("slash", "find", "Find id", id="run.find"),
         Binding("escape", "close_find", "Close find", show=False, id="run.close_find"),
         Binding("x", "export", "Export", id="run.export"),
+        Binding("c", "compare", "Compare", id="run.compare"),
         Binding("h", "app.history", "History", id="run.history"),
         Binding("n", "app.new_run", "New", id="run.new_run"),
     ]
@@ -320,3 +322,10 @@ class RunScreen(Screen[None]):
             self.notify(_NO_RUN, severity="warning")
             return
         self.app.push_screen(ExportScreen(run))
+
+    def action_compare(self) -> None:
+        run = self.session.run
+        if run is None:
+            self.notify(_NO_RUN, severity="warning")
+            return
+        self.app.push_screen(CompareScreen(run, live=lambda: self.session.running))
