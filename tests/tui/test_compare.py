@@ -1,16 +1,21 @@
 """The Compare screen on a two-model-plus-judge run on ``simulate`` (whose models answer
 differently): its scoreboard is ``batchdeck compare RUN --format json``'s, ``d`` keeps the
-items the models disagree on, it follows a live run to its end, and a snapshot at 120x36."""
+items the models disagree on (read from ``batchdeck export``), it follows a live run to its
+end, and a snapshot at 120x36."""
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import orjson
 import pytest
+from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
-from engine import Run, load_schema, make_config
+from engine import ItemRow, Run, item_rows, load_schema, make_config
 from engine._steps import judge_steps
 from tests.cli import SAMPLES, batchdeck
 from tests.tui._flows import SIZE, TICKET_COUNT, finished, settle, until
@@ -99,7 +104,12 @@ async def test_it_follows_a_live_run_from_the_run_screen_to_its_end() -> None:
         input=str(SAMPLES / "tickets.jsonl"),
         models=(*MODELS, JUDGE),
         steps=judge_steps(
-            MODELS, JUDGE, prompt=None, system=None, schema=load_schema(SCHEMA), judge_prompt=None
+            MODELS,
+            JUDGE,
+            prompt=None,
+            system=None,
+            schema=load_schema(str(SCHEMA)),
+            judge_prompt=None,
         ),
         workers=2,
         sim={"latency_ms": 40},
@@ -119,3 +129,28 @@ async def test_it_follows_a_live_run_from_the_run_screen_to_its_end() -> None:
         final = fold(Run.open(app.session.run.run_dir)).scores[0]
         assert final.items == TICKET_COUNT
         await until(pilot, lambda: screen.step == final)  # the screen folds once more at the end
+
+
+def test_snapshot(
+    snap_compare: object, batchdeck_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At 120x36, the third item highlighted; under a fixed run id, with each answer's latency
+    made its line number (``simulate``'s answers, costs and verdicts are already fixed)."""
+    made = judged_run(batchdeck_home)
+    run_dir = shutil.copytree(made, made.parent / "20261203-120000-snap")
+
+    def steady(run: Run) -> Iterator[ItemRow]:
+        for row in item_rows(run):
+            yield ItemRow(tuple(replace(r, latency_ms=100.0 + r.line) for r in row.results))
+
+    monkeypatch.setattr("tui.screens.compare.item_rows", steady)
+
+    async def open_compare(pilot: Pilot[None]) -> None:
+        screen = CompareScreen(Run.open(run_dir))
+        await pilot.app.push_screen(screen)
+        await until(pilot, lambda: screen.step is not None)
+        await pilot.press("down", "down")
+
+    assert snap_compare(  # type: ignore[operator]
+        make_app(), terminal_size=SIZE, run_before=open_compare
+    )
