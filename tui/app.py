@@ -189,23 +189,26 @@ class BatchdeckApp(App[None]):
 
     @on(HistoryScreen.ExportRequested)
     def _export(self, event: HistoryScreen.ExportRequested) -> None:
-        try:
-            run = Run.open(event.summary.run_dir)
-        except BatchdeckError as exc:
-            self.notify(str(exc), title="Cannot export", severity="error")
-            return
-        self.push_screen(ExportScreen(run))
+        run = self._past_run(event.summary.run_dir, "export")
+        if run is not None:
+            self.push_screen(ExportScreen(run))
 
     @on(HistoryScreen.CompareRequested)
     def _compare(self, event: HistoryScreen.CompareRequested) -> None:
-        try:
-            run = Run.open(event.summary.run_dir)
-        except BatchdeckError as exc:
-            self.notify(str(exc), title="Cannot compare", severity="error")
+        run = self._past_run(event.summary.run_dir, "compare")
+        if run is None:
             return
         current = self.session.run
         live = current is not None and current.run_id == run.run_id
         self.push_screen(CompareScreen(run, live=lambda: live and self.session.running))
+
+    def _past_run(self, run_dir: Path, doing: str) -> Run | None:
+        """The run in ``run_dir``, or None once the user is told why it cannot be opened."""
+        try:
+            return Run.open(run_dir)
+        except BatchdeckError as exc:
+            self.notify(str(exc), title=f"Cannot {doing}", severity="error")
+            return None
 
     @on(InspectorScreen.RetryRequested)
     def _retry_one(self, event: InspectorScreen.RetryRequested) -> None:
