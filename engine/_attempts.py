@@ -26,7 +26,7 @@ from typing import Any
 import anyio
 
 from engine import log
-from engine._budget import Funds, to_units_up, to_usd
+from engine._budget import Funds, cap_reached, to_units_up, to_usd
 from engine._cache import Answer
 from engine._config import RetrySettings
 from engine._control import Control
@@ -205,16 +205,8 @@ class Attempts:
             return 0.0
         actual = None if paid.unknown else price.cost(paid)
         charged = self._funds.settle(reserved, actual, sent=True)
-        budget = self._funds.budget
-        if budget.cap_units is not None and budget.spent_units >= budget.cap_units:
-            cap = to_usd(budget.cap_units)
-            message = f"--max-cost ${cap:g} reached"
-            if budget.overspent_units:
-                message = (
-                    f"--max-cost ${cap:g} passed by ${to_usd(budget.overspent_units):.6f}: "
-                    f"{work.model} billed ${to_usd(charged):.6f} for a call whose worst case was "
-                    f"${to_usd(reserved):.6f} (more tokens than the request allowed)"
-                )
+        message = cap_reached(self._funds.budget, work.model, charged, reserved)
+        if message is not None:
             self._control.cap("max_cost", message)
             self._control.halt()  # taken but not started: stays unsent
         return to_usd(charged) if actual is None else actual

@@ -87,6 +87,11 @@ class Budget:
         return True
 
     @property
+    def reached(self) -> bool:
+        """Spending alone is at the cap: nothing more may be sent."""
+        return self.cap_units is not None and self.spent_units >= self.cap_units
+
+    @property
     def overspent_units(self) -> int:
         """How far this execution's spending went past the cap (only a provider billing past
         its limits can); a cap lowered below what was spent before is not passed by it."""
@@ -104,6 +109,22 @@ class Budget:
         charged = to_units(actual_usd) if sane else reserved_units  # type: ignore[arg-type]
         self.spent_units += charged
         return charged
+
+
+def cap_reached(budget: Budget, model: str, charged: int, reserved: int) -> str | None:
+    """What to say once spending alone reached the cap, after ``model`` was charged
+    ``charged`` for a call whose worst case was ``reserved``; None while it has not."""
+    if not budget.reached:
+        return None
+    assert budget.cap_units is not None
+    cap = to_usd(budget.cap_units)
+    if not budget.overspent_units:
+        return f"--max-cost ${cap:g} reached"
+    return (
+        f"--max-cost ${cap:g} passed by ${to_usd(budget.overspent_units):.6f}: "
+        f"{model} billed ${to_usd(charged):.6f} for a call whose worst case was "
+        f"${to_usd(reserved):.6f} (more tokens than the request allowed)"
+    )
 
 
 class Funds:

@@ -33,7 +33,7 @@ import anyio
 from anyio.streams.memory import MemoryObjectSendStream
 
 from engine import log
-from engine._budget import Funds, to_usd
+from engine._budget import Funds, cap_reached, to_usd
 from engine._cache import Answer
 from engine._config import Format
 from engine._control import Control
@@ -315,6 +315,9 @@ class JobTracker:
             actual = None if usage.unknown else price.cost(usage)
             charged = self._funds.settle_batched(entry.units, actual)
             cost = to_usd(charged) if actual is None else actual
+            message = cap_reached(self._funds.budget, model, charged, entry.units)
+            if message is not None:  # the lane submits no more; jobs out there are followed
+                self._control.cap("max_cost", message)
             if online is not None and actual is not None:
                 self.saved_usd += online.cost(usage) - actual
         latency = max(0.0, time.time() - job.since) * 1000

@@ -145,8 +145,14 @@ class BatchLane:
         return BatchRequest(f"j{number}-l{work.item.line}", call)
 
     def _may_submit(self) -> bool:
+        """Not stopped, in time, and not at the cap: a provider that billed results past
+        their reservations may have spent what the chunks waiting here reserved."""
         control = self._control
-        return not control.halted and anyio.current_time() < control.deadline
+        return (
+            not control.halted
+            and anyio.current_time() < control.deadline
+            and not self._funds.budget.reached
+        )
 
     async def _submit(self, chunk: _Chunk, tg: TaskGroup) -> None:
         """Write the chunk's intent, create its job, and follow it; a chunk that may not go
@@ -163,8 +169,10 @@ class BatchLane:
         intent = log.BatchRecord(
             token, chunk.model, "submitting", now, now, items=tuple(chunk.entries)
         )
-        if not await self._write_now(log.batch_record(intent, with_items=True)) or (
-            control.failure is not None
+        if (
+            not self._may_submit()  # checked again: waiting for a slot took time
+            or not await self._write_now(log.batch_record(intent, with_items=True))
+            or control.failure is not None
         ):
             self._slots.give_back()
             self._release(chunk)

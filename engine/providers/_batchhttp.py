@@ -95,17 +95,14 @@ class BatchHttp:
     def url(self, target: str, query: Query | None = None) -> httpx.URL:
         """``target`` (a path under the base URL, or an absolute URL on its origin) as a URL."""
         base = self._endpoint.base_url
-        if "://" in target:
-            url = httpx.URL(target)
-            if (url.scheme, url.host, url.port) != (base.scheme, base.host, base.port):
-                raise ProviderError(
-                    "bad_response",
-                    f"{self.name} pointed at another host ({url.host:.80}): not followed",
-                )
-        else:
-            url = base.join(target)
-            if self._endpoint.params:
-                url = url.copy_merge_params(self._endpoint.params)
+        url = base.join(target)  # a target that names a host (``//host/x`` too) keeps it
+        if (url.scheme, url.host, url.port) != (base.scheme, base.host, base.port):
+            raise ProviderError(
+                "bad_response",
+                f"{self.name} pointed at another host ({url.host:.80}): not followed",
+            )
+        if "://" not in target and self._endpoint.params:
+            url = url.copy_merge_params(self._endpoint.params)
         return url.copy_merge_params(query) if query else url
 
     async def call(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +23,18 @@ from engine._events import (
     BatchJobEnded,
     BatchJobProgressed,
     BatchJobSubmitted,
+    CapReached,
     CostUpdated,
     ItemFinished,
 )
 from engine._paths import SUMMARY_NAME
+>>>>>>> d912c69 (batch: a results/upload URL naming another host (//host/x) is refused like https://host/x; results billed past the cap stop the chunks not yet submitted (the cap's message shared with online: budget.cap_reached); a job found by size alone (Anthropic) is never one the log already holds, at resume or after a failed create)
 from engine._prices import PriceTable
-from engine._results import ItemResult
+from engine._results import ItemResult, Usage
 from engine._run import SIM_BATCH_DIR, Run
 from engine._runs import summarize
+from engine.providers import CallResult
+from engine.providers._batchhttp import CLOCK_SLACK_S
 from engine.providers._sim_batch import JOB_FILE, accepted_custom_ids
 from engine.providers.simulate import SimulateProvider
 from tests.engine.scripted import execute, items, make_run, until
@@ -352,3 +357,111 @@ async def test_a_job_re_attached_is_published_with_the_items_still_in_it(tmp_pat
     (again,) = [e for e in events if isinstance(e, BatchJobSubmitted)]
     assert set(again.ids) == {f"item-{i}" for i in range(10)} and again.job.state == "running"
     assert finished.batch_jobs_left == 1
+class Overbilled:
+    """simulate's batch API whose results report ``factor`` times the output produced."""
+
+    def __init__(self, api: Any, factor: int) -> None:
+        self._api = api
+        self.limits = api.limits
+        self._factor = factor
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._api, name)
+
+    async def results(self, job_id: str, lookup: Any) -> Any:
+        async for custom_id, outcome in self._api.results(job_id, lookup):
+            if isinstance(outcome, CallResult):
+                usage = outcome.usage
+                billed = Usage(usage.input_tokens, usage.output_tokens * self._factor)
+                outcome = replace(outcome, usage=billed)
+            yield custom_id, outcome
+
+
+async def test_results_billed_past_the_cap_stop_the_chunks_not_yet_submitted(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "probe").mkdir()
+    probe = make_run(tmp_path / "probe", items(1), batch=True, sim=FAST, poll_s=0.02)
+    await execute(probe)
+    (one,) = log.scan(probe.log_path).batches.values()
+    cap = one.items[0][3] / 1e12 * 25.5  # 25 reservations: three chunks of 10, 10, 5
+    run = make_run(
+        tmp_path, items(100), batch=True, sim=FAST, poll_s=0.02, max_cost=cap, batch_size=10,
+        max_parallel_batches=1,
+    )  # fmt: skip
+    sim = SimulateProvider(run.config.sim, batch_store=store(run))
+    events: list[Any] = []
+    api = Overbilled(sim.batch_api(), factor=1000)
+    finished = await run.execute([events.append], providers={MODEL: WithBatch(sim, api)})
+    assert len(jobs_in_store(run)) == 1  # the first job's results spent it all: no more
+    assert finished.state == "capped" and finished.cost_usd > cap
+    assert len(results(run)) == 10 and finished.remaining == 90
+    [capped] = [e for e in events if isinstance(e, CapReached)]
+    assert "passed by $" in capped.message and "more tokens than" in capped.message
+    state = log.scan(run.log_path)
+    assert all(job.closed for job in state.batches.values())
+    assert state.cost_usd == pytest.approx(finished.cost_usd)
+
+
+class Tokenless:
+    """simulate's batch API found as Anthropic's is, with no token: every job created since,
+    of the same size; ``refused`` creates fail (retryably) before any job is made."""
+
+    def __init__(self, api: Any, run: Run, refused: frozenset[int] = frozenset()) -> None:
+        self._api = api
+        self._run = run
+        self.limits = api.limits
+        self._refused = refused
+        self.submits = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._api, name)
+
+    async def submit(self, requests: Any, *, token: str) -> Any:
+        self.submits += 1
+        if self.submits in self._refused:
+            raise ProviderError("server_error", "HTTP 500: overloaded")
+        return await self._api.submit(requests, token=token)
+
+    async def find(self, token: str, *, since: float, count: int) -> list[Any]:
+        made = [job for job in jobs_in_store(self._run) if job["count"] == count]
+        since -= CLOCK_SLACK_S  # as Anthropic's adapter allows for the provider's clock
+        return [await self._api.status(job["id"]) for job in made if job["created_at"] >= since]
+
+
+def tokenless(run: Run, refused: frozenset[int] = frozenset()) -> dict[str, Any]:
+    sim = SimulateProvider(run.config.sim, batch_store=store(run))
+    return {MODEL: WithBatch(sim, Tokenless(sim.batch_api(), run, refused))}
+
+
+async def test_a_job_found_by_size_alone_is_never_one_the_log_already_holds(
+    tmp_path: Path,
+) -> None:
+    run = make_run(
+        tmp_path, items(15), batch=True, batch_size=5, sim={"latency_ms": 0, "batch_s": 100}
+    )
+    await run.execute([], providers=tokenless(run), detach=True)
+    first, second, third = jobs_in_store(run)
+    # The kill came before the third job's id was logged: its intent alone is there.
+    lines = run.log_path.read_bytes().splitlines(keepends=True)
+    lost = [line for line in lines if third["id"].encode() in line]
+    run.log_path.write_bytes(b"".join(line for line in lines if line not in lost))
+    again = Run.open(run.run_dir)
+    await again.execute([], providers=tokenless(again), detach=True)
+    jobs = log.scan(run.log_path).batches.values()
+    made = sorted(job["id"] for job in (first, second, third))
+    assert sorted(job.job_id or "" for job in jobs) == made
+    assert len(jobs_in_store(run)) == 3  # adopted, not submitted again
+
+
+async def test_a_failed_create_never_takes_an_earlier_job_of_the_same_size_for_its_own(
+    tmp_path: Path,
+) -> None:
+    run = make_run(
+        tmp_path, items(15), batch=True, batch_size=5, poll_s=0.02, sim=FAST,
+        retry={"retries": 2, "base_s": 0.0, "cap_s": 0.0},
+    )  # fmt: skip
+    finished = await run.execute([], providers=tokenless(run, refused=frozenset({2})))
+    assert (finished.state, finished.ok, finished.remaining) == ("finished", 15, 0)
+    ids = [job.job_id for job in log.scan(run.log_path).batches.values()]
+    assert len(ids) == len(set(ids)) == len(jobs_in_store(run)) == 3

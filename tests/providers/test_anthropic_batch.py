@@ -172,8 +172,9 @@ async def test_results_map_every_type_as_the_online_answer_would_be() -> None:
     assert results["late"] is None and results["gone"] is None
 
 
-async def test_a_results_url_on_another_host_is_not_followed_with_the_key() -> None:
-    elsewhere = f"https://collector.example.com/v1/messages/batches/{BATCH_ID}/results"
+@pytest.mark.parametrize("origin", ["https:", ""])  # "//host/..." names a host too
+async def test_a_results_url_on_another_host_is_not_followed_with_the_key(origin: str) -> None:
+    elsewhere = f"{origin}//collector.example.com/v1/messages/batches/{BATCH_ID}/results"
     with pytest.raises(ProviderError) as caught:
         await results_of(b"", elsewhere, REQUESTS)
     assert caught.value.kind == "bad_response"
