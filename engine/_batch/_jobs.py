@@ -126,6 +126,8 @@ class JobTracker:
         """What this execution's batch results would have cost online, less their cost."""
         self.left = 0
         """Jobs left running at the provider (detached, stopped, out of time)."""
+        self._unreadable: dict[str, int] = {}
+        """Job id -> looks in a row its provider answered with an error no retry mends."""
 
     def seen(
         self, job: log.BatchRecord, status: JobStatus, *, logged: bool = True
@@ -201,9 +203,11 @@ class JobTracker:
         never will: a bad key, a job it does not know). A rate limit's wait is honoured."""
         assert job.job_id is not None
         try:
-            return await self._batch.apis[job.model].status(job.job_id)
+            status = await self._batch.apis[job.model].status(job.job_id)
         except ProviderError as exc:
-            if exc.kind in FATAL_KINDS:
+            unreadable = 0 if exc.retryable else self._unreadable.get(job.job_id, 0) + 1
+            self._unreadable[job.job_id] = unreadable
+            if exc.kind in FATAL_KINDS or unreadable > self._config.retry.retries:
                 self._control.fail(f"{job.model}: batch job {job.job_id}: {exc.message}")
                 return None
             wait = server_wait(exc.retry_after, self._config.retry)
@@ -211,6 +215,8 @@ class JobTracker:
                 with self._control.waiting():
                     await anyio.sleep(wait)
             return None
+        self._unreadable.pop(job.job_id, None)
+        return status
 
     def _seen_now(self, job: log.BatchRecord, status: JobStatus) -> log.BatchRecord:
         before = job
@@ -270,6 +276,10 @@ class JobTracker:
                 attempt += 1
                 if exc.kind in FATAL_KINDS or attempt > self._config.retry.retries:
                     self.left += 1  # open still: a resume fetches the rest
+                    self._control.fail(
+                        f"{job.model}: batch job {job.job_id}: results not read: "
+                        f"{exc.message} (resume reads them again)"
+                    )
                     return
                 delay = backoff_delay(
                     attempt, settings=self._config.retry, retry_after=exc.retry_after

@@ -26,6 +26,7 @@ from engine._events import (
     CapReached,
     CostUpdated,
     ItemFinished,
+    RunFailed,
 )
 from engine._paths import SUMMARY_NAME
 >>>>>>> d912c69 (batch: a results/upload URL naming another host (//host/x) is refused like https://host/x; results billed past the cap stop the chunks not yet submitted (the cap's message shared with online: budget.cap_reached); a job found by size alone (Anthropic) is never one the log already holds, at resume or after a failed create)
@@ -465,3 +466,54 @@ async def test_a_failed_create_never_takes_an_earlier_job_of_the_same_size_for_i
     assert (finished.state, finished.ok, finished.remaining) == ("finished", 15, 0)
     ids = [job.job_id for job in log.scan(run.log_path).batches.values()]
     assert len(ids) == len(set(ids)) == len(jobs_in_store(run)) == 3
+
+
+class Unreadable:
+    """simulate's batch API whose ``broken`` method ("status" or "results") always fails
+    with ``error``."""
+
+    def __init__(self, api: Any, broken: str, error: ProviderError) -> None:
+        self._api = api
+        self.limits = api.limits
+        self._broken = broken
+        self._error = error
+        self.tries = 0
+
+    def __getattr__(self, name: str) -> Any:
+        if name != self._broken:
+            return getattr(self._api, name)
+
+        async def broken(*args: Any) -> Any:
+            self.tries += 1
+            raise self._error
+
+        async def broken_stream(*args: Any) -> Any:
+            await broken()
+            yield  # pragma: no cover
+
+        return broken_stream if name == "results" else broken
+
+
+@pytest.mark.parametrize(
+    ("broken", "error", "said"),
+    [
+        ("status", ProviderError("bad_response", "unexpected batch reply from x"), "unexpected"),
+        ("results", ProviderError("server_error", "HTTP 500: boom"), "results not read: HTTP 500"),
+    ],
+)
+async def test_a_job_its_provider_never_answers_for_fails_the_run_in_one_line(
+    tmp_path: Path, broken: str, error: ProviderError, said: str
+) -> None:
+    run = make_run(tmp_path, items(10), batch=True, poll_s=0.01, sim=FAST)
+    sim = SimulateProvider(run.config.sim, batch_store=store(run))
+    api = Unreadable(sim.batch_api(), broken, error)
+    events: list[Any] = []
+    finished = await run.execute([events.append], providers={MODEL: WithBatch(sim, api)})
+    [failed] = [e for e in events if isinstance(e, RunFailed)]
+    (job,) = jobs_in_store(run)
+    assert finished.state == "failed" and job["id"] in failed.message and said in failed.message
+    assert "\n" not in failed.message and api.tries == run.config.retry.retries + 1
+    assert not results(run)
+    again = Run.open(run.run_dir).for_resume(poll_s=0.01)
+    finished, _ = await execute(again)  # the job stayed open: resume reads its results
+    assert (finished.ok, finished.remaining, len(jobs_in_store(run))) == (10, 0, 1)
