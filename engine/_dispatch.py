@@ -51,7 +51,8 @@ class Dispatcher:
         self._feed_scope: anyio.CancelScope | None = None
         self._room = anyio.Event()
         """Set when a pipeline's item ends: the dispatcher may begin another."""
-        self._workers: MemoryObjectSendStream[Work] | None = None
+        self._lane: MemoryObjectSendStream[Work | None] | None = None
+        """The batch lane, while it takes work: told when an item must wait for money."""
         self.dispatched = 0
         self.seen_total: int | None = None
         """(item, model) pairs in the input, once all were read."""
@@ -73,7 +74,7 @@ class Dispatcher:
         next item must wait for money: a chunk being built must go out now to settle.
         ``late`` brings, once the input is done, items of batch jobs cancelled to be
         finished online (``--finish-online-after``): they go to the workers, priced online."""
-        self._workers = work_send
+        self._lane = batch_send
         async with work_send, result_send, batch_send or nullcontext(), late or nullcontext():
             with anyio.CancelScope() as self._scope:
                 if self._control.stop_reason is not None:
@@ -82,6 +83,7 @@ class Dispatcher:
                 if await self._dispatch_all(work_send, result_send, batch_send) and late:
                     if batch_send is not None:
                         await batch_send.aclose()  # the lane may end once its jobs have
+                        self._lane = None
                     await self._dispatch_late(late, work_send, result_send)
             if self._scope.cancelled_caught and self._control.stop_reason is None:
                 self._control.time_up()
@@ -149,8 +151,8 @@ class Dispatcher:
     ) -> bool:
         """Price ``item`` on ``model``, reserve its worst case and send it ``to`` the workers
         or the batch lane (a result for one that cannot run); False when a cap ends here.
-        Before the lane's next item waits for money, the lane gets a None: its chunk must go
-        out, so money can come back."""
+        Before any item waits for money (a batch or an online one), the lane gets a None:
+        its chunk must go out, so money can come back."""
         config, control = self._config, self._control
         if config.max_items is not None and self.dispatched >= config.max_items:
             control.cap("max_items", f"--max-items {config.max_items} reached")
@@ -164,8 +166,8 @@ class Dispatcher:
         if self._plan.cache is not None and (answered := self._from_cache(work)):
             await send(result_send, answered)
             return True
-        if to is not self._workers and not self._funds.fits_now(work.reserved_units):
-            await send(to, None)
+        if self._lane is not None and not self._funds.fits_now(work.reserved_units):
+            await send(self._lane, None)
         if not await self._reserve(work.reserved_units):
             return False
         await self._send_work(to, work)

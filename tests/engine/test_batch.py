@@ -517,3 +517,24 @@ async def test_a_job_its_provider_never_answers_for_fails_the_run_in_one_line(
     again = Run.open(run.run_dir).for_resume(poll_s=0.01)
     finished, _ = await execute(again)  # the job stayed open: resume reads its results
     assert (finished.ok, finished.remaining, len(jobs_in_store(run))) == (10, 0, 1)
+
+
+async def test_an_online_item_waiting_for_money_sends_the_batch_chunk_out_first(
+    tmp_path: Path,
+) -> None:
+    """One run, one meter: the online model's next item cannot fit while the batch model's
+    chunk, still filling, holds the money; the chunk goes out, so its money comes back."""
+    (tmp_path / "probe").mkdir()
+    probe = make_run(tmp_path / "probe", items(1), batch=True, sim=FAST, poll_s=0.02)
+    await execute(probe)
+    (one,) = log.scan(probe.log_path).batches.values()
+    cap = one.items[0][3] / 1e12 * 60.5  # gpt-4o online reserves ~33 times as much
+    run = make_run(
+        tmp_path, items(60), models=(f"{MODEL}@batch", "simulate:gpt-4o@online"), poll_s=0.02,
+        sim=FAST, max_cost=cap,
+    )  # fmt: skip
+    with anyio.fail_after(60):
+        finished, _ = await execute(run)
+    pairs = Counter((r.model, r.id) for r in results(run))
+    assert set(pairs.values()) == {1} and finished.ok == len(pairs) > 20
+    assert finished.cost_usd <= cap
