@@ -94,4 +94,4 @@ async def _cancel(run: Run) -> int:
         f" batchdeck resume {run.run_id}",
         file=sys.stderr,
     )
-    return 0
+    return 1 if any(refused is not None for _, refused in asked) else 0

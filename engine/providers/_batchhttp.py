@@ -87,7 +87,7 @@ class BatchHttp:
         try:
             return reader(payload)
         except SHAPE_ERRORS as exc:
-            detail = f"{type(exc).__name__}: {exc}"
+            detail = said(f"{type(exc).__name__}: {exc}")  # it may quote what the server sent
             raise ProviderError(
                 "bad_response", f"unexpected batch reply from {self.name} ({detail:.200})"
             ) from None

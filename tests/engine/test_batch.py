@@ -29,7 +29,6 @@ from engine._events import (
     RunFailed,
 )
 from engine._paths import SUMMARY_NAME
->>>>>>> d912c69 (batch: a results/upload URL naming another host (//host/x) is refused like https://host/x; results billed past the cap stop the chunks not yet submitted (the cap's message shared with online: budget.cap_reached); a job found by size alone (Anthropic) is never one the log already holds, at resume or after a failed create)
 from engine._prices import PriceTable
 from engine._results import ItemResult, Usage
 from engine._run import SIM_BATCH_DIR, Run
@@ -358,6 +357,8 @@ async def test_a_job_re_attached_is_published_with_the_items_still_in_it(tmp_pat
     (again,) = [e for e in events if isinstance(e, BatchJobSubmitted)]
     assert set(again.ids) == {f"item-{i}" for i in range(10)} and again.job.state == "running"
     assert finished.batch_jobs_left == 1
+
+
 class Overbilled:
     """simulate's batch API whose results report ``factor`` times the output produced."""
 

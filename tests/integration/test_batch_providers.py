@@ -242,3 +242,18 @@ def test_a_job_whose_id_was_lost_is_found_among_the_runs_own_jobs(
     one_result_each(run_dir, 30)
     accepted = server.batch_accepted()
     assert accepted["distinct"] == 30 and not accepted["repeated"]
+
+
+def test_cancel_that_the_provider_refuses_says_so_and_exits_1(
+    server: FakeServer, tmp_path: Path
+) -> None:
+    source, run_dir = items(tmp_path / "items.jsonl", 10), tmp_path / "run"
+    server.configure(batch_s=3600)
+    assert run(server, "anthropic", source, run_dir, "--detach").returncode == 0
+    wrong = "sk-ant-wrong-key-0123456789abcdef"
+    refused = batchdeck(
+        "cancel", str(run_dir), home=tmp_path, extra_env={KEY_ENV["anthropic"]: wrong}, timeout=120
+    )
+    assert refused.returncode == 1, refused.stderr
+    assert "not cancelled: HTTP 401" in refused.stderr and "Traceback" not in refused.stderr
+    assert wrong not in refused.stderr

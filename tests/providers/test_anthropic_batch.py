@@ -106,6 +106,15 @@ async def test_each_processing_status_maps_to_its_state(
     assert (job.state, job.provider_state, job.requests) == (state, status, 3)
 
 
+async def test_a_job_field_that_echoes_the_key_is_never_quoted_in_the_error() -> None:
+    body = batch_object(created_at=KEY)  # unreadable, and what the error would quote
+    async with mock_provider("anthropic", json_response(200, body), key=KEY) as mock:
+        with pytest.raises(ProviderError) as caught:
+            await api_of(mock).status(BATCH_ID)
+    assert caught.value.kind == "bad_response" and "created time" in caught.value.message
+    assert KEY not in caught.value.message
+
+
 def result(custom_id: str, outcome: dict[str, Any]) -> dict[str, Any]:
     return {"custom_id": custom_id, "result": outcome}
 
