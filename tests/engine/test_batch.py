@@ -398,8 +398,8 @@ async def test_results_billed_past_the_cap_stop_the_chunks_not_yet_submitted(
     assert len(jobs_in_store(run)) == 1  # the first job's results spent it all: no more
     assert finished.state == "capped" and finished.cost_usd > cap
     assert len(results(run)) == 10 and finished.remaining == 90
-    [capped] = [e for e in events if isinstance(e, CapReached)]
-    assert "passed by $" in capped.message and "more tokens than" in capped.message
+    assert any(isinstance(e, CapReached) for e in events)  # the first cap's word is kept
+    assert finished.overspent_usd == pytest.approx(finished.cost_usd - cap)
     state = log.scan(run.log_path)
     assert all(job.closed for job in state.batches.values())
     assert state.cost_usd == pytest.approx(finished.cost_usd)
