@@ -53,6 +53,7 @@ RESULT_COLUMNS = (
     "finish_reason",
     "input_tokens",
     "cached_input_tokens",
+    "cache_write_tokens",
     "output_tokens",
     "reasoning_tokens",
     "cost_usd",
@@ -62,6 +63,7 @@ RESULT_COLUMNS = (
     "finished_at",
     "attempts",
     "cached",
+    "saved_usd",
     "error",
     "prompt_edited",
 )
@@ -128,7 +130,9 @@ def result_row(result: ItemResult) -> dict[str, Any]:
     """The result's own columns (error as ``kind: message``). ``cost_usd`` is empty for a
     model with no price (unknown, not $0); ``usage_unknown`` is set for a result charged
     its reservation because an answer's usage could not be believed; ``cached`` for an
-    answer the response cache gave."""
+    answer the response cache gave, and ``saved_usd`` what that answer kept from being
+    spent (what its call would have cost; empty for an answer that was paid for);
+    ``cache_write_tokens`` the input tokens written to the provider's prompt cache."""
     error = result.error
     usage = result.usage
     return {
@@ -140,6 +144,7 @@ def result_row(result: ItemResult) -> dict[str, Any]:
         "finish_reason": result.finish_reason,
         "input_tokens": usage.input_tokens,
         "cached_input_tokens": usage.cached_tokens,
+        "cache_write_tokens": usage.cache_write_tokens,
         "output_tokens": usage.output_tokens,
         "reasoning_tokens": usage.reasoning_tokens,
         "cost_usd": None if result.unpriced else round(result.cost_usd, 10),
@@ -149,6 +154,7 @@ def result_row(result: ItemResult) -> dict[str, Any]:
         "finished_at": _when(result.finished_at),
         "attempts": result.attempts,
         "cached": result.cached or None,
+        "saved_usd": round(result.saved_usd, 10) if result.cached else None,
         "error": None if error is None else f"{error.kind}: {error.message}",
         "prompt_edited": result.prompt_override is not None,
     }
@@ -367,10 +373,17 @@ def pyarrow_modules() -> tuple[Any, Any]:
 
 
 _INTEGER_COLUMNS = frozenset(
-    {"input_tokens", "cached_input_tokens", "output_tokens", "reasoning_tokens", "attempts"}
+    {
+        "input_tokens",
+        "cached_input_tokens",
+        "cache_write_tokens",
+        "output_tokens",
+        "reasoning_tokens",
+        "attempts",
+    }
 )
-_FLOAT_COLUMNS = frozenset({"cost_usd", "latency_ms"})
-_BOOL_COLUMNS = frozenset({"usage_unknown", "prompt_edited"})
+_FLOAT_COLUMNS = frozenset({"cost_usd", "saved_usd", "latency_ms"})
+_BOOL_COLUMNS = frozenset({"usage_unknown", "cached", "prompt_edited"})
 _TIME_COLUMNS = frozenset({"started_at", "finished_at"})
 
 

@@ -77,7 +77,8 @@ def test_a_second_identical_run_makes_no_request_and_costs_nothing(
     assert server.stats()["requests"] == 0
     assert "40 answers from the cache" in err and "cost $0.0000" in err
     assert all(row["output"] == first[i]["output"] and row["cached"] for i, row in second.items())
-    assert not any(row["cached"] for row in first.values())
+    assert not any(row["cached"] or row["saved_usd"] for row in first.values())
+    assert all(row["saved_usd"] == pytest.approx(first[i]["cost_usd"]) for i, row in second.items())
     assert cached_ids(tmp_path / "b") == set(first)
 
 

@@ -10,7 +10,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine._export import ResultWriter, RowOptions, json_row, table_columns
+from engine._export import (
+    ResultWriter,
+    RowOptions,
+    json_row,
+    table_columns,
+    table_row,
+    write_parquet,
+)
 from engine._preview import preview_input
 from engine._results import ErrorInfo, ItemResult, Usage
 from engine._runs import find_result
@@ -66,6 +73,36 @@ def test_csv_puts_original_columns_first_then_results_then_parsed_fields() -> No
 def test_csv_columns_are_the_union_in_first_seen_order() -> None:
     columns = table_columns([["id", "a", "b"], ["id", "c", "a"]], ["label"], RowOptions())
     assert columns[:4] == ["id", "a", "b", "c"] and columns[-1] == "parsed.label"
+
+
+def test_rows_say_what_the_caches_kept_from_being_spent() -> None:
+    answered = result(cached=True, saved_usd=0.0000231, cost_usd=0.0, usage=Usage(120, 8))
+    paid = result(id="t2", usage=Usage(3_000, 50, cache_write_tokens=2_800))
+    assert json_row(answered)["cached"] is True and json_row(answered)["saved_usd"] == 0.0000231
+    assert json_row(paid)["saved_usd"] is None and json_row(paid)["cache_write_tokens"] == 2_800
+    columns = table_columns([["id"]], [], RowOptions())
+    assert columns.index("cached_input_tokens") < columns.index("cache_write_tokens")
+    assert columns.index("cached") < columns.index("saved_usd")
+    csv_rows = [*_csv_rows(answered), *_csv_rows(paid)]
+    assert [row["saved_usd"] for row in csv_rows] == ["2.31e-05", ""]
+    assert [row["cache_write_tokens"] for row in csv_rows] == ["0", "2800"]
+
+
+def test_parquet_types_the_cache_columns() -> None:
+    pq = pytest.importorskip("pyarrow.parquet")
+    answered = result(cached=True, saved_usd=0.0000231, usage=Usage(120, 8))
+    paid = result(id="t2", usage=Usage(3_000, 50, cache_write_tokens=2_800))
+    columns = table_columns([["id"]], [], RowOptions())
+    buffer = io.BytesIO()
+    rows = [(answered, ()), (paid, ())]
+    assert write_parquet(rows, buffer, columns, RowOptions()) == 2
+    table = pq.read_table(io.BytesIO(buffer.getvalue()))
+    types = {field.name: str(field.type) for field in table.schema}
+    assert types["cached"] == "bool" and types["saved_usd"] == "double"
+    assert types["cache_write_tokens"] == "int64"
+    assert table.column("saved_usd").to_pylist() == [0.0000231, None]
+    assert table.column("cache_write_tokens").to_pylist() == [0, 2_800]
+    assert table_row(paid, (), RowOptions())["cached"] is None
 
 
 @pytest.mark.anyio
