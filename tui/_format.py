@@ -56,6 +56,34 @@ def fitting(width: int, *texts: str) -> str:
     return texts[-1]
 
 
+NAME_MIN: Final = 8
+"""Cells a model's name keeps before its provider is cut too (``squeezed``)."""
+
+
+def squeezed(spec: str, width: int) -> str:
+    """``provider:model`` in ``width`` cells: whole when it fits, else cut in the middle of
+    the name, keeping the provider and the name's end, where the versions that tell one
+    model from the next are (``anthropic:cla…net-4-6``, ``anthropic:cla…pus-4-6``): cut at
+    the end, five models would read the same. The provider is cut too only when the name
+    would keep fewer than ``NAME_MIN`` cells."""
+    if len(spec) <= width:
+        return spec
+    provider, colon, name = spec.partition(":")
+    prefix = provider + colon
+    if not colon or width - len(prefix) < NAME_MIN:
+        return _cut_middle(spec, width)
+    return prefix + _cut_middle(name, width - len(prefix))
+
+
+def _cut_middle(text: str, width: int) -> str:
+    """``text`` in ``width`` cells, an ellipsis in place of its middle; a quarter of what
+    is kept comes from the start, the rest from the end."""
+    if width <= 1:
+        return "…"[:width]
+    head = (width - 1) // 4
+    return text[:head] + "…" + text[len(text) - (width - 1 - head) :]
+
+
 def latency(ms: float) -> str:
     if ms < 1000:
         return f"{ms:.0f}ms"

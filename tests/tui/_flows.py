@@ -11,7 +11,7 @@ from typing import Final
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Input
+from textual.widgets import DataTable, Input
 
 from tui.app import BatchdeckApp
 from tui.screens.setup import SetupScreen
@@ -39,6 +39,15 @@ async def until(pilot: Pilot[None], done: object, *, tries: int = 400, step: flo
             return
         await pilot.pause(step)
     raise AssertionError(f"never happened: {done}")
+
+
+def preview_laid_out(screen: SetupScreen) -> bool:
+    """The preview table has measured what it holds: DataTable sizes its columns and rows
+    when its message queue is idle, so until then a screenshot catches it mid-layout."""
+    table = screen.query_one("#preview-items", DataTable)
+    header = table.header_height if table.show_header and table.columns else 0
+    width = sum(column.get_render_width(table) for column in table.columns.values())
+    return table.virtual_size == (width, table.row_count + header)
 
 
 async def set_up(

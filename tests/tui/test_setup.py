@@ -6,11 +6,19 @@ import shutil
 from pathlib import Path
 
 import pytest
-from textual.widgets import Input, OptionList, SelectionList, Static, TextArea
+from textual.widgets import DataTable, Input, OptionList, SelectionList, Static, TextArea
 
 from engine import DEFAULT_MODEL, PriceTable, estimate
 from engine.keys import KeyStatus
-from tests.tui._flows import SIZE, TICKET_COUNT, TICKETS, set_up, settle, until
+from tests.tui._flows import (
+    SIZE,
+    TICKET_COUNT,
+    TICKETS,
+    preview_laid_out,
+    set_up,
+    settle,
+    until,
+)
 from tui.app import BatchdeckApp, make_app
 from tui.model import ModelChoice, default_models, estimate_text, model_choices
 from tui.screens.run import RunScreen
@@ -172,10 +180,27 @@ def test_snapshot_of_the_setup_screen(
         tree = screen.query_one(InputTree)
         await until(pilot, lambda: len(tree.root.children) == 2)  # type: ignore[arg-type]
         await settle(app, pilot)  # type: ignore[arg-type]
+        await until(pilot, lambda: preview_laid_out(screen))  # type: ignore[arg-type]
+        await pilot.pause()  # type: ignore[attr-defined]  # the layout it asked for
 
     assert snap_compare(  # type: ignore[operator]
         make_app(first="setup"), terminal_size=SIZE, run_before=fill
     )
+
+
+async def test_the_preview_table_is_drawn_at_its_cells_widths_even_if_painted_early() -> None:
+    """A paint between filling the table and its idle measuring must not leave it drawn at
+    its labels' widths (the snapshot flaked so under load)."""
+    app = await _setup_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await set_up(app, pilot)
+        assert screen.preview is not None
+        table = screen.query_one("#preview-items", DataTable)
+        screen._show_preview(screen.preview)
+        early = table.render_line(1).text  # painted before the table is idle
+        await until(pilot, lambda: preview_laid_out(screen))
+        first = screen.preview.items[0]
+        assert first.id in early and first.id in table.render_line(1).text
 
 
 async def test_the_most_recent_file_is_previewed_and_the_others_are_offered() -> None:

@@ -11,10 +11,12 @@ from textual.widget import Widget
 from textual.widgets import Button, DataTable, Input, Select, Static, TextArea
 
 from tests.tui._flows import TICKETS, set_up, settle
+from tui._format import squeezed
 from tui.app import make_app
 from tui.screens.help import HelpScreen
 from tui.screens.run import RunScreen
 from tui.screens.setup import SetupScreen
+from tui.widgets.model_picker import GUTTER, ModelPicker
 
 pytestmark = pytest.mark.anyio
 
@@ -136,6 +138,49 @@ async def test_every_focus_stop_shows_focus() -> None:
             screen.set_focus(None)
             await pilot.pause()
             assert _look(widget) != focused, f"{widget!r} looks the same focused"
+
+
+async def test_tab_goes_from_field_to_field_never_onto_a_pane() -> None:
+    """A pane that scrolls is no Tab stop of its own: focus moving to a field scrolls it, so
+    every Tab lands on something that takes keys, and the rendered prompt at the end of the
+    middle pane is a stop to read it by."""
+    app = make_app(first="setup")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await set_up(app, pilot)
+        screen.query_one("#path", Input).focus()
+        visited: list[Widget] = []
+        for _ in range(len(screen.focus_chain)):
+            await pilot.press("tab")
+            assert app.focused is not None
+            visited.append(app.focused)
+        containers = [w for w in visited if w.has_class("pane") or w.query("Input, TextArea")]
+        assert not containers, containers
+        rendered = screen.query_one("#rendered")
+        assert rendered in visited
+        rendered.focus()
+        await pilot.pause()
+        pane = screen.query_one("#setup-prompt")
+        assert rendered.region.intersection(pane.region).height >= 3
+
+
+async def test_at_80_columns_each_model_is_one_line_and_models_read_apart(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-0123456789")
+    app = make_app(first="setup")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await set_up(app, pilot)
+        picker = screen.query_one("#models", ModelPicker)
+        specs = picker.specs()
+        assert len(specs) > picker.size.height > 5 and specs[1].startswith("anthropic:")
+        assert max(map(len, specs)) > picker.label_width  # else nothing needs cutting
+        lines = [picker.render_line(y).text for y in range(picker.size.height)]
+        labels = [line[GUTTER:].rstrip() for line in lines]
+        for label, spec in zip(labels, specs, strict=False):  # one line per model
+            assert label == squeezed(spec, picker.label_width), (label, spec)
+            head, _, tail = label.partition("…")
+            assert spec.startswith(head) and spec.endswith(tail)
+        assert len(set(labels)) == len(labels), labels
 
 
 def _look(widget: Widget) -> tuple[object, ...]:

@@ -11,6 +11,11 @@ and the form's (``tui.model.read_form``), never a traceback. The form itself
 (its fields, their starting values, the config its texts describe) is
 ``tui.model``'s: this screen draws it and marks the field a problem names.
 
+The preview table's columns are as wide as the cells it shows, set when they
+are added: a DataTable left to size them does it when idle, and a paint before
+that caches every cell cut to its column's label (the cell cache does not key
+on width), so the table could stay drawn at the labels' widths.
+
 What no longer applies goes: a path that cannot be read clears the previous
 file's preview, rendered prompt and estimate. A file with no item that can be
 read (a binary file, say) is a problem on the path, and the template is left
@@ -18,6 +23,10 @@ as the user had it rather than filled from fields it does not have. Start is
 refused, and its button disabled, while any field shows a problem: the user
 never starts a run the form itself says is wrong. The format chooser is the
 CLI's ``--format``: blank means "from the file's name".
+
+The panes that scroll are no Tab stops: a focused pane takes no keys the user
+can see go anywhere. Focus moving to a field scrolls its pane to it, and the
+rendered prompt, the end of the middle pane, is a stop of its own to read it by.
 
 The screen does not create the run: Start posts ``StartRequested`` with a
 validated ``RunConfig`` and the app starts it (and remembers the file).
@@ -31,7 +40,7 @@ from pathlib import Path
 from typing import ClassVar, Final
 from urllib.parse import urlsplit
 
-from rich.text import Text
+from rich.cells import cell_len
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -51,7 +60,6 @@ from textual.widgets import (
     Static,
     TextArea,
 )
-from textual.widgets.selection_list import Selection
 
 from engine import (
     BatchdeckError,
@@ -88,6 +96,7 @@ from tui.model import (
 from tui.settings import Settings
 from tui.widgets.input_tree import InputTree
 from tui.widgets.model_adder import ModelAdder
+from tui.widgets.model_picker import ModelPicker
 
 ESTIMATE_DELAY_S: Final = 0.3
 PREVIEW_FIELDS: Final = 4
@@ -163,7 +172,7 @@ class SetupScreen(Screen[None]):
                 recent.border_title = "Recent"
                 yield recent
                 yield InputTree(self.root, id="tree")
-            with VerticalScroll(id="setup-prompt", classes="pane") as pane:
+            with VerticalScroll(id="setup-prompt", classes="pane", can_focus=False) as pane:
                 pane.border_title = "Preview & prompt"
                 yield Static(_NO_FILE, id="preview-summary", markup=False)
                 yield DataTable(cursor_type="row", zebra_stripes=True, id="preview-items")
@@ -175,10 +184,11 @@ class SetupScreen(Screen[None]):
                 yield Static(id="prompt-problem", classes="problem", markup=False)
                 rendered = Static(id="rendered", markup=False)
                 rendered.border_title = "Rendered prompt"
+                rendered.can_focus = True  # a stop to read it by: the pane scrolls to it
                 yield rendered
-            with VerticalScroll(id="setup-run", classes="pane") as pane:
+            with VerticalScroll(id="setup-run", classes="pane", can_focus=False) as pane:
                 pane.border_title = "Models & caps"
-                yield SelectionList[str](id="models")
+                yield ModelPicker(id="models")
                 yield Static(id="model-detail", markup=False)
                 yield ModelAdder(id="add-model-box")
                 with Grid(id="caps"):
@@ -217,16 +227,17 @@ class SetupScreen(Screen[None]):
         choices = [*listed[:1], *added, *(c for c in listed[1:] if c.spec not in hand)]
         self._choices = {choice.spec: choice for choice in choices}
         chosen = default_models(self._saved_models, choices)
-        picker = self.query_one("#models", SelectionList)
-        picker.add_options([self._option(choice, choice.spec in chosen) for choice in choices])
+        picker = self.query_one("#models", ModelPicker)
+        for choice in choices:
+            picker.add_model(choice.spec, self._note(choice), choice.spec in chosen)
         self._changed()
 
-    def _option(self, choice: ModelChoice, selected: bool) -> Selection[str]:
+    def _note(self, choice: ModelChoice) -> str:
+        """What the picker says after a model's name: where it runs, whether it has a key."""
         where = self._added.get(choice.spec)
         host = f"  @{urlsplit(where).netloc.rpartition('@')[2]}" if where else ""
         mode = self._modes.get(choice.spec)
-        note = host + ("" if choice.has_key else "  no key") + (f"  {mode}" if mode else "")
-        return Selection(Text.assemble(choice.spec, (note, "dim")), choice.spec, selected)
+        return host + ("" if choice.has_key else "  no key") + (f"  {mode}" if mode else "")
 
     @on(ModelAdder.Added)
     def _model_added(self, event: ModelAdder.Added) -> None:
@@ -236,12 +247,12 @@ class SetupScreen(Screen[None]):
         self._added[event.spec] = event.base_url or ""
         (choice,) = added_choices({event.spec: self._added[event.spec]}, *self._priced)
         self._choices[event.spec] = choice
-        picker = self.query_one("#models", SelectionList)
-        listed = [picker.get_option_at_index(i).value for i in range(picker.option_count)]
+        picker = self.query_one("#models", ModelPicker)
+        listed = picker.specs()
         if event.spec in listed:
             picker.select(event.spec)
         else:
-            picker.add_option(self._option(choice, True))
+            picker.add_model(event.spec, self._note(choice), True)
             listed.append(event.spec)
         picker.highlighted = listed.index(event.spec)  # scrolled into view
         self._show_model(event.spec)
@@ -319,10 +330,13 @@ class SetupScreen(Screen[None]):
         )
         table = self.query_one("#preview-items", DataTable)
         table.clear(columns=True)
-        table.add_columns("id", *shown)
-        for item in preview.items:
-            cells = [item.id, *(_cell(item.fields.get(name)) for name in shown)]
-            table.add_row(*cells)
+        rows = [
+            [item.id, *(_cell(item.fields.get(name)) for name in shown)] for item in preview.items
+        ]
+        for index, label in enumerate(("id", *shown)):
+            widest = max((cell_len(cells[index]) for cells in rows), default=0)
+            table.add_column(label, width=max(cell_len(label), widest))
+        table.add_rows(rows)
         self._item = preview.items[0] if preview.items else None
         reasons = [f"line {bad.line}: {bad.reason}" for bad in preview.invalid[:3]]
         if preview.invalid_count > len(reasons):
@@ -404,7 +418,7 @@ class SetupScreen(Screen[None]):
 
     def action_switch_mode(self) -> None:
         """The highlighted model goes online if it went batch, else batch."""
-        picker = self.query_one("#models", SelectionList)
+        picker = self.query_one("#models", ModelPicker)
         if not picker.option_count:
             return
         index = picker.highlighted = picker.highlighted or 0  # none yet: the first, shown
@@ -413,8 +427,7 @@ class SetupScreen(Screen[None]):
         if choice is None:
             return
         self._modes[spec] = "online" if self._mode(spec) == "batch" else "batch"
-        option = self._option(choice, spec in picker.selected)
-        picker.replace_option_prompt_at_index(index, option.prompt)
+        picker.set_note(index, self._note(choice))
         self._show_model(spec)
         self._changed()
 
