@@ -30,7 +30,11 @@ GROUP_MAX = 1024
 """Most records committed in one write()+fsync."""
 GROUP_TARGET = 200
 GROUP_INTERVAL_S = 0.05
-"""A group is committed once it has GROUP_TARGET records or its first record waited this long."""
+QUIET_S = 0.005
+"""A group is committed once it has GROUP_TARGET records, its first record waited
+GROUP_INTERVAL_S, or no record came for QUIET_S: a result waits for company only while
+others are coming. Waiting the whole interval for none kept every answered row
+``running`` (and out of the counts) for 50 ms more than its write took."""
 RESULT_BUFFER = 4096
 WRITE_DEADLINE_S = 30.0
 """Longest a shielded write may take before the run gives up on the disk."""
@@ -168,8 +172,8 @@ async def _fill(
     results: MemoryObjectReceiveStream[ItemResult],
     urgent: Callable[[], bool],
 ) -> None:
-    """Add to ``group`` what arrives within the group interval, up to GROUP_MAX records;
-    less as soon as ``urgent()``."""
+    """Add to ``group`` what arrives within the group interval, up to GROUP_MAX records,
+    until none comes for ``QUIET_S``; less as soon as ``urgent()``."""
     deadline = anyio.current_time() + GROUP_INTERVAL_S
     while len(group) < GROUP_MAX and not urgent():
         try:
@@ -181,7 +185,7 @@ async def _fill(
             pass
         if len(group) >= GROUP_TARGET:
             return
-        with anyio.move_on_after(deadline - anyio.current_time()) as waited:
+        with anyio.move_on_after(min(QUIET_S, deadline - anyio.current_time())) as waited:
             try:
                 group.append(await results.receive())
             except anyio.EndOfStream:

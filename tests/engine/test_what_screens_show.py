@@ -13,7 +13,7 @@ import pytest
 
 from engine import find_result, find_results, log
 from engine._errors import ProviderError, RunBusy
-from engine._events import CostUpdated, Event, RunStarted
+from engine._events import CostUpdated, Event, ItemFinished, RunStarted
 from engine._results import Usage
 from engine._run import Run
 from engine.providers._base import CallRequest, CallResult
@@ -117,3 +117,35 @@ async def test_a_busy_run_says_who_holds_it(tmp_path: Path) -> None:
                 pass
     holder = refused.value.holder
     assert holder is not None and holder.pid == os.getpid() and holder.is_this_process
+
+
+
+class HoldsItemOne(ScriptedProvider):
+    """Answers at once, except the call for ``item-1``, held until ``release`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = anyio.Event()
+
+    async def call(self, request: CallRequest) -> CallResult:
+        if request.prompt.endswith("number 1"):
+            await self.release.wait()
+        return await super().call(request)
+
+
+async def test_an_answer_is_written_and_published_without_waiting_for_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A row says ``running`` until its result is logged: a result must not wait out the
+    log's group interval for company while no other result is coming."""
+    monkeypatch.setattr("engine._logtask.GROUP_INTERVAL_S", 3600.0)
+    provider = HoldsItemOne()
+    run = make_run(tmp_path, items(2), workers=2)
+    events: list[Event] = []
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(partial(run.execute, [events.append], providers={MODEL: provider}))
+        with anyio.fail_after(60):
+            await until(lambda: any(isinstance(event, ItemFinished) for event in events))
+        [finished] = [event for event in events if isinstance(event, ItemFinished)]
+        assert finished.result.id == "item-0"  # item-1 is still being answered
+        provider.release.set()
