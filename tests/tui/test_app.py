@@ -17,6 +17,7 @@ from tui.model import EventBuffer, RunModel
 from tui.screens.help import HelpScreen
 from tui.screens.run import RunScreen
 from tui.settings import Settings, load_settings, save_settings, settings_path
+from tui.widgets.flash import Flash
 from tui.widgets.item_table import ItemTable
 
 pytestmark = pytest.mark.anyio
@@ -141,15 +142,19 @@ async def test_the_palette_lists_each_command_once_with_its_key_not_its_name_aga
         assert "Export" not in export.help and "x" in export.help, export.help
 
 
-async def test_repeated_plus_updates_one_toast_with_the_latest_count() -> None:
+async def test_repeated_plus_updates_one_note_with_the_latest_count() -> None:
     app = make_app(first="setup")
     async with app.run_test(size=(120, 36)) as pilot:
         await start(app, pilot, workers="2", sim_latency_ms="3000")
+        app.NOTIFICATION_TIMEOUT = 0.5
         for _ in range(10):
             await pilot.press("plus")
         await pilot.pause()
-        shown = [notice.message for notice in app._notifications]  # what the toasts show
-        assert shown == ["Workers: 12"], shown
+        flash = app.screen.query_one(Flash)
+        assert flash.text == "Workers: 12" and not app.screen.query("Toast")
+        flash_at = flash.region
+        assert flash_at.height > 0 and flash_at.right == app.screen.region.right
+        await until(pilot, lambda: not flash.text)  # gone once the presses stop
         await pilot.press("s")
         await until(pilot, lambda: finished(app))
 

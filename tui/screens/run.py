@@ -24,7 +24,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.notifications import Notification, Notify
 from textual.screen import Screen
 from textual.widgets import Footer, Input
 
@@ -37,6 +36,7 @@ from tui.session import RunSession
 from tui.widgets._panel import ModelSync
 from tui.widgets.batch_jobs import BatchJobs
 from tui.widgets.cost_meter import CostMeter
+from tui.widgets.flash import Flash
 from tui.widgets.item_table import ItemTable
 from tui.widgets.model_breakdown import ModelBreakdown
 from tui.widgets.progress_line import ProgressLine
@@ -90,8 +90,6 @@ class RunScreen(Screen[None]):
         self._figures_at = -FIGURES_EVERY_S
         self._state_shown = self.model.state
         """The run state the footer's keys were last checked against."""
-        self._workers_toast: Notification | None = None
-        """The toast saying the worker count, replaced by the next ``+``/``-``."""
 
     def compose(self) -> ComposeResult:
         model = self.model
@@ -107,6 +105,7 @@ class RunScreen(Screen[None]):
             yield RateLimits(model, id="rate-limits")
             yield BatchJobs(model, id="batch-jobs")
         yield Input(placeholder="an id, or part of one ⏎  (esc closes)", id="find")
+        yield Flash(id="flash")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -238,19 +237,8 @@ class RunScreen(Screen[None]):
         if count is None:
             self.notify("No run is going." if self.session.run else _NO_RUN, severity="warning")
         else:
-            self._toast_workers(count)
-
-    def _toast_workers(self, count: int) -> None:
-        """One toast for a run of ``+``/``-`` presses, saying the latest count, rather than a
-        stack of ten. Textual has no public call to take a toast back: ``_unnotify`` is its
-        own (as ``ItemTable`` uses ``_scroll_update``; pyproject.toml bounds ``textual``)."""
-        previous, self._workers_toast = (
-            self._workers_toast,
-            Notification(f"Workers: {count}", timeout=self.app.NOTIFICATION_TIMEOUT),
-        )
-        if previous is not None:
-            self.app._unnotify(previous, refresh=False)
-        self.app.post_message(Notify(self._workers_toast))
+            # one note for a run of presses, saying the latest count, not a stack of toasts
+            self.query_one(Flash).show(f"Workers: {count}", self.app.NOTIFICATION_TIMEOUT)
 
     # -- finding an item ------------------------------------------------------------
 
