@@ -119,7 +119,6 @@ async def test_a_busy_run_says_who_holds_it(tmp_path: Path) -> None:
     assert holder is not None and holder.pid == os.getpid() and holder.is_this_process
 
 
-
 class HoldsItemOne(ScriptedProvider):
     """Answers at once, except the call for ``item-1``, held until ``release`` is set."""
 
