@@ -446,9 +446,22 @@ def checked_models(models: Sequence[str]) -> tuple[str, ...]:
     return tuple(models)
 
 
+SERVER_LABEL = " ["
+"""Where a run's label of a model's server starts: ``llamacpp:smollm2 [127.0.0.1:8081]`` is
+``llamacpp:smollm2`` on that server, apart from the same model on another one (no model
+name an API knows holds a space)."""
+
+
+def labelled(spec: str, where: str) -> str:
+    """``spec`` named by ``where`` it runs (a host and port, an endpoint's name)."""
+    return f"{spec}{SERVER_LABEL}{where}]"
+
+
 def bare_model(spec: str) -> str:
-    """``openai:gpt-4o-mini@batch`` -> ``openai:gpt-4o-mini``: the model prices and providers
-    know (results keep the spec as given, so one run can compare both ways)."""
+    """``openai:gpt-4o-mini@batch`` -> ``openai:gpt-4o-mini``, ``llamacpp:smollm2
+    [127.0.0.1:8081]`` -> ``llamacpp:smollm2``: the model prices and providers know (results
+    keep the spec as given, so one run can compare both ways, or one model on two servers)."""
+    spec = spec.partition(SERVER_LABEL)[0]
     for suffix in MODE_SUFFIXES:
         if spec.endswith(suffix):
             return spec[: -len(suffix)]
@@ -462,6 +475,7 @@ def provider_model(spec: str) -> str:
 
 def model_mode(spec: str, *, batch: bool) -> Mode:
     """How ``spec``'s calls go: its suffix if it has one, else the run's ``--batch``."""
+    spec = spec.partition(SERVER_LABEL)[0]
     for suffix, mode in MODE_SUFFIXES.items():
         if spec.endswith(suffix):
             return mode

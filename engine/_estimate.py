@@ -207,7 +207,8 @@ def estimate(config: RunConfig, *, expect_output: int | None = None) -> Estimate
         *(
             w
             for lane in lanes.values()
-            if (w := room_warning(lane.model, config.reasoning_effort, lane.max_tokens)) is not None
+            if (w := room_warning(bare_model(lane.model), config.reasoning_effort, lane.max_tokens))
+            is not None
         ),
     ]
     return Estimate(

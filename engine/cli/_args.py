@@ -13,9 +13,11 @@ only flags.
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -27,12 +29,14 @@ from engine._config import (
     RunConfig,
     Setting,
     config_fields,
+    labelled,
     make_config,
 )
 from engine._errors import ConfigError
 from engine._export import EXPORT_FORMATS, STATUS_FILTERS
 from engine._pipeline_file import load_pipeline
 from engine._schema import load_schema
+from engine._secrets import strip_url_credentials
 from engine._sources import CONFIG_FILE, config_file, default_settings, file_endpoints
 from engine._steps import judge_steps
 from engine.cli._cache import add_cache_parser
@@ -351,14 +355,14 @@ def _params(pairs: list[str] | None) -> dict[str, Any]:
 
 def _models(given: list[str]) -> dict[str, Any]:
     """``models`` and ``base_urls`` from ``--model P:M``, ``P:M=URL`` or ``P:M=NAME``
-    (an endpoint named in config.toml's ``[endpoints]``)."""
-    models: list[str] = []
-    base_urls: dict[str, str] = {}
+    (an endpoint named in config.toml's ``[endpoints]``). The same model on two servers
+    is two models of the run, each labelled by where it runs (``_server_labels``)."""
+    pairs: list[tuple[str, str | None, str]] = []
     endpoints: dict[str, str] | None = None
     for text in given:
         model, sep, where = text.partition("=")
-        models.append(model)
         if not sep:
+            pairs.append((model, None, ""))
             continue
         if "://" not in where:
             endpoints = file_endpoints() if endpoints is None else endpoints
@@ -368,9 +372,38 @@ def _models(given: list[str]) -> dict[str, Any]:
                     f"--model {text}: {where!r} is neither a URL nor an endpoint in "
                     f"{config_file()}'s [endpoints] {named}"
                 )
-            where = endpoints[where]
-        base_urls[model] = where
+            pairs.append((model, endpoints[where], where))
+        else:
+            pairs.append((model, where, ""))
+    models = _server_labels(pairs)
+    base_urls = {label: url for label, (_, url, _) in zip(models, pairs, strict=True) if url}
     return {"models": tuple(models), "base_urls": base_urls}
+
+
+def _server_labels(pairs: list[tuple[str, str | None, str]]) -> list[str]:
+    """Each (model, base URL, endpoint name) as the run names it: the model, unless it is
+    given more than once, then labelled by where it runs (``_where``)."""
+    counts = Counter(model for model, _, _ in pairs)
+    short = [_where(url, name, whole=False) for _, url, name in pairs]
+    labels = []
+    for (model, url, name), here in zip(pairs, short, strict=True):
+        if counts[model] == 1:
+            labels.append(model)
+            continue
+        twins = [where for (other, _, _), where in zip(pairs, short, strict=True) if other == model]
+        unique = twins.count(here) == 1
+        labels.append(labelled(model, here if unique else _where(url, name, whole=True)))
+    return labels
+
+
+def _where(url: str | None, name: str, *, whole: bool) -> str:
+    """How a label names a server: the endpoint's name, else its URL's host and port (the
+    whole URL, credentials stripped, when those do not tell it apart), else ``default``."""
+    if name:
+        return name
+    if url is None:
+        return "default"
+    return strip_url_credentials(url) if whole else urlsplit(url).netloc.rpartition("@")[2]
 
 
 def given_settings(args: argparse.Namespace) -> dict[str, Any]:

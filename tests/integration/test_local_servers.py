@@ -4,13 +4,15 @@ local server does not need, and answers that break structured output."""
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 import pytest
 
-from engine import ProviderError
+from engine import ProviderError, log
 from engine.providers import list_models
 from tests.cli import SAMPLES, batchdeck
 from tests.fakeserver.fixtures import FakeServer, run_fake_server, serve_in_process
@@ -177,3 +179,33 @@ async def test_list_models_asks_the_server() -> None:
         assert await list_models("anthropic", fake.url) == ["a-model", "b-model"]
     with pytest.raises(ProviderError, match="connection to llamacpp failed"):
         await list_models("llamacpp", DEAD)
+
+
+def test_the_same_model_on_two_servers_is_two_models_told_apart(
+    server: FakeServer, tmp_path: Path
+) -> None:
+    with run_fake_server(api_key=None, latency_ms=1) as other:
+        urls = (server.openai_base_url, other.openai_base_url)
+        out = tmp_path / "out.csv"
+        done = batchdeck(
+            "run", str(HEADLINES), *FAST, "--model", f"llamacpp:smollm2={urls[0]}",
+            "--model", f"llamacpp:smollm2={urls[1]}", "--output", str(out), home=tmp_path,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert server.stats()["requests"] == other.stats()["requests"] == 40
+    labels = [f"llamacpp:smollm2 [{url.split('/')[2]}]" for url in urls]
+    exported = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert [row["model"] for row in exported[:2]] == labels  # input order, then --model's
+    assert {row["model"] for row in exported} == set(labels) and len(exported) == 80
+    saved = run_dir(tmp_path)
+    assert {result.model for result in log.iter_results(saved / "log.jsonl")} == set(labels)
+    config = orjson.loads((saved / "config.json").read_bytes())
+    assert config["models"] == labels
+    assert config["base_urls"] == dict(zip(labels, urls, strict=True))
+    again = batchdeck("resume", saved.name, home=tmp_path)
+    assert again.returncode == 0, again.stderr
+    twice = batchdeck(
+        "run", str(HEADLINES), "--model", f"llamacpp:smollm2={urls[0]}",
+        "--model", f"llamacpp:smollm2={urls[0]}", home=tmp_path,
+    )  # fmt: skip
+    assert twice.returncode == 2 and "listed twice" in twice.stderr, twice.stderr

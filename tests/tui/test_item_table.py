@@ -302,3 +302,17 @@ async def test_jump_to_finds_an_id_even_outside_the_filter() -> None:
         assert table.cursor_row is not None and table.cursor_row.id == "item-00007"
         assert table.jump_to("0004") and table.cursor_row.id == "item-00040"
         assert not table.jump_to("nope")
+
+
+async def test_the_same_model_on_two_servers_reads_apart_in_a_narrow_model_column() -> None:
+    """A run's label for a model goes at its end: cut there, two servers would read the same."""
+    twins = ("llamacpp:smollm2 [127.0.0.1:8080]", "llamacpp:smollm2 [127.0.0.1:8081]")
+    model = RunModel(clock=lambda: 0.0)
+    model.apply_all([run_started(*twins), started("a", twins[0]), started("a", twins[1])])
+    app = TableApp(model)
+    async with app.run_test(size=(80, 10)) as pilot:
+        await pilot.pause()
+        table = app.query_one(ItemTable)
+        lines = [table.render_line(y).text for y in (1, 2)]
+        assert all(twin not in line for twin, line in zip(twins, lines, strict=True))  # cut
+        assert "8080]" in lines[0] and "8081]" in lines[1], lines

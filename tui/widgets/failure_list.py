@@ -29,6 +29,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from engine import ItemResult
+from tui._format import squeezed
 from tui.widgets._columns import ATTEMPTS_WIDTH, ID_WIDTH, MODEL_WIDTH, column_width, fit
 
 _INDENT: Final = "  "
@@ -323,7 +324,7 @@ class FailureList(ScrollView, can_focus=True):
         mark = _MARKS[index in self.selected]
         cells = (
             f"{fit(result.id, self._id_width)} "
-            f"{fit(result.model, self._model_width)} "
+            f"{fit(squeezed(result.model, self._model_width), self._model_width)} "
             f"{str(result.attempts).rjust(ATTEMPTS_WIDTH)}  "
         )
         used = len(_INDENT) + len(mark) + cell_len(cells)

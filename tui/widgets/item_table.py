@@ -569,7 +569,7 @@ class ItemTable(ScrollView, can_focus=True, inherit_bindings=False):
             (
                 (row.id, layout.id, False),
                 (status, layout.status, False),
-                (row.model, layout.model, False),
+                (_format.squeezed(row.model, layout.model), layout.model, False),
                 (str(row.attempts) if row.attempts else "", layout.attempts, True),
                 (
                     f"{_format.count(row.input_tokens)}/{_format.count(row.output_tokens)}"
