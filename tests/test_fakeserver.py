@@ -19,7 +19,7 @@ import jsonschema
 import orjson
 import pytest
 
-from tests.fakeserver._dialect import go_duration
+from tests.fakeserver._dialect import estimate_tokens, go_duration
 from tests.fakeserver._schema import instance_of, invalid_instance_of
 from tests.fakeserver.fixtures import REPO_ROOT, FakeServer, run_fake_server, serve_in_process
 
@@ -203,6 +203,24 @@ def test_structured_output_conforms(http: httpx.Client, provider: str) -> None:
     response = send(http, provider, schema=PERSON_SCHEMA)
     assert response.status_code == 200
     jsonschema.validate(structured_of(provider, response.json()), PERSON_SCHEMA)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_schema_is_counted_as_input_as_the_hosted_apis_do(
+    http: httpx.Client, provider: str
+) -> None:
+    plain = send(http, provider, "x" * 400).json()
+    shaped = send(http, provider, "x" * 400, schema=PERSON_SCHEMA).json()
+    schema_tokens = estimate_tokens(orjson.dumps(PERSON_SCHEMA).decode())
+    assert _input_tokens(provider, shaped) == _input_tokens(provider, plain) + schema_tokens
+
+
+def _input_tokens(provider: str, body: dict[str, Any]) -> int:
+    if provider == "openai":
+        return int(body["usage"]["prompt_tokens"])
+    if provider == "anthropic":
+        return int(body["usage"]["input_tokens"])
+    return int(body["usageMetadata"]["promptTokenCount"])
 
 
 def test_anthropic_output_config_and_gemini_openapi_schema(http: httpx.Client) -> None:

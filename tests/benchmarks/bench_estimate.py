@@ -13,8 +13,9 @@ with ``--answer-tokens`` output tokens (16 by default), which the estimate
 cannot know and is told (``expect_output``, the CLI's ``--expect-output``), so
 the output and cost rows of the fake server measure the input count and the
 pricing, not a guess of answer lengths. The fake server counts four bytes a
-token, as the hosted families do, plus nothing for the chat framing, which the
-estimate adds (7 tokens a call): that is what its input ratio shows.
+token, as the hosted families do, and a structured-output schema's bytes as input,
+as they bill it, plus nothing for the chat framing, which the estimate adds (7
+tokens a call): that is what its input ratio shows.
 """
 
 from __future__ import annotations

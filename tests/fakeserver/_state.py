@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from statistics import NormalDist
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from tests.fakeserver._buckets import Limiter
@@ -90,9 +91,17 @@ class ServerState:
 
     def tokens(self, call: Call) -> Tokens:
         """The call's tokens; a cacheable prefix seen before (``remember``) is read from the
-        cache, one not seen yet is written to it (and billed so where it is)."""
+        cache, one not seen yet is written to it (and billed so where it is).
+
+        A structured-output schema is input, as the hosted APIs count it: Anthropic bills the
+        ``tools`` parameter, schemas included, as input tokens; OpenAI's token counting
+        guide says tools and schemas add input tokens; Gemini counts the whole request,
+        its generation config included. Their fixed framing around it (Anthropic's tool-use
+        system prompt, a few hundred tokens) is not modelled."""
         config, max_tokens = self.config, call.max_tokens
         input_tokens = estimate_tokens(call.text)
+        if call.schema is not None:
+            input_tokens += estimate_tokens(orjson.dumps(call.schema).decode())
         if config.output_fraction is not None and max_tokens:
             output = math.ceil(max_tokens * config.output_fraction)
         else:
