@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import pytest
 from textual import events
@@ -316,3 +317,32 @@ async def test_the_same_model_on_two_servers_reads_apart_in_a_narrow_model_colum
         lines = [table.render_line(y).text for y in (1, 2)]
         assert all(twin not in line for twin, line in zip(twins, lines, strict=True))  # cut
         assert "8080]" in lines[0] and "8081]" in lines[1], lines
+
+
+async def test_a_slow_sort_is_taken_again_less_often(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sort that takes a second (a million rows on a slow machine) is taken again only
+    once twenty seconds passed, not every two: the table does not freeze half the time."""
+    clock = [1_000.0]
+    monkeypatch.setattr("tui.widgets.item_table.time", SimpleNamespace(monotonic=lambda: clock[0]))
+    app = TableApp(_model(50))
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(ItemTable)
+        store = table._store
+        sorts: list[float] = []
+        original = store.sorted_view
+
+        def slow_sort(*args):  # type: ignore[no-untyped-def]
+            sorts.append(clock[0])
+            clock[0] += 1.0
+            return original(*args)
+
+        store.sorted_view = slow_sort  # type: ignore[method-assign]
+        await pilot.press("o")
+        assert len(sorts) == 1
+        for step in range(1, 19):
+            clock[0] += 1.0
+            app.feed([started(f"new-{step}")])
+        assert len(sorts) == 1, sorts
+        clock[0] += 2.0
+        app.feed([started("new-last")])
+        assert len(sorts) == 2

@@ -146,3 +146,30 @@ def test_a_string_column_reads_and_writes_any_row_and_hides_old_chunks_from_gc()
     gc.collect()
     tracked = [chunk for chunk in column._chunks if gc.is_tracked(chunk)]
     assert len(tracked) <= 20  # only the newest chunks, not one per 256 rows
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.text(alphabet="ab\0-", max_size=4), min_size=0, max_size=700),
+    st.text(alphabet="ab\0-", min_size=1, max_size=3),
+    st.integers(min_value=0, max_value=800),
+)
+def test_a_string_column_finds_what_a_row_by_row_scan_finds(
+    values: list[str], text: str, start: int
+) -> None:
+    column = StrColumn()
+    for value in values:
+        column.append(value)
+    expected = next((p for p in range(start, len(values)) if text in values[p]), None)
+    assert column.find(text, start) == expected
+
+
+def test_find_id_goes_on_after_the_current_row_and_wraps_round() -> None:
+    store = ItemStore()
+    for n in range(600):
+        store.start(f"ticket-{n:04d}", MODEL, 1)
+    assert store.find_id("ticket-0007") == 7  # an exact id
+    assert store.find_id("-05") == 500  # the first id containing it
+    assert store.find_id("-05", after=500) == 501
+    assert store.find_id("-000", after=590) == 0  # wraps round
+    assert store.find_id("nowhere") is None

@@ -61,3 +61,22 @@ class StrColumn:
             chunk[offset] = value
         else:
             self._chunks[index] = (*chunk[:offset], value, *chunk[offset + 1 :])
+
+    def find(self, text: str, start: int = 0) -> int | None:
+        """The first position from ``start`` whose string contains ``text``, else None.
+
+        A chunk is searched as one string (its strings joined by NUL, which none is
+        assumed to hold): one C-level ``in`` per 256 rows rather than a Python step per
+        row, so a miss over a million rows costs tens of milliseconds, not hundreds."""
+        if "\0" in text:
+            return next((p for p in range(start, self._size) if text in self[p]), None)
+        first = start >> _SHIFT
+        for index in range(first, len(self._chunks)):
+            chunk = self._chunks[index]
+            if text not in "\0".join(chunk):
+                continue
+            base = index << _SHIFT
+            for offset in range(start - base if index == first else 0, len(chunk)):
+                if text in chunk[offset]:
+                    return base + offset
+        return None

@@ -247,12 +247,8 @@ class ItemStore:
         for ids in self._index.values():
             if text in ids:
                 return ids[text]
-        size = self._size
-        for step in range(1, size + 1):
-            position = (after + step) % size
-            if text in self._ids[position]:
-                return position
-        return None
+        found = self._ids.find(text, after + 1)
+        return found if found is not None or after < 0 else self._ids.find(text)
 
     def count(self, status: StatusFilter = "all") -> int:
         return self._size if status == "all" else len(self._buckets[status])

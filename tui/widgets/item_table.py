@@ -21,7 +21,8 @@ Line 0 is a fixed header; the view's row ``i`` sits on virtual line ``i + 1``.
 The view can be filtered by status (cycled with ``f``, or picked with ``1``-``5``),
 sorted by cost or latency (``o``), and searched by id (``jump_to``). A sorted
 view is a snapshot (sorting is O(n log n)): while rows keep changing it is
-sorted again at most every ``RESORT_S`` seconds, and following the tail is off.
+sorted again at most every ``RESORT_S`` seconds (less often when sorting takes long:
+``RESORT_SHARE``), and following the tail is off.
 """
 
 from __future__ import annotations
@@ -66,7 +67,10 @@ _FILTER_LABELS: Final[dict[StatusFilter, str]] = {
 }
 _SORTS: Final[tuple[SortKey | None, ...]] = (None, "cost", "latency")
 RESORT_S: Final = 2.0
-"""A sorted view of a run that goes is sorted again at most this often."""
+"""A sorted view of a run that goes is sorted again at most this often..."""
+RESORT_SHARE: Final = 0.05
+"""...and at most this share of the time: sorting a million rows takes a fifth of a
+second, a freeze the table must not have every two seconds."""
 _CONTROL_CHARS: Final = {code: " " for code in [*range(32), 127]}
 _GAP: Final = 1
 _BAR_STEPS: Final = 8
@@ -220,6 +224,8 @@ class ItemTable(ScrollView, can_focus=True, inherit_bindings=False):
         self._sorted: list[int] = []
         self._sorted_at = (-1, -math.inf)
         """(store version, monotonic time) of the sorted view's snapshot."""
+        self._resort_s = RESORT_S
+        """How long after a snapshot the next may be taken (``RESORT_SHARE``)."""
         self.cursor = 0
         """Index into the current view of the highlighted row."""
         self._layout = self._layout_for(0)
@@ -416,9 +422,11 @@ class ItemTable(ScrollView, can_focus=True, inherit_bindings=False):
             return store.view(self.status_filter)
         version, at = self._sorted_at
         now = time.monotonic()
-        if version != store.version and now - at >= RESORT_S:
+        if version != store.version and now - at >= self._resort_s:
             self._sorted = store.sorted_view(self.status_filter, sort_key)
+            took = time.monotonic() - now
             self._sorted_at = (store.version, now)
+            self._resort_s = max(RESORT_S, took / RESORT_SHARE)
         return self._sorted
 
     def _body_height(self) -> int:
