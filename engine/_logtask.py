@@ -3,7 +3,11 @@
 Workers and the dispatcher send results down one stream; this task commits
 whatever has arrived as one group and only then hands the group on
 (``committed``): what anyone saw finish is on disk. Pause/resume records are
-queued with ``note`` and go out in order with the next group.
+queued with ``note`` and go out with the next group. A record that must follow
+results already sent (a batch job's ``closed``: resume fetches no more of a closed
+job, so a result behind it would be paid for again) goes down the results stream
+itself, wrapped by ``in_order``: the stream is first in, first out, so it is written
+with those results or after them, never before.
 
 It is never cancelled by stop or abort, and what it holds when the execution is
 cancelled from outside is still committed, under a shield that has a deadline:
@@ -16,7 +20,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import suppress
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
@@ -43,6 +48,17 @@ ResultSend = MemoryObjectSendStream[ItemResult]
 
 _WAKE: Any = object()
 """Sent down the results stream to wake an idle log task for a queued record."""
+
+
+@dataclass(frozen=True, slots=True)
+class _InOrder:
+    record: dict[str, Any]
+
+
+def in_order(record: dict[str, Any]) -> ItemResult:
+    """``record`` as an entry of the results stream (typed as one of its results, as
+    ``_WAKE`` is): written after every result sent down the stream before it."""
+    return cast(ItemResult, _InOrder(record))
 
 
 class LogTask:
@@ -121,9 +137,14 @@ class LogTask:
     async def _write(self, group: list[ItemResult]) -> None:
         if self._writer.broken or self._late is not None:
             return
-        group = [result for result in group if result is not _WAKE]
+        entries: list[Any] = [entry for entry in group if entry is not _WAKE]
+        ordered = [entry.record for entry in entries if isinstance(entry, _InOrder)]
+        if ordered:
+            entries = [entry for entry in entries if not isinstance(entry, _InOrder)]
+        group = entries
         lines = [log.encode(log.result_record(r)) for r in group]
-        lines += [log.encode(record) for record in self._notes]
+        lines += [log.encode(record) for record in self._notes]  # queued before: they go first
+        lines += [log.encode(record) for record in ordered]
         self._notes.clear()
         bound = None if self.funds is None else self.funds.hold_wanted()
         if bound is not None:

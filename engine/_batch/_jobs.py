@@ -40,6 +40,7 @@ from engine._control import Control
 from engine._errors import FATAL_KINDS, ProviderError
 from engine._events import BATCH_ENDED_STATES, BatchJob, BatchJobEnded, BatchJobProgressed
 from engine._items import Item
+from engine._logtask import in_order
 from engine._plan import BatchPlan, Plan, call_request, cut_off
 from engine._results import ErrorInfo, ItemResult, Usage
 from engine._retry import backoff_delay, server_wait
@@ -293,8 +294,8 @@ class JobTracker:
             unfinished += 1
             item = items.get(entry.line) or Item(entry.id, entry.line, {})
             await self._unfinished(job.model, item, entry.units, online)
-        job = replace(self.seen(job, status), closed=True, t=time.time())
-        self._note(log.batch_record(job))
+        job = replace(self.seen(job, status, logged=False), closed=True, t=time.time())
+        await self._results.send(in_order(log.batch_record(job)))  # behind its last results
         self._control.emit(BatchJobEnded(self.view(job), unfinished))
         if unfinished:
             self.cost_changed()

@@ -83,6 +83,17 @@ async def test_ten_thousand_items_come_back_at_the_batch_price(tmp_path: Path) -
     jobs = list(log.scan(run.log_path).batches.values())
     assert [len(job.items) for job in jobs] == [3000, 3000, 3000, 1000]
     assert all(job.closed and job.state == "ended" and job.job_id for job in jobs)
+    # A job is closed on disk only behind its last result (resume fetches no more of a
+    # closed job): with 3,000 results a job and groups of at most 1,024, a record queued
+    # beside the results (not behind them) went out first.
+    records = list(log.read_records(run.log_path))
+    where = {r["head"][1]: at for at, r in enumerate(records) if r["k"] == "result"}
+    for job in jobs:
+        closed_at = next(
+            at for at, r in enumerate(records)
+            if r["k"] == "batch" and r["token"] == job.token and r.get("closed")
+        )  # fmt: skip
+        assert max(where[entry.id] for entry in job.items) < closed_at
     accepted = accepted_custom_ids(store(run))
     assert len(accepted) == len(set(accepted)) == 10_000
     submitted = [e for e in events if isinstance(e, BatchJobSubmitted)]
