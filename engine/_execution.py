@@ -47,7 +47,7 @@ from engine._events import (
     WorkersChanged,
 )
 from engine._items import Item
-from engine._logtask import LogTask
+from engine._logtask import LogTask, in_order
 from engine._plan import Plan, Work
 from engine._results import ItemResult, Usage
 
@@ -202,6 +202,7 @@ class Execution:
                 self._log.note,
                 result_send,
                 late_send,
+                in_order=in_order,
                 cost_changed=self._emit_cost,
             )
             self._tracker = tracker

@@ -40,7 +40,6 @@ from engine._control import Control
 from engine._errors import FATAL_KINDS, ProviderError
 from engine._events import BATCH_ENDED_STATES, BatchJob, BatchJobEnded, BatchJobProgressed
 from engine._items import Item
-from engine._logtask import in_order
 from engine._plan import BatchPlan, Plan, call_request, cut_off
 from engine._results import ErrorInfo, ItemResult, Usage
 from engine._retry import backoff_delay, server_wait
@@ -107,9 +106,13 @@ class JobTracker:
         results: MemoryObjectSendStream[ItemResult],
         online: MemoryObjectSendStream[tuple[Item, str]] | None = None,
         *,
+        in_order: Callable[[dict[str, Any]], ItemResult],
         cost_changed: Callable[[], None] = lambda: None,
     ) -> None:
+        """``in_order`` wraps a record to send down ``results``: written behind every
+        result sent before it (``LogTask``'s)."""
         assert plan.batch is not None
+        self._in_order = in_order
         self._plan = plan
         self._batch: BatchPlan = plan.batch
         self._config = plan.config
@@ -295,7 +298,7 @@ class JobTracker:
             item = items.get(entry.line) or Item(entry.id, entry.line, {})
             await self._unfinished(job.model, item, entry.units, online)
         job = replace(self.seen(job, status, logged=False), closed=True, t=time.time())
-        await self._results.send(in_order(log.batch_record(job)))  # behind its last results
+        await self._results.send(self._in_order(log.batch_record(job)))  # behind its results
         self._control.emit(BatchJobEnded(self.view(job), unfinished))
         if unfinished:
             self.cost_changed()
