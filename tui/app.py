@@ -278,8 +278,11 @@ class BatchdeckApp(App[None]):
             self.notify("Stopping… the app closes when calls in flight are logged.")
 
     def next_steps(self) -> str | None:
-        """What to type to resume and to export the run the app showed last, once it ended."""
+        """What to type to resume and to export the run the app showed last, once it ended
+        (events the run screen had not folded yet are folded first: the app may close on
+        the engine's last event, before a frame drew it)."""
         model = self.model
+        model.apply_all(self.events.drain())
         if model.run_id is None or model.finished is None or model.elsewhere is not None:
             return None
         jobs = model.finished.batch_jobs_left
