@@ -34,14 +34,15 @@ from engine._config import RunConfig, bare_model, provider_model
 from engine._items import Item
 from engine._lanes import Lane, graph_of, lanes_for
 from engine._plan import call_request
-from engine._prices import FREE, Price, PriceTable
+from engine._prices import Price, PriceTable
 from engine._reasoning import room_warning
 from engine._results import Usage
+from engine._run import online_price
 from engine._schema import example_instance
 from engine._steps import Answer, Graph, prompt_bound, step_values
 from engine._template import PromptTemplate, default_template_for, render_item
 from engine._tokens import Family, estimate_tokens, family_of, input_token_bound
-from engine.providers import PRESETS, request_identities
+from engine.providers import is_free, request_identities
 from engine.providers.simulate import answer_text
 from engine.readers import read_items
 
@@ -305,16 +306,12 @@ def _call(
 
 
 def _is_local(model: str) -> bool:
-    preset = PRESETS.get(model.partition(":")[0])
-    return preset is not None and preset.pricing == "free"
+    return is_free(model.partition(":")[0])
 
 
 def _prices(config: RunConfig) -> dict[str, Price | None]:
     table = PriceTable.load()
-    return {
-        model: FREE if _is_local(model) else table.lookup(bare_model(model))
-        for model in config.models
-    }
+    return {model: online_price(table, model) for model in config.models}
 
 
 def _expected_output(lane: Lane, expect_output: int | None) -> int:

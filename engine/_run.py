@@ -73,7 +73,7 @@ from engine._stepper import Stepper
 from engine._steps import Answer
 from engine._template import PromptTemplate, default_template_for, unknown_placeholders
 from engine._tokens import answers_per_call
-from engine.providers import PRESETS, BatchApi, Provider, make_provider
+from engine.providers import PRESETS, BatchApi, Provider, is_free, make_provider
 from engine.providers._base import Identifies
 from engine.providers.simulate import SIMULATE, SimulateProvider
 from engine.readers import STDIN, check_input, count_items, detect_format, read_items
@@ -705,6 +705,12 @@ def _check_reasoning(config: RunConfig) -> None:
             )
 
 
+def online_price(table: PriceTable, model: str) -> Price | None:
+    """What ``model``'s calls cost online: nothing on a free preset (a local server), else
+    its price in ``table`` (None: unpriced)."""
+    return FREE if is_free(model.partition(":")[0]) else table.lookup(bare_model(model))
+
+
 def _prices_for(config: RunConfig, *, online: bool = False) -> dict[str, Price | None]:
     """Each model's price, at the batch rate for the models that go batch (unless
     ``online``: what they would cost online)."""
@@ -712,9 +718,7 @@ def _prices_for(config: RunConfig, *, online: bool = False) -> dict[str, Price |
     prices: dict[str, Price | None] = {}
     batch = frozenset() if online else config.batch_models
     for model in config.models:
-        preset = PRESETS.get(model.partition(":")[0])
-        free = preset is not None and preset.pricing == "free"
-        price = FREE if free else table.lookup(bare_model(model))
+        price = online_price(table, model)
         if price is not None and model in batch:
             price = price.batch()
         if price is None and (config.max_cost is not None or config.max_item_cost is not None):

@@ -21,7 +21,7 @@ from engine._atomic import write_atomic
 from engine._errors import ConfigError
 from engine._pricedata import SOURCES, saved_path
 from engine._prices import PriceTable
-from engine.providers import PRESETS
+from engine.providers import is_free
 
 LISTED = ("openai", "anthropic", "gemini")
 """The providers ``batchdeck prices`` lists without an argument (name another to see its)."""
@@ -56,8 +56,7 @@ def cmd_prices(args: argparse.Namespace) -> int:
             for name in table.models_of(provider):
                 _show(table, name)
         return 0
-    preset = PRESETS.get(spec.partition(":")[0])
-    if preset is not None and preset.pricing == "free":
+    if is_free(spec.partition(":")[0]):
         print(f"{spec}: free (a local server)")
         return 0
     return 0 if _show(table, spec) else 1

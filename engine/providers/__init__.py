@@ -66,6 +66,7 @@ __all__ = [
     "base_url_for",
     "check_base_url",
     "default_timeout",
+    "is_free",
     "is_local",
     "list_models",
     "make_provider",
@@ -187,6 +188,12 @@ def base_url_for(name: str, given: str | None = None) -> str | None:
         return given or None
     from_env = os.environ.get(preset.base_url_env, "").strip() if preset.base_url_env else ""
     return from_env or preset.base_url
+
+
+def is_free(name: str) -> bool:
+    """Provider ``name``'s preset prices nothing (a local server): its calls cost $0."""
+    preset = PRESETS.get(name)
+    return preset is not None and preset.pricing == "free"
 
 
 def is_local(name: str, base_url: str | None = None) -> bool:
