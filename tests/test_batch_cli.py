@@ -126,7 +126,7 @@ def test_sigkill_through_submission_and_polling_never_submits_or_logs_twice(
     source, run_dir = setup(tmp_path, count), tmp_path / "run"
     args: tuple[str, ...] = (
         "run", str(source), "--batch", "--batch-size", "40", "--max-parallel-batches", "3",
-        "--sim-batch-s", "0.4", "--poll-s", "0.1", "--run-dir", str(run_dir),
+        "--sim-batch-s", "1.0", "--poll-s", "0.1", "--run-dir", str(run_dir),
     )  # fmt: skip
     kill_repeatedly(args, run_dir, home=tmp_path, kills=20, within=(0.02, 1.2), seed=9)
     done = batchdeck("resume", str(run_dir), home=tmp_path, timeout=120)

@@ -155,6 +155,7 @@ def test_sigkill_loop_never_submits_a_request_twice(server: FakeServer, tmp_path
     Gemini's carry the token: the same code path, an easier find; ~100 s a provider)."""
     provider, count = "anthropic", 1200
     source, run_dir = items(tmp_path / "items.jsonl", count), tmp_path / "run"
+    server.configure(batch_s=1.5)  # jobs long enough that the run outlasts twenty kills
     env = {KEY_ENV[provider]: KEY}
     args: tuple[str, ...] = (
         "run", str(source), "--model", f"{provider}:{MODELS[provider]}", "--batch",
