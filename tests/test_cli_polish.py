@@ -145,4 +145,4 @@ def test_demo_keeps_a_sample_the_user_edited(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert (target / "tickets.jsonl").read_text() == '{"id": "only", "context": "mine"}\n'
-    assert (target / "reviews.csv").is_file() and "1 items" in done.stderr
+    assert (target / "reviews.csv").is_file() and "1 item\n" in done.stderr

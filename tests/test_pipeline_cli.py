@@ -273,3 +273,26 @@ def test_a_pipeline_is_refused_with_batch_mode(tmp_path: Path) -> None:
     (message,) = done.stderr.strip().splitlines()
     assert "batch mode for steps is not built yet" in message
     assert not (tmp_path / "runs").exists()
+
+
+def test_the_summary_counts_items_and_calls_apart(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    done = batchdeck(
+        "run", TICKETS, "--pipeline", str(pipeline_file(tmp_path)), *FAST,
+        "--sim-failure-rate", "0.3", "--retries", "0", "--output", str(out), home=tmp_path,
+    )  # fmt: skip
+    rows = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    ok = sum(row["status"] == "ok" for row in rows)
+    assert 0 < ok < 60
+    assert "60 items, 180 calls (3 per item: one per model of each step)" in done.stderr
+    assert f"  items ok {ok:>8}" in done.stderr
+    assert f"  not all ok {60 - ok:>6}" in done.stderr
+    calls_ok = sum(r["head"][3] == "ok" for r in results(_run_dir(done.stderr)))  # type: ignore[index]
+    assert f"  ok       {calls_ok:>8}" in done.stderr
+
+    judged = batchdeck(
+        "run", TICKETS, "--model", "simulate:gpt-4o-mini", "--model", "simulate:claude-haiku-4-5",
+        "--judge", "simulate:gpt-4o", *FAST, home=tmp_path,
+    )  # fmt: skip
+    assert "60 items, 180 calls (3 per item" in judged.stderr
+    assert "  items ok       60  100.0%" in judged.stderr

@@ -5,6 +5,11 @@ ticker task prints: a live line rewritten in place when stderr is a terminal,
 a plain line every few seconds when it is a file or a pipe. Lines that matter
 on their own (a cap reached, a warning, a recovered log) print at once.
 
+A run whose items each make several calls (several models, steps, a judge) counts both:
+the calls (what the engine's events and ``RunFinished`` count, one per lane) and the items,
+an item being done when every one of its lanes has a result in this execution (an item
+whose earlier lanes a previous execution finished counts as its calls only).
+
 Printing never stops a run: once stderr cannot be written (the terminal was
 closed, a pipe's reader left), progress goes quiet and the run goes on to log
 what is in flight.
@@ -37,6 +42,7 @@ from engine._events import (
     RunFinished,
     RunStarted,
 )
+from engine._steps import split_lane
 
 LIVE_EVERY_S = 0.25
 PLAIN_EVERY_S = 5.0
@@ -57,15 +63,28 @@ class Progress:
         self.spent = 0.0
         self.unpriced: set[str] = set()
         """Models with no price among the finished: their cost is unknown, not $0."""
+        self.lanes = 1
+        """Calls per item: the run's lanes (one per model of each step)."""
+        self.items_ok = 0
+        self.items_stopped = 0
+        """Items every lane of which has a result here: all ok, or not."""
+        self._steps = False
+        """Whether the lanes are a pipeline's steps (else the models of a run without)."""
+        self._open: dict[str, tuple[int, bool]] = {}
+        """Items with some of their lanes' results: how many, and whether all were ok (only
+        items in progress: the dispatcher bounds them)."""
         self._line_shown = False
         self._gone = False
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, ItemFinished):
             self.done += 1
-            self.counts[event.result.status] += 1
-            if event.result.unpriced:
-                self.unpriced.add(event.result.model)
+            result = event.result
+            self.counts[result.status] += 1
+            if result.unpriced:
+                self.unpriced.add(result.model)
+            if self.lanes > 1:
+                self._item_lane(result.id, result.status == "ok")
         elif isinstance(event, CostUpdated):
             self.spent = event.spent_usd
         elif isinstance(event, ItemRetrying):
@@ -76,6 +95,8 @@ class Progress:
             self.throttled = max(self.throttled, event.throttled)
         elif isinstance(event, RunStarted):
             self.already_done = event.already_done
+            self.lanes = max(1, len(event.models))
+            self._steps = any(split_lane(lane)[0] for lane in event.models)
             if event.resumed:
                 self.note(f"resuming {event.run_id}: {event.already_done} results already logged")
             else:
@@ -93,6 +114,16 @@ class Progress:
         elif isinstance(event, BatchJobEnded):
             left = f", {event.unfinished} unfinished (pending)" if event.unfinished else ""
             self.note(f"batch {job_line(event.job)}: results in{left}")
+
+    def _item_lane(self, item: str, ok: bool) -> None:
+        seen, all_ok = self._open.pop(item, (0, True))
+        seen, all_ok = seen + 1, all_ok and ok
+        if seen < self.lanes:
+            self._open[item] = (seen, all_ok)
+        elif all_ok:
+            self.items_ok += 1
+        else:
+            self.items_stopped += 1
 
     def note(self, text: str) -> None:
         if self._quiet:
@@ -121,13 +152,18 @@ class Progress:
         finished = self.already_done + self.done
         rate = self.done / elapsed if elapsed > 0 else 0.0
         parts = [f"{_clock(elapsed)}"]
+        calls = " calls" if self.lanes > 1 else ""
         if self.total:
-            parts.append(f"{finished}/{self.total} ({100 * finished / self.total:.1f}%)")
+            parts.append(f"{finished}/{self.total}{calls} ({100 * finished / self.total:.1f}%)")
             left = self.total - finished
             if rate > 0 and left > 0:
                 parts.append(f"ETA {_clock(left / rate)}")
         else:
-            parts.append(f"{finished} done")
+            parts.append(f"{finished}{calls} done")
+        if self.lanes > 1:
+            items = self.items_ok + self.items_stopped
+            of = f"/{self.total // self.lanes}" if self.total else ""
+            parts.append(f"{items}{of} items")
         parts.append(" ".join(f"{k} {v}" for k, v in self.counts.items() if v or k != "truncated"))
         parts.append(_spend(self.spent, self.unpriced))
         parts.append(f"{rate:.1f}/s")
@@ -158,11 +194,13 @@ class Progress:
 
         lines = [
             f"{_STATE_WORDS.get(finished.state, finished.state)} in {_clock(finished.elapsed_s)}: "
-            f"{total} items",
+            + (self._items_and_calls(total) if self.lanes > 1 else _plural(total, "item")),
             f"  ok       {finished.ok:>8}  {pct(finished.ok)}",
             f"  failed   {finished.failed:>8}  {pct(finished.failed)}",
             f"  skipped  {finished.skipped:>8}  {pct(finished.skipped)}",
         ]
+        if self.lanes > 1:
+            lines[1:1] = self._item_lines()
         if finished.truncated:
             lines.insert(
                 2,
@@ -200,6 +238,36 @@ class Progress:
                 "tokens than the requests allowed"
             )
         return "\n".join(lines)
+
+    def _items_and_calls(self, calls: int) -> str:
+        items = self.items_ok + self.items_stopped + len(self._open)
+        return (
+            f"{_plural(items, 'item')}, {_plural(calls, 'call')} "
+            f"({self.lanes} per item: one per model{' of each step' if self._steps else ''})"
+        )
+
+    def _item_lines(self) -> list[str]:
+        """Items by outcome, then the calls' heading: an item stopped when any of its
+        lanes did not end ok; unfinished ones have lanes left (resumable)."""
+        unfinished = sum(all_ok for _, all_ok in self._open.values())
+        stopped = self.items_stopped + len(self._open) - unfinished
+        items = self.items_ok + stopped + unfinished
+
+        def pct(count: int) -> str:
+            return f"{100 * count / items:.1f}%" if items else "-"
+
+        lines = [
+            f"  items ok {self.items_ok:>8}  {pct(self.items_ok)}",
+            f"  not all ok {stopped:>6}  {pct(stopped)}  (a call did not end ok: the export's "
+            "error column says where)",
+        ]
+        if unfinished:
+            lines.append(f"  unfinished {unfinished:>6}  {pct(unfinished)}  (steps left)")
+        return [*lines, "  calls:"]
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
 _STATE_WORDS = {
