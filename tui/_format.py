@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from typing import Final
 
+from engine import split_lane
+
 _SI_STEPS: tuple[tuple[float, str], ...] = ((1e9, "G"), (1e6, "M"), (1e3, "k"))
 
 
@@ -73,6 +75,24 @@ def squeezed(spec: str, width: int) -> str:
     if not colon or width - len(prefix) < NAME_MIN:
         return _cut_middle(spec, width)
     return prefix + _cut_middle(name, width - len(prefix))
+
+
+def squeezed_lane(lane: str, width: int) -> str:
+    """A lane (``step/provider:model``) in ``width`` cells: whole when it fits, else the
+    step kept whole and the model without its provider (``classify/gpt-4o-mini``), then
+    that model cut in the middle; a lane with no step is ``squeezed``."""
+    step, model = split_lane(lane)
+    if not step or len(lane) <= width:
+        return squeezed(lane, width)
+    short = f"{step}/{model.partition(':')[2] or model}"
+    if len(short) <= width:
+        return short
+    room = width - len(step) - 1
+    return (
+        f"{step}/{_cut_middle(short[len(step) + 1 :], room)}"
+        if room >= 4
+        else _cut_middle(short, width)
+    )
 
 
 def _cut_middle(text: str, width: int) -> str:

@@ -34,6 +34,7 @@ from tui.model._store import (
     RowStatus,
     SortKey,
     StatusFilter,
+    StepProgress,
 )
 
 __all__ = [
@@ -59,6 +60,7 @@ __all__ = [
     "Severity",
     "SortKey",
     "StatusFilter",
+    "StepProgress",
     "added_choices",
     "default_models",
     "estimate_text",

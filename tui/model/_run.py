@@ -366,6 +366,7 @@ class RunModel:
         self.run_id = event.run_id
         self.run_dir = event.run_dir
         self.models = event.models
+        self.store.set_lanes(event.models)
         self.resumed = event.resumed
         self.elapsed_before_s = event.elapsed_before_s
         # a retry's model already holds rows for pairs the log had finished

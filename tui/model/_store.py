@@ -12,6 +12,13 @@ tracking), and dicts holding only strings and numbers are never tracked.
 change stamps the row's ``version`` from a store-wide counter, so a table can
 tell whether what it drew for a row is still current by comparing one integer.
 
+A pipeline's rows are its lanes (a model of a step), and every row also shows its
+item's step progress (``2/3 classify``, ``1/3 classify: timeout``): it is read from
+the statuses of the item's lanes when a row is drawn (one lookup per lane), never
+stored, and a change to any lane of an item stamps a new version on all of them
+(``lanes``, from ``set_lanes``), so their progress repaints. A run with one step has
+no progress to show (``steps`` is empty).
+
 Filtered views (only failed rows, only rows in flight, only rows of one error
 kind) must not be rebuilt from a million rows on every repaint. Each *bucket*
 is an append-only list of ``(row position, generation)`` entries: a row joining
@@ -31,7 +38,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Literal, get_args
 
-from engine import ErrorInfo, ItemResult
+from engine import ErrorInfo, ItemResult, split_lane
 from tui.model._column import StrColumn
 
 RowStatus = Literal[
@@ -52,8 +59,9 @@ STATUS_FILTERS: Final[tuple[StatusFilter, ...]] = (
 )
 FINISHED: Final[frozenset[RowStatus]] = frozenset(("ok", "truncated", "failed", "skipped"))
 """Row statuses of a result (the others are of a call in flight)."""
-SortKey = Literal["cost", "latency"]
-"""What the item table can be sorted by, the highest first."""
+SortKey = Literal["cost", "latency", "steps"]
+"""What the item table can be sorted by: the highest cost or latency first, the items with
+the fewest steps done first (those stopped at a step before those still going)."""
 
 PREVIEW_CHARS: Final = 512
 """How much of an output or error message a row keeps: more than any terminal is wide."""
@@ -100,10 +108,40 @@ class Row:
     version: int
     cached: bool = False
     """Answered from the response cache: no call, no cost."""
+    progress: StepProgress | None = None
+    """For a pipeline: the item's step progress as of ``version``."""
 
     @property
     def key(self) -> tuple[str, str]:
         return (self.model, self.id)
+
+
+@dataclass(frozen=True, slots=True)
+class StepProgress:
+    """Where one item of a pipeline stands: its steps done, and the step it is at (the
+    first not done) or stopped at, with the error that stopped it."""
+
+    done: int
+    steps: int
+    step: str | None
+    """None once every step is done."""
+    error: str | None = None
+    """The error kind of the lane that stopped the item at ``step``."""
+
+    def __str__(self) -> str:
+        text = f"{self.done}/{self.steps}"
+        if self.step is not None:
+            text += f" {self.step}"
+        return text if self.error is None else f"{text}: {self.error}"
+
+    @property
+    def order(self) -> tuple[int, bool]:
+        """Fewest steps done first; of those, the stopped ones first."""
+        return (self.done, self.error is None)
+
+
+_STOPPED_BY_UPSTREAM: Final = "upstream"
+"""The error kind of a lane skipped because an earlier one of its item stopped."""
 
 
 class _Bucket:
@@ -175,6 +213,28 @@ class ItemStore:
         """Bumped on every change to any row."""
         self.widest_id = 0
         self.widest_model = 0
+        self.steps: tuple[tuple[str, tuple[str, ...]], ...] = ()
+        """A pipeline's steps in order, each with its lanes; empty for a run of one step."""
+        self.widest_progress = 0
+        """The longest step progress text the rows can show (its error kind aside)."""
+        self._lanes: tuple[str, ...] = ()
+        """Every lane of a pipeline: the rows of an item that a change to one repaints."""
+
+    def set_lanes(self, lanes: Sequence[str]) -> None:
+        """The run's lanes in the pipeline's order (``RunStarted.models``): when they make
+        more than one step, rows show their item's step progress."""
+        steps: dict[str, list[str]] = {}
+        for lane in lanes:
+            steps.setdefault(split_lane(lane)[0], []).append(lane)
+        if len(steps) < 2:
+            self.steps, self._lanes, self.widest_progress = (), (), 0
+            return
+        self.steps = tuple((step, tuple(keys)) for step, keys in steps.items())
+        self._lanes = tuple(lanes)
+        count = len(self.steps)
+        self.widest_progress = len(f"{count}/{count} ") + max(len(step) for step in steps)
+        for lane in lanes:
+            self._ids_of(lane)
 
     # -- reading -----------------------------------------------------------------
 
@@ -199,6 +259,7 @@ class ItemStore:
             self._delays.get(position, 0.0),
             self._versions[position],
             bool(self._cached[position]),
+            self.progress(self._ids[position]),
         )
 
     def version_of(self, position: int) -> int:
@@ -233,13 +294,38 @@ class ItemStore:
 
     def sorted_view(self, status: StatusFilter, by: SortKey) -> list[int]:
         """The positions of ``view(status)``, the dearest or slowest first (a row with no
-        known cost last). A snapshot: O(n log n), for a table to take now and then."""
+        known cost last), or the items with the fewest steps done first. A snapshot:
+        O(n log n), for a table to take now and then."""
+        if by == "steps":
+            return sorted(self.view(status), key=self._progress_order)
         column = self._cost if by == "cost" else self._latency
         return sorted(
             self.view(status),
             key=lambda position: -math.inf if math.isnan(v := column[position]) else v,
             reverse=True,
         )
+
+    def progress(self, id: str) -> StepProgress | None:
+        """The item's step progress; None for a run of one step. O(lanes)."""
+        if not self.steps:
+            return None
+        index, status, kinds = self._index, self._status, self._kinds
+        done = 0
+        for step, lanes in self.steps:
+            ok = 0
+            for lane in lanes:
+                position = index[lane].get(id)
+                if position is None:
+                    continue
+                code = _STATUSES[status[position]]
+                if code == "ok":
+                    ok += 1
+                elif code in FINISHED and kinds.get(position) != _STOPPED_BY_UPSTREAM:
+                    return StepProgress(done, len(self.steps), step, kinds.get(position, code))
+            if ok < len(lanes):
+                return StepProgress(done, len(self.steps), step)
+            done += 1
+        return StepProgress(done, len(self.steps), None)
 
     def find_id(self, text: str, after: int = -1) -> int | None:
         """The position of the row whose id is ``text``, else of the first row after
@@ -278,8 +364,7 @@ class ItemStore:
             self._previews[position] = ""
             self._delays.pop(position, None)
         self._attempts[position] = self._earlier_attempts.get(position, 0) + attempt
-        self.version += 1
-        self._versions[position] = self.version
+        self._stamp(position, id)
         return old
 
     def retrying(
@@ -298,8 +383,7 @@ class ItemStore:
         self._attempts[position] = self._earlier_attempts.get(position, 0) + attempt
         self._previews[position] = error.message[:PREVIEW_CHARS]
         self._delays[position] = delay_s
-        self.version += 1
-        self._versions[position] = self.version
+        self._stamp(position, id)
         return old
 
     def submit(self, ids: Sequence[str], model: str, note: str) -> list[RowStatus | None]:
@@ -337,8 +421,7 @@ class ItemStore:
 
     def _noted(self, position: int, note: str) -> None:
         self._previews[position] = note
-        self.version += 1
-        self._versions[position] = self.version
+        self._stamp(position, self._ids[position])
 
     def finish(self, result: ItemResult) -> RowStatus | None:
         """The pair's terminal record; returns the row's status before."""
@@ -368,11 +451,25 @@ class ItemStore:
         self._latency[position] = result.latency_ms
         self._cached[position] = result.cached
         self._previews[position] = preview[:PREVIEW_CHARS]
-        self.version += 1
-        self._versions[position] = self.version
+        self._stamp(position, result.id)
         return old
 
     # -- internals ---------------------------------------------------------------
+
+    def _progress_order(self, position: int) -> tuple[int, bool]:
+        progress = self.progress(self._ids[position])
+        return (0, True) if progress is None else progress.order
+
+    def _stamp(self, position: int, id: str) -> None:
+        """A new version on the row that changed, and on the item's other lanes' rows,
+        whose step progress moved with it."""
+        self.version += 1
+        version = self.version
+        self._versions[position] = version
+        for lane in self._lanes:
+            other = self._index[lane].get(id)
+            if other is not None:
+                self._versions[other] = version
 
     def _ids_of(self, model: str) -> dict[str, int]:
         ids = self._index.get(model)

@@ -18,8 +18,13 @@ Textual keeps the scrollbar in step; the table never touches the scrollbar.
 
 Line 0 is a fixed header; the view's row ``i`` sits on virtual line ``i + 1``.
 
+A pipeline's table has a ``steps`` column: each row's item's step progress
+(``2/3 classify``, ``1/3 classify: timeout``), which the store reads from the item's
+lanes when the row is drawn.
+
 The view can be filtered by status (cycled with ``f``, or picked with ``1``-``5``),
-sorted by cost or latency (``o``), and searched by id (``jump_to``). A sorted
+sorted by cost or latency, and a pipeline's by steps done (``o``), and searched by
+id (``jump_to``). A sorted
 view is a snapshot (sorting is O(n log n)): while rows keep changing it is
 sorted again at most every ``RESORT_S`` seconds (less often when sorting takes long:
 ``RESORT_SHARE``), and following the tail is off.
@@ -65,7 +70,17 @@ _FILTER_LABELS: Final[dict[StatusFilter, str]] = {
     "failed": "failed",
     "skipped": "skipped",
 }
-_SORTS: Final[tuple[SortKey | None, ...]] = (None, "cost", "latency")
+_SORTS: Final[tuple[SortKey | None, ...]] = (None, "cost", "latency", "steps")
+_SORT_LABELS: Final[dict[SortKey, str]] = {
+    "cost": "by cost, highest first",
+    "latency": "by latency, highest first",
+    "steps": "by steps done, fewest first",
+}
+_PROGRESS_WIDTH: Final = (len("steps"), 28)
+"""Bounds of the step progress column: a step's name, and room for an error kind."""
+_ERROR_ROOM: Final = len(": server_error")
+_NARROW_LANE: Final = 16
+"""The lane column of a pipeline's table gives way down to this width on a narrow screen."""
 RESORT_S: Final = 2.0
 """A sorted view of a run that goes is sorted again at most this often..."""
 RESORT_SHARE: Final = 0.05
@@ -88,6 +103,8 @@ class _Layout:
     width: int
     id: int
     status: int
+    progress: int
+    """0: a run of one step, no progress column."""
     model: int
     attempts: int
     tokens: int
@@ -104,9 +121,10 @@ _LATENCY_WIDTH: Final = 6
 
 
 def _cells(cells: Sequence[tuple[str, int, bool]]) -> list[str]:
-    """Each ``(text, width, right_aligned)`` fitted to its width and followed by the gap."""
+    """Each ``(text, width, right_aligned)`` fitted to its width and followed by the gap
+    (a column of no width is not shown: no text, no gap)."""
     gap = " " * _GAP
-    return [fit(text, width, right=right) + gap for text, width, right in cells]
+    return [fit(text, width, right=right) + gap if width else "" for text, width, right in cells]
 
 
 def _cost(row: Row) -> str:
@@ -313,7 +331,8 @@ class ItemTable(ScrollView, can_focus=True, inherit_bindings=False):
         self.status_filter = status
 
     def action_cycle_sort(self) -> None:
-        self.sort_key = _SORTS[(_SORTS.index(self.sort_key) + 1) % len(_SORTS)]
+        sorts = _SORTS if self._store.steps else _SORTS[:-1]
+        self.sort_key = sorts[(sorts.index(self.sort_key) + 1) % len(sorts)]
 
     def jump_to(self, text: str) -> bool:
         """Highlight the row whose id is ``text``, else the next one whose id contains it
@@ -343,7 +362,7 @@ class ItemTable(ScrollView, can_focus=True, inherit_bindings=False):
         self.watch_status_filter()
 
     def watch_status_filter(self) -> None:
-        order = "" if self.sort_key is None else f" · by {self.sort_key}, highest first"
+        order = "" if self.sort_key is None else f" · {_SORT_LABELS[self.sort_key]}"
         self.border_title = f"Items · {_FILTER_LABELS[self.status_filter]}{order}"
         self._sorted_at = (-1, -math.inf)
         self.cursor = 0
@@ -512,9 +531,12 @@ class ItemTable(ScrollView, can_focus=True, inherit_bindings=False):
         store = self._store
         id_width = column_width(store.widest_id, ID_WIDTH)
         model_width = column_width(store.widest_model, MODEL_WIDTH)
+        progress = store.widest_progress
+        progress_width = column_width(progress + _ERROR_ROOM, _PROGRESS_WIDTH) if progress else 0
         fixed = (
             id_width
             + _STATUS_WIDTH
+            + (progress_width + _GAP if progress_width else 0)
             + model_width
             + ATTEMPTS_WIDTH
             + _TOKENS_WIDTH
@@ -522,13 +544,26 @@ class ItemTable(ScrollView, can_focus=True, inherit_bindings=False):
             + _LATENCY_WIDTH
             + 7 * _GAP
         )
+        tokens_width = _TOKENS_WIDTH
+        if progress_width and fixed + _GAP > width:
+            # a narrow pipeline table: the tokens, then the lane (cut in the middle) and the
+            # error kind give way before the cost and time do
+            over = fixed + _GAP - width
+            tokens_width = 0
+            over -= _TOKENS_WIDTH + _GAP
+            model_cut = max(0, min(over, model_width - _NARROW_LANE))
+            progress_cut = max(0, min(over - model_cut, progress_width - progress))
+            model_width -= model_cut
+            progress_width -= progress_cut
+            fixed -= _TOKENS_WIDTH + _GAP + model_cut + progress_cut
         return _Layout(
             width=width,
             id=id_width,
             status=_STATUS_WIDTH,
+            progress=progress_width,
             model=model_width,
             attempts=ATTEMPTS_WIDTH,
-            tokens=_TOKENS_WIDTH,
+            tokens=tokens_width,
             cost=_COST_WIDTH,
             latency=_LATENCY_WIDTH,
             preview=max(0, width - fixed - _GAP),
@@ -560,6 +595,7 @@ class ItemTable(ScrollView, can_focus=True, inherit_bindings=False):
             (
                 ("id", layout.id, False),
                 ("status", layout.status, False),
+                *((("steps", layout.progress, False),) if layout.progress else ()),
                 ("model", layout.model, False),
                 ("try", layout.attempts, True),
                 ("in/out", layout.tokens, True),
@@ -573,11 +609,13 @@ class ItemTable(ScrollView, can_focus=True, inherit_bindings=False):
     def _render_row(self, row: Row, layout: _Layout, cursor: bool) -> Strip:
         status = row.status
         finished = status in FINISHED
-        id_cell, status_cell, model_cell, *figures, preview_cell = _cells(
+        progress = row.progress
+        id_cell, status_cell, progress_cell, model_cell, *figures, preview_cell = _cells(
             (
                 (row.id, layout.id, False),
                 (status, layout.status, False),
-                (_format.squeezed(row.model, layout.model), layout.model, False),
+                ("" if progress is None else str(progress), layout.progress, False),
+                (_format.squeezed_lane(row.model, layout.model), layout.model, False),
                 (str(row.attempts) if row.attempts else "", layout.attempts, True),
                 (
                     f"{_format.count(row.input_tokens)}/{_format.count(row.output_tokens)}"
@@ -592,15 +630,19 @@ class ItemTable(ScrollView, can_focus=True, inherit_bindings=False):
             ),
         )
         if cursor:
-            text = "".join([id_cell, status_cell, model_cell, *figures, preview_cell])
+            text = "".join(
+                [id_cell, status_cell, progress_cell, model_cell, *figures, preview_cell]
+            )
             return self._line([(text, self._style("cursor"))], layout)
         base = self._base_style()
         status_style = self._style(status)
         preview_style = status_style if status in ("failed", "retrying") else base
+        stopped = progress is not None and progress.error is not None
         return self._line(
             [
                 (id_cell, base),
                 (status_cell, status_style),
+                (progress_cell, self._style("failed") if stopped else base),
                 (model_cell, self._style("dim")),
                 ("".join(figures), base),
                 (preview_cell, preview_style),
