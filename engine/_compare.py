@@ -8,7 +8,9 @@ from every judge step that reads this step's answers.
 
 It is built one item at a time (``Scoreboard.add``, an item's results together),
 so a run of any size is compared in one pass over its log, and an app can keep one
-up to date as results come in.
+up to date as results come in: an item whose results changed is taken out as it was
+counted (``Scoreboard.remove``, every tally being a sum) and added again, at a cost
+that depends on the item's lanes, not on the run's size.
 """
 
 from __future__ import annotations
@@ -16,11 +18,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import combinations
-from typing import Any
+from typing import Any, Final
 
 from engine._config import RunConfig
 from engine._item_rows import ItemRow
 from engine._steps import build_graph, lane_key
+
+
+_COST_UNIT: Final = 1e-12
+"""A millionth of a millionth of a dollar."""
+_LATENCY_UNIT: Final = 1e-6
+"""A nanosecond, in milliseconds."""
 
 
 @dataclass(slots=True)
@@ -30,8 +38,12 @@ class _Tally:
     judged: int = 0
     """Items a judge gave a verdict on while this model had answered."""
     wins: int = 0
-    cost_usd: float = 0.0
-    latency_ms: float = 0.0
+    cost: int = 0
+    """In ``_COST_UNIT``: sums of whole numbers are the same in any order and after any
+    item taken out and added again, so a scoreboard kept up to date live ends equal to one
+    folded in one pass."""
+    latency: int = 0
+    """In ``_LATENCY_UNIT``."""
     compared: int = 0
     agreed: int = 0
     field_compared: dict[str, int] = field(default_factory=dict)
@@ -111,44 +123,56 @@ class Scoreboard:
         }
         self._items = dict.fromkeys(self._steps, 0)
 
+    @property
+    def judges(self) -> Mapping[str, tuple[str, ...]]:
+        """The lanes whose ``best`` counts as a win, by compared step."""
+        return self._judges
+
     def add(self, row: ItemRow) -> None:
         """Count one item's results (all of them, as ``group_items`` gives them)."""
+        self._count(row, 1)
+
+    def remove(self, row: ItemRow) -> None:
+        """Take back an item's results exactly as ``add`` counted them."""
+        self._count(row, -1)
+
+    def _count(self, row: ItemRow, sign: int) -> None:
         by_lane = {result.model: result for result in row.results}
         for step, models in self._steps.items():
             tallies = self._tallies[step]
             lanes = {model: by_lane.get(lane_key(step, model)) for model in models}
             if not any(lanes.values()):
                 continue
-            self._items[step] += 1
+            self._items[step] += sign
             ok: dict[str, Any] = {}
             for model, result in lanes.items():
                 if result is None:
                     continue
                 tally = tallies[model]
-                tally.results += 1
-                tally.cost_usd += result.cost_usd
-                tally.latency_ms += result.latency_ms
+                tally.results += sign
+                tally.cost += sign * round(result.cost_usd / _COST_UNIT)
+                tally.latency += sign * round(result.latency_ms / _LATENCY_UNIT)
                 if result.status == "ok":
-                    tally.answered += 1
+                    tally.answered += sign
                     ok[model] = result
             for one, other in combinations(ok, 2):
                 same = _same(ok[one].output, ok[other].output)
                 fields = _field_matches(ok[one].parsed, ok[other].parsed)
                 for model in (one, other):
                     tally = tallies[model]
-                    tally.compared += 1
-                    tally.agreed += same
+                    tally.compared += sign
+                    tally.agreed += sign * same
                     for name, matched in fields.items():
-                        tally.field_compared[name] = tally.field_compared.get(name, 0) + 1
-                        tally.field_agreed[name] = tally.field_agreed.get(name, 0) + matched
+                        tally.field_compared[name] = tally.field_compared.get(name, 0) + sign
+                        tally.field_agreed[name] = tally.field_agreed.get(name, 0) + sign * matched
             for judge in self._judges[step]:
                 verdict = by_lane.get(judge)
                 if verdict is None or verdict.status != "ok":
                     continue
                 best = verdict.parsed.get("best") if isinstance(verdict.parsed, dict) else None
                 for model in ok:
-                    tallies[model].judged += 1
-                    tallies[model].wins += best == model
+                    tallies[model].judged += sign
+                    tallies[model].wins += sign * (best == model)
 
     def scores(self) -> tuple[StepScores, ...]:
         return tuple(
@@ -185,9 +209,9 @@ def _score(model: str, tally: _Tally, *, judged: bool) -> ModelScore:
             for name, count in tally.field_compared.items()
             if count
         },
-        mean_cost_usd=_share(tally.cost_usd, tally.results),
-        mean_latency_ms=_share(tally.latency_ms, tally.results),
-        cost_per_win_usd=_share(tally.cost_usd, tally.wins) if judged else None,
+        mean_cost_usd=_share(tally.cost * _COST_UNIT, tally.results),
+        mean_latency_ms=_share(tally.latency * _LATENCY_UNIT, tally.results),
+        cost_per_win_usd=_share(tally.cost * _COST_UNIT, tally.wins) if judged else None,
     )
 
 

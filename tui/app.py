@@ -199,8 +199,8 @@ class BatchdeckApp(App[None]):
         if run is None:
             return
         current = self.session.run
-        live = current is not None and current.run_id == run.run_id
-        self.push_screen(CompareScreen(run, live=lambda: live and self.session.running))
+        shown = current is not None and current.run_id == run.run_id
+        self.push_screen(CompareScreen(run, self.session.comparison if shown else None))
 
     def _past_run(self, run_dir: Path, doing: str) -> Run | None:
         """The run in ``run_dir``, or None once the user is told why it cannot be opened."""

@@ -9,7 +9,9 @@ asked.
 
 A new run, a resumed run and a past run opened from History each get a fresh
 ``RunModel`` and ``EventBuffer``: the app builds a run screen around them, and
-the model folds what the engine publishes, nothing else. A past run is
+the model folds what the engine publishes, nothing else. A run with models to compare
+also gets a ``ComparisonModel``, which the run screen feeds the same events, so the
+Compare screen opened on it has every result so far without reading the log. A past run is
 ``Run.replay``: its log read back as the events it published, a page at a
 time. A resume asks the engine to replay the log before going on
 (``execute(replay=True)``), so the table shows the items already done. A retry
@@ -46,7 +48,7 @@ from engine import (
     find_results,
     load_results,
 )
-from tui.model import EventBuffer, RunModel
+from tui.model import ComparisonModel, EventBuffer, RunModel
 
 ENGINE_GROUP: Final = "engine"
 """The worker group of the engine's one worker."""
@@ -69,6 +71,8 @@ class RunSession:
         self.events = EventBuffer() if events is None else events
         self.run: Run | None = None
         self.worker: Worker[Any] | None = None
+        self.comparison: ComparisonModel | None = None
+        """The current run's models compared, if it has several for a step (or a judge)."""
 
     # -- state ---------------------------------------------------------------------
 
@@ -200,6 +204,8 @@ class RunSession:
         self.run = run
         self.model = RunModel()
         self.events = EventBuffer()
+        comparison = ComparisonModel(run.config)
+        self.comparison = comparison if comparison.compared else None
 
     def _launch(self, work: Callable[[], Coroutine[Any, Any, RunFinished]]) -> None:
         self.worker = self._app.run_worker(

@@ -5,6 +5,7 @@ end, and a snapshot at 120x36."""
 
 from __future__ import annotations
 
+import random
 import shutil
 from collections.abc import Iterator
 from dataclasses import replace
@@ -15,12 +16,26 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
-from engine import ItemRow, Run, item_rows, load_schema, make_config
+from engine import (
+    Event,
+    ItemFinished,
+    ItemRow,
+    Run,
+    RunFinished,
+    RunStarted,
+    Scoreboard,
+    item_rows,
+    load_schema,
+    make_config,
+)
+from engine._compare import compare
+from engine._lanes import lane_keys
 from engine._steps import judge_steps
 from tests.cli import SAMPLES, batchdeck
 from tests.tui._flows import SIZE, TICKET_COUNT, finished, settle, until
 from tui.app import make_app
-from tui.screens.compare import CompareScreen, fold, score_cells
+from tui.model import ComparisonModel
+from tui.screens.compare import CompareScreen, score_cells
 from tui.screens.history import HistoryScreen
 from tui.screens.run import RunScreen
 from tui.screens.setup import SetupScreen
@@ -53,6 +68,25 @@ def disagreements(run_dir: Path, home: Path) -> list[str]:
     ]
 
 
+def replayed_steady(run: Run) -> Iterator[Event]:
+    """The run's results as its replay publishes them, each answer's latency made its line
+    number, then its end."""
+    yield RunStarted(run.run_id, str(run.run_dir), lane_keys(run.config), False, 0, "replaying")
+    for row in item_rows(run):
+        for result in row.results:
+            yield ItemFinished(replace(result, latency_ms=100.0 + result.line))
+    yield RunFinished("finished", 0, 0, 0, 0, 0.0, 0, 0, 0.0)
+
+
+def read_back(screen: CompareScreen) -> bool:
+    """The screen has shown everything its run published, to its end."""
+    return screen.comparison.finished and screen.step is not None and "live" not in title(screen)
+
+
+def title(screen: CompareScreen) -> str:
+    return str(screen.query_one("#compare-title", Static).render())
+
+
 def cells(table: DataTable[object]) -> list[list[str]]:
     return [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
 
@@ -72,7 +106,7 @@ async def test_from_history_the_scoreboard_is_the_cli_s_and_d_keeps_disagreement
         await until(pilot, lambda: isinstance(app.screen, CompareScreen))
         screen = app.screen
         assert isinstance(screen, CompareScreen)
-        await until(pilot, lambda: screen.step is not None)
+        await until(pilot, lambda: read_back(screen))
         assert screen.step is not None and screen.step.as_json() == expected
         board = screen.query_one("#scoreboard", DataTable)
         assert [row[0] for row in cells(board)] == list(LABELS)
@@ -126,7 +160,7 @@ async def test_it_follows_a_live_run_from_the_run_screen_to_its_end() -> None:
         assert screen.step is not None and screen.step.items < TICKET_COUNT  # mid-run
         await until(pilot, lambda: finished(app), tries=1500)
         assert app.session.run is not None
-        final = fold(Run.open(app.session.run.run_dir)).scores[0]
+        (final,) = compare(app.session.run.config, item_rows(Run.open(app.session.run.run_dir)))
         assert final.items == TICKET_COUNT
         await until(pilot, lambda: screen.step == final)  # the screen folds once more at the end
 
@@ -137,16 +171,12 @@ def test_snapshot(
     """At 120x36, the third item highlighted; under a fixed run id, with each answer's latency
     made its line number (``simulate``'s answers, costs and verdicts are already fixed)."""
     made = judged_run(batchdeck_home)
-    run_dir = shutil.copytree(made, made.parent / "20261203-120000-snap")
-
-    def steady(run: Run) -> Iterator[ItemRow]:
-        for row in item_rows(run):
-            yield ItemRow(tuple(replace(r, latency_ms=100.0 + r.line) for r in row.results))
-
-    monkeypatch.setattr("tui.screens.compare.item_rows", steady)
+    run = Run.open(shutil.copytree(made, made.parent / "20261203-120000-snap"))
+    comparison = ComparisonModel(run.config)
+    comparison.apply_all(replayed_steady(run))
 
     async def open_compare(pilot: Pilot[None]) -> None:
-        screen = CompareScreen(Run.open(run_dir))
+        screen = CompareScreen(run, comparison)
         await pilot.app.push_screen(screen)
         await until(pilot, lambda: screen.step is not None)
         await pilot.press("down", "down")
@@ -154,3 +184,94 @@ def test_snapshot(
     assert snap_compare(  # type: ignore[operator]
         make_app(), terminal_size=SIZE, run_before=open_compare
     )
+
+
+TWO_COMPARED = f"""
+[[step]]
+name = "draft"
+models = ["{MODELS[0]}", "{MODELS[1]}"]
+prompt = "Draft a reply to this ticket: {{context}}"
+
+[[step]]
+name = "label"
+models = ["{MODELS[0]}", "{MODELS[1]}"]
+prompt = "Label this ticket: {{context}} Drafts: {{draft.answers}}"
+schema = "{SCHEMA}"
+
+[[step]]
+name = "judge"
+kind = "judge"
+model = "{JUDGE}"
+"""
+
+
+@pytest.mark.anyio
+async def test_s_switches_between_two_compared_steps_each_the_cli_s(
+    tmp_path: Path, batchdeck_home: Path
+) -> None:
+    """A pipeline with two steps of two models, the second judged: each step's scoreboard is
+    its entry in ``batchdeck compare --format json``, and ``s`` goes from one to the other."""
+    pipeline = tmp_path / "run.toml"
+    pipeline.write_text(TWO_COMPARED)
+    done = batchdeck(
+        "run", str(SAMPLES / "tickets.jsonl"), "--pipeline", str(pipeline),
+        "--sim-latency-ms", "0", home=batchdeck_home,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    run_dir = Path(done.stderr.split(" in ", 1)[1].split()[0])
+    compared = batchdeck("compare", str(run_dir), "--format", "json", home=batchdeck_home)
+    draft, label = orjson.loads(compared.stdout)["steps"]
+    assert (draft["step"], label["step"]) == ("draft", "label")
+    app = make_app(first="history")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("c")
+        await until(pilot, lambda: isinstance(app.screen, CompareScreen))
+        screen = app.screen
+        assert isinstance(screen, CompareScreen)
+        await until(pilot, lambda: read_back(screen))
+        assert screen.step is not None and screen.step.as_json() == draft
+        assert "step draft (1 of 2, s: next)" in title(screen) and "no judge" in title(screen)
+        items = screen.query_one("#compare-items", DataTable)
+        assert [column.label.plain for column in items.ordered_columns] == ["id", *LABELS]
+        await pilot.press("s")
+        assert screen.step.as_json() == label
+        assert "step label (2 of 2" in title(screen) and f"judged by {JUDGE}" in title(screen)
+        assert [c.label.plain for c in items.ordered_columns] == ["id", *LABELS, "best", "conf"]
+        assert items.row_count == TICKET_COUNT
+        assert {row[3] for row in cells(items)} <= set(LABELS)
+        await pilot.press("s")
+        assert screen.step.as_json() == draft
+
+
+def test_folded_live_in_any_order_the_scores_end_as_the_cli_s(
+    batchdeck_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Results folded in a shuffled order, some twice (a retried pair: the later wins), with
+    refreshes in between, end in the one-pass scores exactly; a refresh counts again only the
+    items that changed since the last."""
+    run = Run.open(judged_run(batchdeck_home))
+    expected = compare(run.config, item_rows(run))
+    results = [result for row in item_rows(run) for result in row.results]
+    shuffled = random.Random(5).sample(results, len(results))
+    failed_first = [replace(r, status="failed", output=None, parsed=None) for r in shuffled[:20]]
+    comparison = ComparisonModel(run.config)
+    comparison.apply_all(
+        [RunStarted(run.run_id, str(run.run_dir), lane_keys(run.config), False, 0)]
+    )
+    counted: list[str] = []
+    add = Scoreboard.add
+
+    def counting(board: Scoreboard, row: ItemRow) -> None:
+        counted.append(row.first.id)
+        add(board, row)
+
+    monkeypatch.setattr(Scoreboard, "add", counting)
+    events = [ItemFinished(r) for r in (*failed_first, *shuffled)]
+    for start in range(0, len(events), 37):
+        chunk = events[start : start + 37]
+        counted.clear()
+        comparison.apply_all(chunk)
+        changed = comparison.refresh()
+        assert sorted(counted) == sorted(changed) == sorted({e.result.id for e in chunk})
+    assert comparison.scores() == expected

@@ -6,6 +6,7 @@ and the screens stay thin: drain the buffer, ``apply_all``, repaint what moved.
 """
 
 from tui.model._buffer import EventBuffer
+from tui.model._compare import ComparisonModel
 from tui.model._run import ModelState, ModelStats, Notice, RateLimitState, RunModel, Severity
 from tui.model._series import RateSeries
 from tui.model._setup import (
@@ -43,6 +44,7 @@ __all__ = [
     "PATH_FIELD",
     "PREVIEW_CHARS",
     "STATUS_FILTERS",
+    "ComparisonModel",
     "EventBuffer",
     "Form",
     "FormField",

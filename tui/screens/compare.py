@@ -1,24 +1,24 @@
 """The Compare screen: which of a run's models to use, on this data, at what price.
 
-At the top the per-model scoreboard of the first step that has several models (or a
-judge): items answered, judge wins and win rate, agreement with the other models,
-mean cost and latency, cost per win; the figures are the engine's ``Scoreboard``,
-the same ``batchdeck compare RUN`` prints. Below, one row per item with each model's
-answer side by side; the highlighted item's answers, their differing fields and the
-judge's verdict, confidence and reasoning fill the pane under it. ``d`` keeps only
-the items the models disagree on.
+At the top the per-model scoreboard of one compared step (a step with several models,
+or one a judge reads; ``s`` goes to the next): items answered, judge wins and win rate,
+agreement with the other models, mean cost and latency, cost per win; the figures are
+the engine's ``Scoreboard``, the same ``batchdeck compare RUN`` prints. Below, one row
+per item with each model's answer side by side; the highlighted item's answers, their
+differing fields and the judge's verdict, confidence and reasoning fill the pane under
+it. ``d`` keeps only the items the models disagree on.
 
-It reads the run's log (``item_rows``), not the event stream: the scoreboard needs
-every lane's answer and parsed fields, which events do not carry. While the run goes
-the log is folded again in a thread once a second (``REFOLD_EVERY_S``), or less often
-when a fold takes long: measured, a fold of 3,000 items (9,000 results) takes ~1 s on a
-loaded 2-core box, so such a run refreshes every ~5 s, with a fifth of a core.
+It folds the engine's events, as every screen does (``ComparisonModel``): the run
+screen's, which it feeds whether this screen is open or not, for the run on screen; a
+replay of the log, drained here, for a past run. Every ``REFRESH_EVERY_S`` the items
+that changed since the last look are counted again and only their rows are redrawn,
+so a refresh costs what arrived, not the size of the run. Rows join at the end as their
+items arrive; a full redraw (switching steps or the filter, the run's end) puts them
+in input order.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
@@ -33,43 +33,15 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 from textual.widgets.data_table import RowDoesNotExist
 
-from engine import (
-    ItemResult,
-    ItemRow,
-    ModelScore,
-    Run,
-    Scoreboard,
-    StepScores,
-    item_rows,
-    split_lane,
-)
+from engine import ItemResult, ItemRow, ModelScore, Run, StepScores, split_lane
 from tui import _format
+from tui.model import ComparisonModel, EventBuffer
 
-REFOLD_EVERY_S: Final = 1.0
-FOLD_SHARE_BOUND: Final = 5
-"""Between two folds at least this many times the last fold's duration: folding a big log
-takes at most a fifth of one core while the run goes."""
+REFRESH_EVERY_S: Final = 0.5
 ANSWER_WIDTH: Final = 40
 """An answer's column in the item table at most this wide; the pane below shows it whole."""
 SCORE_COLUMNS: Final = ("model", "answered", "wins", "win %", "agree", "mean $", "latency",
                         "$/win")  # fmt: skip
-
-
-@dataclass(frozen=True, slots=True)
-class Comparison:
-    """A run's log folded once: the scores of every compared step, and its items."""
-
-    scores: tuple[StepScores, ...]
-    rows: tuple[ItemRow, ...]
-
-
-def fold(run: Run) -> Comparison:
-    board = Scoreboard(run.config)
-    rows = []
-    for row in item_rows(run):
-        board.add(row)
-        rows.append(row)
-    return Comparison(board.scores(), tuple(rows))
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +75,8 @@ def item_view(row: ItemRow, step: StepScores) -> ItemView:
 
 
 class CompareScreen(Screen[None]):
-    """A run's models side by side; ``live`` says whether the run is still going."""
+    """A run's models side by side: ``comparison`` is the run screen's, for the run it shows
+    (None: a past run, replayed here)."""
 
     CSS_PATH = "compare.tcss"
     COMPONENT_CLASSES: ClassVar[set[str]] = {
@@ -115,19 +88,28 @@ class CompareScreen(Screen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("d", "disagreements", "Disagreements", id="compare.disagreements"),
+        Binding("s", "next_step", "Next step", id="compare.next_step"),
         Binding("escape", "app.pop_screen", "Back", id="compare.back"),
     ]
 
-    def __init__(self, run: Run, *, live: Callable[[], bool] = lambda: False) -> None:
+    def __init__(self, run: Run, comparison: ComparisonModel | None = None) -> None:
         super().__init__()
         self.run = run
-        self.live = live
-        self.comparison: Comparison | None = None
+        self.comparison = ComparisonModel(run.config) if comparison is None else comparison
+        self._replayed: EventBuffer | None = EventBuffer() if comparison is None else None
+        """A past run's replayed events, drained into ``comparison`` on each refresh."""
+        self.step_index = 0
+        """Which of the compared steps is shown."""
         self.step: StepScores | None = None
-        self.items: list[ItemView] = []
+        self.views: dict[str, ItemView] = {}
+        """The shown step's view of every item that has answers, by id."""
+        self.disagreeing: set[str] = set()
         self.only_disagreements = False
         self.labels: dict[str, str] = {}
         """Each model as the tables name it (``labels_of``)."""
+        self._answer_width = ANSWER_WIDTH
+        self._finished_shown = False
+        """Whether the full redraw at the run's end has been made."""
 
     def compose(self) -> ComposeResult:
         yield Static("Reading the run…", id="compare-title", markup=False)
@@ -140,65 +122,81 @@ class CompareScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one("#scoreboard").border_title = "Scoreboard"
         self.query_one("#compare-items").border_title = "Items"
-        self._refold()
-        self.set_interval(REFOLD_EVERY_S, self._refold_if_live)
+        if self._replayed is not None:
+            self._replay(self._replayed)
+        self.refresh_view()
+        self.set_interval(REFRESH_EVERY_S, self.refresh_view)
 
-    def _refold_if_live(self) -> None:
-        if not (self.live() or self._last_live):
-            return
-        if time.monotonic() - self._folded_at < FOLD_SHARE_BOUND * self._fold_s:
-            return  # a big log: fold less often rather than keep a core busy
-        self._refold()
+    @work(group="compare-replay", exclusive=True, exit_on_error=False)
+    async def _replay(self, into: EventBuffer) -> None:
+        await self.run.replay([into])
 
-    _last_live = True
-    """Whether the run was going at the last fold: one more fold after it ends."""
-    _folded_at = 0.0
-    _fold_s = 0.0
-    """When the last fold ended, and how long it took."""
-
-    @work(group="compare", exclusive=True, exit_on_error=False)
-    async def _refold(self) -> None:
-        self._last_live = self.live()
-        started = time.monotonic()
-        comparison = await asyncio.to_thread(fold, self.run)
-        self._folded_at = time.monotonic()
-        self._fold_s = self._folded_at - started
-        self.comparison = comparison
-        self.step = comparison.scores[0] if comparison.scores else None
-        self._show()
-
-    def action_disagreements(self) -> None:
-        self.only_disagreements = not self.only_disagreements
-        self._show()
-
-    # -- drawing -------------------------------------------------------------------
-
-    def _show(self) -> None:
-        comparison, step = self.comparison, self.step
-        title = self.query_one("#compare-title", Static)
-        if comparison is None:
-            return
-        if step is None:
-            title.update(
+    def refresh_view(self) -> None:
+        """Fold what arrived, count the items that changed, redraw what they moved."""
+        comparison = self.comparison
+        if self._replayed is not None:
+            comparison.apply_all(self._replayed.drain())
+        changed = comparison.refresh()
+        scores = comparison.scores()
+        if not scores:
+            self.query_one("#compare-title", Static).update(
                 f"Run {self.run.run_id}: nothing to compare: every step has one model and no judge."
             )
             return
-        views = [item_view(row, step) for row in comparison.rows]
-        views = [view for view in views if view.answers]
-        disagreeing = sum(view.disagrees for view in views)
-        self.items = [v for v in views if v.disagrees] if self.only_disagreements else views
+        step = scores[self.step_index % len(scores)]
+        ended = comparison.finished and not self._finished_shown
+        if self.step is None or self.step.step != step.step or ended:
+            self._finished_shown = comparison.finished
+            self.step = step
+            self._show_all()
+        elif changed or step != self.step:
+            self.step = step
+            self._show_scores(step)
+            self._show_changed(step, changed)
+            self._show_title()
+
+    def action_disagreements(self) -> None:
+        self.only_disagreements = not self.only_disagreements
+        self._show_all()
+
+    def action_next_step(self) -> None:
+        scores = self.comparison.scores()
+        if len(scores) < 2:
+            self.notify("This run has one step to compare.")
+            return
+        self.step_index = (self.step_index + 1) % len(scores)
+        self.step = None
+        self.refresh_view()
+
+    # -- drawing -------------------------------------------------------------------
+
+    def _show_all(self) -> None:
+        step = self.step
+        if step is None:
+            return
+        views = (item_view(row, step) for row in self.comparison.rows())
+        self.views = {view.id: view for view in views if view.answers}
+        self.disagreeing = {id for id, view in self.views.items() if view.disagrees}
         self.labels = labels_of([score.model for score in step.models])
-        where = f"step {step.step} · " if step.step else ""
-        judges = [split_lane(judge)[1] for judge in step.judges]
-        judged = f"judged by {', '.join(judges)}" if judges else "no judge"
-        shown = "disagreements only" if self.only_disagreements else "all items"
-        title.update(
-            f"{self.run.run_id} · {where}{step.items:,} items · {judged} · "
-            f"{disagreeing:,} disagree · {shown}" + (" · live" if self._last_live else "")
-        )
+        self._show_title()
         self._show_scores(step)
         self._show_items(step)
         self._show_detail()
+
+    def _show_title(self) -> None:
+        step = self.step
+        assert step is not None
+        count = len(self.comparison.scores())
+        of = f" ({self.step_index % count + 1} of {count}, s: next)" if count > 1 else ""
+        where = f"step {step.step}{of} · " if step.step else ""
+        judges = [split_lane(judge)[1] for judge in step.judges]
+        judged = f"judged by {', '.join(judges)}" if judges else "no judge"
+        shown = "disagreements only" if self.only_disagreements else "all items"
+        live = "" if self.comparison.finished else " · live"
+        self.query_one("#compare-title", Static).update(
+            f"{self.run.run_id} · {where}{step.items:,} items · {judged} · "
+            f"{len(self.disagreeing):,} disagree · {shown}{live}"
+        )
 
     def _show_scores(self, step: StepScores) -> None:
         table = self.query_one("#scoreboard", DataTable)
@@ -213,38 +211,72 @@ class CompareScreen(Screen[None]):
         for score, cells in zip(step.models, rows, strict=True):
             table.add_row(*cells, key=score.model)
 
+    def _shown(self, view: ItemView) -> bool:
+        return view.disagrees or not self.only_disagreements
+
     def _show_items(self, step: StepScores) -> None:
         table = self.query_one("#compare-items", DataTable)
         kept = self._highlighted_id()
         table.clear(columns=True)
-        id_width = max((len(view.id) for view in self.items), default=2)
+        shown = [view for view in self.views.values() if self._shown(view)]
+        id_width = max((len(view.id) for view in shown), default=2)
         table.add_column("id", key="id", width=max(2, id_width))
         best_width = max((len(label) for label in self.labels.values()), default=4)
         judge_cells = (best_width + len("medium") + 4) if step.judges else 0
         room = self._room() - id_width - 2 - judge_cells - 2 * len(step.models)
-        answer_width = max(8, min(ANSWER_WIDTH, room // max(1, len(step.models))))
+        self._answer_width = max(8, min(ANSWER_WIDTH, room // max(1, len(step.models))))
         for score in step.models:
-            table.add_column(self.labels[score.model], key=score.model, width=answer_width)
+            table.add_column(self.labels[score.model], key=score.model, width=self._answer_width)
         if step.judges:
-            table.add_column("best", width=best_width)
-            table.add_column("conf", width=len("medium"))
+            table.add_column("best", key="best", width=best_width)
+            table.add_column("conf", key="conf", width=len("medium"))
         styles = self._styles()
-        for view in self.items:
-            cells: list[str | Text] = [view.id]
-            for score in step.models:
-                answer = view.answers.get(score.model)
-                cells.append(_answer_cell(answer, view.disagrees, styles, answer_width))
-            if step.judges:
-                verdict = view.verdict
-                best = str(verdict.get("best", "-"))
-                confidence = str(verdict.get("confidence", "-"))
-                cells += [self.labels.get(best, best), confidence]
-            table.add_row(*cells, key=view.id)
+        for view in shown:
+            table.add_row(*self._cells(view, step, styles), key=view.id)
         if kept is not None:
             try:
                 table.move_cursor(row=table.get_row_index(kept), animate=False)
             except RowDoesNotExist:
                 pass
+
+    def _show_changed(self, step: StepScores, changed: list[str]) -> None:
+        """Redraw the rows of the items that changed; add those new to the table, drop those
+        the filter no longer keeps."""
+        table = self.query_one("#compare-items", DataTable)
+        styles = self._styles()
+        keys = [column.key for column in table.ordered_columns]
+        highlighted = self._highlighted_id()
+        for id in changed:
+            view = item_view(self.comparison.row(id), step)
+            if not view.answers:
+                continue
+            self.views[id] = view
+            if view.disagrees:
+                self.disagreeing.add(id)
+            else:
+                self.disagreeing.discard(id)
+            there = id in table.rows
+            if not self._shown(view):
+                if there:
+                    table.remove_row(id)
+            elif there:
+                for key, cell in zip(keys, self._cells(view, step, styles), strict=True):
+                    table.update_cell(id, key, cell)
+            else:
+                table.add_row(*self._cells(view, step, styles), key=id)
+        if highlighted in changed:
+            self._show_detail()
+
+    def _cells(self, view: ItemView, step: StepScores, styles: Styles) -> list[str | Text]:
+        cells: list[str | Text] = [view.id]
+        for score in step.models:
+            answer = view.answers.get(score.model)
+            cells.append(_answer_cell(answer, view.disagrees, styles, self._answer_width))
+        if step.judges:
+            verdict = view.verdict
+            best = str(verdict.get("best", "-"))
+            cells += [self.labels.get(best, best), str(verdict.get("confidence", "-"))]
+        return cells
 
     def _room(self) -> int:
         """The cells a table's columns share: the screen less the border and a scrollbar."""
@@ -260,7 +292,7 @@ class CompareScreen(Screen[None]):
     def _show_detail(self) -> None:
         detail = self.query_one("#compare-detail", Static)
         key = self._highlighted_id()
-        view = next((v for v in self.items if v.id == key), None)
+        view = None if key is None else self.views.get(key)
         if view is None:
             detail.update(Text(""))
         else:

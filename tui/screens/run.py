@@ -85,6 +85,7 @@ class RunScreen(Screen[None]):
         self.session = session
         self.model = session.model
         self.events = session.events
+        self.comparison = session.comparison
         self._refresh_hz = refresh_hz
         self._figures: list[ModelSync] = []
         self._figures_at = -FIGURES_EVERY_S
@@ -134,7 +135,10 @@ class RunScreen(Screen[None]):
 
     def pump(self) -> None:
         """Fold what the engine published since the last tick and repaint what moved."""
-        self.model.apply_all(self.events.drain())
+        events = self.events.drain()
+        self.model.apply_all(events)
+        if self.comparison is not None:
+            self.comparison.apply_all(events)
         self._status.sync()
         now = time.monotonic()
         if now - self._figures_at >= FIGURES_EVERY_S or not self.session.running:
@@ -316,4 +320,4 @@ class RunScreen(Screen[None]):
         if run is None:
             self.notify(_NO_RUN, severity="warning")
             return
-        self.app.push_screen(CompareScreen(run, live=lambda: self.session.running))
+        self.app.push_screen(CompareScreen(run, self.comparison))
