@@ -73,6 +73,7 @@ from engine._events import (
 from engine._export import ExportChoice, ExportFormat, StatusFilter, format_for
 from engine._item_rows import ItemRow
 from engine._items import InvalidItem, Item
+from engine._lanes import sent_prompt
 from engine._lock import Holder
 from engine._paths import config_dir
 from engine._preview import Preview, preview_input
@@ -98,6 +99,7 @@ from engine._steps import split_lane
 from engine._template import PromptTemplate, default_template_for, render_item, unknown_placeholders
 
 __all__ = [
+    "sent_prompt",
     "split_lane",
     "item_rows",
     "ItemRow",

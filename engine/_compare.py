@@ -24,7 +24,6 @@ from engine._config import RunConfig
 from engine._item_rows import ItemRow
 from engine._steps import build_graph, lane_key
 
-
 _COST_UNIT: Final = 1e-12
 """A millionth of a millionth of a dollar."""
 _LATENCY_UNIT: Final = 1e-6

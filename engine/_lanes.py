@@ -19,9 +19,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine._config import RunConfig
+from engine._errors import ConfigError
+from engine._results import ItemResult
 from engine._schema import OutputValidator
-from engine._steps import Graph, Step, build_graph, lane_key
-from engine._template import PromptTemplate
+from engine._steps import Answer, Graph, Step, build_graph, lane_key, render_step
+from engine._template import PromptTemplate, default_template_for, render_item
 from engine._tokens import answers_per_call, request_framing
 
 
@@ -79,6 +81,48 @@ def lane_keys(config: RunConfig) -> tuple[str, ...]:
     """Every lane's key in the run's order: its models, or each step's (in the file's
     order) in turn; an item has one result per lane."""
     return build_graph(config.steps).lanes if config.steps else config.models
+
+
+def sent_prompt(
+    config: RunConfig,
+    lane: str,
+    fields: Mapping[str, Any],
+    earlier: Mapping[str, ItemResult] | None = None,
+    *,
+    template: str | None = None,
+) -> str:
+    """The prompt ``lane`` sends for an item with ``fields``, rendered again as the engine
+    renders it (the log keeps answers, not prompts): a pipeline step's template with what
+    it reads of the ``earlier`` lanes' results (by lane key; their ok answers), else the
+    run's template or the item's own prompt. ``template`` replaces the lane's (an edit, which
+    wins over the item's own). ``ValueError`` says why it cannot be rendered (a placeholder
+    with no value, an answer it reads that is not in)."""
+    try:
+        edited = None if template is None else PromptTemplate.parse(template)
+        run_template = PromptTemplate.parse(config.prompt or default_template_for(list(fields)))
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
+    if not config.steps:
+        return render_item(edited or run_template, fields, edited=edited is not None)
+    lanes = lanes_for(config, run_template)
+    step = lanes[lane].step if lane in lanes else None
+    if step is None:
+        raise ValueError(f"the run has no lane {lane}")
+    answers = {
+        key: Answer(result.output, result.parsed)
+        for key, result in (earlier or {}).items()
+        if result.status == "ok"
+    }
+
+    def template_of(rendered: Step) -> PromptTemplate:
+        if edited is not None and rendered.name == step.name:
+            return edited
+        return lanes[rendered.lanes[0]].template
+
+    try:
+        return render_step(step, build_graph(config.steps), template_of, fields, answers, {})
+    except KeyError as exc:
+        raise ValueError(f"it reads {exc.args[0]}, which has no answer") from None
 
 
 def _lane(

@@ -30,8 +30,7 @@ from engine._items import Item
 from engine._lanes import Lane
 from engine._prices import Price
 from engine._results import ErrorInfo, ItemResult
-from engine._steps import Answer, Graph, Step, prompt_bound, step_values
-from engine._template import render_item
+from engine._steps import Answer, Graph, Step, prompt_bound, render_step
 from engine._tokens import input_token_bound
 
 ResultOf = Callable[..., ItemResult]
@@ -219,25 +218,14 @@ class Stepper:
     def _prompt(self, progress: _Progress, step: Step) -> str:
         """The prompt ``step`` sends for the item (rendered once; on resume, a step that
         answered before is rendered again when a later one reads its prompt)."""
-        known = progress.prompts.get(step.name)
-        if known is not None:
-            return known
-        for ref in step.refs:
-            if ref.part == "prompt":
-                self._prompt(progress, self._graph.step(ref.step))
-        values = step_values(
-            step, progress.item.fields, progress.answers, progress.prompts, self._graph
+        return render_step(
+            step,
+            self._graph,
+            lambda rendered: self._lanes[rendered.lanes[0]].template,
+            progress.item.fields,
+            progress.answers,
+            progress.prompts,
         )
-        template = self._lanes[step.lanes[0]].template
-        if step.spec.prompt is None and step.spec.kind == "plain":
-            prompt = render_item(template, values)  # a first step: the item's own prompt wins
-        else:
-            missing = template.missing(values)
-            if missing:
-                raise ValueError(f"no field {', '.join(sorted(missing))} for its prompt")
-            prompt = template.render(values)
-        progress.prompts[step.name] = prompt
-        return prompt
 
     def _stop_after(self, progress: _Progress, step: Step, why: str) -> list[ItemResult]:
         """The item stops at ``step``: every later lane of it that has not ended is skipped."""

@@ -28,14 +28,14 @@ whose answer it preferred), over the answers of the step before it.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from engine._errors import ConfigError
-from engine._template import PromptTemplate
+from engine._template import PromptTemplate, render_item
 
 StepKind = Literal["plain", "judge"]
 STEP_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
@@ -363,6 +363,37 @@ def step_values(
             parsed = got.parsed
             values[ref.placeholder] = parsed.get(ref.field) if isinstance(parsed, dict) else None
     return values
+
+
+def render_step(
+    step: Step,
+    graph: Graph,
+    template_of: Callable[[Step], PromptTemplate],
+    fields: Mapping[str, Any],
+    answers: Mapping[str, Answer],
+    prompts: dict[str, str],
+) -> str:
+    """The prompt ``step`` sends for an item with ``fields``, given the ``answers`` of its
+    earlier lanes; ``prompts`` holds (and gets) each step's, by name, for a step that reads
+    another's prompt. A first step without a prompt of its own lets the item's own prompt
+    win; any other names every placeholder it lacks (``ValueError``)."""
+    known = prompts.get(step.name)
+    if known is not None:
+        return known
+    for ref in step.refs:
+        if ref.part == "prompt":
+            render_step(graph.step(ref.step), graph, template_of, fields, answers, prompts)
+    values = step_values(step, fields, answers, prompts, graph)
+    template = template_of(step)
+    if step.spec.prompt is None and step.spec.kind == "plain":
+        prompt = render_item(template, values)  # a first step: the item's own prompt wins
+    else:
+        missing = template.missing(values)
+        if missing:
+            raise ValueError(f"no field {', '.join(sorted(missing))} for its prompt")
+        prompt = template.render(values)
+    prompts[step.name] = prompt
+    return prompt
 
 
 def prompt_bound(step: Step, fields: Mapping[str, Any], graph: Graph, max_tokens: int) -> int:

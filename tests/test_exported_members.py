@@ -99,6 +99,8 @@ EXPORTED = {
     "Scoreboard",
     "StepScores",
     "ModelScore",
+    # the prompt a pipeline step's lane sent, rendered again (the inspector)
+    "sent_prompt",
     # before a run: input, prompt, cost
     "Item",
     "InvalidItem",

@@ -229,6 +229,7 @@ class BatchdeckApp(App[None]):
                 result,
                 config=run.config,
                 records=await reload(),
+                earlier=await self.session.earlier_records(result.model, result.id),
                 store=self.session.model.store,
                 reload=reload,
             )

@@ -47,6 +47,7 @@ from engine import (
     RunSummary,
     find_results,
     load_results,
+    split_lane,
 )
 from tui.model import ComparisonModel, EventBuffer, RunModel
 
@@ -189,6 +190,18 @@ class RunSession:
         """Every result record of one pair, oldest first (one per execution that ran it)."""
         assert self.run is not None
         return await asyncio.to_thread(find_results, self.run, model, item_id)
+
+    async def earlier_records(self, lane: str, item_id: str) -> dict[str, list[ItemResult]]:
+        """For a lane of a pipeline: every record of the item's lanes of the steps before
+        its own (what its prompt read), by lane; nothing for a run without steps."""
+        assert self.run is not None
+        run, lanes, step = self.run, self.model.models, split_lane(lane)[0]
+        if not step or lane not in lanes:
+            return {}
+        before = [other for other in lanes[: lanes.index(lane)] if split_lane(other)[0] != step]
+        return await asyncio.to_thread(
+            lambda: {other: find_results(run, other, item_id) for other in before}
+        )
 
     async def failures(self) -> list[ItemResult]:
         """The run's failed and skipped results (the latest record of each pair)."""

@@ -8,11 +8,12 @@ import pytest
 from textual.message import Message
 from textual.widgets import Static, TextArea
 
-from engine import ErrorInfo, ItemResult, RunConfig, Usage, make_config
+from engine import ErrorInfo, ItemResult, RunConfig, Usage, make_config, sent_prompt
+from engine._steps import StepSpec
 from tests.tui._factories import MODEL
 from tests.tui._host import SNAPSHOT_SIZE, HostApp, assert_bindings_have_ids, posted
 from themes import BATCHDECK_LIGHT
-from tui.screens.inspector import InspectorScreen, render_prompt, template_for
+from tui.screens.inspector import InspectorScreen, template_for
 
 pytestmark = pytest.mark.anyio
 
@@ -163,8 +164,8 @@ def test_the_prompt_comes_from_the_edit_then_the_items_own_prompt_then_the_run()
     no_prompt = make_config(input="tickets.jsonl")
     assert template_for(failed(fields={"id": "t1", "text": "hi"}), no_prompt)[0] == "{text}"
     # An edited template replaces the item's own prompt, as the engine does on retry.
-    assert render_prompt("Tag {subject}", own, edited=True) == "Tag Refund"
-    assert render_prompt("Tag {subject}", own, edited=False).startswith("Summarise: I was")
+    assert sent_prompt(CONFIG, MODEL, own, template="Tag {subject}") == "Tag Refund"
+    assert sent_prompt(CONFIG, MODEL, own).startswith("Summarise: I was")
 
 
 async def test_r_asks_the_app_to_retry_with_the_prompt_the_item_had() -> None:
@@ -294,3 +295,60 @@ async def test_the_call_shows_how_long_it_may_wait(
     async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
         await pilot.pause()
         assert dict(_pairs(app, "call"))["timeout"] == shown
+
+
+PIPELINE = make_config(
+    input="tickets.jsonl",
+    models=("simulate:gpt-4o-mini",),
+    steps=(
+        StepSpec(
+            name="extract",
+            models=("simulate:gpt-4o-mini",),
+            prompt="List what this is about: {text}",
+            system="You list topics.",
+        ),
+        StepSpec(
+            name="classify",
+            models=("simulate:gpt-4o-mini",),
+            prompt="Label ({subject}): {extract.output}",
+        ),
+    ),
+)
+EXTRACT, CLASSIFY = "extract/simulate:gpt-4o-mini", "classify/simulate:gpt-4o-mini"
+
+
+async def test_a_steps_lane_shows_the_prompt_each_execution_was_sent() -> None:
+    """Its step's template with the answer the earlier step had given when each execution
+    started: classify failed on extract's first answer, extract was run again, and the
+    retry of classify read the new one."""
+    first_extract = succeeded(model=EXTRACT, output="refunds", finished_at=100.0)
+    second_extract = succeeded(model=EXTRACT, output="double charge", finished_at=300.0)
+    first = failed(model=CLASSIFY, finished_at=200.0, latency_ms=10.0)
+    second = succeeded(model=CLASSIFY, finished_at=400.0, latency_ms=10.0, attempts=1,
+                       attempt_errors=())  # fmt: skip
+    screen = InspectorScreen(
+        second,
+        config=PIPELINE,
+        records=[first, second],
+        earlier={EXTRACT: [first_extract, second_extract]},
+    )
+    app = HostApp(screen)
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        await pilot.pause()
+        assert _text(app, "#prompt") == "Label (Refund): double charge"
+        sections = {str(s.border_title): s for s in app.screen.query(".section")}
+        earlier = sections["Prompt sent to #1-#3"].query_one(Static)
+        assert str(earlier.content) == "Label (Refund): refunds"
+        assert _text(app, "#system") == "(none)"  # the step's own, not the run's
+        assert "step classify's template" in str(app.screen.query_one("#call").children[-1].content)
+
+
+async def test_a_lane_skipped_after_its_item_stopped_says_it_was_not_sent() -> None:
+    skipped = failed(model=CLASSIFY, status="skipped", attempts=0, attempt_errors=(),
+                     error=ErrorInfo("upstream", "extract: timeout"))  # fmt: skip
+    app = HostApp(
+        InspectorScreen(skipped, config=PIPELINE, earlier={EXTRACT: [failed(model=EXTRACT)]})
+    )
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        await pilot.pause()
+        assert _text(app, "#prompt") == "not sent: the item stopped at extract: timeout"

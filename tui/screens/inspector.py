@@ -2,10 +2,13 @@
 
 The screen is built from an ``ItemResult`` and the run's ``RunConfig`` and does
 no I/O. The prompt is not stored in the log, so it is rendered again here with
-the engine's own ``render_item``, by the rules the engine applied: an edited
+the engine's own ``sent_prompt``, by the rules the engine applied: an edited
 prompt (``prompt_override``) wins over the item's own ``prompt`` field, which
-wins over the run's template. A prompt that cannot be rendered shows the
-engine's one-line reason instead.
+wins over the run's template; a pipeline step's lane renders its step's template
+with the answers of the item's earlier lanes (``earlier``: their records) that were
+in when each execution of it started, so a lane run again after an earlier step
+changed its answer shows each prompt it was sent, by attempt. A prompt that cannot
+be rendered shows the engine's one-line reason instead.
 
 Every attempt is shown, across executions: a pair that failed and was retried
 has one record per execution (``find_results``), and the attempts are numbered
@@ -35,14 +38,7 @@ from textual.reactive import var
 from textual.screen import Screen
 from textual.widgets import Footer, Label, Static, TextArea
 
-from engine import (
-    ConfigError,
-    ItemResult,
-    PromptTemplate,
-    RunConfig,
-    default_template_for,
-    render_item,
-)
+from engine import ItemResult, RunConfig, default_template_for, sent_prompt, split_lane
 from engine.providers import default_timeout, is_local
 from tui import _format
 from tui.model import ItemStore
@@ -57,23 +53,46 @@ def template_for(result: ItemResult, config: RunConfig) -> tuple[str, str]:
     """The template the item's prompt came from (what the editor starts with), and whose it is."""
     if result.prompt_override is not None:
         return result.prompt_override, "edited for a retry"
+    spec = step_of(result, config)
+    if spec is not None and spec.prompt is not None:
+        return spec.prompt, f"step {spec.name}'s template"
     own = result.fields.get(_OWN_PROMPT)
     if isinstance(own, str) and own.strip():
         return own, "the item's own"
     return config.prompt or default_template_for(list(result.fields)), "the run's template"
 
 
-def render_prompt(template: str, fields: Mapping[str, Any], *, edited: bool) -> str:
-    """The prompt ``template`` gives for ``fields``; ``ValueError`` with the reason if none.
+def step_of(result: ItemResult, config: RunConfig) -> Any:
+    """The pipeline step the result's lane belongs to (its ``StepSpec``), or None."""
+    name = split_lane(result.model)[0]
+    return next((spec for spec in config.steps if spec.name == name), None) if name else None
 
-    An ``edited`` template replaces the item's own prompt, as the engine does
-    for a retry with a ``prompt_override``.
-    """
-    try:
-        parsed = PromptTemplate.parse(template)
-    except ConfigError as exc:
-        raise ValueError(str(exc)) from None
-    return render_item(parsed, fields, edited=edited)
+
+def answers_for(
+    record: ItemResult, earlier: Mapping[str, Sequence[ItemResult]]
+) -> dict[str, ItemResult]:
+    """The answer of each earlier lane that ``record``'s execution read: the latest ok one
+    that had finished when it started (the latest ok one when the log does not say when)."""
+    started = record.started_at
+    read: dict[str, ItemResult] = {}
+    for lane, records in earlier.items():
+        ok = [r for r in records if r.status == "ok"]
+        before = [
+            r for r in ok if started is None or r.finished_at is None or r.finished_at <= started
+        ]
+        if before or ok:
+            read[lane] = (before or ok)[-1]
+    return read
+
+
+def attempt_spans(records: Sequence[ItemResult]) -> list[str]:
+    """Each record's attempts as ``attempt_rows`` numbers them: ``#1-#3``, ``#4``."""
+    spans, before = [], 0
+    for result in records:
+        made = max(result.attempts, len(result.attempt_errors) + (result.status == "ok"), 1)
+        spans.append(f"#{before + 1}" + (f"-#{before + made}" if made > 1 else ""))
+        before += made
+    return spans
 
 
 def _value_text(value: Any) -> str:
@@ -158,16 +177,19 @@ class InspectorScreen(Screen[None]):
         *,
         config: RunConfig,
         records: Sequence[ItemResult] = (),
+        earlier: Mapping[str, Sequence[ItemResult]] | None = None,
         store: ItemStore | None = None,
         reload: Callable[[], Awaitable[list[ItemResult]]] | None = None,
         name: str | None = None,
         id: str | None = None,
     ) -> None:
         """``records``: every result record of the pair, oldest first (``result`` is the
-        last); ``store`` and ``reload``: the run's rows to follow, and how to read the
-        pair's records again when its row changes."""
+        last); ``earlier``: for a pipeline's lane, every record of the item's lanes of the
+        steps before (what its prompt read), by lane; ``store`` and ``reload``: the run's
+        rows to follow, and how to read the pair's records again when its row changes."""
         super().__init__(name=name, id=id)
         self.config = config
+        self._earlier = earlier or {}
         self._store = store
         self._reload = reload
         self._show(list(records) or [result])
@@ -192,9 +214,15 @@ class InspectorScreen(Screen[None]):
         )
         with VerticalScroll(id="inspector-body"):
             yield self._section("Prompt", Static(id="prompt", markup=False))
+            for span, earlier_prompt in self._earlier_prompts():
+                yield self._section(
+                    f"Prompt sent to {span}",
+                    Static(earlier_prompt, classes="earlier", markup=False),
+                )
+            spec = step_of(result, self.config)
+            system = self.config.system if spec is None else spec.system
             yield self._section(
-                "System prompt",
-                Static(self.config.system or "(none)", id="system", markup=False),
+                "System prompt", Static(system or "(none)", id="system", markup=False)
             )
             yield self._section(
                 "Response",
@@ -278,11 +306,41 @@ class InspectorScreen(Screen[None]):
         yield "simulated", "yes" if result.simulated else "no", ""
         yield "prompt", self._template_source, ""
 
+    def _prompt_of(self, record: ItemResult, template: str | None = None) -> str:
+        """The prompt ``record``'s execution sent (or ``template``, an edit, would send);
+        ``ValueError`` with the reason it cannot be rendered."""
+        earlier = answers_for(record, self._earlier)
+        return sent_prompt(self.config, record.model, record.fields, earlier, template=template)
+
+    def _earlier_prompts(self) -> Iterator[tuple[str, str]]:
+        """(attempts, prompt) of the earlier executions whose prompt was not the last one's
+        (an earlier step answered again in between)."""
+        if not self._earlier or len(self.records) < 2:
+            return
+        last = self.records[-1]
+        try:
+            shown = self._prompt_of(last, last.prompt_override)
+        except ValueError:
+            return
+        spans = attempt_spans(self.records)
+        for span, record in zip(spans[:-1], self.records[:-1], strict=True):
+            try:
+                sent = self._prompt_of(record, record.prompt_override)
+            except ValueError:
+                continue
+            if sent != shown:
+                yield span, sent
+
     def _show_prompt(self, template: str, *, edited: bool) -> str | None:
         """Render ``template`` into the prompt section; the reason it cannot be, or None."""
         prompt = self.query_one("#prompt", Static)
+        error = self.result.error
+        if not edited and error is not None and error.kind == "upstream":
+            prompt.update(f"not sent: the item stopped at {error.message}")
+            prompt.remove_class("-problem")
+            return None
         try:
-            text = render_prompt(template, self.result.fields, edited=edited)
+            text = self._prompt_of(self.result, template if edited else None)
         except ValueError as exc:
             prompt.update(f"cannot render the prompt: {exc}")
             prompt.add_class("-problem")

@@ -290,6 +290,7 @@ class RunScreen(Screen[None]):
                 records[-1],
                 config=run.config,
                 records=records,
+                earlier=await self.session.earlier_records(model, item_id),
                 store=self.model.store,
                 reload=partial(self.session.records, model, item_id),
             )
