@@ -8,6 +8,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from textual.widgets import Static
 
 from engine import make_config
 from engine._pipeline_file import load_pipeline
@@ -18,6 +19,7 @@ from tests.tui._flows import finished as run_finished
 from tests.tui._flows import until
 from tui.app import make_app
 from tui.model import RunModel
+from tui.screens.inspector import InspectorScreen
 from tui.screens.setup import SetupScreen
 from tui.widgets.item_table import ItemTable
 
@@ -131,3 +133,16 @@ async def test_a_three_step_pipeline_on_simulate_shows_where_each_item_stands(
         await pilot.pause()
         shown = [table.render_line(y).text for y in range(1, 6)]
         assert all(" 0/3 extract: " in line for line in shown), shown
+
+        # the inspector of a classify lane shows the prompt it was sent: its step's template
+        # with the item's field and extract's answer (as the export has them)
+        await pilot.press("o")
+        item = next(r for r in rows.values() if r["status"] == "ok")
+        position = store.position(CLASSIFY, item["id"])
+        assert position is not None
+        table.move_cursor(position)
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, InspectorScreen))
+        extract = item["steps"]["extract"]["simulate:gpt-4o-mini"]["output"]
+        prompt = app.screen.query_one("#prompt", Static)
+        assert str(prompt.content) == f"Label this ticket ({item['customer_tier']}): {extract}"
