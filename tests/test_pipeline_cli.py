@@ -46,6 +46,14 @@ def pipeline_file(tmp_path: Path, text: str = THREE_STEPS) -> Path:
     return path
 
 
+def failing_pipeline(tmp_path: Path, out: Path) -> subprocess.CompletedProcess[str]:
+    """The three steps with three calls in ten failing and no retries, results in ``out``."""
+    return batchdeck(
+        "run", TICKETS, "--pipeline", str(pipeline_file(tmp_path)), *FAST,
+        "--sim-failure-rate", "0.3", "--retries", "0", "--output", str(out), home=tmp_path,
+    )  # fmt: skip
+
+
 def results(run_dir: Path) -> list[dict[str, object]]:
     return [r for r in log.read_records(run_dir / "log.jsonl") if r.get("k") == "result"]
 
@@ -113,10 +121,7 @@ def test_two_models_and_a_judge_compared(tmp_path: Path) -> None:
 
 def test_a_failure_stops_the_item_at_its_step(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
-    done = batchdeck(
-        "run", TICKETS, "--pipeline", str(pipeline_file(tmp_path)), *FAST,
-        "--sim-failure-rate", "0.3", "--retries", "0", "--output", str(out), home=tmp_path,
-    )  # fmt: skip
+    done = failing_pipeline(tmp_path, out)
     assert done.returncode == 1, done.stderr
     rows = [orjson.loads(line) for line in out.read_bytes().splitlines()]
     stopped = [row for row in rows if row["status"] != "ok"]
@@ -277,10 +282,7 @@ def test_a_pipeline_is_refused_with_batch_mode(tmp_path: Path) -> None:
 
 def test_the_summary_counts_items_and_calls_apart(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
-    done = batchdeck(
-        "run", TICKETS, "--pipeline", str(pipeline_file(tmp_path)), *FAST,
-        "--sim-failure-rate", "0.3", "--retries", "0", "--output", str(out), home=tmp_path,
-    )  # fmt: skip
+    done = failing_pipeline(tmp_path, out)
     rows = [orjson.loads(line) for line in out.read_bytes().splitlines()]
     ok = sum(row["status"] == "ok" for row in rows)
     assert 0 < ok < 60

@@ -93,3 +93,52 @@ def busy_run(clock: FakeClock) -> RunModel:
         ]
     )
     return model
+
+
+PIPELINE_LANES = (
+    f"extract/{MODEL}",
+    f"classify/{MODEL}",
+    f"summarise/{OTHER_MODEL}",
+)
+
+
+def pipeline_run(clock: FakeClock) -> RunModel:
+    """A three-step pipeline 12 s in: items done, one stopped at classify (its summarise
+    skipped), others at each step."""
+    model = RunModel(clock=clock)
+    extract, classify, summarise = PIPELINE_LANES
+    model.apply_all([run_started(*PIPELINE_LANES), ItemsCounted(total=60, invalid=0)])
+    for n in range(12):
+        clock.advance(1)
+        id = f"ticket-{n:04d}"
+        events: list[Event] = [started(id, extract), finished(id, extract, cost=0.00012)]
+        if n % 5 == 2:
+            events += [
+                started(id, classify),
+                finished(
+                    id,
+                    classify,
+                    status="failed",
+                    kind="timeout",
+                    cost=0.0,
+                    message="no answer in 60 s",
+                ),  # fmt: skip
+                finished(
+                    id,
+                    summarise,
+                    status="skipped",
+                    kind="upstream",
+                    message="classify: timeout",
+                    cost=0.0,
+                    attempts=0,
+                ),  # fmt: skip
+            ]
+        elif n < 9:
+            events += [started(id, classify), finished(id, classify, cost=0.00009)]
+            events += [started(id, summarise)]
+            if n < 6:
+                events += [finished(id, summarise, cost=0.0011)]
+        else:
+            events += [started(id, classify)]
+        model.apply_all(events)
+    return model

@@ -33,7 +33,7 @@ from engine._lanes import lane_keys
 from engine._steps import judge_steps
 from tests.cli import SAMPLES, batchdeck
 from tests.tui._flows import SIZE, TICKET_COUNT, finished, settle, until
-from tui.app import make_app
+from tui.app import BatchdeckApp, make_app
 from tui.model import ComparisonModel
 from tui.screens.compare import CompareScreen, score_cells
 from tui.screens.history import HistoryScreen
@@ -78,6 +78,18 @@ def replayed_steady(run: Run) -> Iterator[Event]:
     yield RunFinished("finished", 0, 0, 0, 0, 0.0, 0, 0, 0.0)
 
 
+async def compare_from_history(app: BatchdeckApp, pilot: Pilot[None]) -> CompareScreen:
+    """``c`` on History's highlighted run, once the Compare screen has read it to its end."""
+    await settle(app, pilot)
+    assert isinstance(app.screen, HistoryScreen)
+    await pilot.press("c")
+    await until(pilot, lambda: isinstance(app.screen, CompareScreen))
+    screen = app.screen
+    assert isinstance(screen, CompareScreen)
+    await until(pilot, lambda: read_back(screen))
+    return screen
+
+
 def read_back(screen: CompareScreen) -> bool:
     """The screen has shown everything its run published, to its end."""
     return screen.comparison.finished and screen.step is not None and "live" not in title(screen)
@@ -100,13 +112,7 @@ async def test_from_history_the_scoreboard_is_the_cli_s_and_d_keeps_disagreement
     (expected,) = orjson.loads(compared.stdout)["steps"]
     app = make_app(first="history")
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        assert isinstance(app.screen, HistoryScreen)
-        await pilot.press("c")
-        await until(pilot, lambda: isinstance(app.screen, CompareScreen))
-        screen = app.screen
-        assert isinstance(screen, CompareScreen)
-        await until(pilot, lambda: read_back(screen))
+        screen = await compare_from_history(app, pilot)
         assert screen.step is not None and screen.step.as_json() == expected
         board = screen.query_one("#scoreboard", DataTable)
         assert [row[0] for row in cells(board)] == list(LABELS)
@@ -224,12 +230,7 @@ async def test_s_switches_between_two_compared_steps_each_the_cli_s(
     assert (draft["step"], label["step"]) == ("draft", "label")
     app = make_app(first="history")
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        await pilot.press("c")
-        await until(pilot, lambda: isinstance(app.screen, CompareScreen))
-        screen = app.screen
-        assert isinstance(screen, CompareScreen)
-        await until(pilot, lambda: read_back(screen))
+        screen = await compare_from_history(app, pilot)
         assert screen.step is not None and screen.step.as_json() == draft
         assert "step draft (1 of 2, s: next)" in title(screen) and "no judge" in title(screen)
         items = screen.query_one("#compare-items", DataTable)

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from textual.app import App
 
 from tests.tui._factories import FakeClock
-from tests.tui._scenes import busy_run
+from tests.tui._scenes import busy_run, pipeline_run
 from themes import BATCHDECK_LIGHT
 from tui.app import make_app
 from tui.model import EventBuffer
@@ -47,3 +47,9 @@ def test_run_screen_before_a_run(snap_compare: object) -> None:
 
 def test_help_screen(snap_compare: object) -> None:
     assert _compare(snap_compare, _busy_app(), press=["question_mark"])
+
+
+def test_a_pipeline_run_at_80x24(snap_compare: object) -> None:
+    """Each row with its item's step progress; the tokens give way at 80 columns."""
+    app = make_app(model=pipeline_run(FakeClock()), events=EventBuffer())
+    assert snap_compare(app, terminal_size=(80, 24))  # type: ignore[operator]

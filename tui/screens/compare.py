@@ -108,6 +108,7 @@ class CompareScreen(Screen[None]):
         self.labels: dict[str, str] = {}
         """Each model as the tables name it (``labels_of``)."""
         self._answer_width = ANSWER_WIDTH
+        self._id_width = 0
         self._finished_shown = False
         """Whether the full redraw at the run's end has been made."""
 
@@ -219,7 +220,7 @@ class CompareScreen(Screen[None]):
         kept = self._highlighted_id()
         table.clear(columns=True)
         shown = [view for view in self.views.values() if self._shown(view)]
-        id_width = max((len(view.id) for view in shown), default=2)
+        id_width = self._id_width = max((len(view.id) for view in shown), default=2)
         table.add_column("id", key="id", width=max(2, id_width))
         best_width = max((len(label) for label in self.labels.values()), default=4)
         judge_cells = (best_width + len("medium") + 4) if step.judges else 0
@@ -242,6 +243,9 @@ class CompareScreen(Screen[None]):
     def _show_changed(self, step: StepScores, changed: list[str]) -> None:
         """Redraw the rows of the items that changed; add those new to the table, drop those
         the filter no longer keeps."""
+        if any(len(id) > self._id_width for id in changed):
+            self._show_all()  # a longer id than the column holds: lay the table out again
+            return
         table = self.query_one("#compare-items", DataTable)
         styles = self._styles()
         keys = [column.key for column in table.ordered_columns]
