@@ -134,9 +134,21 @@ async def test_a_three_step_pipeline_on_simulate_shows_where_each_item_stands(
         shown = [table.render_line(y).text for y in range(1, 6)]
         assert all(" 0/3 extract: " in line for line in shown), shown
 
+        # t keeps the items at one step (or stopped there), then those done
+        await pilot.press("o", "t", "t")
+        assert str(table.border_title) == "Items · all · at classify"
+        await pilot.pause()
+        at_classify = [p for p in range(len(store)) if store[p].progress.step == "classify"]  # type: ignore[union-attr]
+        assert at_classify and list(table._view) == at_classify
+        await pilot.press("t", "t")
+        assert str(table.border_title) == "Items · all · done"
+        await pilot.pause()
+        assert all(str(store[p].progress) == "3/3" for p in table._view) and table._view
+        await pilot.press("t")
+        assert str(table.border_title) == "Items · all"
+
         # the inspector of a classify lane shows the prompt it was sent: its step's template
         # with the item's field and extract's answer (as the export has them)
-        await pilot.press("o")
         item = next(r for r in rows.values() if r["status"] == "ok")
         position = store.position(CLASSIFY, item["id"])
         assert position is not None

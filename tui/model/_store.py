@@ -292,15 +292,27 @@ class ItemStore:
         bucket = self._buckets.get(_KIND_PREFIX + kind)
         return () if bucket is None else self._live(bucket)
 
-    def sorted_view(self, status: StatusFilter, by: SortKey) -> list[int]:
-        """The positions of ``view(status)``, the dearest or slowest first (a row with no
-        known cost last), or the items with the fewest steps done first. A snapshot:
-        O(n log n), for a table to take now and then."""
+    def sorted_view(
+        self, status: StatusFilter, by: SortKey | None, step: str | None = None
+    ) -> list[int]:
+        """The positions of ``view(status)`` (of those whose item is at ``step``, or stopped
+        there; ``""``: done with every step), the dearest or slowest first (a row with no
+        known cost last), or the items with the fewest steps done first, or in their order
+        (``by`` None). A snapshot: O(n log n), for a table to take now and then."""
+        positions: Sequence[int] = self.view(status)
+        if step is not None:
+            ids, progress = self._ids, self.progress
+            wanted = step or None
+            positions = [
+                p for p in positions if (at := progress(ids[p])) is not None and at.step == wanted
+            ]
+        if by is None:
+            return list(positions)
         if by == "steps":
-            return sorted(self.view(status), key=self._progress_order)
+            return sorted(positions, key=self._progress_order)
         column = self._cost if by == "cost" else self._latency
         return sorted(
-            self.view(status),
+            positions,
             key=lambda position: -math.inf if math.isnan(v := column[position]) else v,
             reverse=True,
         )

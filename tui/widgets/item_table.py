@@ -23,9 +23,10 @@ A pipeline's table has a ``steps`` column: each row's item's step progress
 lanes when the row is drawn.
 
 The view can be filtered by status (cycled with ``f``, or picked with ``1``-``5``),
-sorted by cost or latency, and a pipeline's by steps done (``o``), and searched by
-id (``jump_to``). A sorted
-view is a snapshot (sorting is O(n log n)): while rows keep changing it is
+sorted by cost or latency, and a pipeline's by steps done (``o``); a pipeline's rows
+can be kept to the items at one step (or stopped there, or done: ``t`` cycles); and
+searched by id (``jump_to``). A sorted (or
+step-filtered) view is a snapshot (sorting is O(n log n)): while rows keep changing it is
 sorted again at most every ``RESORT_S`` seconds (less often when sorting takes long:
 ``RESORT_SHARE``), and following the tail is off.
 """
@@ -206,12 +207,16 @@ class ItemTable(ScrollView, can_focus=True, inherit_bindings=False):
             "5", "filter('skipped')", "Skipped rows", show=False, id="item_table.filter_skipped"
         ),
         Binding("o", "cycle_sort", "Sort", id="item_table.cycle_sort"),
+        Binding("t", "cycle_step", "Items at a step", show=False, id="item_table.cycle_step"),
     ]
 
     status_filter: var[StatusFilter] = var[StatusFilter]("all")
     """Which rows the table shows."""
     follow = var(True)
     """Keep the cursor on the newest row; moving up turns it off, ``End`` back on."""
+    step_filter: var[str | None] = var[str | None](None)
+    """A pipeline's rows whose item is at this step or stopped there (``""``: done); None:
+    every row."""
     sort_key: var[SortKey | None] = var[SortKey | None](None)
     """None: rows in the order the run reached them; else the dearest or slowest first."""
 
@@ -334,6 +339,12 @@ class ItemTable(ScrollView, can_focus=True, inherit_bindings=False):
         sorts = _SORTS if self._store.steps else _SORTS[:-1]
         self.sort_key = sorts[(sorts.index(self.sort_key) + 1) % len(sorts)]
 
+    def action_cycle_step(self) -> None:
+        steps: list[str | None] = [None, *(step for step, _ in self._store.steps)]
+        if len(steps) > 1:
+            steps.append("")
+        self.step_filter = steps[(steps.index(self.step_filter) + 1) % len(steps)]
+
     def jump_to(self, text: str) -> bool:
         """Highlight the row whose id is ``text``, else the next one whose id contains it
         (showing all rows if the current view does not hold it); False if no id does."""
@@ -344,6 +355,7 @@ class ItemTable(ScrollView, can_focus=True, inherit_bindings=False):
         if position not in self._view:
             self.status_filter = "all"
             self.sort_key = None
+            self.step_filter = None
         index = self._view.index(position)
         self.follow = False
         self.move_cursor(index)
@@ -361,9 +373,14 @@ class ItemTable(ScrollView, can_focus=True, inherit_bindings=False):
             self.follow = False
         self.watch_status_filter()
 
+    def watch_step_filter(self) -> None:
+        self.watch_status_filter()
+
     def watch_status_filter(self) -> None:
         order = "" if self.sort_key is None else f" · {_SORT_LABELS[self.sort_key]}"
-        self.border_title = f"Items · {_FILTER_LABELS[self.status_filter]}{order}"
+        step = self.step_filter
+        at = "" if step is None else f" · at {step}" if step else " · done"
+        self.border_title = f"Items · {_FILTER_LABELS[self.status_filter]}{at}{order}"
         self._sorted_at = (-1, -math.inf)
         self.cursor = 0
         self.scroll_to(y=0, animate=False, immediate=True)
@@ -436,13 +453,13 @@ class ItemTable(ScrollView, can_focus=True, inherit_bindings=False):
     # -- internals ---------------------------------------------------------------
 
     def _current_view(self) -> Sequence[int]:
-        store, sort_key = self._store, self.sort_key
-        if sort_key is None:
+        store, sort_key, step = self._store, self.sort_key, self.step_filter
+        if sort_key is None and step is None:
             return store.view(self.status_filter)
         version, at = self._sorted_at
         now = time.monotonic()
         if version != store.version and now - at >= self._resort_s:
-            self._sorted = store.sorted_view(self.status_filter, sort_key)
+            self._sorted = store.sorted_view(self.status_filter, sort_key, step)
             took = time.monotonic() - now
             self._sorted_at = (store.version, now)
             self._resort_s = max(RESORT_S, took / RESORT_SHARE)
