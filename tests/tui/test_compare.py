@@ -232,15 +232,31 @@ async def test_s_switches_between_two_compared_steps_each_the_cli_s(
     async with app.run_test(size=SIZE) as pilot:
         screen = await compare_from_history(app, pilot)
         assert screen.step is not None and screen.step.as_json() == draft
-        assert "step draft (1 of 2, s: next)" in title(screen) and "no judge" in title(screen)
+        assert "step draft (1 of 3, s: next)" in title(screen) and "no judge" in title(screen)
         items = screen.query_one("#compare-items", DataTable)
         assert [column.label.plain for column in items.ordered_columns] == ["id", *LABELS]
         await pilot.press("s")
         assert screen.step.as_json() == label
-        assert "step label (2 of 2" in title(screen) and f"judged by {JUDGE}" in title(screen)
+        assert "step label (2 of 3" in title(screen) and f"judged by {JUDGE}" in title(screen)
         assert [c.label.plain for c in items.ordered_columns] == ["id", *LABELS, "best", "conf"]
         assert items.row_count == TICKET_COUNT
         assert {row[3] for row in cells(items)} <= set(LABELS)
+        await pilot.press("s")  # the judge's view of label: its verdicts, item by item
+        assert screen.judging and screen.step.as_json() == label
+        assert "the judge on step label (3 of 3" in title(screen)
+        assert [c.label.plain for c in items.ordered_columns] == ["id", "best", "conf", "verdict"]
+        exported = batchdeck("export", str(run_dir), home=batchdeck_home)
+        verdicts = {
+            row["id"]: row["steps"]["judge"][JUDGE]["parsed"]
+            for row in map(orjson.loads, exported.stdout.splitlines())
+        }
+        for id, best, confidence, verdict in cells(items):
+            judged = verdicts[id]
+            assert (best, confidence) == (
+                LABELS[MODELS.index(judged["best"])],
+                judged["confidence"],
+            )
+            assert " ".join(judged["verdict"].split()).startswith(verdict.rstrip("…"))
         await pilot.press("s")
         assert screen.step.as_json() == draft
 

@@ -1,12 +1,14 @@
 """The Compare screen: which of a run's models to use, on this data, at what price.
 
 At the top the per-model scoreboard of one compared step (a step with several models,
-or one a judge reads; ``s`` goes to the next): items answered, judge wins and win rate,
-agreement with the other models, mean cost and latency, cost per win; the figures are
-the engine's ``Scoreboard``, the same ``batchdeck compare RUN`` prints. Below, one row
-per item with each model's answer side by side; the highlighted item's answers, their
-differing fields and the judge's verdict, confidence and reasoning fill the pane under
-it. ``d`` keeps only the items the models disagree on.
+or one a judge reads): items answered, judge wins and win rate, agreement with the
+other models, mean cost and latency, cost per win; the figures are the engine's
+``Scoreboard``, the same ``batchdeck compare RUN`` prints. Below, one row per item with
+each model's answer side by side; the highlighted item's answers, their differing
+fields and the judge's verdict, confidence and reasoning fill the pane under it. ``s``
+goes to the next compared step, and from a judged step's answers to the judge's view
+of it (each item's preferred model, confidence and verdict). ``d`` keeps only the
+items the models disagree on.
 
 It folds the engine's events, as every screen does (``ComparisonModel``): the run
 screen's, which it feeds whether this screen is open or not, for the run on screen; a
@@ -101,6 +103,8 @@ class CompareScreen(Screen[None]):
         self.step_index = 0
         """Which of the compared steps is shown."""
         self.step: StepScores | None = None
+        self.judging = False
+        """Whether the judge's view of ``step`` is shown (its verdicts), not its answers."""
         self.views: dict[str, ItemView] = {}
         """The shown step's view of every item that has answers, by id."""
         self.disagreeing: set[str] = set()
@@ -128,6 +132,10 @@ class CompareScreen(Screen[None]):
         self.refresh_view()
         self.set_interval(REFRESH_EVERY_S, self.refresh_view)
 
+    def on_resize(self) -> None:
+        if self.step is not None:
+            self._show_all()  # the columns share the new width
+
     @work(group="compare-replay", exclusive=True, exit_on_error=False)
     async def _replay(self, into: EventBuffer) -> None:
         await self.run.replay([into])
@@ -144,9 +152,10 @@ class CompareScreen(Screen[None]):
                 f"Run {self.run.run_id}: nothing to compare: every step has one model and no judge."
             )
             return
-        step = scores[self.step_index % len(scores)]
+        step, judging = self._views(scores)[self.step_index % len(self._views(scores))]
         ended = comparison.finished and not self._finished_shown
-        if self.step is None or self.step.step != step.step or ended:
+        if self.step is None or self.step.step != step.step or judging != self.judging or ended:
+            self.judging = judging
             self._finished_shown = comparison.finished
             self.step = step
             self._show_all()
@@ -161,13 +170,21 @@ class CompareScreen(Screen[None]):
         self._show_all()
 
     def action_next_step(self) -> None:
-        scores = self.comparison.scores()
-        if len(scores) < 2:
-            self.notify("This run has one step to compare.")
+        views = self._views(self.comparison.scores())
+        if len(views) < 2:
+            self.notify("This run has one step to compare and no judge.")
             return
-        self.step_index = (self.step_index + 1) % len(scores)
+        self.step_index = (self.step_index + 1) % len(views)
         self.step = None
         self.refresh_view()
+
+    @staticmethod
+    def _views(scores: tuple[StepScores, ...]) -> list[tuple[StepScores, bool]]:
+        """What ``s`` goes through: each compared step's answers, and after a judged one's,
+        the judge's view of it (``True``)."""
+        return [
+            (step, judging) for step in scores for judging in (False, True)[: 1 + bool(step.judges)]
+        ]
 
     # -- drawing -------------------------------------------------------------------
 
@@ -187,9 +204,11 @@ class CompareScreen(Screen[None]):
     def _show_title(self) -> None:
         step = self.step
         assert step is not None
-        count = len(self.comparison.scores())
+        count = len(self._views(self.comparison.scores()))
         of = f" ({self.step_index % count + 1} of {count}, s: next)" if count > 1 else ""
-        where = f"step {step.step}{of} · " if step.step else ""
+        name = f"step {step.step}" if step.step else "the answers"
+        where = f"{'the judge on ' if self.judging else ''}{name}{of} · "
+        where = where if step.step or count > 1 else ""
         judges = [split_lane(judge)[1] for judge in step.judges]
         judged = f"judged by {', '.join(judges)}" if judges else "no judge"
         shown = "disagreements only" if self.only_disagreements else "all items"
@@ -223,14 +242,22 @@ class CompareScreen(Screen[None]):
         id_width = self._id_width = max((len(view.id) for view in shown), default=2)
         table.add_column("id", key="id", width=max(2, id_width))
         best_width = max((len(label) for label in self.labels.values()), default=4)
-        judge_cells = (best_width + len("medium") + 4) if step.judges else 0
-        room = self._room() - id_width - 2 - judge_cells - 2 * len(step.models)
-        self._answer_width = max(8, min(ANSWER_WIDTH, room // max(1, len(step.models))))
-        for score in step.models:
-            table.add_column(self.labels[score.model], key=score.model, width=self._answer_width)
-        if step.judges:
+        if self.judging:
+            room = self._room() - id_width - best_width - len("medium") - 6
+            self._answer_width = max(8, room)
             table.add_column("best", key="best", width=best_width)
             table.add_column("conf", key="conf", width=len("medium"))
+            table.add_column("verdict", key="verdict", width=self._answer_width)
+        else:
+            judge_cells = (best_width + len("medium") + 4) if step.judges else 0
+            room = self._room() - id_width - 2 - judge_cells - 2 * len(step.models)
+            self._answer_width = max(8, min(ANSWER_WIDTH, room // max(1, len(step.models))))
+            for score in step.models:
+                label = self.labels[score.model]
+                table.add_column(label, key=score.model, width=self._answer_width)
+            if step.judges:
+                table.add_column("best", key="best", width=best_width)
+                table.add_column("conf", key="conf", width=len("medium"))
         styles = self._styles()
         for view in shown:
             table.add_row(*self._cells(view, step, styles), key=view.id)
@@ -273,6 +300,12 @@ class CompareScreen(Screen[None]):
 
     def _cells(self, view: ItemView, step: StepScores, styles: Styles) -> list[str | Text]:
         cells: list[str | Text] = [view.id]
+        if self.judging:
+            verdict = view.verdict
+            best = str(verdict.get("best", "-"))
+            text = " ".join(str(verdict.get("verdict", "-")).split())
+            cut = text if len(text) <= self._answer_width else text[: self._answer_width - 1] + "…"
+            return [*cells, self.labels.get(best, best), str(verdict.get("confidence", "-")), cut]
         for score in step.models:
             answer = view.answers.get(score.model)
             cells.append(_answer_cell(answer, view.disagrees, styles, self._answer_width))
