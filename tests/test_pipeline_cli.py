@@ -171,9 +171,14 @@ def test_resume_after_a_sigkill_mid_pipeline_finishes_each_step_once(tmp_path: P
         steps_of.setdefault(item_id, set()).add(str(model).split("/")[0])
     assert any(steps != {"extract", "classify", "summarise"} for steps in steps_of.values())
     assert any("extract" in steps and "summarise" not in steps for steps in steps_of.values())
+    summarised = sum("summarise" in steps for steps in steps_of.values())
 
     done = batchdeck("resume", str(run_dir), home=tmp_path, timeout=120)
     assert done.returncode == 0, done.stderr
+    # the items the kill left half way count as items done here, not as unfinished
+    left = 300 - summarised
+    assert ": 300 items, 900 calls" in done.stderr
+    assert f"  items ok {left:>8}  100.0%" in done.stderr and "unfinished" not in done.stderr
     keys = [tuple(r["head"][:2]) for r in results(run_dir)]  # type: ignore[index]
     assert len(keys) == len(set(keys)) == 900  # every lane of every item, each exactly once
     exported = batchdeck("export", str(run_dir), "--format", "csv", home=tmp_path)

@@ -6,9 +6,11 @@ a plain line every few seconds when it is a file or a pipe. Lines that matter
 on their own (a cap reached, a warning, a recovered log) print at once.
 
 A run whose items each make several calls (several models, steps, a judge) counts both:
-the calls (what the engine's events and ``RunFinished`` count, one per lane) and the items,
-an item being done when every one of its lanes has a result in this execution (an item
-whose earlier lanes a previous execution finished counts as its calls only).
+the calls (what the engine's events and ``RunFinished`` count, one per lane) and the items.
+Every lane of an item ends with a result (those after a failed step are logged skipped),
+so an item is done when its last step's lanes all have one, and ok when those are (any
+earlier lane that was not ok skipped them); on a resume that holds for the items whose
+earlier steps a previous execution finished too.
 
 Printing never stops a run: once stderr cannot be written (the terminal was
 closed, a pipe's reader left), progress goes quiet and the run goes on to log
@@ -70,9 +72,11 @@ class Progress:
         """Items every lane of which has a result here: all ok, or not."""
         self._steps = False
         """Whether the lanes are a pipeline's steps (else the models of a run without)."""
+        self._last_step: frozenset[str] = frozenset()
+        """The lanes of the run's last step."""
         self._open: dict[str, tuple[int, bool]] = {}
-        """Items with some of their lanes' results: how many, and whether all were ok (only
-        items in progress: the dispatcher bounds them)."""
+        """Items with some of their lanes' results: how many of their last step's, and
+        whether all were ok (only items in progress: the dispatcher bounds them)."""
         self._line_shown = False
         self._gone = False
 
@@ -84,7 +88,7 @@ class Progress:
             if result.unpriced:
                 self.unpriced.add(result.model)
             if self.lanes > 1:
-                self._item_lane(result.id, result.status == "ok")
+                self._item_lane(result.id, result.model, result.status == "ok")
         elif isinstance(event, CostUpdated):
             self.spent = event.spent_usd
         elif isinstance(event, ItemRetrying):
@@ -97,6 +101,8 @@ class Progress:
             self.already_done = event.already_done
             self.lanes = max(1, len(event.models))
             self._steps = any(split_lane(lane)[0] for lane in event.models)
+            last = split_lane(event.models[-1])[0] if event.models else ""
+            self._last_step = frozenset(m for m in event.models if split_lane(m)[0] == last)
             if event.resumed:
                 self.note(f"resuming {event.run_id}: {event.already_done} results already logged")
             else:
@@ -115,10 +121,10 @@ class Progress:
             left = f", {event.unfinished} unfinished (pending)" if event.unfinished else ""
             self.note(f"batch {job_line(event.job)}: results in{left}")
 
-    def _item_lane(self, item: str, ok: bool) -> None:
+    def _item_lane(self, item: str, lane: str, ok: bool) -> None:
         seen, all_ok = self._open.pop(item, (0, True))
-        seen, all_ok = seen + 1, all_ok and ok
-        if seen < self.lanes:
+        seen, all_ok = seen + (lane in self._last_step), all_ok and ok
+        if seen < len(self._last_step):
             self._open[item] = (seen, all_ok)
         elif all_ok:
             self.items_ok += 1
@@ -194,13 +200,17 @@ class Progress:
 
         lines = [
             f"{_STATE_WORDS.get(finished.state, finished.state)} in {_clock(finished.elapsed_s)}: "
-            + (self._items_and_calls(total) if self.lanes > 1 else _plural(total, "item")),
+            + (
+                self._items_and_calls(total + finished.remaining)
+                if self.lanes > 1
+                else _plural(total, "item")
+            ),
             f"  ok       {finished.ok:>8}  {pct(finished.ok)}",
             f"  failed   {finished.failed:>8}  {pct(finished.failed)}",
             f"  skipped  {finished.skipped:>8}  {pct(finished.skipped)}",
         ]
         if self.lanes > 1:
-            lines[1:1] = self._item_lines()
+            lines[1:1] = self._item_lines((total + finished.remaining) // self.lanes)
         if finished.truncated:
             lines.insert(
                 2,
@@ -240,18 +250,23 @@ class Progress:
         return "\n".join(lines)
 
     def _items_and_calls(self, calls: int) -> str:
-        items = self.items_ok + self.items_stopped + len(self._open)
+        """The run's items and their calls (those not sent included: every item makes one
+        call per lane)."""
+        items = calls // self.lanes
         return (
             f"{_plural(items, 'item')}, {_plural(calls, 'call')} "
             f"({self.lanes} per item: one per model{' of each step' if self._steps else ''})"
         )
 
-    def _item_lines(self) -> list[str]:
+    def _item_lines(self, run_items: int) -> list[str]:
         """Items by outcome, then the calls' heading: an item stopped when any of its
-        lanes did not end ok; unfinished ones have lanes left (resumable)."""
+        lanes did not end ok; unfinished ones have lanes left, and of a fresh run's items
+        (``run_items``) some may not have started (both resumable)."""
         unfinished = sum(all_ok for _, all_ok in self._open.values())
         stopped = self.items_stopped + len(self._open) - unfinished
         items = self.items_ok + stopped + unfinished
+        if not self.already_done:
+            unfinished, items = unfinished + run_items - items, run_items
 
         def pct(count: int) -> str:
             return f"{100 * count / items:.1f}%" if items else "-"
@@ -262,7 +277,9 @@ class Progress:
             "error column says where)",
         ]
         if unfinished:
-            lines.append(f"  unfinished {unfinished:>6}  {pct(unfinished)}  (steps left)")
+            lines.append(f"  unfinished {unfinished:>6}  {pct(unfinished)}  (resumable)")
+        if self.already_done:
+            lines.append("  (the items this execution finished: the rest were before it)")
         return [*lines, "  calls:"]
 
 
