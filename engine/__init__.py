@@ -11,6 +11,7 @@ behind it are private by concern, as httpx's are. A run in four lines::
 """
 
 from engine._atomic import write_atomic
+from engine._calibration import Calibration, calibration_of
 from engine._compare import ModelScore, Scoreboard, StepScores
 from engine._config import (
     DEFAULT_MODEL,
@@ -97,9 +98,13 @@ from engine._secrets import strip_url_credentials
 from engine._sources import config_file, env_settings, file_settings
 from engine._steps import split_lane
 from engine._template import PromptTemplate, default_template_for, render_item, unknown_placeholders
+from engine._try import create_try
 
 __all__ = [
     "sent_prompt",
+    "create_try",
+    "Calibration",
+    "calibration_of",
     "split_lane",
     "item_rows",
     "ItemRow",

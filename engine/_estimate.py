@@ -23,7 +23,8 @@ said as a warning.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -45,6 +46,9 @@ from engine._tokens import Family, estimate_tokens, family_of, input_token_bound
 from engine.providers import is_free, request_identities
 from engine.providers.simulate import answer_text
 from engine.readers import read_items
+
+if TYPE_CHECKING:
+    from engine._calibration import Calibration, LaneUsage
 
 ASSUMED_OUTPUT_TOKENS_PER_S = 80.0
 ASSUMED_FIRST_TOKEN_S = 0.6
@@ -74,6 +78,8 @@ class ModelEstimate:
     """The same calls the other way (online for a batch model, batch for an online one)."""
     cached: int = 0
     """Items the response cache will answer, at no cost (left out of the figures)."""
+    calibrated: bool = False
+    """Its tokens are scaled to what sampled calls of it used (``Calibration``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +99,10 @@ class Estimate:
     bound_by: str
     """What limits the pace: workers, rpm or tpm."""
     warnings: tuple[str, ...] = ()
+    calibrated_items: int = 0
+    """Items of the sample the figures of ``calibrated`` models come from (0: none)."""
+    calibrated_from: str | None = None
+    """The run those items ran in."""
 
     @property
     def cached(self) -> int:
@@ -131,9 +141,16 @@ class _Tally:
     cached: int = 0
 
 
-def estimate(config: RunConfig, *, expect_output: int | None = None) -> Estimate:
+def estimate(
+    config: RunConfig,
+    *,
+    expect_output: int | None = None,
+    calibration: Calibration | None = None,
+) -> Estimate:
     """The estimate of ``config`` (checked first with ``preflight``); ``expect_output``:
-    the output tokens a call is expected to write, when the user knows better.
+    the output tokens a call is expected to write, when the user knows better;
+    ``calibration``: the tokens sampled calls used, which scale the figures of the lanes
+    it measured (over ``expect_output``).
 
     Figures are per lane (a model, or a model of one step of a pipeline). A pipeline's
     later steps are estimated on the answers of the steps they read as this estimate
@@ -184,10 +201,15 @@ def estimate(config: RunConfig, *, expect_output: int | None = None) -> Estimate
             ):
                 item_cap_skips += 1
     cached.close()
+    sampled = {} if calibration is None else calibration.lanes
     per_model = tuple(
-        _model_estimate(key, lanes[key], tally, prices[lanes[key].model], config, expect_output)
+        _model_estimate(
+            key, lanes[key], tally, prices[lanes[key].model], config, expect_output,
+            sampled.get(key),
+        )
         for key, tally in tallies.items()
-    )
+    )  # fmt: skip
+    calibrated = calibration is not None and any(m.calibrated for m in per_model)
     output_max = sum(items * lane.max_tokens * lane.answers for lane in lanes.values())
     calls = items * len(lanes)
     latency = _latency_s(config)
@@ -224,6 +246,8 @@ def estimate(config: RunConfig, *, expect_output: int | None = None) -> Estimate
         latency_s=latency,
         bound_by=bound_by,
         warnings=tuple(dict.fromkeys(warnings)),
+        calibrated_items=calibration.items if calibration is not None and calibrated else 0,
+        calibrated_from=calibration.source if calibration is not None and calibrated else None,
     )
 
 
@@ -339,7 +363,22 @@ def _model_estimate(
     price: Price | None,
     config: RunConfig,
     expect_output: int | None,
+    sampled: LaneUsage | None,
 ) -> ModelEstimate:
+    counted = _output_counted(lane, expect_output)
+    if sampled is not None and sampled.calls:
+        tally = replace(
+            tally,
+            input_tokens=round(tally.input_tokens * sampled.input_ratio),
+            output_tokens=min(
+                round(tally.calls * sampled.output_per_call),
+                tally.calls * lane.max_tokens * lane.answers,
+            ),
+        )
+        counted = (
+            f"{sampled.output_per_call:,.0f} a call, as {sampled.calls:,} sampled calls used "
+            f"(input x{sampled.input_ratio:.2f} of the count, as they used)"
+        )
     batch = key in config.batch_models
     online = _costs(price, tally, lane)
     at_batch = _costs(None if price is None else price.batch(), tally, lane)
@@ -350,11 +389,12 @@ def _model_estimate(
         family=tally.family,
         input_tokens=tally.input_tokens,
         output_tokens=tally.output_tokens,
-        output_counted=_output_counted(lane, expect_output),
+        output_counted=counted,
         cost_likely=likely,
         cost_low=low,
         cost_high=high,
         cached=tally.cached,
+        calibrated=sampled is not None and sampled.calls > 0,
         batch=batch,
         other_likely=other_likely,
         other_low=other_low,

@@ -1,7 +1,7 @@
 """Where batchdeck keeps runs, settings, prices and keys.
 
 One place decides, so ``BATCHDECK_HOME`` (tests, portable installs) moves all of
-it at once: ``$BATCHDECK_HOME/runs``, ``$BATCHDECK_HOME/config`` and
+it at once: ``$BATCHDECK_HOME/runs`` (and ``tries``), ``$BATCHDECK_HOME/config`` and
 ``$BATCHDECK_HOME/cache``; otherwise platformdirs' user data, config and cache
 dirs. It also keeps what the user names from landing on what batchdeck keeps
 (``refuse_run_files``).
@@ -36,6 +36,13 @@ def _home() -> Path | None:
 def runs_root() -> Path:
     home = _home()
     return home / "runs" if home else Path(platformdirs.user_data_dir(APP_NAME)) / "runs"
+
+
+def tries_root() -> Path:
+    """Where tries keep their runs (``engine._try``): apart from ``runs_root``, so a try
+    is no past run in ``batchdeck runs`` or History."""
+    home = _home()
+    return home / "tries" if home else Path(platformdirs.user_data_dir(APP_NAME)) / "tries"
 
 
 def config_dir() -> Path:

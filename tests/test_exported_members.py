@@ -115,6 +115,10 @@ EXPORTED = {
     "estimate",
     "Price",
     "PriceTable",
+    # a try: a few items on every model first, and the estimate calibrated by what they used
+    "create_try",
+    "Calibration",
+    "calibration_of",
     # a run's lock: who holds it
     "Holder",
     # where things live, and writing them safely

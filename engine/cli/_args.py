@@ -277,6 +277,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="output tokens a call is expected to write (default: simulate's own, a schema's "
         "example, or a quarter of --max-tokens)",
     )
+    estimate.add_argument(
+        "--calibrate-from",
+        metavar="RUN",
+        help="a run (id or dir; a try's dir, as batchdeck try prints it): each model's "
+        "tokens scaled to what its calls there used",
+    )
 
     _add_json(commands.add_parser("runs", help="list past runs"))
 

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import anyio
 
-from engine import keys, log
+from engine import keys
+from engine._calibration import calibration_of
 from engine._config import RunConfig
 from engine._errors import ConfigError
 from engine._estimate import estimate
@@ -35,8 +36,6 @@ from engine._export import (
     output_bytes,
     pyarrow_modules,
 )
-from engine._item_rows import group_items
-from engine._lanes import lane_keys
 from engine._paths import refuse_run_files
 from engine._run import Run, preflight
 from engine._runs import (
@@ -45,10 +44,12 @@ from engine._runs import (
     export_mode,
     export_run,
     export_to_file,
+    item_rows,
     list_runs,
     next_steps,
     write_run,
 )
+from engine._try import create_try
 from engine.cli._args import CALL_OVERRIDES, config_from_args, given_settings
 from engine.cli._batches import cmd_batches, cmd_cancel
 from engine.cli._cache import cmd_cache
@@ -57,7 +58,7 @@ from engine.cli._demo import demo_run_args
 from engine.cli._json import print_json
 from engine.cli._prices import cmd_prices
 from engine.cli._progress import Progress
-from engine.cli._try import print_answers, print_projection, tried_input
+from engine.cli._try import print_answers, print_projection
 
 STDOUT = "-"
 """``--output -``: the results go to stdout."""
@@ -217,9 +218,16 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     """The estimate, after the checks ``run`` makes (what it refuses, this refuses: exit 2);
     what would only hurt the run is a warning on stderr."""
     config: RunConfig = preflight(config_from_args(args))
-    result = estimate(config, expect_output=args.expect_output)
+    calibration = calibration_of(Run.open(args.calibrate_from)) if args.calibrate_from else None
+    result = estimate(config, expect_output=args.expect_output, calibration=calibration)
     for warning in result.warnings:
         print(f"batchdeck: warning: {warning}", file=sys.stderr)
+    if calibration is not None and not result.calibrated_items:
+        print(
+            f"batchdeck: warning: --calibrate-from {args.calibrate_from}: it counted no call of "
+            "these models (nor steps) that used tokens: the figures are the estimate's own",
+            file=sys.stderr,
+        )
     if args.json:
         print_json(
             {
@@ -266,6 +274,13 @@ def cmd_estimate(args: argparse.Namespace) -> int:
             )
     if result.cached:
         print(f"cached      {result.cached:,} calls answered by the response cache, free", file=out)
+    if result.calibrated_items:
+        models = ", ".join(m.model for m in result.models if m.calibrated)
+        print(
+            f"calibrated  from {result.calibrated_items:,} sampled items of run "
+            f"{result.calibrated_from}: {models} at the tokens their calls used",
+            file=out,
+        )
     print(
         f"time        ~{_duration(result.seconds)} at {config.workers} workers, "
         f"bound by {result.bound_by}, assuming {result.latency_s:.2f}s a call",
@@ -375,18 +390,15 @@ def cmd_try(args: argparse.Namespace) -> int:
     if args.n < 1:
         raise ConfigError("--n must be at least 1")
     config = config_from_args(args)
+    run = create_try(config, args.n, sample=args.sample)
     progress = Progress(sys.stderr, live=sys.stderr.isatty(), quiet=True)
     subscribers: list[Subscriber] = [progress]
-    with tried_input(config, args.n, args.sample) as tried:
-        run = Run.create(tried, Path(tried.input).parent / "run")
-        finished = anyio.run(_drive, run, subscribers, progress, False, False, None, False)
-        ordered = log.results_in_input_order(run.log_path, lane_keys(tried))
-        rows = list(group_items(o.result for o in ordered))
-        print_answers(rows, sys.stdout)
-        print(file=sys.stdout)
-        print_scores(compare_run(run), sys.stdout)
+    finished = anyio.run(_drive, run, subscribers, progress, False, False, None, False)
+    print_answers(list(item_rows(run)), sys.stdout)
     print(file=sys.stdout)
-    print_projection(config, rows, sys.stdout)
+    print_scores(compare_run(run), sys.stdout)
+    print(file=sys.stdout)
+    print_projection(config, run, sys.stdout)
     sys.stdout.flush()
     progress.write(progress.summary(finished) + "\n")
     return exit_code(finished)

@@ -313,11 +313,16 @@ def estimate_text(found: Estimate, config: RunConfig) -> str:
             f"~{_format.duration(found.seconds)} at {config.workers} workers "
             f"(bound by {found.bound_by}, {_format.latency(found.latency_s * 1000)} a call)"
         )
+    calibrated = (
+        f"\ncalibrated from {found.calibrated_items:,} sampled items (the try's tokens)"
+        if found.calibrated_items
+        else ""
+    )
     return (
         f"{found.items:,} items{invalid} · {found.calls:,} calls{cached}\n"
         f"~{_format.count(found.input_tokens)} input tokens, "
         f"≤{_format.count(found.output_tokens_max)} output\n"
-        f"{cost}{cap}\n{both}{pace}"
+        f"{cost}{cap}\n{both}{pace}{calibrated}"
     )
 
 

@@ -30,6 +30,10 @@ rendered prompt, the end of the middle pane, is a stop of its own to read it by.
 
 The screen does not create the run: Start posts ``StartRequested`` with a
 validated ``RunConfig`` and the app starts it (and remembers the file).
+
+Try (``ctrl+t``) runs a few items of the form's run in ``TryPanel``, shown in the
+form's place until ``escape``; once a try ends, the estimate is calibrated from
+the tokens its calls used (each later try's over the earlier ones').
 """
 
 from __future__ import annotations
@@ -63,6 +67,7 @@ from textual.widgets import (
 
 from engine import (
     BatchdeckError,
+    Calibration,
     ConfigError,
     Item,
     Mode,
@@ -97,6 +102,7 @@ from tui.settings import Settings
 from tui.widgets.input_tree import InputTree
 from tui.widgets.model_adder import ModelAdder
 from tui.widgets.model_picker import ModelPicker
+from tui.widgets.try_panel import TryPanel
 
 ESTIMATE_DELAY_S: Final = 0.3
 PREVIEW_FIELDS: Final = 4
@@ -115,6 +121,7 @@ class SetupScreen(Screen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "start", "Start", id="setup.start"),
+        Binding("ctrl+t", "try", "Try", id="setup.try"),
         Binding("ctrl+r", "app.history", "History", id="setup.history"),
         Binding("escape", "app.show_run", "Run screen", id="setup.run"),
         Binding("b", "switch_mode", "Online/batch", id="setup.mode"),
@@ -155,6 +162,8 @@ class SetupScreen(Screen[None]):
         the run's Batch setting says."""
         self._run_batch = False
         """The Batch setting, as of the last form that made a run."""
+        self._calibration: Calibration | None = None
+        """What the tries' calls used, which the estimate is calibrated from."""
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="setup-main"):
@@ -204,10 +213,13 @@ class SetupScreen(Screen[None]):
                 estimate_box = Static(_NO_ESTIMATE, id="estimate", markup=False)
                 estimate_box.border_title = "Pre-flight estimate"
                 yield estimate_box
+                yield Button("Try a few items (ctrl+t)", id="try")
                 yield Button("Start (ctrl+s)", id="start", variant="primary")
+        yield TryPanel(id="try-panel")
         yield Footer()
 
     def on_mount(self) -> None:
+        self.query_one(TryPanel).display = False
         if self._initial_warning:
             self.notify(self._initial_warning, severity="warning")
         self._load_models()
@@ -442,6 +454,7 @@ class SetupScreen(Screen[None]):
             self.workers.cancel_group(self, "estimate")
             self.query_one("#estimate", Static).update(_NO_ESTIMATE)
         self.query_one("#start", Button).disabled = bool(self.problems())
+        self.query_one("#try", Button).disabled = bool(self.problems())
 
     def problems(self) -> list[str]:
         """What the form says is wrong now, field by field."""
@@ -456,7 +469,7 @@ class SetupScreen(Screen[None]):
         await asyncio.sleep(ESTIMATE_DELAY_S)
         box = self.query_one("#estimate", Static)
         try:
-            found = await asyncio.to_thread(estimate, config)
+            found = await asyncio.to_thread(estimate, config, calibration=self._calibration)
         except (BatchdeckError, OSError) as exc:
             box.update(f"No estimate: {exc}")
             return
@@ -497,13 +510,48 @@ class SetupScreen(Screen[None]):
 
     @on(Button.Pressed, "#start")
     def action_start(self) -> None:
+        config = self._valid_config()
+        if config is None:
+            return
+        if self.query_one(TryPanel).running:
+            self.notify("The try is still going: wait for it, or try again", severity="warning")
+            return
+        self.post_message(self.StartRequested(config, self._added))
+
+    def _valid_config(self) -> RunConfig | None:
         config = self.config()
         problems = self.problems()
         if config is None or problems:
             first = f": {problems[0]}" if problems else ""
             self.notify(f"Fix the marked fields first{first}", severity="warning")
+            return None
+        return config
+
+    # -- try -----------------------------------------------------------------------
+
+    @on(Button.Pressed, "#try")
+    def action_try(self) -> None:
+        """Try the form's run on a few items, shown in the form's place."""
+        config = self._valid_config()
+        if config is None:
             return
-        self.post_message(self.StartRequested(config, self._added))
+        panel = self.query_one(TryPanel)
+        self.query_one("#setup-main").display = False
+        panel.display = True
+        panel.begin(config)
+        panel.query_one("#try-items").focus()
+
+    @on(TryPanel.Closed)
+    def _back_to_form(self) -> None:
+        self.query_one(TryPanel).display = False
+        self.query_one("#setup-main").display = True
+        self.query_one("#prompt").focus()
+
+    @on(TryPanel.Tried)
+    def _tried(self, event: TryPanel.Tried) -> None:
+        if event.calibration is not None:
+            self._calibration = event.calibration.over(self._calibration)
+            self._changed()
 
 
 def _cell(value: object) -> str:
