@@ -11,6 +11,7 @@ import pytest
 from engine._config import make_config
 from engine._estimate import Estimate, estimate
 from tests.cli import SAMPLES, batchdeck
+from tests.fakeserver.fixtures import run_fake_server
 
 TICKETS = str(SAMPLES / "tickets.jsonl")
 FAST = ("--sim-latency-ms", "0")
@@ -96,3 +97,51 @@ def assert_within_a_quarter(found: Estimate, actual: dict[str, float]) -> None:
         (found.cost_likely, actual["cost_usd"]),
     ):
         assert abs(guess - real) <= 0.25 * real, (guess, real)
+
+
+def test_estimate_calibrated_from_a_try_says_so_and_counts_what_the_try_used(
+    tmp_path: Path,
+) -> None:
+    """Over real HTTP to the fake server (16 output tokens an answer): ``try`` says what the
+    whole input would cost at the tokens its 5 items used, and names the run to give
+    ``estimate --calibrate-from``, which then counts 16 tokens out a call, not a quarter of
+    ``--max-tokens``, and says what it was calibrated from."""
+    key = "sk-calibrate-0123456789abcdef"
+    env = {"OPENAI_API_KEY": key}
+    with run_fake_server(api_key=key, latency_ms=1) as server:
+        common = ("--model", "openai:gpt-4o-mini", "--base-url", server.openai_base_url)
+        tried = batchdeck("try", TICKETS, "--n", "5", *common, home=tmp_path, extra_env=env)
+    assert tried.returncode == 0, tried.stderr
+    assert "the full input (60 items): ~$" in tried.stdout
+    assert "calibrated from 5 sampled items" in tried.stdout
+    run_dir = tried.stdout.split("--calibrate-from ", 1)[1].split()[0]
+    flags = ("estimate", TICKETS, *common, "--no-cache")
+    plain = batchdeck(*flags, home=tmp_path, extra_env=env)
+    found = batchdeck(*flags, "--calibrate-from", run_dir, home=tmp_path, extra_env=env)
+    assert plain.returncode == found.returncode == 0, found.stderr
+    assert "~7,680 out" in plain.stdout  # a quarter of --max-tokens 512, 60 calls
+    assert "~960 out" in found.stdout  # what the try's calls wrote: 16 a call, 60 calls
+    assert f"calibrated  from 5 sampled items of run {run_dir}: openai:gpt-4o-mini" in found.stdout
+    assert "calibrated" not in plain.stdout
+    as_json = batchdeck(*flags, "--calibrate-from", run_dir, "--json", home=tmp_path, extra_env=env)
+    data = orjson.loads(as_json.stdout)
+    assert (data["calibrated_items"], data["calibrated_from"]) == (5, run_dir)
+    assert data["models"][0]["calibrated"] is True and data["output_tokens"] == 960
+
+
+def test_estimate_calibrated_from_no_run_is_one_line(tmp_path: Path) -> None:
+    done = batchdeck(
+        "estimate", TICKETS, "--calibrate-from", str(tmp_path / "nowhere"), home=tmp_path
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith(f"batchdeck: error: no run {tmp_path / 'nowhere'}"), line
+
+
+def test_estimate_calibrated_from_a_run_of_other_models_says_it_used_none(tmp_path: Path) -> None:
+    tried = batchdeck("try", TICKETS, "--n", "3", *FAST, home=tmp_path)
+    run_dir = tried.stdout.split("--calibrate-from ", 1)[1].split()[0]
+    other = ("--model", "simulate:gpt-4o", "--calibrate-from", run_dir)
+    done = batchdeck("estimate", TICKETS, *other, home=tmp_path)
+    assert done.returncode == 0 and "calibrated" not in done.stdout
+    assert "it counted no call of these models" in done.stderr

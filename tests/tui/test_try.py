@@ -1,0 +1,153 @@
+"""Setup's Try: a few items on every chosen model, side by side, then the full run from there.
+
+The models are two OpenAI models on the fake server over real HTTP (``simulate``'s
+answers are never cached: they cost nothing), so what the try paid for and what the
+cache gives back are seen at the server: the requests it counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input, Static, TextArea
+
+from engine import ItemRow, Run, item_rows, load_results
+from tests.fakeserver.fixtures import serve_in_process
+from tests.tui._flows import TICKET_COUNT, finished, set_up, settle, until
+from tui.app import BatchdeckApp, make_app
+from tui.screens.setup import SetupScreen
+from tui.settings import Settings, save_settings
+from tui.widgets.try_panel import CACHED_MARK, TryPanel
+
+pytestmark = pytest.mark.anyio
+
+MODELS = ("openai:gpt-4o-mini", "openai:gpt-4o")
+LABELS = ("gpt-4o-mini", "gpt-4o")
+TRIED = 5
+SMALL = (80, 24)
+
+
+def _cells(panel: TryPanel) -> list[list[str]]:
+    """The try's table as text: one list of cells per row (id, then each model's answer)."""
+    table = panel.query_one("#try-items")
+    return [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]  # type: ignore[attr-defined]
+
+
+async def _try(app: BatchdeckApp, pilot: Pilot[None]) -> TryPanel:
+    """Press Try and wait for the try to end and the panel to show it."""
+    panel = app.screen.query_one(TryPanel)
+    await pilot.press("ctrl+t")
+    await until(pilot, lambda: not panel.running and bool(panel.projection), tries=1000)
+    await settle(app, pilot)
+    return panel
+
+
+async def test_try_edit_try_again_then_start_reuses_what_the_try_paid_for() -> None:
+    async with serve_in_process(api_key=None) as fake:
+        save_settings(
+            Settings(models=MODELS, added_models=dict.fromkeys(MODELS, fake.openai_base_url))
+        )
+        app = make_app(first="setup")
+        async with app.run_test(size=SMALL) as pilot:
+            screen = await set_up(app, pilot)
+            assert isinstance(screen, SetupScreen)
+            screen.query_one("#try-n", Input).value = str(TRIED)
+            panel = await _try(app, pilot)
+            assert panel.display and not screen.query_one("#setup-main").display
+            rows = _cells(panel)
+            assert len(rows) == TRIED and fake.stats()["requests"] == TRIED * 2
+            table = panel.query_one("#try-items")
+            labels = [str(c.label) for c in table.columns.values()]  # type: ignore[attr-defined]
+            assert labels == ["id", *LABELS]
+            assert all(cell and not cell.startswith(CACHED_MARK) for row in rows for cell in row)
+            status = str(panel.query_one("#try-status", Static).render())
+            assert f"{TRIED} items · {TRIED * 2} answers" in status and "↺" not in status
+            assert f"Full run: {TICKET_COUNT} items" in status
+            assert f"calibrated from {TRIED} sampled items" in status
+
+            await pilot.press("escape")  # back to the form: edit the prompt, try again
+            await settle(app, pilot)
+            assert screen.query_one("#setup-main").display and not panel.display
+            prompt = screen.query_one("#prompt", TextArea)
+            prompt.load_text(prompt.text + "\nAnswer in one word.")
+            await settle(app, pilot)
+            await _try(app, pilot)
+            assert fake.stats()["requests"] == TRIED * 4  # a new prompt: new answers, paid
+            assert not any(c.startswith(CACHED_MARK) for row in _cells(panel) for c in row[1:])
+
+            await _try(app, pilot)  # nothing changed: every answer comes from the cache
+            assert fake.stats()["requests"] == TRIED * 4
+            assert all(c.startswith(CACHED_MARK) for row in _cells(panel) for c in row[1:])
+            status = str(panel.query_one("#try-status", Static).render())
+            assert f"{TRIED * 2} ↺ from the cache" in status and "· $0 ·" in status
+
+            await pilot.press("escape")
+            await settle(app, pilot)  # the estimate, calibrated by the tries' calls
+            estimate = str(screen.query_one("#estimate", Static).render())
+            assert f"calibrated from {TRIED} sampled items" in estimate, estimate
+            assert f"({TRIED * 2:,} from the cache, free)" in estimate, estimate
+
+            await pilot.press("ctrl+s")
+            await settle(app, pilot)
+            await until(pilot, lambda: finished(app), tries=1500)
+            paid = fake.stats()["requests"] - TRIED * 4
+            assert paid == (TICKET_COUNT - TRIED) * 2
+            assert app.session.model.cached == TRIED * 2
+            run = app.session.run
+            assert run is not None
+        results = list(load_results(run))
+        first = {r.id for r in results if r.line <= TRIED}
+        assert len(first) == TRIED
+        for result in results:
+            tried = result.line <= TRIED
+            assert result.cached == tried and (result.cost_usd == 0) == tried, result
+
+
+async def test_a_wrong_number_of_items_is_one_line_and_tries_nothing() -> None:
+    app = make_app(first="setup")
+    async with app.run_test(size=SMALL) as pilot:
+        screen = await set_up(app, pilot)
+        screen.query_one("#try-n", Input).value = "0"
+        await pilot.press("ctrl+t")
+        await settle(app, pilot)
+        panel = screen.query_one(TryPanel)
+        status = str(panel.query_one("#try-status", Static).render())
+        assert status == "Items to try: a whole number from 1, please (not '0')"
+        assert panel.run is None
+
+
+def test_snapshot_of_the_try_panel(
+    snap_compare: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At 80x24, two simulate models on 5 items, the third highlighted; each answer's
+    latency made its line number (``simulate``'s answers and costs are already fixed)."""
+    save_settings(
+        Settings(
+            models=("simulate:gpt-4o-mini", "simulate:claude-haiku-4-5"),
+            added_models={"simulate:claude-haiku-4-5": ""},
+            caps={"sim_latency_ms": 0},
+        )
+    )
+
+    def steady(run: Run) -> Iterator[ItemRow]:
+        for row in item_rows(run):
+            yield ItemRow(tuple(replace(r, latency_ms=100.0 + r.line) for r in row.results))
+
+    monkeypatch.setattr("tui.screens.compare.item_rows", steady)
+
+    async def tried(pilot: Pilot[None]) -> None:
+        app = pilot.app
+        assert isinstance(app, BatchdeckApp)
+        screen = await set_up(app, pilot)
+        screen.query_one("#try-n", Input).value = str(TRIED)
+        await _try(app, pilot)
+        await pilot.press("down", "down")
+        await settle(app, pilot)
+
+    assert snap_compare(  # type: ignore[operator]
+        make_app(first="setup"), terminal_size=SMALL, run_before=tried
+    )
