@@ -33,11 +33,11 @@ from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
-from textual.widgets.data_table import RowDoesNotExist
 
 from engine import ItemResult, ItemRow, ModelScore, Run, StepScores, split_lane
 from tui import _format
 from tui.model import ComparisonModel, EventBuffer
+from tui.widgets._row_keys import highlighted_key, move_to_key
 
 REFRESH_EVERY_S: Final = 0.5
 ANSWER_WIDTH: Final = 40
@@ -261,11 +261,7 @@ class CompareScreen(Screen[None]):
         styles = self._styles()
         for view in shown:
             table.add_row(*self._cells(view, step, styles), key=view.id)
-        if kept is not None:
-            try:
-                table.move_cursor(row=table.get_row_index(kept), animate=False)
-            except RowDoesNotExist:
-                pass
+        move_to_key(table, kept)
 
     def _show_changed(self, step: StepScores, changed: list[str]) -> None:
         """Redraw the rows of the items that changed; add those new to the table, drop those
@@ -320,10 +316,7 @@ class CompareScreen(Screen[None]):
         return max(40, self.size.width - 4)
 
     def _highlighted_id(self) -> str | None:
-        table = self.query_one("#compare-items", DataTable)
-        if not table.row_count or not table.is_valid_row_index(table.cursor_row):
-            return None
-        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return highlighted_key(self.query_one("#compare-items", DataTable))
 
     @on(DataTable.RowHighlighted, "#compare-items")
     def _show_detail(self) -> None:

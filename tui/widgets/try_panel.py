@@ -35,7 +35,6 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Checkbox, DataTable, Input, Static
-from textual.widgets.data_table import RowDoesNotExist
 
 from engine import (
     BatchdeckError,
@@ -54,6 +53,7 @@ from engine import (
 )
 from tui import _format
 from tui.screens.compare import Comparison, ItemView, Styles, detail_text, fold, labels_of, one_line
+from tui.widgets._row_keys import highlighted_key, move_to_key
 
 DEFAULT_N: Final = 10
 REFOLD_EVERY_S: Final = 0.2
@@ -270,17 +270,10 @@ class TryPanel(Vertical):
                 best = str(fields.get("best", "-"))
                 cells += [self.labels.get(best, best), str(fields.get("confidence", "-"))]
             table.add_row(*cells, key=row.first.id)
-        if kept is not None:
-            try:
-                table.move_cursor(row=table.get_row_index(kept), animate=False)
-            except RowDoesNotExist:
-                pass
+        move_to_key(table, kept)
 
     def _highlighted_id(self) -> str | None:
-        table = self.query_one("#try-items", DataTable)
-        if not table.row_count or not table.is_valid_row_index(table.cursor_row):
-            return None
-        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return highlighted_key(self.query_one("#try-items", DataTable))
 
     @on(DataTable.RowHighlighted, "#try-items")
     def _show_detail(self) -> None:
