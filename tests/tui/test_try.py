@@ -21,6 +21,7 @@ from tests.tui._flows import TICKET_COUNT, finished, set_up, settle, until
 from tui.app import BatchdeckApp, make_app
 from tui.screens.setup import SetupScreen
 from tui.settings import Settings, save_settings
+from tui.widgets.cost_meter import CostMeter
 from tui.widgets.try_panel import CACHED_MARK, TryPanel
 
 pytestmark = pytest.mark.anyio
@@ -97,6 +98,8 @@ async def test_try_edit_try_again_then_start_reuses_what_the_try_paid_for() -> N
             paid = fake.stats()["requests"] - TRIED * 4
             assert paid == (TICKET_COUNT - TRIED) * 2
             assert app.session.model.cached == TRIED * 2
+            meter = str(app.screen.query_one(CostMeter).render())
+            assert f"{TRIED * 2 / (TICKET_COUNT * 2):.0%} hit rate" in meter, meter
             run = app.session.run
             assert run is not None
         results = list(load_results(run))

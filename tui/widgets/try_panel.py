@@ -173,7 +173,8 @@ class TryPanel(Vertical):
             status.update(f"The try failed: {exc}")
             return
         finally:
-            self.running = False
+            if self.run is run:  # a try again's worker may have begun its own meanwhile
+                self.running = False
         self.comparison = await asyncio.to_thread(fold, run)
         calibration, found = await asyncio.to_thread(_calibrated, run, config)
         self.projection = projection(found, finished.state)
