@@ -7,18 +7,16 @@ cache gives back are seen at the server: the requests it counts.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import replace
-from pathlib import Path
-
 import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input, Static, TextArea
 
-from engine import ItemRow, Run, item_rows, load_results
+from engine import load_results
 from tests.fakeserver.fixtures import serve_in_process
 from tests.tui._flows import TICKET_COUNT, finished, set_up, settle, until
+from tests.tui.test_compare import replayed_steady
 from tui.app import BatchdeckApp, make_app
+from tui.model import TryModel
 from tui.screens.setup import SetupScreen
 from tui.settings import Settings, save_settings
 from tui.widgets.cost_meter import CostMeter
@@ -123,9 +121,7 @@ async def test_a_wrong_number_of_items_is_one_line_and_tries_nothing() -> None:
         assert panel.run is None
 
 
-def test_snapshot_of_the_try_panel(
-    snap_compare: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_snapshot_of_the_try_panel(snap_compare: object) -> None:
     """At 80x24, two simulate models on 5 items, the third highlighted; each answer's
     latency made its line number (``simulate``'s answers and costs are already fixed)."""
     save_settings(
@@ -136,18 +132,16 @@ def test_snapshot_of_the_try_panel(
         )
     )
 
-    def steady(run: Run) -> Iterator[ItemRow]:
-        for row in item_rows(run):
-            yield ItemRow(tuple(replace(r, latency_ms=100.0 + r.line) for r in row.results))
-
-    monkeypatch.setattr("tui.screens.compare.item_rows", steady)
-
     async def tried(pilot: Pilot[None]) -> None:
         app = pilot.app
         assert isinstance(app, BatchdeckApp)
         screen = await set_up(app, pilot)
         screen.query_one("#try-n", Input).value = str(TRIED)
-        await _try(app, pilot)
+        panel = await _try(app, pilot)
+        assert panel.run is not None
+        panel.model = TryModel(panel.run.config)
+        panel.model.apply_all(replayed_steady(panel.run))
+        panel.show()
         await pilot.press("down", "down")
         await settle(app, pilot)
 

@@ -37,6 +37,7 @@ from tui.model._store import (
     StatusFilter,
     StepProgress,
 )
+from tui.model._try import TryModel
 
 __all__ = [
     "FINISHED",
@@ -45,6 +46,7 @@ __all__ = [
     "PREVIEW_CHARS",
     "STATUS_FILTERS",
     "ComparisonModel",
+    "TryModel",
     "EventBuffer",
     "Form",
     "FormField",

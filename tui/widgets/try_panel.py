@@ -7,14 +7,12 @@ same prompt and models, and a try again after an edit pays only for the requests
 that changed. It runs in this widget's own worker, never the app's ``engine``
 group: the run screen's run is not touched.
 
-The table is the run's log read back (the Compare screen's ``fold``: the log is
-the one place that holds every lane's answer in the pipeline's order), folded
-again in a thread while the try goes, at most every ``REFOLD_EVERY_S`` and only
-after a result was logged: a try is a few dozen records. One row per item, one
-column per lane (a model, or a model of a step), a judge's ``best`` and
-``confidence`` after them; an answer the cache gave is marked ``↺``, a failure is
-its error on one line. The highlighted item fills the pane below (Compare's
-``detail_text``).
+The try's events go to an ``EventBuffer``, drained into a ``TryModel`` every
+``REFRESH_EVERY_S``; the table is redrawn when something moved (a try is a few
+dozen results). One row per item, one column per lane (a model, or a model of a
+step), a judge's ``best`` and ``confidence`` after them; an answer the cache gave
+is marked ``↺``, a failure is its error on one line. The highlighted item fills
+the pane below (the Compare screen's ``detail_text``).
 
 When the try ends, its calls' tokens calibrate the estimate of the whole input
 (``engine.calibration_of``); the panel says what the full run would cost at them,
@@ -40,8 +38,6 @@ from engine import (
     BatchdeckError,
     Calibration,
     Estimate,
-    Event,
-    ItemFinished,
     ItemResult,
     ItemRow,
     Run,
@@ -52,11 +48,12 @@ from engine import (
     split_lane,
 )
 from tui import _format
-from tui.screens.compare import Comparison, ItemView, Styles, detail_text, fold, labels_of, one_line
+from tui.model import EventBuffer, TryModel
+from tui.screens.compare import ItemView, Styles, detail_text, labels_of, one_line
 from tui.widgets._row_keys import highlighted_key, move_to_key
 
 DEFAULT_N: Final = 10
-REFOLD_EVERY_S: Final = 0.2
+REFRESH_EVERY_S: Final = 0.2
 ANSWER_WIDTH: Final = 40
 CACHED_MARK: Final = "↺ "
 """Before an answer the response cache gave: paid for once, by an earlier run or try."""
@@ -108,15 +105,14 @@ class TryPanel(Vertical):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.run: Run | None = None
-        self.comparison: Comparison | None = None
+        self.model: TryModel | None = None
+        self.events = EventBuffer()
         self.running = False
         self.lanes: list[str] = []
         self.judges: list[str] = []
         self.labels: dict[str, str] = {}
         self.projection = ""
         """What the full run would cost at the tokens this try used, once it ended."""
-        self._logged = 0
-        """Results logged since the last fold (``ItemFinished`` is published once on disk)."""
         self._rows: dict[str, ItemRow] = {}
 
     def compose(self) -> ComposeResult:
@@ -131,7 +127,7 @@ class TryPanel(Vertical):
 
     def on_mount(self) -> None:
         self.border_title = "Try (ctrl+t again · esc edit · ctrl+s start the full run)"
-        self.set_interval(REFOLD_EVERY_S, self._refold_if_logged)
+        self.set_interval(REFRESH_EVERY_S, self._refresh)
 
     # -- trying --------------------------------------------------------------------
 
@@ -164,53 +160,37 @@ class TryPanel(Vertical):
         except (BatchdeckError, OSError) as exc:
             status.update(f"Cannot try: {exc}")
             return
-        self.run, self.running, self._logged = run, True, 0
-        self.comparison = None
-        self._show()
+        self.run, self.running = run, True
+        self.model, self.events = TryModel(run.config), EventBuffer()
+        self.show()
         try:
-            finished = await run.execute([self._event])
+            finished = await run.execute([self.events])
         except BatchdeckError as exc:
             status.update(f"The try failed: {exc}")
             return
         finally:
             if self.run is run:  # a try again's worker may have begun its own meanwhile
                 self.running = False
-        self.comparison = await asyncio.to_thread(fold, run)
         calibration, found = await asyncio.to_thread(_calibrated, run, config)
         self.projection = projection(found, finished.state)
-        self._show()
+        self._refresh()
+        self.show()
         self.post_message(self.Tried(run, calibration if calibration.items else None))
 
-    def _event(self, event: Event) -> None:
-        if isinstance(event, ItemFinished):
-            self._logged += 1
-
-    def _refold_if_logged(self) -> None:
-        if self._logged and self.run is not None and self.running:
-            self._logged = 0
-            self._refold(self.run)
-
-    @work(group="try-fold", exclusive=True, exit_on_error=False)
-    async def _refold(self, run: Run) -> None:
-        comparison = await asyncio.to_thread(fold, run)
-        if run is self.run and self.running:
-            self.comparison = comparison
-            self._show()
+    def _refresh(self) -> None:
+        if self.model is not None and self.model.apply_all(self.events.drain()):
+            self.show()
 
     def action_close(self) -> None:
         self.post_message(self.Closed())
 
     # -- drawing -------------------------------------------------------------------
 
-    def _show(self) -> None:
-        comparison = self.comparison
-        rows = comparison.rows if comparison is not None else ()
-        scores = comparison.scores if comparison is not None else ()
+    def show(self) -> None:
+        """Draw the model as it is."""
+        rows = self.model.rows() if self.model is not None else []
         self._rows = {row.first.id: row for row in rows}
-        judges = {judge for step in scores for judge in step.judges}
-        order = dict.fromkeys(r.model for row in rows for r in row.results)
-        self.lanes = [lane for lane in order if lane not in judges]
-        self.judges = [lane for lane in order if lane in judges]
+        self.lanes, self.judges = self.model.lanes() if self.model is not None else ([], [])
         self.labels = lane_labels(self.lanes)
         # by lane, and by model too: what a judge's ``best`` names
         self.labels |= {split_lane(lane)[1]: label for lane, label in self.labels.items()}
@@ -218,7 +198,7 @@ class TryPanel(Vertical):
         self._show_items(rows)
         self._show_detail()
 
-    def status_text(self, rows: tuple[ItemRow, ...]) -> str:
+    def status_text(self, rows: list[ItemRow]) -> str:
         results = [r for row in rows for r in row.results]
         going = "trying… " if self.running else ""
         if not results:
@@ -239,7 +219,7 @@ class TryPanel(Vertical):
         )
         return "\n".join(line for line in (head, lanes, self.projection) if line)
 
-    def _show_items(self, rows: tuple[ItemRow, ...]) -> None:
+    def _show_items(self, rows: list[ItemRow]) -> None:
         table = self.query_one("#try-items", DataTable)
         kept = self._highlighted_id()
         table.clear(columns=True)
