@@ -92,20 +92,24 @@ def kill_repeatedly(
     *,
     home: Path,
     kills: int,
+    at_least: int,
     within: tuple[float, float],
     seed: int,
     extra_env: dict[str, str] | None = None,
-) -> None:
+) -> int:
     """Start ``batchdeck *args``, then ``resume run_dir`` again and again, each SIGKILLed at
     a random instant ``within`` (low, high) seconds of its start, until ``kills`` kills
-    landed; a process that ends first is resumed again, three tries a kill at most."""
+    landed or a process ended by itself: the run is over. How many land before that depends
+    on how fast the machine is (a provider's jobs go on while batchdeck is dead), so the
+    test only asks that ``at_least`` did. The number of kills that landed."""
     rng = random.Random(seed)
     landed = 0
-    for _ in range(kills * 3):
+    while landed < kills:
         status = kill_after(*args, home=home, seconds=rng.uniform(*within), extra_env=extra_env)
         assert status in (-signal.SIGKILL, 0), status
-        landed += status == -signal.SIGKILL
+        if status == 0:
+            break
+        landed += 1
         args = ("resume", str(run_dir))
-        if landed >= kills:
-            return
-    raise AssertionError(f"only {landed} of {kills} kills landed before the run ended")
+    assert landed >= at_least, f"only {landed} of {kills} kills landed before the run ended"
+    return landed

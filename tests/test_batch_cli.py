@@ -114,21 +114,21 @@ def test_a_provider_without_a_batch_api_refuses_in_one_line(tmp_path: Path) -> N
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.timeout(600)  # twenty-odd process starts: a second each on a quiet machine
+@pytest.mark.timeout(300)  # a dozen process starts: a second or two each
 def test_sigkill_through_submission_and_polling_never_submits_or_logs_twice(
     tmp_path: Path,
 ) -> None:
-    """Killed at random instants (20 times) while chunks are submitted and jobs polled,
-    then resumed to the end: every item has exactly one result, no custom_id was
-    accepted twice, and no item was in two jobs. Enough items that the run outlasts twenty
-    kills on a quiet machine (400 finished after 19)."""
+    """Killed at random instants (up to 12 times) while chunks are submitted and jobs
+    polled, then resumed to the end: every item has exactly one result, no custom_id was
+    accepted twice, and no item was in two jobs. Thirty jobs, three at a time: at least
+    five lives submit before the run can end, however fast the machine."""
     count = 1200
     source, run_dir = setup(tmp_path, count), tmp_path / "run"
     args: tuple[str, ...] = (
         "run", str(source), "--batch", "--batch-size", "40", "--max-parallel-batches", "3",
         "--sim-batch-s", "1.0", "--poll-s", "0.1", "--run-dir", str(run_dir),
     )  # fmt: skip
-    kill_repeatedly(args, run_dir, home=tmp_path, kills=20, within=(0.02, 1.2), seed=9)
+    kill_repeatedly(args, run_dir, home=tmp_path, kills=12, at_least=5, within=(0.02, 1.2), seed=9)
     done = batchdeck("resume", str(run_dir), home=tmp_path, timeout=120)
     assert done.returncode == 0, done.stderr
     pairs = result_pairs(run_dir)
