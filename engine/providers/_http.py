@@ -1,29 +1,20 @@
 """The pooled HTTP transport every provider shares, and the call flow around one request.
 
-Pool. httpx 0.28's own connection pool rescans every connection on each
-checkout and falls to ~45 req/s at 256 connections (encode/httpx#3215, see
-ARCHITECTURE.md, "Rate limits and HTTP"). ``httpx_aiohttp.AiohttpTransport``
-keeps httpx's ``Request`` / ``Response`` / transport API and lets an aiohttp
-connector hold the connections: one transport per provider per run. The
-connector sets no limit of its own: the run's workers are the one owner of how
-many calls are in flight (``+``/``-`` change them while the run goes), so a
-pool sized from the starting count would cap a raised one, and one connection
-per call in flight is what the workers open.
+Pool. Every provider shares one pooled transport per run, built on aiohttp
+(``engine.providers._pool``, which says why), imported only when a call is about
+to go out: aiohttp costs a few hundred milliseconds at every start of a command
+that never calls a provider (``--help``, ``estimate``, simulate runs).
 
 No ``httpx.AsyncClient`` on the hot path. Measured at 256 calls in flight, the
 client's per-request work (merging the base URL, the cookie jar building an
 ``email.Message`` of every response's headers, the auth and redirect flow)
 cost more CPU than the pool itself, so a provider builds its ``httpx.Request``
 from a cached URL and fixed headers and hands it to the transport. Tests still
-inject ``httpx.MockTransport`` at the same seam. Proxies: the environment's
-``HTTP(S)_PROXY``/``NO_PROXY`` are read once per transport (aiohttp's
-``trust_env`` would read them, and ``~/.netrc`` in a thread, on every request).
+inject ``httpx.MockTransport`` at the same seam.
 
-Errors. That transport maps aiohttp's errors onto httpx's, but not faithfully:
-a refused connection or a server hang-up arrives as ``httpx.ConnectTimeout``
-(a *timeout*), and a garbled status line as a raw ``aiohttp.ClientResponseError``.
-``transport_error`` therefore judges by the aiohttp cause when there is one.
-A whole-call deadline (``CallRequest.timeout_s``) covers what socket timeouts
+Errors. Whatever the transport, a fault arrives as an httpx error (the pool
+makes aiohttp's faithful) and ``transport_error`` tells a timeout from a broken
+connection. A whole-call deadline (``CallRequest.timeout_s``) covers what socket timeouts
 cannot: a server that trickles its body one byte at a time.
 
 Bounds. A body is read in chunks and the call fails ``bad_response`` once it
@@ -53,12 +44,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
-import aiohttp
 import anyio
 import httpx
 import orjson
-from httpx_aiohttp import AiohttpTransport
-from httpx_aiohttp.transport import map_aiohttp_exceptions
 
 from engine._errors import ConfigError, ErrorKind, ProviderError
 from engine._results import Usage
@@ -96,8 +84,6 @@ class BadBody(Exception):
     """A response body that cannot be read: over ``MAX_BODY_BYTES``, or badly compressed."""
 
 
-_ENCODING = (b"content-encoding", b"content-length")
-"""Headers that describe the body on the wire, not the decoded one handed on."""
 WBITS = {"gzip": 47, "x-gzip": 47, "deflate": 47}
 """zlib's window bits per content-encoding: 32 + 15 accepts a gzip or a zlib header."""
 
@@ -115,11 +101,12 @@ def decompress(raw: bytes, encoding: str, limit: int = MAX_BODY_BYTES) -> bytes:
     except zlib.error as exc:
         raise BadBody(f"a compressed answer that does not decompress ({exc})") from None
     if len(body) > limit:
-        raise BadBody(_too_large(limit))
+        raise BadBody(too_large(limit))
     return body
 
 
-def _too_large(limit: int) -> str:
+def too_large(limit: int) -> str:
+    """What ``BadBody`` says of a body over ``limit`` bytes."""
     return f"an answer over {limit >> 20} MiB: not read"
 
 
@@ -130,7 +117,7 @@ async def read_capped(chunks: AsyncIterator[bytes], limit: int = MAX_BODY_BYTES)
     async for chunk in chunks:
         size += len(chunk)
         if size > limit:
-            raise BadBody(_too_large(limit))
+            raise BadBody(too_large(limit))
         parts.append(chunk)
     return b"".join(parts)
 
@@ -158,67 +145,11 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-class _PooledTransport(AiohttpTransport):
-    """The aiohttp transport with an unbounded connector: the workers bound concurrency."""
-
-    def __init__(self, *, proxy: httpx.Proxy | None) -> None:
-        super().__init__(limits=httpx.Limits(max_connections=None), proxy=proxy)
-
-    def get_client(self) -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(
-            limit=0,
-            limit_per_host=0,
-            keepalive_timeout=self.limits.keepalive_expiry,
-            ssl=self.ssl_context,
-        )
-        return aiohttp.ClientSession(connector=connector)
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        """The parent's request, with the body read whole (and decompressed) inside aiohttp.
-
-        A provider never streams, and feeding the body through httpx's stream
-        iterators (a context manager and three generators per chunk) cost more
-        CPU than reading it; the returned ``Response`` is already read, and
-        decoded, so it no longer names an encoding. ``BadBody`` for a body
-        over the bound, or one that does not decompress.
-        """
-        if not isinstance(self.client, aiohttp.ClientSession):
-            self.client = self.get_client()
-        timeout = request.extensions.get("timeout", {})
-        proxy = self.proxy
-        with map_aiohttp_exceptions():
-            async with self.client.request(
-                request.method,
-                str(request.url),
-                headers=request.headers,
-                data=request.content or None,
-                allow_redirects=False,
-                auto_decompress=False,
-                timeout=aiohttp.ClientTimeout(
-                    sock_connect=timeout.get("connect"),
-                    sock_read=timeout.get("read"),
-                    connect=timeout.get("pool"),
-                ),
-                proxy=str(proxy.url) if proxy else None,
-                proxy_auth=aiohttp.BasicAuth(*proxy.auth) if proxy and proxy.auth else None,
-                proxy_headers=proxy.headers if proxy else None,
-            ) as response:
-                if (response.content_length or 0) > MAX_BODY_BYTES:
-                    raise BadBody(_too_large(MAX_BODY_BYTES))
-                wire = await read_capped(response.content.iter_any())
-        content = decompress(wire, response.headers.get("content-encoding", ""))
-        return httpx.Response(
-            response.status,
-            headers=[(k, v) for k, v in response.raw_headers if k.lower() not in _ENCODING],
-            content=content,
-            request=request,
-            extensions={"http_version": b"HTTP/1.1"},
-        )
-
-
 def make_transport(*, base_url: httpx.URL) -> httpx.AsyncBaseTransport:
     """The pooled transport for one provider and run, through the environment's proxy if any."""
-    return _PooledTransport(proxy=_env_proxy(base_url))
+    from engine.providers._pool import PooledTransport  # aiohttp: only when calls go out
+
+    return PooledTransport(proxy=_env_proxy(base_url))
 
 
 def _env_proxy(url: httpx.URL) -> httpx.Proxy | None:
@@ -255,9 +186,8 @@ def status_kind(status: int) -> ErrorKind:
 
 def transport_error(exc: BaseException, provider: str) -> ProviderError:
     """``timeout`` or ``connection`` for an exception raised while sending or reading."""
-    cause = exc.__cause__ if isinstance(exc.__cause__, aiohttp.ClientError) else exc
-    detail = one_line(redact(str(cause) or type(cause).__name__))
-    if isinstance(cause, httpx.TimeoutException | aiohttp.ServerTimeoutError | TimeoutError):
+    detail = one_line(redact(str(exc) or type(exc).__name__))
+    if isinstance(exc, httpx.TimeoutException | TimeoutError):
         return ProviderError("timeout", f"timed out talking to {provider}: {detail}")
     return ProviderError("connection", f"connection to {provider} failed: {detail}")
 
@@ -291,7 +221,7 @@ def wire_errors(provider: str, deadline_s: float | None = None) -> Iterator[None
         raise ProviderError(
             "timeout", f"no complete answer from {provider} within {deadline_s:g} s"
         ) from None
-    except (httpx.HTTPError, aiohttp.ClientError, OSError) as exc:
+    except (httpx.HTTPError, OSError) as exc:
         raise transport_error(exc, provider) from exc
 
 

@@ -1,4 +1,4 @@
-"""The HTTP layer every provider shares (engine/providers/_http.py).
+"""The HTTP layer every provider shares (engine/providers/_http.py, _pool.py).
 
 First the pooled aiohttp transport on real sockets: answers, faults,
 compression, proxies. Then the call flow around one request, over
@@ -22,7 +22,8 @@ from aiohttp import web
 
 from engine._errors import ProviderError
 from engine.providers import CallRequest, make_provider
-from engine.providers._http import _env_proxy
+from engine.providers._http import _env_proxy, transport_error
+from engine.providers._pool import faithful_errors
 from tests._mock_provider import json_response, mock_provider
 from tests.fakeserver.fixtures import FakeServer, serve_in_process
 from tests.providers._bodies import openai_error
@@ -194,21 +195,6 @@ TRANSPORT_CASES = [
         "connection",
         id="truncated-body",
     ),
-    pytest.param(
-        _cause(httpx.ConnectTimeout("Server disconnected"), aiohttp.ServerDisconnectedError()),
-        "connection",
-        id="aiohttp-disconnect-mislabelled-as-timeout",
-    ),
-    pytest.param(
-        _cause(httpx.ReadTimeout("Timeout on reading"), aiohttp.SocketTimeoutError()),
-        "timeout",
-        id="aiohttp-socket-timeout",
-    ),
-    pytest.param(
-        aiohttp.ClientPayloadError("Response payload is not completed"),
-        "connection",
-        id="aiohttp-raw-payload-error",
-    ),
     pytest.param(ConnectionResetError(104, "Connection reset by peer"), "connection", id="oserror"),
 ]
 """Faults as they reach the OpenAI provider; the same flow serves every provider, and one
@@ -242,6 +228,35 @@ async def test_transport_failures_become_timeout_or_connection(
             await mock.provider.call(CallRequest(model=model, prompt="Say hello"))
     assert caught.value.kind == kind
     assert provider in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("exception", "kind"),
+    [
+        pytest.param(
+            _cause(httpx.ConnectTimeout("Server disconnected"), aiohttp.ServerDisconnectedError()),
+            "connection",
+            id="disconnect-mislabelled-as-timeout",
+        ),
+        pytest.param(
+            _cause(httpx.ReadTimeout("Timeout on reading"), aiohttp.SocketTimeoutError()),
+            "timeout",
+            id="socket-timeout",
+        ),
+        pytest.param(
+            aiohttp.ClientPayloadError("Response payload is not completed"),
+            "connection",
+            id="raw-payload-error",
+        ),
+        pytest.param(httpx.ReadTimeout("timed out"), "timeout", id="httpx-passes-through"),
+    ],
+)
+def test_the_pool_says_what_an_aiohttp_fault_means(exception: Exception, kind: str) -> None:
+    """httpx_aiohttp's own mapping calls a hang-up a timeout and lets some aiohttp errors
+    through raw; past the pool every fault is the httpx error it means."""
+    with pytest.raises(httpx.TransportError) as caught, faithful_errors():
+        raise exception
+    assert transport_error(caught.value, "openai").kind == kind
 
 
 @pytest.mark.anyio
