@@ -160,7 +160,12 @@ class Attempts:
                     units = to_units_up(
                         price.worst_case(work.input_bound, max(max_tokens, 1) * work.answers)
                     )
-                    if max_tokens < 1 or not await self._funds.hold_retry(units):
+                    item_cap = plan.item_cap
+                    if (
+                        max_tokens < 1
+                        or (item_cap is not None and units > item_cap.room(work.item.id))
+                        or not await self._funds.hold_retry(units)
+                    ):
                         return plan.result(
                             work.item, work.model, "skipped",
                             error=ErrorInfo("budget", "no budget left for another attempt"),
@@ -168,6 +173,8 @@ class Attempts:
                             errors=errors,
                         )  # fmt: skip
                     reserved = units
+                    if item_cap is not None:
+                        item_cap.settle(work.item.id, 0, units)
                 delay = backoff_delay(
                     attempt, settings=config.retry, retry_after=retry_after, rng=self._rng
                 )
@@ -177,8 +184,11 @@ class Attempts:
                 if wait.cancelled_caught:  # stopped, or out of time: the item stays unsent
                     return None
         finally:
+            charged = 0
             if reserved:  # a call cancelled once sent may have been billed: charge it all
-                self._funds.settle(reserved, None if sent else 0.0, sent=sent)
+                charged = self._funds.settle(reserved, None if sent else 0.0, sent=sent)
+            if plan.item_cap is not None:
+                plan.item_cap.close(work.item.id, reserved, charged)
 
     def _keep(
         self,
@@ -200,11 +210,16 @@ class Attempts:
 
     def _charge(self, work: Work, price: Price | None, paid: Usage, reserved: int) -> float:
         """Settle one paid attempt and return what it is charged (see the module docstring)."""
+        item_cap = self._plan.item_cap
         if price is None:
             self._funds.settle(reserved, 0.0, sent=True)
+            if item_cap is not None:
+                item_cap.settle(work.item.id, reserved, 0)
             return 0.0
         actual = None if paid.unknown else price.cost(paid)
         charged = self._funds.settle(reserved, actual, sent=True)
+        if item_cap is not None:
+            item_cap.settle(work.item.id, reserved, charged)
         message = cap_reached(self._funds.budget, work.model, charged, reserved)
         if message is not None:
             self._control.cap("max_cost", message)
@@ -212,11 +227,14 @@ class Attempts:
         return to_usd(charged) if actual is None else actual
 
     def _tokens_left(self, price: Price, work: Work, spent: float) -> int:
-        """Output tokens the next attempt may use, within what the item may still cost."""
+        """Output tokens the next attempt may use, within what the item may still cost (with
+        several lanes: what its other calls left, ``engine._item_cap``)."""
         cap = self._config.max_item_cost
         if cap is None:
             return work.max_tokens
-        within = price.output_tokens_within(cap - spent, work.input_bound) // work.answers
+        item_cap = self._plan.item_cap
+        left = cap - spent if item_cap is None else to_usd(item_cap.room(work.item.id))
+        within = price.output_tokens_within(left, work.input_bound) // work.answers
         return min(work.max_tokens, within)
 
     def _validate(self, work: Work, outcome: CallResult) -> tuple[Any, ErrorInfo | None]:

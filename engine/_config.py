@@ -174,7 +174,13 @@ class RunConfig(BaseModel):
     max_item_cost: Annotated[
         float | None,
         Field(ge=0),
-        Tunable("hard cap on one item's spend", "Max item $", "USD", unset="no cap"),
+        Tunable(
+            "hard cap on one item's spend: all its calls (every model and step, retries "
+            "included); with one model and no steps, its one call",
+            "Max item $",
+            "USD",
+            unset="no cap",
+        ),
     ] = None
     time_limit: Annotated[
         float | None,

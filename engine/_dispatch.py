@@ -20,9 +20,10 @@ from typing import Any
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from engine._budget import Funds, to_units_up
+from engine._budget import Funds, to_units_up, to_usd
 from engine._control import Control
 from engine._events import ItemsCounted
+from engine._item_cap import fit, too_dear
 from engine._items import InvalidItem, Item
 from engine._plan import Plan, Work
 from engine._prices import Price
@@ -109,7 +110,7 @@ class Dispatcher:
                     if not await self._begin(stepper, entry, work_send, result_send):
                         return False
                     continue
-                for model in lanes:
+                for n, model in enumerate(lanes):
                     seen += 1
                     if plan.skip(model, entry.id, entry.line):
                         continue
@@ -118,12 +119,15 @@ class Dispatcher:
                         await send(result_send, plan.invalid(entry, model))
                         continue
                     price = plan.prices[model]
-                    if batch_send is not None and model in batch_models:
-                        handed = await self._hand_on(entry, model, price, batch_send, result_send)
-                    else:
-                        handed = await self._hand_on(entry, model, price, work_send, result_send)
+                    to = batch_send if batch_send is not None and model in batch_models else None
+                    share = len(lanes) - n
+                    handed = await self._hand_on(
+                        entry, model, price, to or work_send, result_send, share
+                    )
                     if not handed:
                         return False
+                if plan.item_cap is not None:
+                    plan.item_cap.seal(entry.id)
         if plan.retrying is None:  # a retry sees only its own pairs
             self.seen_total = seen
             self._control.emit(ItemsCounted(total=seen, invalid=invalid))
@@ -137,8 +141,12 @@ class Dispatcher:
     ) -> None:
         assert self._plan.batch is not None
         online = self._plan.batch.online_prices
+        item_cap = self._plan.item_cap
         async for item, model in late:
-            if not await self._hand_on(item, model, online[model], work_send, result_send):
+            handed = await self._hand_on(item, model, online[model], work_send, result_send)
+            if item_cap is not None:
+                item_cap.seal(item.id)
+            if not handed:
                 return
 
     async def _hand_on(
@@ -148,6 +156,7 @@ class Dispatcher:
         price: Price | None,
         to: MemoryObjectSendStream[Work] | MemoryObjectSendStream[Work | None],
         result_send: MemoryObjectSendStream[ItemResult],
+        share: int = 1,
     ) -> bool:
         """Price ``item`` on ``model``, reserve its worst case and send it ``to`` the workers
         or the batch lane (a result for one that cannot run); False when a cap ends here.
@@ -158,7 +167,7 @@ class Dispatcher:
             control.cap("max_items", f"--max-items {config.max_items} reached")
             return False
         await control.wait_unpaused()
-        work_or_result = self._prepare(item, model, price)
+        work_or_result = self._prepare(item, model, price, share=share)
         if isinstance(work_or_result, ItemResult):
             await send(result_send, work_or_result)
             return True
@@ -169,8 +178,11 @@ class Dispatcher:
         if self._lane is not None and not self._funds.fits_now(work.reserved_units):
             await send(self._lane, None)
         if not await self._reserve(work.reserved_units):
+            self._unsent(work)
             return False
         await self._send_work(to, work)
+        if to is self._lane and self._plan.item_cap is not None:
+            self._plan.item_cap.close(item.id)  # its worst case stays counted for the item
         return True
 
     async def _begin(
@@ -190,6 +202,8 @@ class Dispatcher:
             await self._room.wait()
         nxt = stepper.begin(item)
         if not nxt.ready:  # done before, or stopped at a step: only records to write
+            if self._plan.item_cap is not None:
+                self._plan.item_cap.seal(item.id)
             for result in nxt.results:
                 await send(result_send, result)
             return True
@@ -200,8 +214,9 @@ class Dispatcher:
         await control.wait_unpaused()
         results = list(nxt.results)
         works: list[Work] = []
-        for key, prompt in nxt.ready:
-            work_or_result = self._prepare(item, key, self._plan.prices[key], prompt)
+        for n, (key, prompt) in enumerate(nxt.ready):
+            share = len(nxt.ready) - n
+            work_or_result = self._prepare(item, key, self._plan.prices[key], prompt, share)
             if isinstance(work_or_result, Work) and self._plan.cache is not None:
                 work_or_result = self._from_cache(work_or_result) or work_or_result
             if isinstance(work_or_result, Work):
@@ -211,6 +226,10 @@ class Dispatcher:
         later = stepper.later_units(item.id)
         if not await self._reserve(sum(work.reserved_units for work in works) + later):
             stepper.forget(item.id)
+            for work in works:
+                self._unsent(work)
+            if self._plan.item_cap is not None:
+                self._plan.item_cap.seal(item.id)
             return False
         stepper.hold(item.id, later)  # before any of its results can come back
         for result in results:
@@ -241,13 +260,16 @@ class Dispatcher:
                         self._room.set()
                         if nxt.release:
                             self._funds.settle(nxt.release, 0.0, sent=False)
+                        if nxt.ended and self._plan.item_cap is not None:
+                            self._plan.item_cap.seal(nxt.item.id)
                         for skipped in nxt.results:
                             await send(result_send, skipped)
-                        for key, prompt in nxt.ready:
+                        for n, (key, prompt) in enumerate(nxt.ready):
                             await control.wait_unpaused()
                             if control.halted or anyio.current_time() >= control.deadline:
                                 return
-                            await self._send_step(stepper, nxt.item, key, prompt, work_send,
+                            await self._send_step(stepper, nxt.item, key, prompt,
+                                                  len(nxt.ready) - n, work_send,
                                                   result_send)  # fmt: skip
                     if read_all and not stepper.in_progress:
                         return
@@ -258,13 +280,14 @@ class Dispatcher:
         item: Item,
         key: str,
         prompt: str,
+        share: int,
         work_send: MemoryObjectSendStream[Work],
         result_send: MemoryObjectSendStream[ItemResult],
     ) -> None:
         """Send a later step's lane of ``item``, its reservation drawn from what the item
         holds; what that does not cover is reserved as a retry's is, before new items."""
         plan = self._plan
-        work = self._prepare(item, key, plan.prices[key], prompt)
+        work = self._prepare(item, key, plan.prices[key], prompt, share)
         if isinstance(work, Work) and plan.cache is not None:
             work = self._from_cache(work) or work
         if isinstance(work, ItemResult):
@@ -273,6 +296,7 @@ class Dispatcher:
         extra = stepper.draw(item.id, work.reserved_units)
         if extra and not await self._funds.hold_retry(extra):
             self._funds.settle(work.reserved_units - extra, 0.0, sent=False)
+            self._unsent(work)
             error = ErrorInfo("budget", "no budget left for this step")
             await send(result_send, plan.result(item, key, "skipped", error=error))
             return
@@ -292,10 +316,16 @@ class Dispatcher:
         self.dispatched += 1
 
     def _prepare(
-        self, item: Item, model: str, price: Price | None, prompt: str | None = None
+        self,
+        item: Item,
+        model: str,
+        price: Price | None,
+        prompt: str | None = None,
+        share: int = 1,
     ) -> Work | ItemResult:
         """``item`` on lane ``model`` priced and bounded, with ``prompt`` (a pipeline's
-        step renders its own) or its lane's template rendered for it."""
+        step renders its own) or its lane's template rendered for it; ``share``: how many of
+        the item's lanes (this one included) are being sent now, for ``--max-item-cost``."""
         plan, config = self._plan, self._config
         lane = plan.lanes[model]
         if prompt is None:
@@ -310,22 +340,30 @@ class Dispatcher:
         max_tokens = plan.max_tokens or lane.max_tokens
         answers = lane.answers
         units = 0
+        item_cap = plan.item_cap
         if price is not None:
             units = to_units_up(price.worst_case(bound, max_tokens * answers))
-            if self._item_cap_units is not None and units > self._item_cap_units:
+            fitted: tuple[int, int] | None = (max_tokens, units)
+            if item_cap is not None:
+                # A fair share of what the item has left for each lane going now, or all of
+                # it when a share cannot hold this one's prompt.
+                room = item_cap.room(item.id)
+                for allowance in dict.fromkeys((room // share, room)):
+                    fitted = fit(price, bound, max_tokens, answers, allowance, to_usd(allowance))
+                    if fitted is not None:
+                        break
+            elif self._item_cap_units is not None and units > self._item_cap_units:
                 assert config.max_item_cost is not None
-                max_tokens = min(
-                    max_tokens, price.output_tokens_within(config.max_item_cost, bound) // answers
-                )
-                units = to_units_up(price.worst_case(bound, max_tokens * answers))
-                if max_tokens < 1 or units > self._item_cap_units:
-                    worst = price.worst_case(bound, 1)
-                    message = (
-                        f"its prompt alone may cost ${worst:.6f}, over --max-item-cost "
-                        f"${config.max_item_cost:g}"
-                    )
-                    error = ErrorInfo("budget", message)
-                    return plan.result(item, model, "skipped", error=error)
+                fitted = fit(price, bound, max_tokens, answers, self._item_cap_units,
+                             config.max_item_cost)  # fmt: skip
+            if fitted is None:
+                assert config.max_item_cost is not None
+                used = 0 if item_cap is None else item_cap.used(item.id)
+                message = too_dear(config.max_item_cost, used, price.worst_case(bound, 1))
+                return plan.result(item, model, "skipped", error=ErrorInfo("budget", message))
+            max_tokens, units = fitted
+        if item_cap is not None:
+            item_cap.open(item.id, units)
         estimate = estimate_tokens(prompt) + estimate_tokens(lane.system or "")
         return Work(item, model, prompt, max_tokens, bound, estimate, units, answers, price)
 
@@ -340,6 +378,7 @@ class Dispatcher:
         work.cache_key = key = cache.key(work.model, plan.request(work, work.max_tokens))
         answer = cache.lookup(key)
         if answer is not None:
+            self._unsent(work)
             price = work.price
             return plan.result(
                 work.item, work.model, "ok", output=answer.text, parsed=answer.parsed,
@@ -347,9 +386,15 @@ class Dispatcher:
                 saved=0.0 if price is None else price.cost(answer.usage),
             )  # fmt: skip
         if cache.only:
+            self._unsent(work)
             error = ErrorInfo("not_cached", "--cache-only: the response cache has no answer to it")
             return plan.result(work.item, work.model, "skipped", error=error)
         return None
+
+    def _unsent(self, work: Work) -> None:
+        """``work`` will not be sent: what it held of its item's cap is given back."""
+        if self._plan.item_cap is not None:
+            self._plan.item_cap.close(work.item.id, work.reserved_units, 0)
 
     async def _reserve(self, units: int) -> bool:
         """Hold the worst case of the next item; False when the run's cap can never fit it."""

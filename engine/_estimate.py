@@ -163,6 +163,9 @@ def estimate(
     lanes: dict[str, Lane] = {}
     tallies: dict[str, _Tally] = {}
     item_cap_skips = 0
+    """Calls of a one-lane run whose prompt alone passes --max-item-cost."""
+    item_cap_stops = 0
+    """Items of a run with several lanes whose calls' prompts alone pass it together."""
     cached = _CachedItems(config)
     for entry in read_items(config.input, config.format):
         if not isinstance(entry, Item):
@@ -182,6 +185,7 @@ def estimate(
             invalid += 1
             continue
         items += 1
+        prompts_alone = 0.0
         for key, call in item_calls.items():
             tally, lane, price = tallies[key], lanes[key], prices[lanes[key].model]
             if call.cached:
@@ -194,12 +198,11 @@ def estimate(
             if lane.schema is not None and family.counts_schema:
                 tally.input_tokens += estimate_tokens(orjson.dumps(lane.schema).decode())
             tally.output_tokens += call.output_tokens
-            if (
-                config.max_item_cost is not None
-                and price is not None
-                and price.worst_case(call.bound, 1) > config.max_item_cost
-            ):
-                item_cap_skips += 1
+            if config.max_item_cost is not None and price is not None:
+                prompts_alone += price.worst_case(call.bound, 1)
+                item_cap_skips += len(lanes) == 1 and prompts_alone > config.max_item_cost
+        if config.max_item_cost is not None and len(lanes) > 1:
+            item_cap_stops += prompts_alone > config.max_item_cost
     cached.close()
     sampled = {} if calibration is None else calibration.lanes
     per_model = tuple(
@@ -225,7 +228,9 @@ def estimate(
     bound_by = min(paces, key=lambda name: paces[name])
     pace = paces[bound_by]
     warnings = [
-        *_cap_warnings(config, _total(m.cost_low for m in per_model), item_cap_skips),
+        *_cap_warnings(
+            config, _total(m.cost_low for m in per_model), item_cap_skips, item_cap_stops
+        ),
         *_key_warnings(config),
         *(
             w
@@ -442,7 +447,9 @@ class _CachedItems:
             self._store.close()
 
 
-def _cap_warnings(config: RunConfig, low: float | None, item_cap_skips: int) -> list[str]:
+def _cap_warnings(
+    config: RunConfig, low: float | None, item_cap_skips: int, item_cap_stops: int
+) -> list[str]:
     out = []
     if config.max_cost is not None and low is not None and low > config.max_cost:
         share = config.max_cost / low
@@ -455,6 +462,11 @@ def _cap_warnings(config: RunConfig, low: float | None, item_cap_skips: int) -> 
         out.append(
             f"{item_cap_skips:,} call(s) will end skipped: the prompt alone may cost more than "
             f"--max-item-cost ${config.max_item_cost:g}"
+        )
+    if item_cap_stops:
+        out.append(
+            f"{item_cap_stops:,} item(s) will stop before their last call: their calls' prompts "
+            f"alone may cost more than --max-item-cost ${config.max_item_cost:g} together"
         )
     return out
 

@@ -21,6 +21,7 @@ from engine import log
 from engine._cache import RunCache
 from engine._config import RunConfig, provider_model
 from engine._events import FinalState
+from engine._item_cap import ItemCap
 from engine._items import InvalidItem, Item
 from engine._lanes import Lane
 from engine._prices import FREE, Price
@@ -156,6 +157,8 @@ class Plan:
     """The response cache, unless the run keeps none."""
     stepper: Stepper | None = None
     """Set for a pipeline: takes each item through its steps."""
+    item_cap: ItemCap | None = None
+    """Set when ``--max-item-cost`` caps an item's several calls together."""
 
     def request(
         self, work: Work, max_tokens: int, attempt: int = 1, timeout_s: float = 60.0

@@ -37,6 +37,7 @@ from engine import _summary as summary
 from engine import log
 from engine._atomic import fsync_dir, write_atomic
 from engine._batch import known_job_ids, reattach
+from engine._budget import to_units, to_units_up
 from engine._cache import ResponseCache, RunCache
 from engine._config import (
     SETTINGS,
@@ -59,6 +60,7 @@ from engine._events import (
     Subscriber,
 )
 from engine._execution import Execution
+from engine._item_cap import ItemCap
 from engine._items import InvalidItem, Item
 from engine._lanes import graph_of, lane_keys, lanes_for
 from engine._lock import LOCK_NAME, Holder, RunLock
@@ -409,9 +411,17 @@ class Run:
                 skip = _also_skipping(skip, waiting)
             for message in warnings:
                 emit(InputWarning(message))
-            resumed = None
-            if config.steps and state.result_records:
-                resumed = await anyio.to_thread.run_sync(_answers_in_log, self.log_path)
+            resumed: dict[str, dict[str, Answer]] | None = None
+            spent: dict[str, int] = {}
+            capped = config.max_item_cost is not None and len(lanes) > 1
+            if (config.steps or capped) and state.result_records:
+                answers, spent = await anyio.to_thread.run_sync(
+                    partial(_in_log, self.log_path, answers=bool(config.steps), costs=capped)
+                )
+                resumed = answers if config.steps else None
+            item_cap = None
+            if capped and config.max_item_cost is not None:
+                item_cap = ItemCap(to_units_up(config.max_item_cost), spent)
             writer = await anyio.to_thread.run_sync(
                 partial(log.LogWriter.open_append, self.log_path, durability=config.durability)
             )
@@ -454,6 +464,7 @@ class Run:
                 retrying=None if options.only is None else state.outcome,
                 batch=batch,
                 cache=cache,
+                item_cap=item_cap,
             )
             graph = graph_of(config)
             if graph is not None:
@@ -798,14 +809,20 @@ def _pairs_in_input(config: RunConfig) -> int | None:
     return None if counted is None else counted * len(lane_keys(config))
 
 
-def _answers_in_log(path: Path) -> dict[str, dict[str, Answer]]:
-    """What a pipeline's lanes answered ok, by item id then lane: what its later steps read
-    when a resume continues it."""
-    answers: dict[str, dict[str, Answer]] = {}
+def _in_log(
+    path: Path, *, answers: bool, costs: bool
+) -> tuple[dict[str, dict[str, Answer]], dict[str, int]]:
+    """With ``answers``, what a pipeline's lanes answered ok, by item id then lane: what its
+    later steps read when a resume continues it; with ``costs``, what each item's results
+    cost, in units: what counts against ``--max-item-cost``."""
+    said: dict[str, dict[str, Answer]] = {}
+    spent: dict[str, int] = {}
     for result in log.iter_results(path):
-        if result.status == "ok":
-            answers.setdefault(result.id, {})[result.model] = Answer(result.output, result.parsed)
-    return answers
+        if answers and result.status == "ok":
+            said.setdefault(result.id, {})[result.model] = Answer(result.output, result.parsed)
+        if costs and result.cost_usd:
+            spent[result.id] = spent.get(result.id, 0) + to_units(result.cost_usd)
+    return said, spent
 
 
 def _not_in(wanted: frozenset[tuple[str, str]]) -> Callable[[str, str, int], bool]:

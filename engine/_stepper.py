@@ -61,6 +61,8 @@ class Next:
     ready: list[tuple[str, str]] = field(default_factory=list)
     results: list[ItemResult] = field(default_factory=list)
     release: int = 0
+    ended: bool = False
+    """The item has nothing left to send or to hear back from."""
 
 
 class Stepper:
@@ -171,6 +173,7 @@ class Stepper:
         if not progress.running and not nxt.ready:
             self._items.pop(result.id, None)
             nxt.release, progress.pool = progress.pool, 0
+            nxt.ended = True
         return nxt
 
     def _ended_earlier(self, progress: _Progress, step: Step) -> bool:

@@ -303,3 +303,55 @@ def test_the_summary_counts_items_and_calls_apart(tmp_path: Path) -> None:
     )  # fmt: skip
     assert "60 items, 180 calls (3 per item" in judged.stderr
     assert "  items ok       60  100.0%" in judged.stderr
+
+
+def test_max_item_cost_caps_each_item_over_all_its_steps(tmp_path: Path) -> None:
+    """Each call of these items fits the cap alone, their sum does not: every item's total
+    stays within it, and an item whose next step could pass it stops there (``budget``)."""
+    cap = 0.00006
+    steps = pipeline_file(
+        tmp_path,
+        '[[step]]\nname = "extract"\nmodel = "simulate:gpt-4o-mini"\n'
+        'prompt = "List what this ticket is about: {context}"\n\n'
+        '[[step]]\nname = "classify"\nmodel = "simulate:gpt-4o-mini"\n'
+        'prompt = "Label this ticket: {extract.output}"\n\n'
+        '[[step]]\nname = "summarise"\nmodel = "simulate:gpt-4o-mini"\n'
+        'prompt = "Summarise: {classify.output}"\n',
+    )
+    out = tmp_path / "out.jsonl"
+    done = batchdeck(
+        "run", TICKETS, "--pipeline", str(steps), "--max-item-cost", str(cap), *FAST,
+        "--output", str(out), home=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    rows = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    assert len(rows) == 60 and all(row["cost_usd"] <= cap for row in rows)
+    stopped = [row for row in rows if row["error"] == "summarise: budget"]
+    assert stopped
+    for row in stopped:
+        (lane,) = row["steps"]["summarise"].values()
+        assert lane["status"] == "skipped" and f"--max-item-cost ${cap:g}" in lane["error"]
+        assert row["steps"]["classify"]["simulate:gpt-4o-mini"]["cost_usd"] > 0
+
+
+def test_max_item_cost_caps_each_item_over_its_models(tmp_path: Path) -> None:
+    """Two models, no steps: each call fits the cap alone, and the item's two together stay
+    within it (each model's call gets a fair share of what the item has left)."""
+    cap = 0.000035
+    two = tmp_path / "two.jsonl"
+    done = batchdeck(
+        "run", TICKETS, "--model", "simulate:gpt-4o-mini", "--model", "simulate:gpt-4.1-nano",
+        "--max-item-cost", str(cap), *FAST, "--output", str(two), home=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    spent: dict[str, float] = {}
+    ran = set()
+    for line in two.read_bytes().splitlines():
+        row = orjson.loads(line)
+        spent[row["id"]] = spent.get(row["id"], 0.0) + row["cost_usd"]
+        if row["status"] == "skipped":
+            assert f"--max-item-cost ${cap:g}" in row["error"]
+        else:
+            ran.add(row["model"])
+    assert len(spent) == 60 and max(spent.values()) <= cap
+    assert ran == {"simulate:gpt-4o-mini", "simulate:gpt-4.1-nano"}

@@ -242,6 +242,65 @@ def test_random_step_graphs_never_spend_past_the_cap_nor_strand_an_item(
     assert all(sum(r.id == i for r in done) == lanes for i in started)
 
 
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    graph=_graphs(),
+    plain=st.booleans(),
+    schema=st.booleans(),
+    item_cap=st.floats(0.00001, 0.01),
+    price=prices,
+    dear=prices,
+    calls=st.lists(
+        st.tuples(st.floats(0, 1), st.floats(0, 1), st.booleans()), min_size=1, max_size=30
+    ),
+    max_tokens=st.integers(1, 600),
+)
+def test_no_item_ever_spends_past_the_item_cap_over_all_its_calls(
+    tmp_path_factory: pytest.TempPathFactory,
+    batchdeck_home: Path,
+    graph: tuple[StepSpec, ...],
+    plain: bool,
+    schema: bool,
+    item_cap: float,
+    price: Price,
+    dear: Price,
+    calls: list[tuple[float, float, bool]],
+    max_tokens: int,
+) -> None:
+    """--max-item-cost caps the sum of an item's calls: every lane of every step (or every
+    model of a run with no steps), paid retries of invalid answers included."""
+    write_prices_of(batchdeck_home, {"simulate:capped": price, "simulate:dear": dear})
+    answers = iter(calls * 40)
+
+    def script(request: CallRequest) -> CallResult:
+        used_in, used_out, invalid = next(answers, (1.0, 1.0, False))
+        out = math.floor(request.max_tokens * used_out)
+        usage = Usage(math.floor(len(request.prompt.encode()) * used_in), out)
+        return CallResult("not json" if invalid else "{}", usage)
+
+    where = tmp_path_factory.mktemp("item-cap")
+    options: dict[str, Any] = {"max_item_cost": item_cap, "max_tokens": max_tokens}
+    if schema:
+        options["output_schema"] = {"type": "object"}
+        graph = tuple(s.model_copy(update={"output_schema": {"type": "object"}}) for s in graph)
+    if plain:
+        run = make_run(where, items(12), models=("simulate:capped", "simulate:dear"), **options)
+    else:
+        run = pipeline(where, 12, graph, **options)
+    provider = ScriptedProvider(script)
+    events: list[Any] = []
+    providers = {model: provider for model in run.config.models}
+    anyio.run(lambda: run.execute([events.append], providers=providers))
+    spent: dict[str, list[float]] = {}
+    for event in events:
+        if isinstance(event, ItemFinished):
+            spent.setdefault(event.result.id, []).append(event.result.cost_usd)
+    assert spent
+    assert all(math.fsum(costs) <= item_cap + 1e-12 for costs in spent.values()), spent
+
+
 async def test_an_item_without_a_field_a_step_needs_fails_there_and_its_other_steps_run(
     tmp_path: Path,
 ) -> None:
