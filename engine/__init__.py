@@ -96,7 +96,7 @@ from engine._runs import (
 from engine._schema import load_schema
 from engine._secrets import strip_url_credentials
 from engine._sources import config_file, env_settings, file_settings
-from engine._steps import split_lane
+from engine._steps import StepSpec, debate_steps, split_lane
 from engine._template import PromptTemplate, default_template_for, render_item, unknown_placeholders
 from engine._try import create_try
 
@@ -106,6 +106,8 @@ __all__ = [
     "Calibration",
     "calibration_of",
     "split_lane",
+    "StepSpec",
+    "debate_steps",
     "item_rows",
     "ItemRow",
     "StepScores",

@@ -4,7 +4,9 @@ For each model of a step (a run's models, for a run with no steps): the items it
 answered, how often a judge preferred its answer (wins, win rate, cost per win), how
 often its answer agreed with the other models' (exactly, and for a schema field by
 field), its mean cost and latency. A judge's preference is its ``best`` field, read
-from every judge step that reads this step's answers.
+from every judge step that reads this step's answers. A debate's two steps each get
+one: the first answers', then the revised answers' (the ones a judge reads), whose
+cost and latency are the model's two calls together: what its final answer took.
 
 It is built one item at a time (``Scoreboard.add``, an item's results together),
 so a run of any size is compared in one pass over its log, and an app can keep one
@@ -102,6 +104,8 @@ class Scoreboard:
     def __init__(self, config: RunConfig) -> None:
         self._steps: dict[str, tuple[str, ...]] = {}
         self._judges: dict[str, tuple[str, ...]] = {}
+        self._first: dict[str, str] = {}
+        """A debate's revise step -> its first step, whose calls its models' costs include."""
         if not config.steps:
             self._steps[""] = config.models
             self._judges[""] = ()
@@ -117,6 +121,8 @@ class Scoreboard:
                 if len(step.spec.models) > 1 or judges:
                     self._steps[step.name] = step.spec.models
                     self._judges[step.name] = judges
+                if step.revises is not None:
+                    self._first[step.name] = step.revises
         self._tallies = {
             step: {model: _Tally() for model in models} for step, models in self._steps.items()
         }
@@ -144,13 +150,18 @@ class Scoreboard:
                 continue
             self._items[step] += sign
             ok: dict[str, Any] = {}
+            first = self._first.get(step)
             for model, result in lanes.items():
                 if result is None:
                     continue
                 tally = tallies[model]
                 tally.results += sign
-                tally.cost += sign * round(result.cost_usd / _COST_UNIT)
-                tally.latency += sign * round(result.latency_ms / _LATENCY_UNIT)
+                counted = [result]
+                if first is not None and (before := by_lane.get(lane_key(first, model))):
+                    counted.append(before)  # a debate's final answer cost both rounds
+                for each in counted:
+                    tally.cost += sign * round(each.cost_usd / _COST_UNIT)
+                    tally.latency += sign * round(each.latency_ms / _LATENCY_UNIT)
                 if result.status == "ok":
                     tally.answered += sign
                     ok[model] = result

@@ -40,7 +40,7 @@ from engine._reasoning import room_warning
 from engine._results import Usage
 from engine._run import online_price
 from engine._schema import example_instance
-from engine._steps import Answer, Graph, prompt_bound, step_values
+from engine._steps import Answer, Graph, prompt_bound, render_step
 from engine._template import PromptTemplate, default_template_for, render_item
 from engine._tokens import Family, estimate_tokens, family_of, input_token_bound
 from engine.providers import is_free, request_identities
@@ -286,17 +286,9 @@ def _calls_of(
     answers: dict[str, Answer] = {}
     prompts: dict[str, str] = {}
     for step in graph.steps:
-        values = step_values(step, item.fields, answers, prompts, graph)
-        template = lanes[step.lanes[0]].template
-        if step.spec.prompt is None and step.spec.kind == "plain":
-            prompt = render_item(template, values)
-        elif template.missing(values):
-            raise ValueError("a field its prompt needs is missing")
-        else:
-            prompt = template.render(values)
-        prompts[step.name] = prompt
         later = bool(step.depends)
-        for key in step.lanes:
+        for key, prompt in render_step(step, graph, lambda s: lanes[s.lanes[0]].template,
+                                       item.fields, answers, prompts).items():  # fmt: skip
             lane = lanes[key]
             bound = _bound(lane, prompt)
             if later:  # what the cap holds before the answers it reads are in

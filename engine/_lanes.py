@@ -120,9 +120,13 @@ def sent_prompt(
         return lanes[rendered.lanes[0]].template
 
     try:
-        return render_step(step, build_graph(config.steps), template_of, fields, answers, {})
+        prompts = render_step(step, build_graph(config.steps), template_of, fields, answers, {})
     except KeyError as exc:
         raise ValueError(f"it reads {exc.args[0]}, which has no answer") from None
+    if lane not in prompts:  # a revision whose model's first answer is not in
+        raise ValueError(f"it reads {lane_key(step.revises or '', lanes[lane].model)}, which "
+                         "has no answer")  # fmt: skip
+    return prompts[lane]
 
 
 def _lane(

@@ -11,8 +11,14 @@
 
     [[step]]
     name = "classify"
-    model = "anthropic:claude-haiku-4-5"
+    models = ["openai:gpt-4o-mini", "anthropic:claude-haiku-4-5"]
     prompt = "Classify {context} given its entities {extract.parsed.entities}"
+    kind = "debate"                          # then each revises seeing the other's answer
+    revise_prompt = "..."                    # optional: {task}, {own_answer}, {other_answers}
+
+A step of ``kind = "debate"`` is two steps (``engine._steps.debate_steps``): itself,
+then ``<name>-revised``, where each model revises its answer once; the step after it
+reads the revised answers as ``{answers}``.
 
 TOML is read with the standard library and every table checked with pydantic;
 then the steps are checked as a graph (``engine._steps``). Whatever is wrong is
@@ -27,13 +33,14 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -41,7 +48,7 @@ from pydantic import (
 from engine._config import checked_models
 from engine._errors import ConfigError
 from engine._schema import load_schema
-from engine._steps import StepError, StepKind, StepSpec, build_graph
+from engine._steps import StepError, StepSpec, build_graph, debate_steps
 
 _TABLE = re.compile(r"\s*\[\[\s*step\s*\]\]")
 _TOML_AT = re.compile(r"\(at line (\d+), column (\d+)\)")
@@ -59,7 +66,8 @@ class _FileStep(BaseModel):
     max_tokens: int | None = Field(default=None, ge=1)
     temperature: float | None = Field(default=None, ge=0, le=2)
     params: dict[str, Any] = Field(default_factory=dict)
-    kind: StepKind = "plain"
+    kind: Literal["plain", "judge", "debate"] = "plain"
+    revise_prompt: str | None = None
 
     @model_validator(mode="after")
     def _one_way_to_name_models(self) -> _FileStep:
@@ -68,6 +76,13 @@ class _FileStep(BaseModel):
         if self.model is None and not self.models:
             raise ValueError('a step needs model = "provider:model" or models = [...]')
         return self
+
+    @field_validator("revise_prompt")
+    @classmethod
+    def _revise_prompt_in_a_debate(cls, text: str | None, info: ValidationInfo) -> str | None:
+        if text is not None and info.data.get("kind") != "debate":
+            raise ValueError('revise_prompt is for a step of kind = "debate"')
+        return text
 
     @field_validator("models")
     @classmethod
@@ -138,6 +153,8 @@ def load_pipeline(path: str | Path) -> tuple[StepSpec, ...]:
     except ValidationError as exc:
         raise _located(exc, lines) from None
     specs: list[StepSpec] = []
+    tables: list[int] = []
+    """The table each spec comes from (a debate's two steps, from one)."""
     for index, step in enumerate(parsed.step):
         schema = step.schema_
         if isinstance(schema, str):
@@ -148,27 +165,32 @@ def load_pipeline(path: str | Path) -> tuple[StepSpec, ...]:
             except ConfigError as exc:
                 raise lines.error(str(exc).replace("--schema", "schema"), index, "schema") from None
         try:
-            specs.append(
-                StepSpec(
-                    name=step.name,
-                    models=step.models or (step.model,),
-                    prompt=step.prompt,
-                    system=step.system,
-                    output_schema=schema,
-                    max_tokens=step.max_tokens,
-                    temperature=step.temperature,
-                    params=step.params,
-                    kind=step.kind,
-                )
+            spec = StepSpec(
+                name=step.name,
+                models=step.models or (step.model,),
+                prompt=step.prompt,
+                system=step.system,
+                output_schema=schema,
+                max_tokens=step.max_tokens,
+                temperature=step.temperature,
+                params=step.params,
+                kind="plain" if step.kind == "debate" else step.kind,
             )
         except ValidationError as exc:
             err = exc.errors()[0]
             key = str(err["loc"][0]) if err["loc"] else None
             raise lines.error(f"step {step.name}: {_message(err)}", index, key) from None
+        made = debate_steps(spec, step.revise_prompt) if step.kind == "debate" else (spec,)
+        specs += made
+        tables += [index] * len(made)
     try:
         build_graph(specs)
     except StepError as exc:
-        raise lines.error(str(exc), exc.index, exc.key) from None
+        table = tables[exc.index]
+        key = exc.key
+        if specs[exc.index].kind == "revise":  # it has no table: the debate's names it
+            key = "revise_prompt" if key == "prompt" else "kind"
+        raise lines.error(str(exc), table, key) from None
     return tuple(specs)
 
 

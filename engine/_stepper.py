@@ -9,7 +9,10 @@ the lanes now ready with their prompts. A lane that ends other than ``ok`` stops
 the item at its step: the lanes after it are logged ``skipped`` (kind
 ``upstream``, "classify: timeout"), so every lane of every item ends with a
 record, the counts add up, and ``--retry-failed`` runs the failed step again and
-then what follows it.
+then what follows it. The one exception is a debate's first step: its revise step
+starts once every lane of it has ended, sending each model that answered its own
+prompt; a model that did not answer does not revise (that lane is skipped), and the
+item stops after the revisions.
 
 Money: when an item begins, the worst case of its later steps is held with its
 first step's (``later_units``) and kept for it (``hold``); each later call draws
@@ -30,7 +33,7 @@ from engine._items import Item
 from engine._lanes import Lane
 from engine._prices import Price
 from engine._results import ErrorInfo, ItemResult
-from engine._steps import Answer, Graph, Step, prompt_bound, render_step
+from engine._steps import Answer, Graph, Step, lane_key, prompt_bound, render_step
 from engine._tokens import input_token_bound
 
 ResultOf = Callable[..., ItemResult]
@@ -48,6 +51,9 @@ class _Progress:
     """Steps whose lanes were sent, had ended before this execution, or will never run."""
     running: set[str] = field(default_factory=set)
     """Lanes sent, without a result yet."""
+    ended: set[str] = field(default_factory=set)
+    """Lanes of a debate's first step that ended other than ok: its revise step goes on
+    without them."""
     pool: int = 0
     """Units held for its later steps."""
 
@@ -104,8 +110,9 @@ class Stepper:
         for step in () if self._fresh else self._graph.steps:
             if step.name in progress.started:
                 continue
-            if self._ended_earlier(progress, step):
-                nxt.results += self._stop_after(progress, step, f"{step.name}: did not answer")
+            if ended := self._ended_earlier(progress, step):
+                for key in ended:
+                    nxt.results += self._stop(progress, step, key, f"{step.name}: did not answer")
             elif all(self._skip(key, item.id, item.line) for key in step.lanes):
                 progress.started.add(step.name)  # every lane answered in an earlier execution
         self._advance(progress, nxt)
@@ -164,39 +171,44 @@ class Stepper:
         nxt = Next(progress.item)
         if result.status == "ok":
             progress.answers[result.model] = Answer(result.output, result.parsed)
-            if self._ended_earlier(progress, step):
-                nxt.results += self._stop_after(progress, step, f"{step.name}: did not answer")
-            self._advance(progress, nxt)
+            for key in self._ended_earlier(progress, step):
+                nxt.results += self._stop(progress, step, key, f"{step.name}: did not answer")
         else:
             why = result.error.kind if result.error is not None else result.status
-            nxt.results += self._stop_after(progress, step, f"{step.name}: {why}")
+            nxt.results += self._stop(progress, step, result.model, f"{step.name}: {why}")
+        self._advance(progress, nxt)  # a debate's revise step goes on without a failed lane
         if not progress.running and not nxt.ready:
             self._items.pop(result.id, None)
             nxt.release, progress.pool = progress.pool, 0
             nxt.ended = True
         return nxt
 
-    def _ended_earlier(self, progress: _Progress, step: Step) -> bool:
-        """A lane of ``step`` ended other than ok before this execution (and is not run again)."""
+    def _ended_earlier(self, progress: _Progress, step: Step) -> list[str]:
+        """The lanes of ``step`` that ended other than ok before this execution (and are not
+        run again)."""
         if self._fresh:
-            return False
+            return []
         item = progress.item
-        return any(
-            key not in progress.answers and self._skip(key, item.id, item.line)
+        return [
+            key
             for key in step.lanes
-        )
+            if key not in progress.answers
+            and key not in progress.ended
+            and self._skip(key, item.id, item.line)
+        ]
 
     def _advance(self, progress: _Progress, nxt: Next) -> None:
         """Start every step whose inputs are all in."""
         item = progress.item
         for step in self._graph.steps:
             if step.name in progress.started or not all(
-                self._answered(progress, dep) for dep in step.depends
+                self._ended(progress, dep) if dep == step.revises else self._answered(progress, dep)
+                for dep in step.depends
             ):
                 continue
             progress.started.add(step.name)
             try:
-                prompt = self._prompt(progress, step)
+                prompts = self._prompts(progress, step)
             except ValueError as exc:
                 error = ErrorInfo("invalid_input", f"{step.name}: {exc}")
                 nxt.results += [
@@ -206,7 +218,7 @@ class Stepper:
                 ]
                 nxt.results += self._stop_after(progress, step, f"{step.name}: invalid_input")
                 continue
-            for key in step.lanes:
+            for key, prompt in prompts.items():
                 if key in progress.answers or self._skipped(key, item):
                     continue
                 progress.running.add(key)
@@ -218,9 +230,14 @@ class Stepper:
     def _answered(self, progress: _Progress, name: str) -> bool:
         return all(key in progress.answers for key in self._graph.step(name).lanes)
 
-    def _prompt(self, progress: _Progress, step: Step) -> str:
-        """The prompt ``step`` sends for the item (rendered once; on resume, a step that
-        answered before is rendered again when a later one reads its prompt)."""
+    def _ended(self, progress: _Progress, name: str) -> bool:
+        return all(
+            key in progress.answers or key in progress.ended for key in self._graph.step(name).lanes
+        )
+
+    def _prompts(self, progress: _Progress, step: Step) -> dict[str, str]:
+        """What each lane of ``step`` sends for the item (``render_step``; on resume, a step
+        that answered before is rendered again when a later one reads its prompt)."""
         return render_step(
             step,
             self._graph,
@@ -230,13 +247,30 @@ class Stepper:
             progress.prompts,
         )
 
-    def _stop_after(self, progress: _Progress, step: Step, why: str) -> list[ItemResult]:
-        """The item stops at ``step``: every later lane of it that has not ended is skipped."""
+    def _stop(self, progress: _Progress, step: Step, key: str, why: str) -> list[ItemResult]:
+        """Lane ``key`` of ``step`` ended other than ok: the item stops at ``step``. In a
+        debate's first step, that model does not revise, and the others still do."""
+        revision = self._graph.revision_of(step.name)
+        if revision is None:
+            return self._stop_after(progress, step, why)
+        progress.ended.add(key)
+        item = progress.item
+        out: list[ItemResult] = []
+        revising = lane_key(revision.name, self._lanes[key].model)
+        if revision.name not in progress.started and not self._skip(revising, item.id, item.line):
+            out.append(self._result_of(item, revising, "skipped", error=ErrorInfo("upstream", why)))
+        return out + self._stop_after(progress, step, why, keep=revision.name)
+
+    def _stop_after(
+        self, progress: _Progress, step: Step, why: str, keep: str | None = None
+    ) -> list[ItemResult]:
+        """The item stops at ``step``: every later lane of it that has not ended is skipped
+        (but those of step ``keep``)."""
         item = progress.item
         error = ErrorInfo("upstream", why)
         out: list[ItemResult] = []
         for later in self._graph.after(step.name):
-            if later.name in progress.started:
+            if later.name in progress.started or later.name == keep:
                 continue
             progress.started.add(later.name)
             out += [

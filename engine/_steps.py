@@ -23,6 +23,16 @@ and its exports are exactly what they were before steps existed.
 The judge is a step like any other (``kind = "judge"``) with a built-in prompt and a
 schema giving ``verdict``, ``confidence``, ``reasoning`` and ``best`` (the model
 whose answer it preferred), over the answers of the step before it.
+
+A debate is two steps (``debate_steps``): the models answer (a plain step), then each
+revises its answer once in a ``revise`` step named ``<step>-revised``, the only kind
+whose lanes are sent different prompts: each model's shows the task (``{task}``), its
+own first answer (``{own_answer}``) and the other models' first answers under their
+labels (``{other_answers}``). The revise step has the same models and settings as the
+step it revises, and its ``.prompt`` is that step's (the task): so the step after a
+debate, a judge among them, reads the revised answers as ``{answers}`` and the task
+as it would after any step. A model whose first answer failed does not revise; the
+others do, seeing the first answers there are.
 """
 
 from __future__ import annotations
@@ -37,11 +47,17 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from engine._errors import ConfigError
 from engine._template import PromptTemplate, render_item
 
-StepKind = Literal["plain", "judge"]
+StepKind = Literal["plain", "judge", "revise"]
 STEP_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
 ANSWERS = "answers"
 """The placeholder for the previous step's labelled answers."""
 _PARTS = ("output", "parsed", "answers", "prompt")
+REVISED = "-revised"
+"""What a debate's revise step is named: its first step's name and this."""
+TASK, OWN_ANSWER, OTHER_ANSWERS = "task", "own_answer", "other_answers"
+"""A revise step's own placeholders: the task, this model's first answer, the others'."""
+_REVISING = {TASK: "prompt", OWN_ANSWER: "own", OTHER_ANSWERS: "others"}
+NO_OTHER_ANSWER = "(no other model answered)"
 
 
 class StepSpec(BaseModel):
@@ -121,6 +137,8 @@ class Step:
     """The placeholders that are fields of the item."""
     lanes: tuple[str, ...]
     """Its lanes' keys, in the order of its models."""
+    revises: str | None = None
+    """For a revise step: the step whose answers its models revise."""
 
     @property
     def name(self) -> str:
@@ -147,6 +165,10 @@ class Graph:
     @property
     def lanes(self) -> tuple[str, ...]:
         return tuple(lane for step in self.steps for lane in step.lanes)
+
+    def revision_of(self, name: str) -> Step | None:
+        """The revise step of ``name``'s answers, if it has one."""
+        return next((step for step in self.steps if step.revises == name), None)
 
     def after(self, name: str) -> tuple[Step, ...]:
         """Every step that reads ``name``, directly or not."""
@@ -199,6 +221,10 @@ def _checked(spec: StepSpec, index: int, previous: str | None, specs: Sequence[S
         if previous is None:
             raise StepError(f"step {spec.name}: a judge needs a step before it", index, "kind")
         text = default_judge_prompt(previous)
+    revises = None
+    if spec.kind == "revise":
+        revises = _revised(spec, index, previous, by_name)
+        text = default_revise_prompt() if text is None else text
     if text is None and index:
         raise StepError(f"step {spec.name}: a step after the first needs a prompt", index, "prompt")
     if spec.kind == "judge" and previous is not None and spec.output_schema is None:
@@ -215,9 +241,33 @@ def _checked(spec: StepSpec, index: int, previous: str | None, specs: Sequence[S
             item_fields.append(name)
         else:
             refs.append(ref)
-    depends = tuple(dict.fromkeys(ref.step for ref in refs))
+    depends = tuple(dict.fromkeys([*([revises] if revises else []), *(r.step for r in refs)]))
     lanes = tuple(lane_key(spec.name, model) for model in spec.models)
-    return Step(spec, template, tuple(refs), depends, tuple(item_fields), lanes)
+    return Step(spec, template, tuple(refs), depends, tuple(item_fields), lanes, revises)
+
+
+def _revised(
+    spec: StepSpec, index: int, previous: str | None, by_name: Mapping[str, StepSpec]
+) -> str:
+    """The step a revise step revises (the one before it), checked."""
+    if previous is None:
+        raise StepError(f"step {spec.name}: a revise step needs a step before it", index, "kind")
+    first = by_name[previous]
+    if len(first.models) < 2:
+        raise StepError(
+            f"step {previous}: a debate needs two or more models (it has "
+            f"{len(first.models)}): each revises its answer seeing the others'",
+            index,
+            "models",
+        )
+    if spec.models != first.models:
+        raise StepError(
+            f"step {spec.name}: a revise step has the models of the step it revises "
+            f"({', '.join(first.models)})",
+            index,
+            "models",
+        )
+    return previous
 
 
 def _ref(
@@ -229,6 +279,8 @@ def _ref(
 ) -> Ref | None:
     """What placeholder ``name`` of ``spec`` reads, or None for a field of the item."""
     where = f"step {spec.name}: the prompt's {{{name}}}"
+    if spec.kind == "revise" and name in _REVISING and previous is not None:
+        return Ref(name, previous, _REVISING[name])
     if name == ANSWERS:
         if previous is None:
             raise StepError(f"{where} reads the step before it, and there is none", index, "prompt")
@@ -287,6 +339,31 @@ def default_judge_prompt(previous: str) -> str:
     )
 
 
+REVISE_OPENING = "You answered the task below, and so did other models."
+YOUR_ANSWER = "\n\nYour first answer:\n"
+THEIR_ANSWERS = "\n\nThe other models' answers, each under the model that gave it:\n"
+"""The built-in revise prompt's headings (``simulate`` finds the answers by them)."""
+
+
+def default_revise_prompt() -> str:
+    return (
+        f"{REVISE_OPENING} Read their answers, then give your final answer: keep yours if "
+        "you still think it right, or revise it where theirs show you were wrong or missed "
+        "something. Reply with the final answer only, in the form the task asks for.\n\n"
+        f"The task:\n{{{TASK}}}{YOUR_ANSWER}{{{OWN_ANSWER}}}{THEIR_ANSWERS}{{{OTHER_ANSWERS}}}"
+    )
+
+
+def debate_steps(spec: StepSpec, revise_prompt: str | None = None) -> tuple[StepSpec, StepSpec]:
+    """A debate over ``spec``: its models answer, then each revises its answer once seeing
+    the others' (``revise_prompt``, else the built-in one), in step ``<name>-revised``."""
+    first = spec.model_copy(update={"kind": "plain"})
+    revision = spec.model_copy(
+        update={"name": f"{spec.name}{REVISED}", "prompt": revise_prompt, "kind": "revise"}
+    )
+    return first, revision
+
+
 def judge_schema(models: Sequence[str]) -> dict[str, Any]:
     """The judge's output: ``best`` is one of the judged step's models."""
     return {
@@ -304,19 +381,23 @@ def judge_schema(models: Sequence[str]) -> dict[str, Any]:
 
 def judge_steps(
     models: Sequence[str],
-    judge: str,
+    judge: str | None,
     *,
     prompt: str | None,
     system: str | None,
     schema: dict[str, Any] | None,
-    judge_prompt: str | None,
+    judge_prompt: str | None = None,
+    debate: bool = False,
+    revise_prompt: str | None = None,
 ) -> tuple[StepSpec, ...]:
-    """``--judge``: the run's models answer (step ``answer``), then the judge judges."""
-    return (
-        StepSpec(name="answer", models=tuple(models), prompt=prompt, system=system,
-                 output_schema=schema),
-        StepSpec(name="judge", models=(judge,), prompt=judge_prompt, kind="judge"),
-    )  # fmt: skip
+    """``--judge`` and ``--debate``: the run's models answer (step ``answer``), revise their
+    answers seeing each other's (``answer-revised``) with ``debate``, then the judge judges."""
+    answer = StepSpec(name="answer", models=tuple(models), prompt=prompt, system=system,
+                      output_schema=schema)  # fmt: skip
+    steps = debate_steps(answer, revise_prompt) if debate else (answer,)
+    if judge is None:
+        return steps
+    return (*steps, StepSpec(name="judge", models=(judge,), prompt=judge_prompt, kind="judge"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,32 +418,50 @@ def step_values(
     answers: Mapping[str, Answer],
     prompts: Mapping[str, str],
     graph: Graph,
+    model: str | None = None,
 ) -> dict[str, Any]:
     """The values ``step``'s template is rendered with: the item's fields and what it reads
-    of earlier steps (``answers`` by lane key, the prompts they were sent by step name)."""
+    of earlier steps (``answers`` by lane key, the prompts they were sent by step name);
+    ``model``: the lane of a revise step this is for."""
     if not step.refs:
         return fields if isinstance(fields, dict) else dict(fields)
     values = dict(fields)
     for ref in step.refs:
         read = graph.step(ref.step)
         if ref.part == ANSWERS:
-            values[ref.placeholder] = "\n\n".join(
-                label(model, answers[lane].output)
-                for model, lane in zip(read.spec.models, read.lanes, strict=True)
-            )
-            continue
-        if ref.part == "prompt":
+            values[ref.placeholder] = _labelled(read, answers)
+        elif ref.part == "prompt":
             values[ref.placeholder] = prompts.get(read.name)
-            continue
-        got = answers[read.lanes[0]]
-        if ref.part == "output":
-            values[ref.placeholder] = got.output
-        elif ref.field is None:
-            values[ref.placeholder] = got.parsed
+        elif ref.part == "own":
+            values[ref.placeholder] = _output(answers, lane_key(read.name, model or ""))
+        elif ref.part == "others":
+            values[ref.placeholder] = _labelled(read, answers, but=model) or NO_OTHER_ANSWER
         else:
-            parsed = got.parsed
-            values[ref.placeholder] = parsed.get(ref.field) if isinstance(parsed, dict) else None
+            got = answers.get(read.lanes[0])
+            parsed = None if got is None else got.parsed
+            if ref.part == "output":
+                values[ref.placeholder] = None if got is None else got.output
+            elif ref.field is None:
+                values[ref.placeholder] = parsed
+            else:
+                values[ref.placeholder] = (
+                    parsed.get(ref.field) if isinstance(parsed, dict) else None
+                )
     return values
+
+
+def _labelled(read: Step, answers: Mapping[str, Answer], but: str | None = None) -> str:
+    """``read``'s answers, each under its model (those that answered, but ``but``'s)."""
+    return "\n\n".join(
+        label(model, answers[lane].output)
+        for model, lane in zip(read.spec.models, read.lanes, strict=True)
+        if model != but and lane in answers
+    )
+
+
+def _output(answers: Mapping[str, Answer], lane: str) -> str | None:
+    got = answers.get(lane)
+    return None if got is None else got.output
 
 
 def render_step(
@@ -372,28 +471,39 @@ def render_step(
     fields: Mapping[str, Any],
     answers: Mapping[str, Answer],
     prompts: dict[str, str],
-) -> str:
-    """The prompt ``step`` sends for an item with ``fields``, given the ``answers`` of its
-    earlier lanes; ``prompts`` holds (and gets) each step's, by name, for a step that reads
-    another's prompt. A first step without a prompt of its own lets the item's own prompt
-    win; any other names every placeholder it lacks (``ValueError``)."""
-    known = prompts.get(step.name)
-    if known is not None:
-        return known
-    for ref in step.refs:
-        if ref.part == "prompt":
-            render_step(graph.step(ref.step), graph, template_of, fields, answers, prompts)
-    values = step_values(step, fields, answers, prompts, graph)
+) -> dict[str, str]:
+    """What each lane of ``step`` sends for an item with ``fields``, by lane key, given the
+    ``answers`` of its earlier lanes: every lane the same prompt, but in a revise step,
+    where each model whose first answer is in gets its own. ``prompts`` holds (and gets)
+    each step's ``.prompt``, by name, for a step that reads another's prompt (a revise
+    step's is its task). A first step without a prompt of its own lets the item's own
+    prompt win; any other names every placeholder it lacks (``ValueError``)."""
+    for name in (*(ref.step for ref in step.refs if ref.part == "prompt"), step.revises):
+        if name is not None and name not in prompts:
+            render_step(graph.step(name), graph, template_of, fields, answers, prompts)
     template = template_of(step)
+    if step.revises is None:
+        prompt = prompts.get(step.name)
+        if prompt is None:
+            prompt = _rendered(step, template, step_values(step, fields, answers, prompts, graph))
+            prompts[step.name] = prompt
+        return dict.fromkeys(step.lanes, prompt)
+    first = graph.step(step.revises)
+    prompts[step.name] = prompts[first.name]  # its task
+    return {
+        lane: _rendered(step, template, step_values(step, fields, answers, prompts, graph, model))
+        for model, lane, answered in zip(step.spec.models, step.lanes, first.lanes, strict=True)
+        if answered in answers
+    }
+
+
+def _rendered(step: Step, template: PromptTemplate, values: Mapping[str, Any]) -> str:
     if step.spec.prompt is None and step.spec.kind == "plain":
-        prompt = render_item(template, values)  # a first step: the item's own prompt wins
-    else:
-        missing = template.missing(values)
-        if missing:
-            raise ValueError(f"no field {', '.join(sorted(missing))} for its prompt")
-        prompt = template.render(values)
-    prompts[step.name] = prompt
-    return prompt
+        return render_item(template, values)  # a first step: the item's own prompt wins
+    missing = template.missing(values)
+    if missing:
+        raise ValueError(f"no field {', '.join(sorted(missing))} for its prompt")
+    return template.render(values)
 
 
 def prompt_bound(step: Step, fields: Mapping[str, Any], graph: Graph, max_tokens: int) -> int:
@@ -413,8 +523,11 @@ def prompt_bound(step: Step, fields: Mapping[str, Any], graph: Graph, max_tokens
     for ref in step.refs:
         read = graph.step(ref.step)
         limit = read.spec.max_tokens or max_tokens
+        each = [limit + len(label(m, "").encode()) + 2 for m in read.spec.models]
         if ref.part == ANSWERS:
-            total += sum(limit + len(label(m, "").encode()) + 2 for m in read.spec.models)
+            total += sum(each)
+        elif ref.part == "others":  # all the models' but one
+            total += max(sum(each) - min(each), len(NO_OTHER_ANSWER))
         elif ref.part == "prompt":
             total += prompt_bound(read, fields, graph, max_tokens)
         else:

@@ -101,6 +101,9 @@ EXPORTED = {
     "ModelScore",
     # the prompt a pipeline step's lane sent, rendered again (the inspector)
     "sent_prompt",
+    # a pipeline's steps (Setup's step editor): a step, and a debate over one
+    "StepSpec",
+    "debate_steps",
     # before a run: input, prompt, cost
     "Item",
     "InvalidItem",

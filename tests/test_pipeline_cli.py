@@ -14,6 +14,8 @@ import orjson
 import pytest
 
 from engine import log
+from engine._pipeline_file import load_pipeline
+from engine._steps import build_graph
 from tests.cli import SAMPLES, batchdeck, reap, start
 from tests.fakeserver.fixtures import run_fake_server
 
@@ -141,6 +143,22 @@ def test_a_failure_stops_the_item_at_its_step(tmp_path: Path) -> None:
         assert (row["status"] == "ok") == all(lane["status"] == "ok" for lane in lanes)
 
 
+def _kill_once_logged(args: tuple[str, ...], run_dir: Path, home: Path, results_at: int) -> None:
+    """Start ``args``, SIGKILL it once the log holds ``results_at`` results."""
+    proc = start(*args, home=home)
+    try:
+        while not (run_dir / "log.jsonl").exists() or len(results(run_dir)) < results_at:
+            assert proc.poll() is None, "the run ended before it could be killed"
+            try:
+                proc.wait(timeout=0.02)
+            except subprocess.TimeoutExpired:
+                pass
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        reap(proc)
+
+
 def test_resume_after_a_sigkill_mid_pipeline_finishes_each_step_once(tmp_path: Path) -> None:
     source = tmp_path / "items.jsonl"
     source.write_bytes(
@@ -152,18 +170,7 @@ def test_resume_after_a_sigkill_mid_pipeline_finishes_each_step_once(tmp_path: P
     )
     run_dir = tmp_path / "killed"
     args = ("--pipeline", str(pipeline_file(tmp_path)), "--sim-latency-ms", "10", "--workers", "4")
-    proc = start("run", str(source), *args, "--run-dir", str(run_dir), home=tmp_path)
-    try:
-        while not (run_dir / "log.jsonl").exists() or len(results(run_dir)) < 60:
-            assert proc.poll() is None, "the run ended before it could be killed"
-            try:
-                proc.wait(timeout=0.02)
-            except subprocess.TimeoutExpired:
-                pass
-        proc.send_signal(signal.SIGKILL)
-        assert proc.wait(timeout=30) == -signal.SIGKILL
-    finally:
-        reap(proc)
+    _kill_once_logged(("run", str(source), *args, "--run-dir", str(run_dir)), run_dir, tmp_path, 60)
     before = results(run_dir)
     steps_of: dict[str, set[str]] = {}
     for record in before:
@@ -228,6 +235,25 @@ BAD_FILES = [
     ("[[step]]\nname = 'a'\n\nmodels = ['simulate:x', 'x']\n", 4, "provider:model"),
     ("[[step]]\nname = 'a'\nmodel = simulate:x\n", 3, "not valid TOML"),
     ("[[step]]\nname = 'a'\nmodel = 'simulate:x'\nprompt = '{nothere}'\n", None, "nothere"),
+    ("[[step]]\nname = 'a'\nmodel = 'simulate:x'\nkind = 'debate'\n", 4, "two or more models"),
+    (
+        "[[step]]\nname = 'a'\nmodels = ['simulate:x', 'simulate:y']\nprompt = '{context}'\n"
+        "kind = 'debate'\nrevise_prompt = '{own_answer} {b.answers}'\n",
+        6,
+        "no such step",
+    ),
+    (
+        "[[step]]\nname = 'a'\nmodel = 'simulate:x'\nrevise_prompt = 'again: {own_answer}'\n",
+        4,
+        'kind = "debate"',
+    ),
+    ("[[step]]\nname = 'a'\nmodel = 'simulate:x'\n\nkind = 'revise'\n", 5, "debate"),
+    (
+        "[[step]]\nname = 'a'\nmodels = ['simulate:x', 'simulate:y']\nkind = 'debate'\n\n"
+        "[[step]]\nname = 'a-revised'\nmodel = 'simulate:x'\nprompt = '{answers}'\n",
+        7,
+        "a second step has this name",
+    ),
 ]
 
 
@@ -355,3 +381,176 @@ def test_max_item_cost_caps_each_item_over_its_models(tmp_path: Path) -> None:
             ran.add(row["model"])
     assert len(spent) == 60 and max(spent.values()) <= cap
     assert ran == {"simulate:gpt-4o-mini", "simulate:gpt-4.1-nano"}
+
+
+DEBATERS = ("simulate:gpt-4o-mini", "simulate:claude-haiku-4-5", "simulate:gpt-4.1-nano")
+
+
+def test_a_debate_file_reads_as_two_steps_and_the_step_after_reads_the_revisions(
+    tmp_path: Path,
+) -> None:
+    path = pipeline_file(
+        tmp_path,
+        f"""
+[[step]]
+name = "label"
+models = {list(DEBATERS[:2])}
+prompt = "Label: {{context}}"
+kind = "debate"
+max_tokens = 64
+
+[[step]]
+name = "pick"
+model = "simulate:gpt-4o"
+kind = "judge"
+""",
+    )
+    steps = load_pipeline(path)
+    assert [(s.name, s.kind, s.models) for s in steps] == [
+        ("label", "plain", DEBATERS[:2]),
+        ("label-revised", "revise", DEBATERS[:2]),
+        ("pick", "judge", ("simulate:gpt-4o",)),
+    ]
+    assert steps[1].max_tokens == 64 and steps[1].prompt is None
+    graph = build_graph(steps)
+    assert graph.step("label-revised").revises == "label"
+    assert graph.step("pick").depends == ("label-revised",)
+    assert steps[2].output_schema is None  # the judge's schema names the revisers
+    assert graph.step("pick").spec.output_schema["properties"]["best"]["enum"] == list(DEBATERS[:2])
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("--model", "simulate:gpt-4o-mini", "--debate"), "--debate needs two or more --model"),
+        (("--model", "simulate:gpt-4o-mini", "--revise-prompt", "x"), "--revise-prompt needs"),
+        (
+            (
+                "--debate",
+                "--model",
+                "simulate:a",
+                "--model",
+                "simulate:b",
+                "--revise-prompt",
+                "{own_answer} {nope.answers}",
+            ),
+            "no such step",
+        ),  # fmt: skip
+    ],
+)
+def test_bad_debate_flags_are_refused_in_one_line(
+    tmp_path: Path, args: tuple[str, ...], says: str
+) -> None:
+    done = batchdeck("run", TICKETS, *args, *FAST, home=tmp_path)
+    assert done.returncode == 2
+    (message,) = done.stderr.strip().splitlines()
+    assert message.startswith("batchdeck: error: ") and says in message, message
+    assert not (tmp_path / "runs").exists()
+    piped = batchdeck(
+        "run", TICKETS, "--pipeline", str(pipeline_file(tmp_path)), "--debate", home=tmp_path
+    )
+    assert piped.returncode == 2 and "--debate with --pipeline" in piped.stderr
+
+
+def test_a_debate_on_simulate_gives_first_answers_revisions_and_a_verdict(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "out.jsonl"
+    models = [arg for model in DEBATERS for arg in ("--model", model)]
+    done = batchdeck(
+        "run", TICKETS, *models, "--debate", "--judge", "simulate:gpt-4o", *FAST,
+        "--output", str(out), home=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    assert len(rows) == 60
+    changed = 0
+    for row in rows:
+        steps = row["steps"]
+        assert list(steps) == ["answer", "answer-revised", "judge"]
+        first = {model: lane["output"] for model, lane in steps["answer"].items()}
+        revised = {model: lane["output"] for model, lane in steps["answer-revised"].items()}
+        assert set(first) == set(revised) == set(DEBATERS)
+        for model in DEBATERS:  # simulate keeps its own, or takes up the first other's
+            other = next(m for m in DEBATERS if m != model)
+            assert revised[model] in (first[model], first[other])
+            changed += revised[model] != first[model]
+        (verdict,) = steps["judge"].values()
+        assert verdict["parsed"]["best"] in DEBATERS
+        assert row["cost_usd"] == pytest.approx(
+            sum(lane["cost_usd"] for step in steps.values() for lane in step.values())
+        )
+    assert changed  # a revision is seen to move
+
+    compared = batchdeck("compare", str(_run_dir(done.stderr)), "--format", "json", home=tmp_path)
+    boards = {board["step"]: board for board in orjson.loads(compared.stdout)["steps"]}
+    assert set(boards) == {"answer", "answer-revised"}
+    assert boards["answer"]["judges"] == [] and all(
+        m["wins"] is None for m in boards["answer"]["models"]
+    )
+    final = {m["model"]: m for m in boards["answer-revised"]["models"]}
+    assert sum(m["wins"] for m in final.values()) == 60
+    firsts = {m["model"]: m for m in boards["answer"]["models"]}
+    for model in DEBATERS:  # the final answer cost both calls
+        assert final[model]["mean_cost_usd"] > firsts[model]["mean_cost_usd"]
+
+
+def test_the_revise_prompt_shows_each_model_the_others_first_answers_not_its_own(
+    tmp_path: Path,
+) -> None:
+    """Short items, so simulate's answer echoes a whole prompt: each revision was sent the
+    other models' first answers, under their labels, and not its own."""
+    source = tmp_path / "items.jsonl"
+    source.write_bytes(
+        b"".join(orjson.dumps({"id": f"i{i}", "context": f"word{i}"}) + b"\n" for i in range(5))
+    )
+    out = tmp_path / "out.jsonl"
+    models = [arg for model in DEBATERS for arg in ("--model", model)]
+    done = batchdeck(
+        "run", str(source), *models, "--prompt", "say {context}", "--debate",
+        "--revise-prompt", "{other_answers}", *FAST, "--output", str(out), home=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    for line in out.read_bytes().splitlines():
+        steps = orjson.loads(line)["steps"]
+        first = {model: lane["output"] for model, lane in steps["answer"].items()}
+        for model, lane in steps["answer-revised"].items():
+            seen = " ".join(lane["output"].split()[1:])  # what simulate echoed of its prompt
+            for other in DEBATERS:
+                said = f"--- {other} --- {first[other]}"
+                assert (said in seen) == (other != model), (model, seen)
+
+
+def test_resume_after_sigkills_mid_debate_finishes_every_round_once(tmp_path: Path) -> None:
+    source = tmp_path / "items.jsonl"
+    source.write_bytes(
+        b"".join(orjson.dumps({"id": f"t{i:03d}", "context": f"ticket {i}"}) + b"\n"
+                 for i in range(200))
+    )  # fmt: skip
+    steps = pipeline_file(
+        tmp_path,
+        f'[[step]]\nname = "answer"\nmodels = {list(DEBATERS[:2])}\nprompt = "{{context}}"\n'
+        'kind = "debate"\n\n[[step]]\nname = "judge"\nmodel = "simulate:gpt-4o"\nkind = "judge"\n',
+    )
+    run_dir = tmp_path / "killed"
+    first = ("run", str(source), "--pipeline", str(steps), "--sim-latency-ms", "5",
+             "--workers", "4", "--run-dir", str(run_dir))  # fmt: skip
+    for n, at in enumerate((100, 350, 600)):
+        _kill_once_logged(first if n == 0 else ("resume", str(run_dir)), run_dir, tmp_path, at)
+    lanes: dict[str, set[str]] = {}
+    for record in results(run_dir):
+        model, item_id = record["head"][:2]  # type: ignore[index]
+        lanes.setdefault(str(item_id), set()).add(str(model).split("/")[0])
+    assert any(steps == {"answer"} for steps in lanes.values())  # killed mid-debate
+
+    done = batchdeck("resume", str(run_dir), home=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr
+    keys = [tuple(r["head"][:2]) for r in results(run_dir)]  # type: ignore[index]
+    assert len(keys) == len(set(keys)) == 200 * 5  # every lane of every item, each exactly once
+    exported = batchdeck("export", str(run_dir), home=tmp_path)
+    rows = [orjson.loads(line) for line in exported.stdout.splitlines()]
+    assert len(rows) == 200 and all(row["status"] == "ok" for row in rows)
+    for row in rows:
+        first_of = {m: lane["output"] for m, lane in row["steps"]["answer"].items()}
+        for lane in row["steps"]["answer-revised"].values():
+            assert lane["output"] in first_of.values()  # it read the first answers kept

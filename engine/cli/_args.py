@@ -180,6 +180,18 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         "answers, {answer.prompt}: the task they were given, any item field)",
     )
     p.add_argument(
+        "--debate",
+        action="store_true",
+        help="the --models (two or more) answer, then each revises its answer once, seeing "
+        "the other models' answers (step answer-revised); a --judge reads the revised ones",
+    )
+    p.add_argument(
+        "--revise-prompt",
+        metavar="T",
+        help="a debate's revise prompt instead of the built-in one ({task}: the task, "
+        "{own_answer}: the model's first answer, {other_answers}: the others', labelled)",
+    )
+    p.add_argument(
         "--base-url",
         metavar="URL",
         help="the API root of every model that has none of its own (--model P:M=URL); "
@@ -441,19 +453,26 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 
 def _steps(args: argparse.Namespace, values: dict[str, Any]) -> dict[str, Any]:
-    """``steps`` (and the ``models`` they name) from ``--pipeline`` or ``--judge``."""
+    """``steps`` (and the ``models`` they name) from ``--pipeline``, ``--judge`` or
+    ``--debate``."""
     if args.judge_prompt is not None and args.judge is None:
         raise ConfigError("--judge-prompt needs --judge MODEL")
+    if args.revise_prompt is not None and not args.debate:
+        raise ConfigError("--revise-prompt needs --debate")
     if args.pipeline is not None:
         given = [flag for flag, value in (("--model", args.model), ("--prompt", args.prompt),
-                 ("--system", args.system), ("--schema", args.schema), ("--judge", args.judge))
-                 if value]  # fmt: skip
+                 ("--system", args.system), ("--schema", args.schema), ("--judge", args.judge),
+                 ("--debate", args.debate)) if value]  # fmt: skip
         if given:
             raise ConfigError(
                 f"{given[0]} with --pipeline: the pipeline file gives each step its own"
             )
         steps = load_pipeline(args.pipeline)
-    elif args.judge is not None:
+    elif args.judge is not None or args.debate:
+        if args.debate and len(values["models"]) < 2:
+            raise ConfigError(
+                "--debate needs two or more --model: each revises its answer seeing the others'"
+            )
         steps = judge_steps(
             values["models"],
             args.judge,
@@ -461,6 +480,8 @@ def _steps(args: argparse.Namespace, values: dict[str, Any]) -> dict[str, Any]:
             system=args.system,
             schema=values.get("output_schema"),
             judge_prompt=args.judge_prompt,
+            debate=args.debate,
+            revise_prompt=args.revise_prompt,
         )
     else:
         return {}

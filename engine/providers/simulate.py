@@ -6,6 +6,11 @@ engine as for any model), a latency drawn around ``latency_ms``, and failures
 (rate limits, server errors, timeouts) raised as the same ``ProviderError``s a
 real provider raises, so they travel the real retry path. Output is
 deterministic for a given seed and prompt, and marked ``[simulated]``.
+
+A debate's revision on the built-in revise prompt is answered as a model that can be
+persuaded: it takes up the first other model's answer, or keeps its own about once in
+``DISSENT``. So on simulate revisions move towards each other, and a run with a debate
+shows what the debate changed.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from engine._config import SimSettings
 from engine._errors import ErrorKind, ProviderError
 from engine._results import Usage
 from engine._schema import example_instance
+from engine._steps import REVISE_OPENING, THEIR_ANSWERS, YOUR_ANSWER
 from engine._tokens import SIMULATED, estimate_tokens
 from engine.providers._base import CallRequest, CallResult
 from engine.providers._sim_batch import SimBatchApi
@@ -122,8 +128,27 @@ def answer_text(model: str, prompt: str, schema: Mapping[str, Any] | None) -> st
     on simulate gives agreement rates and wins that mean something."""
     own = zlib.crc32(f"{model}\x00{prompt}".encode())
     dissents = own % DISSENT == 0
+    revised = _revised(prompt, keep=dissents)
+    if revised is not None:
+        return revised
     if schema is not None:
         pick = own if dissents else zlib.crc32(prompt.encode())
         return orjson.dumps(example_instance(schema, pick=pick)).decode()
     summary = " ".join(prompt.split()[-_SUMMARY_WORDS:])
     return f"[simulated {model}] {summary}" if dissents else f"[simulated] {summary}"
+
+
+def _revised(prompt: str, *, keep: bool) -> str | None:
+    """A revision on the built-in revise prompt: the first other model's answer, or with
+    ``keep`` the model's own first answer; None for any other prompt."""
+    if not prompt.startswith(REVISE_OPENING):
+        return None
+    own_at = prompt.find(YOUR_ANSWER)
+    theirs_at = prompt.find(THEIR_ANSWERS, own_at)
+    if own_at < 0 or theirs_at < 0:
+        return None
+    own = prompt[own_at + len(YOUR_ANSWER) : theirs_at]
+    head, _, first = prompt[theirs_at + len(THEIR_ANSWERS) :].partition("\n")
+    if keep or not (head.startswith("--- ") and head.endswith(" ---")):
+        return own
+    return first.split("\n\n--- ", 1)[0]

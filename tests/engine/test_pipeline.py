@@ -18,7 +18,15 @@ from engine._errors import ProviderError
 from engine._events import CostUpdated, ItemFinished
 from engine._prices import Price
 from engine._results import ItemResult, Usage
-from engine._steps import StepSpec
+from engine._steps import (
+    NO_OTHER_ANSWER,
+    REVISE_OPENING,
+    THEIR_ANSWERS,
+    YOUR_ANSWER,
+    StepSpec,
+    debate_steps,
+    label,
+)
 from engine.providers._base import CallRequest, CallResult
 from tests.engine.scripted import ScriptedProvider, execute, items, make_run
 
@@ -194,6 +202,24 @@ prices = st.builds(
 )
 
 
+def _using(run: Any, calls: list[tuple[float, float, str | None]]) -> tuple[Any, list[Any]]:
+    """Run ``run`` where each call answers with the next of ``calls``: what share of its
+    prompt's bytes it bills as input, of its output limit as output, and the text (None:
+    as many bytes as output tokens billed)."""
+    answers = iter(calls * 40)
+
+    def script(request: CallRequest) -> CallResult:
+        used_in, used_out, text = next(answers, (1.0, 1.0, None))
+        out = math.floor(request.max_tokens * used_out)
+        usage = Usage(math.floor(len(request.prompt.encode()) * used_in), out)
+        return CallResult("y" * out if text is None else text, usage)
+
+    provider = ScriptedProvider(script)
+    events: list[Any] = []
+    providers = {model: provider for model in run.config.models}
+    return anyio.run(lambda: run.execute([events.append], providers=providers)), events
+
+
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -219,19 +245,8 @@ def test_random_step_graphs_never_spend_past_the_cap_nor_strand_an_item(
     starts, none that started is skipped for want of money on the way (the answers here
     stay within their output limit, in bytes, as the hold assumes)."""
     write_prices_of(batchdeck_home, {"simulate:capped": price, "simulate:dear": dear})
-    calls = iter(fractions * 40)
-
-    def script(request: CallRequest) -> CallResult:
-        used_in, used_out = next(calls, (1.0, 1.0))
-        out = math.floor(request.max_tokens * used_out)
-        usage = Usage(math.floor(len(request.prompt.encode()) * used_in), out)
-        return CallResult("y" * out, usage)
-
     run = pipeline(tmp_path_factory.mktemp("graph"), 12, graph, max_cost=cap, max_tokens=max_tokens)
-    provider = ScriptedProvider(script)
-    events: list[Any] = []
-    providers = {model: provider for model in run.config.models}
-    finished = anyio.run(lambda: run.execute([events.append], providers=providers))
+    finished, events = _using(run, [(used_in, used_out, None) for used_in, used_out in fractions])
     done = [e.result for e in events if isinstance(e, ItemFinished)]
     assert sum(r.cost_usd for r in done) <= cap
     assert finished.cost_usd <= cap
@@ -272,14 +287,6 @@ def test_no_item_ever_spends_past_the_item_cap_over_all_its_calls(
     """--max-item-cost caps the sum of an item's calls: every lane of every step (or every
     model of a run with no steps), paid retries of invalid answers included."""
     write_prices_of(batchdeck_home, {"simulate:capped": price, "simulate:dear": dear})
-    answers = iter(calls * 40)
-
-    def script(request: CallRequest) -> CallResult:
-        used_in, used_out, invalid = next(answers, (1.0, 1.0, False))
-        out = math.floor(request.max_tokens * used_out)
-        usage = Usage(math.floor(len(request.prompt.encode()) * used_in), out)
-        return CallResult("not json" if invalid else "{}", usage)
-
     where = tmp_path_factory.mktemp("item-cap")
     options: dict[str, Any] = {"max_item_cost": item_cap, "max_tokens": max_tokens}
     if schema:
@@ -289,10 +296,7 @@ def test_no_item_ever_spends_past_the_item_cap_over_all_its_calls(
         run = make_run(where, items(12), models=("simulate:capped", "simulate:dear"), **options)
     else:
         run = pipeline(where, 12, graph, **options)
-    provider = ScriptedProvider(script)
-    events: list[Any] = []
-    providers = {model: provider for model in run.config.models}
-    anyio.run(lambda: run.execute([events.append], providers=providers))
+    _, events = _using(run, [(i, o, "not json" if bad else "{}") for i, o, bad in calls])
     spent: dict[str, list[float]] = {}
     for event in events:
         if isinstance(event, ItemFinished):
@@ -343,3 +347,143 @@ async def test_later_steps_go_before_new_items_once_enough_are_in_progress(
         ended = next(n for n, p in enumerate(order) if p.startswith("summarise") and
                      p.endswith(f"number {i}"))  # fmt: skip
         assert ended < started
+
+
+DEBATERS = ("simulate:a", "simulate:b", "simulate:c")
+
+
+def debate(judge: bool = True) -> tuple[StepSpec, ...]:
+    answer = StepSpec(name="answer", models=DEBATERS, prompt="q: {context}")
+    steps = debate_steps(answer)
+    if judge:
+        steps += (StepSpec(name="judge", models=("simulate:j",), kind="judge"),)
+    return steps
+
+
+def debating(fails: str | None = None) -> ScriptedProvider:
+    """First answers say who gave them; revisions say who revised; ``fails`` cannot answer
+    first."""
+
+    def script(request: CallRequest) -> CallResult:
+        if request.schema is not None:  # the judge
+            verdict = {"verdict": "v", "confidence": "high", "reasoning": "r", "best": "simulate:a"}
+            return CallResult(orjson.dumps(verdict).decode(), Usage(10, 5))
+        if request.prompt.startswith(REVISE_OPENING):
+            return CallResult(f"revised by {request.model}", Usage(10, 5))
+        if request.model == fails:
+            raise ProviderError("bad_request", "no such thing")
+        return CallResult(f"first by {request.model} on {request.prompt}", Usage(10, 5))
+
+    return ScriptedProvider(script)
+
+
+async def test_a_debate_revises_each_answer_once_seeing_the_others_and_the_judge_reads_those(
+    tmp_path: Path,
+) -> None:
+    run = pipeline(tmp_path, 3, debate())
+    provider = debating()
+    finished, _ = await execute(run, provider)
+    assert (finished.state, finished.ok) == ("finished", 3 * 7)
+    revisions = [r for r in provider.requests if r.prompt.startswith(REVISE_OPENING)]
+    assert len(revisions) == 9
+    for request in revisions:
+        me = f"simulate:{request.model}"
+        task = request.prompt.split("The task:\n", 1)[1].split(YOUR_ANSWER, 1)[0]
+        assert task.startswith("q: text number ")
+        own, theirs = request.prompt.split(YOUR_ANSWER, 1)[1].split(THEIR_ANSWERS)
+        assert own == f"first by {request.model} on {task}"
+        assert theirs == "\n\n".join(
+            label(other, f"first by {other.split(':')[1]} on {task}")
+            for other in DEBATERS
+            if other != me
+        )
+    judged = [r for r in provider.requests if r.schema is not None]
+    assert len(judged) == 3
+    for request in judged:
+        assert "The task:\nq: text number " in request.prompt
+        for model in DEBATERS:
+            assert label(model, f"revised by {model.split(':')[1]}") in request.prompt
+        assert "first by" not in request.prompt
+    got = results(run)
+    assert got[("answer-revised/simulate:b", "item-1")].output == "revised by b"
+
+
+async def test_a_model_whose_first_answer_failed_does_not_revise_and_the_others_do(
+    tmp_path: Path,
+) -> None:
+    """b fails its first answer: a and c revise seeing the one other first answer there is;
+    b's revision and the judge are skipped, the item stopped at the debate's first step."""
+    run = pipeline(tmp_path, 2, debate())
+    provider = debating(fails="b")
+    finished, _ = await execute(run, provider)
+    assert (finished.ok, finished.failed, finished.skipped) == (2 * 4, 2, 2 * 2)
+    got = results(run)
+    for item in ("item-0", "item-1"):
+        for lane in ("answer-revised/simulate:b", "judge/simulate:j"):
+            skipped = got[(lane, item)]
+            assert skipped.status == "skipped" and skipped.error is not None
+            assert (skipped.error.kind, skipped.error.message) == (
+                "upstream",
+                "answer: bad_request",
+            )
+        assert got[("answer-revised/simulate:a", item)].status == "ok"
+    revisions = {
+        r.model: r.prompt for r in provider.requests if r.prompt.startswith(REVISE_OPENING)
+    }
+    assert set(revisions) == {"a", "c"}
+    theirs = revisions["a"].split(THEIR_ANSWERS)[1]
+    assert theirs.startswith("--- simulate:c ---\nfirst by c") and "simulate:b" not in theirs
+
+
+async def test_a_model_alone_to_answer_first_revises_seeing_that_no_other_did(
+    tmp_path: Path,
+) -> None:
+    steps = debate_steps(StepSpec(name="answer", models=DEBATERS[:2], prompt="q: {context}"))
+    run = pipeline(tmp_path, 1, steps)
+    provider = debating(fails="b")
+    await execute(run, provider)
+    (revision,) = [r for r in provider.requests if r.prompt.startswith(REVISE_OPENING)]
+    assert revision.prompt.endswith(THEIR_ANSWERS + NO_OTHER_ANSWER)
+
+
+async def test_a_resume_mid_debate_revises_with_the_first_answers_the_log_kept(
+    tmp_path: Path,
+) -> None:
+    """Aborted once every first answer is in and no revision is: the resume sends only the
+    revisions and the judge, each revision seeing the others' logged first answers."""
+    blocked = anyio.Event()
+
+    class HangsOnRevisions(ScriptedProvider):
+        async def call(self, request: CallRequest) -> CallResult:
+            if request.prompt.startswith(REVISE_OPENING):
+                blocked.set()
+                await anyio.sleep_forever()
+            return await super().call(request)
+
+    run = pipeline(tmp_path, 1, debate(), workers=3)
+    first = debating()
+    hangs = HangsOnRevisions(first.script)
+    logged = anyio.Event()
+    count = 0
+
+    def on(event: Any) -> None:
+        nonlocal count
+        count += isinstance(event, ItemFinished)
+        if count == 3:
+            logged.set()
+
+    async def go() -> None:
+        await run.execute([on], providers={model: hangs for model in run.config.models})
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(go)
+            await blocked.wait()
+            await logged.wait()
+            run.abort()
+    provider = debating()
+    again, _ = await execute(run, provider)
+    assert (again.state, again.ok) == ("finished", 7)
+    assert sorted(r.model for r in provider.requests) == ["a", "b", "c", "j"]
+    revision = next(r for r in provider.requests if r.model == "a")
+    assert label("simulate:b", "first by b on q: text number 0") in revision.prompt
