@@ -398,6 +398,18 @@ class RunConfig(BaseModel):
                 )
         return self
 
+    def online(self) -> RunConfig:
+        """This run with every model going online (``@batch`` dropped, ``--batch`` off): a try
+        answers in seconds where a batch job may take hours, and its answers, in the
+        response cache, serve the batch run too (a batch request is the online one)."""
+        return self.model_copy(
+            update={
+                "batch": False,
+                "models": tuple(online_spec(m) for m in self.models),
+                "base_urls": {online_spec(m): url for m, url in self.base_urls.items()},
+            }
+        )
+
     def base_url_of(self, model: str) -> str | None:
         """The API root ``model``'s calls go to, if the run sets one (else its provider's)."""
         return self.base_urls.get(model) or self.base_url
@@ -472,6 +484,13 @@ def bare_model(spec: str) -> str:
         if spec.endswith(suffix):
             return spec[: -len(suffix)]
     return spec
+
+
+def online_spec(spec: str) -> str:
+    """``spec`` without a ``@batch`` suffix (its server's label kept): the model going online
+    when the run does not say batch."""
+    head, label, tail = spec.partition(SERVER_LABEL)
+    return head.removesuffix("@batch") + label + tail
 
 
 def provider_model(spec: str) -> str:

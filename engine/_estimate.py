@@ -31,7 +31,7 @@ import orjson
 from engine import keys
 from engine._cache import Answer as CachedAnswer
 from engine._cache import ResponseCache, cache_path, request_key
-from engine._config import RunConfig, bare_model, provider_model
+from engine._config import RunConfig, bare_model, online_spec, provider_model
 from engine._items import Item
 from engine._lanes import Lane, graph_of, lanes_for
 from engine._plan import call_request
@@ -208,7 +208,7 @@ def estimate(
     per_model = tuple(
         _model_estimate(
             key, lanes[key], tally, prices[lanes[key].model], config, expect_output,
-            sampled.get(key),
+            sampled.get(key) or sampled.get(online_spec(key)),
         )
         for key, tally in tallies.items()
     )  # fmt: skip

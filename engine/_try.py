@@ -4,7 +4,8 @@ Most users tune a prompt on a handful of items before launching thousands. A try
 is the first N items (or N drawn at random, in input order) with the run's own
 options, judge and steps included, run as any run is: same caps, rate limits and
 response cache, so the full run with the same prompt and models finds the try's
-answers in the cache and does not pay for them again.
+answers in the cache and does not pay for them again. Its models go online (a
+batch job may take hours; ``RunConfig.online``): a batch run finds them too.
 
 Each try is a run dir under ``tries_root()`` (its name is the try's id, as a run's
 is), its input the chosen items as ``<id>.jsonl`` beside it: kept, so the try's
@@ -40,7 +41,8 @@ TRIES_KEPT: Final = 20
 
 def create_try(config: RunConfig, n: int, *, sample: bool = False) -> Run:
     """A new run of ``n`` items of ``config``'s input (the first, or drawn at random with
-    ``sample``), checked as ``Run.create`` checks a run; ``execute`` it as any run."""
+    ``sample``), every model online, checked as ``Run.create`` checks a run; ``execute``
+    it as any run."""
     if n < 1:
         raise ConfigError("the number of items to try must be at least 1", field="n")
     config = preflight(config)  # refused on the user's input, naming it
@@ -53,7 +55,7 @@ def create_try(config: RunConfig, n: int, *, sample: bool = False) -> Run:
     items = run_dir.with_suffix(".jsonl")
     write_atomic(items, b"".join(orjson.dumps(dict(item.fields)) + b"\n" for item in chosen))
     try:
-        tried = config.model_copy(update={"input": str(items), "format": "jsonl"})
+        tried = config.online().model_copy(update={"input": str(items), "format": "jsonl"})
         return Run.create(tried, run_dir)
     except BatchdeckError:
         items.unlink(missing_ok=True)

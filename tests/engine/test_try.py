@@ -136,3 +136,22 @@ async def test_a_try_is_its_own_run_of_the_chosen_items_outside_the_runs(
 
 def _results(run: Run) -> list[ItemResult]:
     return sorted(load_results(run), key=lambda r: r.line)
+
+
+async def test_a_try_of_a_batch_model_goes_online_and_serves_the_batch_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch job may take hours: the try sends its model online, and what it paid for is
+    what the batch run would send (the estimate of the batch run finds it in the cache)."""
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    async with serve_in_process(api_key=KEY, latency_ms=0) as fake:
+        config = _config(tmp_path).model_copy(
+            update={"models": (f"{MODEL}@batch",), "base_url": fake.openai_base_url}
+        )
+        tried = await _tried(config, None)
+        assert fake.stats()["requests"] == TRIED  # chat completions, no batch job
+    assert tried.config.models == (MODEL,) and not tried.config.batch_models
+    found = estimate(config, calibration=calibration_of(tried))
+    (model,) = found.models
+    assert model.batch and model.calibrated and found.calibrated_items == TRIED
+    assert found.cached == TRIED

@@ -172,7 +172,9 @@ class TryPanel(Vertical):
             if self.run is run:  # a try again's worker may have begun its own meanwhile
                 self.running = False
         calibration, found = await asyncio.to_thread(_calibrated, run, config)
-        self.projection = projection(found, finished.state)
+        self.projection = projection(found, finished.state) + (
+            " (its batch models were tried online)" if config.batch_models else ""
+        )
         self._refresh()
         self.show()
         self.post_message(self.Tried(run, calibration if calibration.items else None))
