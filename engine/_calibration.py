@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from engine import log
+from engine._errors import BatchdeckError, ConfigError
 from engine._estimate import estimate
 from engine._run import Run
 
@@ -82,7 +83,10 @@ def calibration_of(run: Run) -> Calibration:
         tally[1] += usage.input_tokens
         tally[2] += usage.output_tokens
         measured.add(result.id)
-    counted = estimate(run.config.model_copy(update={"cache": False}))
+    try:
+        counted = estimate(run.config.model_copy(update={"cache": False}))
+    except BatchdeckError as exc:  # its input gone (an old try's, pruned), say
+        raise ConfigError(f"cannot calibrate from run {run.run_dir}: {exc}") from None
     per_call = {
         m.model: m.input_tokens / counted.items if counted.items else 0.0 for m in counted.models
     }

@@ -50,10 +50,13 @@ def create_try(config: RunConfig, n: int, *, sample: bool = False) -> Run:
     chosen = _reservoir(entries, n) if sample else list(islice(entries, n))
     root = tries_root()
     _prune(root)
-    root.mkdir(mode=0o700, parents=True, exist_ok=True)
     run_dir = root / new_run_id()
     items = run_dir.with_suffix(".jsonl")
-    write_atomic(items, b"".join(orjson.dumps(dict(item.fields)) + b"\n" for item in chosen))
+    try:
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        write_atomic(items, b"".join(orjson.dumps(dict(item.fields)) + b"\n" for item in chosen))
+    except OSError as exc:
+        raise ConfigError(f"cannot keep a try in {root}: {exc.strerror or exc}") from None
     try:
         tried = config.online().model_copy(update={"input": str(items), "format": "jsonl"})
         return Run.create(tried, run_dir)

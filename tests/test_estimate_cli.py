@@ -145,3 +145,8 @@ def test_estimate_calibrated_from_a_run_of_other_models_says_it_used_none(tmp_pa
     done = batchdeck("estimate", TICKETS, *other, home=tmp_path)
     assert done.returncode == 0 and "calibrated" not in done.stdout
     assert "it counted no call of these models" in done.stderr
+    Path(run_dir.rstrip("/") + ".jsonl").unlink()  # the try's input, gone (pruned, say)
+    gone = batchdeck("estimate", TICKETS, *other, home=tmp_path)
+    assert gone.returncode == 2 and gone.stdout == ""
+    (line,) = gone.stderr.strip().splitlines()
+    assert line.startswith(f"batchdeck: error: cannot calibrate from run {run_dir}: "), line
