@@ -12,6 +12,7 @@ from textual.pilot import Pilot
 from textual.widgets import Input, Static, TextArea
 
 from engine import load_results
+from engine._steps import judge_steps
 from tests.fakeserver.fixtures import serve_in_process
 from tests.tui._flows import TICKET_COUNT, finished, set_up, settle, until
 from tests.tui.test_compare import replayed_steady
@@ -148,3 +149,37 @@ def test_snapshot_of_the_try_panel(snap_compare: object) -> None:
     assert snap_compare(  # type: ignore[operator]
         make_app(first="setup"), terminal_size=SMALL, run_before=tried
     )
+
+
+async def test_a_try_with_a_judge_shows_its_verdicts_after_the_answers() -> None:
+    """Setup has no judge field yet: the form's run is given one, as ``--judge`` would, and
+    tried through the panel (two simulate models, whose answers differ on some items)."""
+    models = ("simulate:gpt-4o-mini", "simulate:claude-haiku-4-5")
+    save_settings(Settings(models=models, added_models={models[1]: ""}))
+    app = make_app(first="setup")
+    async with app.run_test(size=SMALL) as pilot:
+        screen = await set_up(app, pilot, sim_latency_ms="0")
+        config = screen.config()
+        assert config is not None
+        judged = config.model_copy(
+            update={
+                "models": (*models, "simulate:gpt-4o"),
+                "steps": judge_steps(
+                    models, "simulate:gpt-4o", prompt=None, system=None, schema=None
+                ),
+            }
+        )
+        panel = screen.query_one(TryPanel)
+        panel.query_one("#try-n", Input).value = str(TRIED)
+        panel.begin(judged)
+        await until(pilot, lambda: bool(panel.projection), tries=1000)
+        await settle(app, pilot)
+        table = panel.query_one("#try-items")
+        labels = [str(c.label) for c in table.columns.values()]  # type: ignore[attr-defined]
+        assert labels == ["id", "gpt-4o-mini", "claude-haiku-4-5", "best", "conf"]
+        rows = _cells(panel)
+        assert len(rows) == TRIED
+        assert {row[3] for row in rows} <= {"gpt-4o-mini", "claude-haiku-4-5"}
+        assert {row[4] for row in rows} <= {"high", "medium", "low"}
+        detail = str(panel.query_one("#try-detail", Static).render())
+        assert "judge simulate:gpt-4o  best " in detail and "verdict: " in detail, detail
