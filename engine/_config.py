@@ -391,10 +391,10 @@ class RunConfig(BaseModel):
             used = tuple(dict.fromkeys(m for step in self.steps for m in step.models))
             if used != self.models:
                 raise ValueError("models must be the steps' models, in order of first use")
-            if self.batch_models:
+            if self.batch_models and self.finish_online_after is not None:
                 raise ValueError(
-                    "a pipeline's steps run online: drop --batch and @batch (batch mode for "
-                    "steps is not built yet)"
+                    "--finish-online-after is not built for a pipeline's batch steps: drop it "
+                    "(an unfinished request of a step stays pending for resume)"
                 )
         return self
 

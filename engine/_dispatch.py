@@ -7,13 +7,25 @@ stops at the first cap it meets (``max_items``, ``max_cost``, the time limit)
 and leaves the rest resumable. An item the response cache answers ends here,
 before any money or rate is reserved for it. The stream to the workers is small, so only
 items a worker is about to take hold a reservation.
+
+A pipeline's batch lanes go to the batch lane, from ``_begin`` (first steps) and from
+``feed`` (later steps, as each item's inputs come in), where they fill the chunk of
+their lane. A chunk goes out when it is full (the provider's limits, ``--batch-size``),
+or once the run could not go on without it: no online lane of an item is in flight
+and no item can begin now (the input is all read, or the dispatcher waits for room
+or money). So a later batch step's job holds whatever items became ready while
+anything online could still add to it: with a quick online step before it, that is
+about all the items read so far; with ``--batch-size N``, jobs of N go out as soon
+as N items are ready. Waiting for a fuller chunk costs nothing a batch job does not
+already cost (results come in hours, not seconds), and fewer, larger jobs are what
+the providers' limits and ``--max-parallel-batches`` count.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from itertools import islice
 from typing import Any
 
@@ -28,15 +40,18 @@ from engine._items import InvalidItem, Item
 from engine._plan import Plan, Work
 from engine._prices import Price
 from engine._results import ErrorInfo, ItemResult
-from engine._stepper import Stepper
+from engine._stepper import Next, Stepper, Unanswered
 from engine._template import render_item
 from engine._tokens import estimate_tokens, input_token_bound
 
 READ_CHUNK = 512
 """Items read per hop to the reader thread: big enough to amortise the hop (~50 us)."""
 IN_PROGRESS_PER_WORKER = 256
-"""A pipeline's items begun and not ended, per worker, before the next item waits: later
-steps go first, so what the items in progress hold stays bounded."""
+"""A pipeline's items with an online lane in flight, per worker, before the next item
+waits: later steps go first, so what the items in progress hold stays bounded."""
+IN_PROGRESS_MOST = 100_000
+"""A pipeline's items begun and not ended, those waiting in batch jobs included, before the
+next item waits: each holds its fields and answers so far in memory."""
 
 
 class Dispatcher:
@@ -54,6 +69,11 @@ class Dispatcher:
         """Set when a pipeline's item ends: the dispatcher may begin another."""
         self._lane: MemoryObjectSendStream[Work | None] | None = None
         """The batch lane, while it takes work: told when an item must wait for money."""
+        self._chunked = False
+        """A pipeline's batch work went to the lane since its chunks were last sent out."""
+        self._blocked = False
+        """A pipeline's next item cannot begin now (the input is all read, or it waits for
+        room or money): once nothing online is in flight, the lane's chunks must go out."""
         self.dispatched = 0
         self.seen_total: int | None = None
         """(item, model) pairs in the input, once all were read."""
@@ -96,9 +116,9 @@ class Dispatcher:
         batch_send: MemoryObjectSendStream[Work | None] | None,
     ) -> bool:
         """Every pair of the input handed on; False if a cap ended dispatching."""
-        plan, config = self._plan, self._config
+        plan = self._plan
         batch = plan.batch
-        batch_models = frozenset(batch.apis) & config.batch_models if batch else frozenset()
+        batch_models = batch.lanes if batch else frozenset()
         seen = 0
         invalid = 0
         stepper = plan.stepper
@@ -196,12 +216,19 @@ class Dispatcher:
         unfinished ones), holding with them the worst case of its later steps, which
         ``feed`` sends; False when a cap ends dispatching here."""
         config, control = self._config, self._control
-        while stepper.in_progress >= IN_PROGRESS_PER_WORKER * config.workers:
+        while (
+            stepper.online_items >= IN_PROGRESS_PER_WORKER * config.workers
+            or stepper.in_progress >= IN_PROGRESS_MOST
+        ):
             if self._room.is_set():
                 self._room = anyio.Event()
+            self._blocked = True
+            await self._send_out_if_stalled(self._lane)
             await self._room.wait()
+            self._blocked = False
         nxt = stepper.begin(item)
-        if not nxt.ready:  # done before, or stopped at a step: only records to write
+        if not stepper.beginning(item.id):
+            # done before, or stopped at a step: only records to write
             if self._plan.item_cap is not None:
                 self._plan.item_cap.seal(item.id)
             for result in nxt.results:
@@ -224,7 +251,13 @@ class Dispatcher:
             else:
                 results.append(work_or_result)
         later = stepper.later_units(item.id)
-        if not await self._reserve(sum(work.reserved_units for work in works) + later):
+        units = sum(work.reserved_units for work in works) + later
+        if self._lane is not None and self._chunked and not self._funds.fits_now(units):
+            await self._send_out(self._lane)  # what its chunks hold must come back
+        self._blocked = True
+        reserved = await self._reserve(units)
+        self._blocked = False
+        if not reserved:
             stepper.forget(item.id)
             for work in works:
                 self._unsent(work)
@@ -235,44 +268,81 @@ class Dispatcher:
         for result in results:
             await send(result_send, result)
         for work in works:
-            await self._send_work(work_send, work)
+            await self._send_lane(work_send, self._lane, work)
         return True
 
     async def feed(
         self,
-        inbox: MemoryObjectReceiveStream[ItemResult | None],
+        inbox: MemoryObjectReceiveStream[ItemResult | Unanswered | None],
         work_send: MemoryObjectSendStream[Work],
         result_send: MemoryObjectSendStream[ItemResult],
+        lane: MemoryObjectSendStream[Work | None] | None = None,
     ) -> None:
         """A pipeline's later steps: each result the log commits (``inbox``; None once the
         input is all read) may start its item's next step, whose lanes go to the workers
-        with the money their item holds for them. Ends once every item begun has ended, or
-        when the run stops or runs out of time (the rest resumes)."""
-        stepper, control = self._plan.stepper, self._control
+        (or to the batch ``lane``) with the money their item holds for them. A request a
+        batch job gave back unanswered ends its item here. Ends once every item begun has
+        ended, or when the run stops or runs out of time (the rest resumes)."""
+        stepper = self._plan.stepper
         assert stepper is not None
         read_all = False
-        async with inbox, work_send, result_send:
+        arriving = None if self._plan.batch is None else self._plan.batch.arriving
+        async with inbox, work_send, result_send, lane or nullcontext():
             with anyio.CancelScope() as self._feed_scope:
                 async for result in inbox:
                     if result is None:
                         read_all = True
-                    elif (nxt := stepper.finished(result)) is not None:
+                    elif isinstance(result, Unanswered):
                         self._room.set()
-                        if nxt.release:
-                            self._funds.settle(nxt.release, 0.0, sent=False)
-                        if nxt.ended and self._plan.item_cap is not None:
-                            self._plan.item_cap.seal(nxt.item.id)
-                        for skipped in nxt.results:
-                            await send(result_send, skipped)
-                        for n, (key, prompt) in enumerate(nxt.ready):
-                            await control.wait_unpaused()
-                            if control.halted or anyio.current_time() >= control.deadline:
-                                return
-                            await self._send_step(stepper, nxt.item, key, prompt,
-                                                  len(nxt.ready) - n, work_send,
-                                                  result_send)  # fmt: skip
+                        if arriving:
+                            arriving.discard((result.key, result.item_id))
+                        if (units := stepper.unanswered(result.key, result.item_id)) is not None:
+                            self._ended(result.item_id, units)
+                    else:
+                        if arriving:
+                            arriving.discard((result.model, result.id))
+                        nxt = stepper.finished(result)
+                        if nxt is not None and not await self._go_on(
+                            stepper, nxt, work_send, result_send, lane
+                        ):
+                            return
                     if read_all and not stepper.in_progress:
                         return
+                    if read_all or self._blocked:
+                        await self._send_out_if_stalled(lane)
+
+    async def _go_on(
+        self,
+        stepper: Stepper,
+        nxt: Next,
+        work_send: MemoryObjectSendStream[Work],
+        result_send: MemoryObjectSendStream[ItemResult],
+        lane: MemoryObjectSendStream[Work | None] | None,
+    ) -> bool:
+        """What an item does after a result: records of lanes that will not run, its next
+        lanes sent; False when the run stopped or ran out of time."""
+        control = self._control
+        self._room.set()
+        if nxt.ended:
+            self._ended(nxt.item.id, nxt.release)
+        for skipped in nxt.results:
+            await send(result_send, skipped)
+        for n, (key, prompt) in enumerate(nxt.ready):
+            await control.wait_unpaused()
+            if control.halted or anyio.current_time() >= control.deadline:
+                return False
+            await self._send_step(stepper, nxt.item, key, prompt, len(nxt.ready) - n,
+                                  work_send, result_send, lane)  # fmt: skip
+        return True
+
+    def _ended(self, item_id: str, release: int) -> None:
+        """A pipeline's item has nothing left to send or hear back from in this execution:
+        what it held for its later steps goes back, and its item cap is done with."""
+        self._room.set()
+        if release:
+            self._funds.settle(release, 0.0, sent=False)
+        if self._plan.item_cap is not None:
+            self._plan.item_cap.seal(item_id)
 
     async def _send_step(
         self,
@@ -283,6 +353,7 @@ class Dispatcher:
         share: int,
         work_send: MemoryObjectSendStream[Work],
         result_send: MemoryObjectSendStream[ItemResult],
+        lane: MemoryObjectSendStream[Work | None] | None,
     ) -> None:
         """Send a later step's lane of ``item``, its reservation drawn from what the item
         holds; what that does not cover is reserved as a retry's is, before new items."""
@@ -300,7 +371,43 @@ class Dispatcher:
             error = ErrorInfo("budget", "no budget left for this step")
             await send(result_send, plan.result(item, key, "skipped", error=error))
             return
-        await self._send_work(work_send, work)
+        await self._send_lane(work_send, lane, work)
+
+    async def _send_lane(
+        self,
+        work_send: MemoryObjectSendStream[Work],
+        lane: MemoryObjectSendStream[Work | None] | None,
+        work: Work,
+    ) -> None:
+        """Hand a pipeline's reserved ``work`` to the batch lane if its lane goes batch, else
+        to the workers."""
+        batch = self._plan.batch
+        if lane is not None and batch is not None and work.model in batch.lanes:
+            self._chunked = True
+            await self._send_work(lane, work)
+            if self._plan.item_cap is not None:
+                self._plan.item_cap.close(work.item.id)  # its worst case stays counted
+        else:
+            await self._send_work(work_send, work)
+
+    async def _send_out_if_stalled(self, lane: MemoryObjectSendStream[Work | None] | None) -> None:
+        """The batch lane's chunks go out when nothing else could add to them soon: no online
+        lane of a pipeline's item is in flight and no ended job's results are on their way
+        (the caller knows no item can begin now)."""
+        stepper, batch = self._plan.stepper, self._plan.batch
+        if (
+            lane is not None
+            and self._chunked
+            and stepper is not None
+            and not stepper.online_items
+            and (batch is None or not batch.arriving)
+        ):
+            await self._send_out(lane)
+
+    async def _send_out(self, lane: MemoryObjectSendStream[Work | None]) -> None:
+        self._chunked = False
+        with suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+            await send(lane, None)
 
     async def _send_work(
         self,

@@ -376,7 +376,7 @@ def _model_estimate(
             f"{sampled.output_per_call:,.0f} a call, as {sampled.calls:,} sampled calls used "
             f"(input x{sampled.input_ratio:.2f} of the count, as they used)"
         )
-    batch = key in config.batch_models
+    batch = lane.model in config.batch_models
     online = _costs(price, tally, lane)
     at_batch = _costs(None if price is None else price.batch(), tally, lane)
     likely, low, high = at_batch if batch else online

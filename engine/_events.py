@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from engine._results import ErrorInfo, ItemResult
+from engine._steps import split_lane
 
 LiveState = Literal["replaying", "running", "paused", "stopping"]
 """A run being published now: ``replaying`` while a past run's results are read back
@@ -189,7 +190,8 @@ class BatchJob:
 
     @property
     def provider(self) -> str:
-        return self.model.partition(":")[0]
+        """``openai``, of a job of ``openai:gpt-4o-mini`` or of a step's ``classify/openai:...``."""
+        return split_lane(self.model)[1].partition(":")[0]
 
     @property
     def ended(self) -> bool:

@@ -50,6 +50,7 @@ from engine._items import Item
 from engine._logtask import LogTask, in_order
 from engine._plan import Plan, Work
 from engine._results import ItemResult, Usage
+from engine._stepper import Unanswered
 
 BATCH_BUFFER = 256
 """Items the dispatcher may hand the batch lane ahead of it (each holding its reservation):
@@ -71,7 +72,7 @@ class Execution:
         self._tracker: JobTracker | None = None
         self._dispatcher = Dispatcher(plan, funds, self._control)
         self._attempts = Attempts(plan, funds, self._control, self._log.note)
-        self._inbox: MemoryObjectSendStream[ItemResult | None] | None = None
+        self._inbox: MemoryObjectSendStream[ItemResult | Unanswered | None] | None = None
         """A pipeline's committed results, on their way to ``Dispatcher.feed``."""
         self._target_workers = workers
         self._live_workers = 0
@@ -145,6 +146,11 @@ class Execution:
         result_send, result_recv = self._log.open()
         self._work_recv, self._result_send = work_recv, result_send
         batch_send: MemoryObjectSendStream[Work | None] | None = None
+        inbox: MemoryObjectReceiveStream[ItemResult | Unanswered | None] | None = None
+        if self._plan.stepper is not None:  # before the lane: a job fetched at once feeds it
+            self._inbox, inbox = anyio.create_memory_object_stream[ItemResult | Unanswered | None](
+                math.inf
+            )
         async with anyio.create_task_group() as outer:
             outer.start_soon(self._log.run, result_recv)
             async with result_send, work_recv:
@@ -168,13 +174,10 @@ class Execution:
                         async with anyio.create_task_group() as workers_tg:
                             self._workers_tg = workers_tg
                             self._spawn_workers()
-                            if self._plan.stepper is not None:
-                                self._inbox, inbox = anyio.create_memory_object_stream[
-                                    ItemResult | None
-                                ](math.inf)
+                            if inbox is not None:
                                 workers_tg.start_soon(
                                     self._dispatcher.feed, inbox, work_send.clone(),
-                                    result_send.clone(),
+                                    result_send.clone(), batch_send and batch_send.clone(),
                                 )  # fmt: skip
                             await self._dispatcher.run(
                                 work_send, result_send.clone(), batch_send, late_recv
@@ -204,6 +207,7 @@ class Execution:
                 late_send,
                 in_order=in_order,
                 cost_changed=self._emit_cost,
+                unanswered=self._unanswered,
             )
             self._tracker = tracker
             lane = BatchLane(
@@ -256,7 +260,10 @@ class Execution:
                 self._to_feed(result)
         self._emit_cost()
 
-    def _to_feed(self, result: ItemResult | None) -> None:
+    def _unanswered(self, key: str, item_id: str) -> None:
+        self._to_feed(Unanswered(key, item_id))
+
+    def _to_feed(self, result: ItemResult | Unanswered | None) -> None:
         """Tell a pipeline's feeder (gone once the run stops: then nothing is to start)."""
         if self._inbox is not None:
             with suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from engine import log
@@ -58,10 +58,12 @@ class BatchPlan:
     """What the batch lane needs: each batch model's API, and the jobs already submitted."""
 
     apis: Mapping[str, BatchApi]
-    """Model -> its provider's batch API, for the models that go batch and those of
-    ``open_jobs``."""
+    """Lane -> its provider's batch API, for the lanes that go batch and those of
+    ``open_jobs`` (a lane is a model, or one model of a pipeline's step)."""
+    lanes: frozenset[str]
+    """The lanes whose work goes batch in this execution."""
     online_prices: Mapping[str, Price | None]
-    """What each batch model's tokens would cost online (the summary's saving)."""
+    """What each lane's tokens would cost online (the summary's saving), by lane."""
     open_jobs: tuple[log.BatchRecord, ...]
     """Jobs submitted by earlier executions with results still to fetch (re-attached)."""
     carried_units: int
@@ -77,6 +79,10 @@ class BatchPlan:
     """The number the next job's token gets (one more than the intents in the log)."""
     detach: bool = False
     """Return once every chunk is submitted (and each open job looked at once)."""
+    arriving: set[tuple[str, str]] = field(default_factory=set)
+    """A pipeline's (lane, id) of requests whose job ended and whose result (or word that
+    there is none) has not reached ``Dispatcher.feed`` yet: more work for the next steps'
+    chunks is on its way, so they wait for it."""
 
 
 def call_request(

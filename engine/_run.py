@@ -72,7 +72,7 @@ from engine._ratelimit import RateLimiter
 from engine._reasoning import min_max_tokens
 from engine._replay import publish_results, replay_log
 from engine._stepper import Stepper
-from engine._steps import Answer
+from engine._steps import Answer, split_lane
 from engine._template import PromptTemplate, default_template_for, unknown_placeholders
 from engine._tokens import answers_per_call
 from engine.providers import PRESETS, BatchApi, Provider, is_free, make_provider
@@ -205,10 +205,10 @@ class Run:
         async with AsyncExitStack() as stack:
             for provider in set(providers.values()):
                 stack.push_async_callback(_shielded(provider.aclose))
-            for model, provider in providers.items():
-                api = provider.batch_api()
+            for key in lane_keys(self.config):
+                api = providers[split_lane(key)[1]].batch_api()
                 if api is not None:
-                    apis[model] = api
+                    apis[key] = api
             yield apis
 
     async def cancel_batch_jobs(self) -> list[tuple[log.BatchRecord, str | None]]:
@@ -416,7 +416,14 @@ class Run:
             capped = config.max_item_cost is not None and len(lanes) > 1
             if (config.steps or capped) and state.result_records:
                 answers, spent = await anyio.to_thread.run_sync(
-                    partial(_in_log, self.log_path, answers=bool(config.steps), costs=capped)
+                    partial(
+                        _in_log,
+                        self.log_path,
+                        lane_keys(config),
+                        skip,
+                        answers=bool(config.steps),
+                        costs=capped,
+                    )  # fmt: skip
                 )
                 resumed = answers if config.steps else None
             item_cap = None
@@ -435,9 +442,11 @@ class Run:
                 job_ids = known_job_ids(state)
                 if reattached is not None:  # found again by their tokens just now
                     job_ids.update(job.job_id for job in reattached.jobs if job.job_id)
+                online = _prices_for(config, online=True)
                 batch = BatchPlan(
                     apis=apis,
-                    online_prices=_prices_for(config, online=True),
+                    lanes=_batch_lanes(config) & frozenset(apis),
+                    online_prices={key: online[model] for key, model in by_lane.items()},
                     open_jobs=() if reattached is None else reattached.jobs,
                     carried_units=0 if reattached is None else reattached.carried_units,
                     waiting=waiting,
@@ -470,7 +479,9 @@ class Run:
             if graph is not None:
                 stepper = Stepper(
                     graph, lanes, plan.prices, skip, plan.result, max_tokens=config.max_tokens,
-                    resumed=resumed, fresh=not state.result_records and options.only is None,
+                    resumed=resumed,
+                    fresh=not state.result_records and options.only is None and not waiting,
+                    batch_lanes=frozenset() if batch is None else batch.lanes, waiting=waiting,
                 )  # fmt: skip
                 plan = replace(plan, stepper=stepper)
             yield plan
@@ -587,15 +598,17 @@ SIM_BATCH_DIR = "sim-batches"
 def _batch_apis(
     config: RunConfig, providers: Mapping[str, Provider], state: log.LogState | None
 ) -> dict[str, BatchApi]:
-    """The batch API of each model that goes batch, or has jobs left open in the log;
-    ConfigError for a model whose provider has none."""
-    wanted = set(config.batch_models)
+    """The batch API of each lane (a model, or one model of a pipeline's step) that goes
+    batch, or has jobs left open in the log; ConfigError for a model whose provider has
+    none. Jobs and their records are per lane, so a model batch in two steps has two."""
+    wanted = set(_batch_lanes(config))
     if state is not None:
         wanted.update(job.model for job in state.batches.values() if job.open)
     apis: dict[str, BatchApi] = {}
-    for model in config.models:
-        if model not in wanted:
+    for key in lane_keys(config):
+        if key not in wanted:
             continue
+        model = split_lane(key)[1]
         provider = providers[model]
         api = provider.batch_api()
         if api is None:
@@ -604,8 +617,14 @@ def _batch_apis(
                 f"(without --batch, or as {bare_model(model)}@online)",
                 field="batch",
             )
-        apis[model] = api
+        apis[key] = api
     return apis
+
+
+def _batch_lanes(config: RunConfig) -> frozenset[str]:
+    """The lanes whose model goes batch."""
+    batch = config.batch_models
+    return frozenset(key for key in lane_keys(config) if split_lane(key)[1] in batch)
 
 
 def _also_skipping(
@@ -810,14 +829,23 @@ def _pairs_in_input(config: RunConfig) -> int | None:
 
 
 def _in_log(
-    path: Path, *, answers: bool, costs: bool
+    path: Path,
+    lanes: Sequence[str],
+    skip: Callable[[str, str, int], bool],
+    *,
+    answers: bool,
+    costs: bool,
 ) -> tuple[dict[str, dict[str, Answer]], dict[str, int]]:
-    """With ``answers``, what a pipeline's lanes answered ok, by item id then lane: what its
-    later steps read when a resume continues it; with ``costs``, what each item's results
-    cost, in units: what counts against ``--max-item-cost``."""
+    """Of the items with a lane still to run (not ``skip``ped): with ``answers``, what a
+    pipeline's lanes answered ok, by item id then lane: what its later steps read when a
+    resume continues it; with ``costs``, what each item's results cost, in units: what
+    counts against ``--max-item-cost``. A finished item's are not kept: memory holds the
+    unfinished items'."""
     said: dict[str, dict[str, Answer]] = {}
     spent: dict[str, int] = {}
     for result in log.iter_results(path):
+        if all(skip(lane, result.id, result.line) for lane in lanes):
+            continue
         if answers and result.status == "ok":
             said.setdefault(result.id, {})[result.model] = Answer(result.output, result.parsed)
         if costs and result.cost_usd:

@@ -20,12 +20,24 @@ its own reservation from that pool (``draw``), and what is left goes back when
 the item ends. So an item that started can finish, and the cap stays hard either
 way: each call still reserves its own worst case, measured on its real prompt.
 
+Batch lanes: a lane whose model goes batch is sent like any other (the dispatcher
+hands it to the batch lane instead of a worker), and its result comes back the same
+way, when its job's results are logged. The stepper counts the items that have an
+online lane in flight (``online_items``): the dispatcher bounds those, and sends the
+batch lane's chunks out once nothing online is in flight. On resume, a lane whose
+request is in a job still open at its provider (``waiting``) is running, not ended:
+its item waits for the job's result, which may even be fetched (when the job ended
+while the run was down) before the dispatcher reads the item again; such a result
+is kept (``_early``) until the item begins. A request a job ended without answering
+(expired, cancelled) ends its item's progress here (``unanswered``): the item stays
+pending for resume, from that step.
+
 Everything here is plain state used from the event loop's one thread.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
 from engine._budget import to_units_up
@@ -54,6 +66,8 @@ class _Progress:
     ended: set[str] = field(default_factory=set)
     """Lanes of a debate's first step that ended other than ok: its revise step goes on
     without them."""
+    online: int = 0
+    """How many of ``running`` are online lanes."""
     pool: int = 0
     """Units held for its later steps."""
 
@@ -71,6 +85,14 @@ class Next:
     """The item has nothing left to send or to hear back from."""
 
 
+@dataclass(frozen=True, slots=True)
+class Unanswered:
+    """A batch job ended without answering ``item_id`` on lane ``key`` (expired, cancelled)."""
+
+    key: str
+    item_id: str
+
+
 class Stepper:
     def __init__(
         self,
@@ -83,6 +105,8 @@ class Stepper:
         max_tokens: int,
         resumed: Mapping[str, dict[str, Answer]] | None = None,
         fresh: bool = False,
+        batch_lanes: frozenset[str] = frozenset(),
+        waiting: Collection[tuple[str, str]] = (),
     ) -> None:
         self._graph = graph
         self._lanes = lanes
@@ -94,12 +118,27 @@ class Stepper:
         self._resumed = dict(resumed or {})
         self._fresh = fresh
         """Nothing ran before this execution: no lane has ended, none is skipped."""
+        self._batch_lanes = batch_lanes
+        self._waiting = waiting
+        """(lane, id) of requests in batch jobs open at their provider (live: a request a
+        job ended without answering leaves it)."""
+        self._early: dict[str, list[ItemResult]] = {}
+        """Results of ``waiting`` requests that came before their item began."""
         self._items: dict[str, _Progress] = {}
+        self._beginning: _Progress | None = None
+        """The item ``begin`` gave lanes to send, until its money is held (``hold``) or it
+        is dropped (``forget``): nothing of it is in flight yet."""
+        self.online_items = 0
+        """Items with an online lane in flight."""
 
     @property
     def in_progress(self) -> int:
         """Items begun that have lanes left to send or to hear back from."""
         return len(self._items)
+
+    def beginning(self, item_id: str) -> bool:
+        """``begin`` kept ``item_id``: it has lanes to send or to hear back from."""
+        return self._beginning is not None and self._beginning.item.id == item_id
 
     def begin(self, item: Item) -> Next:
         """The lanes ``item`` starts with: those of the steps whose inputs are in (on resume,
@@ -107,22 +146,29 @@ class Stepper:
         is not kept."""
         progress = _Progress(item, self._resumed.pop(item.id, {}))
         nxt = Next(item)
+        early = {result.model: result for result in self._early.pop(item.id, ())}
+        for result in early.values():
+            if result.status == "ok":
+                progress.answers[result.model] = Answer(result.output, result.parsed)
         for step in () if self._fresh else self._graph.steps:
             if step.name in progress.started:
                 continue
+            for key in step.lanes:
+                if (key, item.id) in self._waiting and key not in early:
+                    self._run(progress, key)  # its job is still open at the provider
             if ended := self._ended_earlier(progress, step):
                 for key in ended:
                     nxt.results += self._stop(progress, step, key, f"{step.name}: did not answer")
             elif all(self._skip(key, item.id, item.line) for key in step.lanes):
                 progress.started.add(step.name)  # every lane answered in an earlier execution
         self._advance(progress, nxt)
-        if nxt.ready:
-            self._items[item.id] = progress
+        if nxt.ready or progress.running:
+            self._beginning = progress
         return nxt
 
     def later_units(self, item_id: str) -> int:
         """The worst case of the lanes of ``item_id`` not yet sent (``prompt_bound``)."""
-        progress = self._items.get(item_id)
+        progress = self._beginning if self.beginning(item_id) else self._items.get(item_id)
         if progress is None:
             return 0
         item = progress.item
@@ -140,7 +186,13 @@ class Stepper:
         return units
 
     def hold(self, item_id: str, units: int) -> None:
-        """``units`` are held for the later steps of ``item_id``."""
+        """``units`` are held for the later steps of ``item_id``; one that is beginning is
+        in progress from now on (its lanes are sent next)."""
+        progress = self._beginning
+        if progress is not None and progress.item.id == item_id:
+            self._beginning = None
+            self._items[item_id] = progress
+            self.online_items += progress.online > 0
         progress = self._items.get(item_id)
         if progress is not None:
             progress.pool += units
@@ -157,17 +209,21 @@ class Stepper:
 
     def forget(self, item_id: str) -> int:
         """Drop an item that could not begin (a cap); returns the units it held."""
-        progress = self._items.pop(item_id, None)
+        if self.beginning(item_id):
+            self._beginning = None
+            return 0
+        progress = self._pop(item_id)
         return 0 if progress is None else progress.pool
 
     def finished(self, result: ItemResult) -> Next | None:
         """The log committed ``result``: what its item does next (None: not one of ours)."""
         progress = self._items.get(result.id)
         if progress is None or result.model not in progress.running:
+            if progress is None and (result.model, result.id) in self._waiting:
+                self._early.setdefault(result.id, []).append(result)
             return None
-        progress.running.discard(result.model)
-        step = self._lanes[result.model].step
-        assert step is not None
+        self._ran(progress, result.model)
+        step = self._step_of(result)
         nxt = Next(progress.item)
         if result.status == "ok":
             progress.answers[result.model] = Answer(result.output, result.parsed)
@@ -178,10 +234,46 @@ class Stepper:
             nxt.results += self._stop(progress, step, result.model, f"{step.name}: {why}")
         self._advance(progress, nxt)  # a debate's revise step goes on without a failed lane
         if not progress.running and not nxt.ready:
-            self._items.pop(result.id, None)
+            self._pop(result.id)
             nxt.release, progress.pool = progress.pool, 0
             nxt.ended = True
         return nxt
+
+    def unanswered(self, key: str, item_id: str) -> int | None:
+        """A batch job ended without answering ``item_id`` on lane ``key`` (expired,
+        cancelled): the item goes no further in this execution, and stays pending for
+        resume from that step. Returns the units it held for its later steps (None: not
+        one of ours)."""
+        progress = self._items.get(item_id)
+        if progress is None or key not in progress.running:
+            return None
+        self._pop(item_id)
+        return progress.pool
+
+    def _pop(self, item_id: str) -> _Progress | None:
+        progress = self._items.pop(item_id, None)
+        if progress is not None and progress.online:
+            self.online_items -= 1
+        return progress
+
+    def _run(self, progress: _Progress, key: str) -> None:
+        progress.running.add(key)
+        if key not in self._batch_lanes:
+            progress.online += 1
+            if progress.online == 1 and progress.item.id in self._items:
+                self.online_items += 1
+
+    def _ran(self, progress: _Progress, key: str) -> None:
+        progress.running.discard(key)
+        if key not in self._batch_lanes:
+            progress.online -= 1
+            if not progress.online:
+                self.online_items -= 1
+
+    def _step_of(self, result: ItemResult) -> Step:
+        step = self._lanes[result.model].step
+        assert step is not None
+        return step
 
     def _ended_earlier(self, progress: _Progress, step: Step) -> list[str]:
         """The lanes of ``step`` that ended other than ok before this execution (and are not
@@ -194,6 +286,7 @@ class Stepper:
             for key in step.lanes
             if key not in progress.answers
             and key not in progress.ended
+            and key not in progress.running
             and self._skip(key, item.id, item.line)
         ]
 
@@ -221,7 +314,7 @@ class Stepper:
             for key, prompt in prompts.items():
                 if key in progress.answers or self._skipped(key, item):
                     continue
-                progress.running.add(key)
+                self._run(progress, key)
                 nxt.ready.append((key, prompt))
 
     def _skipped(self, key: str, item: Item) -> bool:

@@ -15,6 +15,7 @@ import pytest
 
 from engine import log
 from engine._pipeline_file import load_pipeline
+from engine._prices import PriceTable
 from engine._steps import build_graph
 from tests.cli import SAMPLES, batchdeck, reap, start
 from tests.fakeserver.fixtures import run_fake_server
@@ -301,13 +302,34 @@ def test_a_try_then_the_full_run_pays_only_for_the_items_not_tried(tmp_path: Pat
         assert "10 answers from the cache" in done.stderr
 
 
-def test_a_pipeline_is_refused_with_batch_mode(tmp_path: Path) -> None:
+def test_a_pipeline_runs_in_batch_mode(tmp_path: Path) -> None:
+    """``--batch`` sends every step's calls through batch jobs: each item still gets all
+    three steps, each read the step before, and each call cost the batch price."""
+    run_dir = tmp_path / "run"
     done = batchdeck(
-        "run", TICKETS, "--pipeline", str(pipeline_file(tmp_path)), "--batch", home=tmp_path
-    )
+        "run", TICKETS, "--pipeline", str(pipeline_file(tmp_path)), "--batch",
+        "--sim-batch-s", "0.2", "--poll-s", "0.1", "--run-dir", str(run_dir), home=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    logged = [log.result_from_record(r) for r in results(run_dir)]
+    assert len(logged) == 180 and {r.status for r in logged} == {"ok"}
+    table = PriceTable.load()
+    for r in logged:
+        price = table.lookup(r.model.split("/")[1].removesuffix("@batch"))
+        assert price is not None and r.cost_usd == price.batch().cost(r.usage)
+    jobs = log.scan(run_dir / "log.jsonl").batches.values()
+    assert {job.model.split("/")[0] for job in jobs} == {"extract", "classify", "summarise"}
+    assert all(job.closed for job in jobs)
+
+
+def test_finish_online_after_is_refused_for_a_pipelines_batch_steps(tmp_path: Path) -> None:
+    done = batchdeck(
+        "run", TICKETS, "--pipeline", str(pipeline_file(tmp_path)), "--batch",
+        "--finish-online-after", "60", home=tmp_path,
+    )  # fmt: skip
     assert done.returncode == 2
     (message,) = done.stderr.strip().splitlines()
-    assert "batch mode for steps is not built yet" in message
+    assert "--finish-online-after is not built for a pipeline's batch steps" in message
     assert not (tmp_path / "runs").exists()
 
 

@@ -108,9 +108,13 @@ class JobTracker:
         *,
         in_order: Callable[[dict[str, Any]], ItemResult],
         cost_changed: Callable[[], None] = lambda: None,
+        unanswered: Callable[[str, str], None] = lambda key, item_id: None,
     ) -> None:
         """``in_order`` wraps a record to send down ``results``: written behind every
-        result sent before it (``LogTask``'s)."""
+        result sent before it (``LogTask``'s). ``unanswered`` is told (lane, item id) of
+        each request that gets no result in this execution (its job ended without answering
+        it, or is left running, or its chunk never went out): a pipeline's item goes no
+        further."""
         assert plan.batch is not None
         self._in_order = in_order
         self._plan = plan
@@ -124,6 +128,7 @@ class JobTracker:
         """Where the unfinished items of a job cancelled by ``--finish-online-after`` go:
         back to the dispatcher, for the workers."""
         self.cost_changed = cost_changed
+        self.unanswered = unanswered
         """Tells subscribers how the money stands (``CostUpdated``): a job was submitted, or
         ended with requests that gave their reservations back and no result to log."""
         self.saved_usd = 0.0
@@ -181,11 +186,11 @@ class JobTracker:
             with control.waiting() as wait:
                 await anyio.sleep(interval)
             if wait.cancelled_caught:
-                await self._leave(job)
+                await self._wait_ended(job)
                 return
             await control.wait_unpaused()
             if control.halted:
-                self.left += 1
+                self.leave(job)
                 return
             interval = min(interval * 2, config.poll_s)
             status = await self._status(job)
@@ -229,10 +234,18 @@ class JobTracker:
             self._control.emit(BatchJobProgressed(self.view(job)))
         return job
 
-    async def _leave(self, job: log.BatchRecord) -> None:
+    def leave(self, job: log.BatchRecord) -> None:
+        """``job`` is left running at its provider (detached, stopped, out of time): a
+        pipeline's items waiting for it go no further in this execution."""
+        self.left += 1
+        if self._plan.stepper is not None:
+            for entry in job.items:
+                self.unanswered(job.model, entry.id)
+
+    async def _wait_ended(self, job: log.BatchRecord) -> None:
         """A stop or the time limit ended the wait: the job keeps running at the provider,
         unless the time limit came with ``--cancel-at-time-limit``."""
-        self.left += 1
+        self.leave(job)
         if self._config.cancel_at_time_limit and not self._control.halted and job.job_id:
             await _cancel(self._batch.apis[job.model], job.job_id)
 
@@ -249,6 +262,8 @@ class JobTracker:
             for entry in job.items
             if status_of(job.model, entry.id, entry.line) is None
         }
+        if self._plan.stepper is not None:  # the next steps' chunks wait for these
+            self._batch.arriving.update((job.model, e.id) for e in entries.values())
         items = await anyio.to_thread.run_sync(
             _items_at, self._config.input, self._config.format, {e.id for e in entries.values()}
         )
@@ -279,7 +294,7 @@ class JobTracker:
             except ProviderError as exc:  # what was read is logged; the rest is read again
                 attempt += 1
                 if exc.kind in FATAL_KINDS or attempt > self._config.retry.retries:
-                    self.left += 1  # open still: a resume fetches the rest
+                    self.leave(job)  # open still: a resume fetches the rest
                     self._control.fail(
                         f"{job.model}: batch job {job.job_id}: results not read: "
                         f"{exc.message} (resume reads them again)"
@@ -291,7 +306,7 @@ class JobTracker:
                 with self._control.waiting() as wait:
                     await anyio.sleep(delay)
                 if wait.cancelled_caught:
-                    self.left += 1
+                    self.leave(job)
                     return
         for entry in entries.values():  # no word of them: as unfinished
             unfinished += 1
@@ -308,6 +323,7 @@ class JobTracker:
         goes to be finished online."""
         self._funds.settle_batched(units, 0.0)
         self._batch.waiting.discard((model, item.id))
+        self.unanswered(model, item.id)
         if online and self._online is not None:
             with suppress(anyio.BrokenResourceError):  # dispatching ended (a cap): pending
                 await self._online.send((item, model))
@@ -336,8 +352,9 @@ class JobTracker:
                 self.saved_usd += online.cost(usage) - actual
         latency = max(0.0, time.time() - job.since) * 1000
         if isinstance(outcome, CallResult) and outcome.finish_reason == "length":
+            limit = plan.max_tokens or plan.lanes[model].max_tokens
             cut = plan.result(
-                item, model, "truncated", error=cut_off(plan.max_tokens or self._config.max_tokens),
+                item, model, "truncated", error=cut_off(limit),
                 output=outcome.text, usage=usage, cost=cost, attempts=1,
                 finish_reason=outcome.finish_reason, simulated=outcome.simulated,
             )  # fmt: skip

@@ -1,12 +1,14 @@
 """The batch lane: the dispatcher's work for batch models, chunked into provider jobs.
 
 The dispatcher prices and reserves each item as for an online call (at the batch
-price) and hands it here instead of to a worker. The lane keeps one chunk per model
-and submits it when the next request would pass the provider's ``BatchLimits`` or
-``--batch-size``, when the input ends, or when the dispatcher says the next item
-must wait for money (a None): money comes back only as results arrive, so a chunk
-that waits to fill up would wait forever. A chunk the cap cannot hold is thereby
-made smaller: it goes out with what was reserved.
+price) and hands it here instead of to a worker. The lane keeps one chunk per lane
+(a model, or one model of a pipeline's step: a job holds one step's requests) and
+submits it when the next request would pass the provider's ``BatchLimits`` or
+``--batch-size``, when the input ends, or when the dispatcher sends a None: the next
+item must wait for money (which comes back only as results arrive, so a chunk that
+waits to fill up would wait forever), or a pipeline could not go on without the
+chunk. A chunk the cap cannot hold is thereby made smaller: it goes out with what
+was reserved.
 
 Before a job is submitted its intent is in the log, fsynced: the token the job is
 created with, and every request's custom_id with its item and its reservation. A
@@ -15,7 +17,7 @@ kill at any instant after that leaves something resume can find the job by
 reservations of a submitted job stay held until its results settle them
 (``_jobs``): the intent on disk is what makes them durable, not a ``hold``.
 
-Memory is one chunk per model being built: requests are streamed to the provider,
+Memory is one chunk per lane being built: requests are streamed to the provider,
 and once a job is submitted only its entries (ids, lines, reservations) are kept.
 """
 
@@ -223,15 +225,17 @@ class BatchLane:
     async def _follow(self, job: log.BatchRecord) -> None:
         try:
             if self._batch.detach:
-                self._tracker.left += 1
+                self._tracker.leave(job)
             else:
                 await self._tracker.follow(job)
         finally:
             self._slots.give_back()
 
     def _release(self, chunk: _Chunk) -> None:
+        """A chunk that did not go out gives its money back; its items stay pending."""
         for entry in chunk.entries:
             self._funds.settle(entry.units, 0.0, sent=False)
+            self._tracker.unanswered(chunk.model, entry.id)
 
 
 _END: Any = object()

@@ -4,6 +4,7 @@ its step, a retry reruns failed steps only, and the cost cap holds over random s
 from __future__ import annotations
 
 import math
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,10 @@ from hypothesis import strategies as st
 from engine import log
 from engine._errors import ProviderError
 from engine._events import CostUpdated, ItemFinished
+from engine._lanes import lane_keys
 from engine._prices import Price
 from engine._results import ItemResult, Usage
+from engine._run import _in_log, _skipper
 from engine._steps import (
     NO_OTHER_ANSWER,
     REVISE_OPENING,
@@ -162,13 +165,26 @@ async def test_a_resume_continues_each_item_from_its_first_unfinished_step(
             await logged.wait()
             run.abort()
     assert finished.remaining == 2
+    # What the resume keeps in memory for the later steps: item 1's answer, not item 0's.
+    lanes, state = lane_keys(run.config), log.scan(run.log_path)
+    kept, _ = _in_log(
+        run.log_path, lanes, _skipper(state, retry_failed=False), answers=True, costs=False
+    )
+    assert {item: set(answers) for item, answers in kept.items()} == {"item-1": {lanes[0]}}
     provider = ScriptedProvider()
     again, _ = await execute(run, provider)
     assert (again.state, again.ok) == ("finished", 6)
     assert [r.prompt.split(":")[0] for r in provider.requests] == ["classify", "summarise"]
 
 
-def _graphs() -> st.SearchStrategy[tuple[StepSpec, ...]]:
+ONLINE_MODELS = [("simulate:capped",), ("simulate:capped", "simulate:dear")]
+BATCH_MODELS = [*ONLINE_MODELS, ("simulate:capped@batch",), ("simulate:dear@batch",),
+                ("simulate:capped", "simulate:dear@batch")]  # fmt: skip
+
+
+def _graphs(
+    choices: list[tuple[str, ...]] = ONLINE_MODELS,
+) -> st.SearchStrategy[tuple[StepSpec, ...]]:
     """One to four steps, each reading some of the steps before it, on one or two models."""
 
     @st.composite
@@ -176,9 +192,7 @@ def _graphs() -> st.SearchStrategy[tuple[StepSpec, ...]]:
         count = draw(st.integers(1, 4))
         steps: list[StepSpec] = []
         for index in range(count):
-            models = draw(
-                st.sampled_from([("simulate:capped",), ("simulate:capped", "simulate:dear")])
-            )
+            models = draw(st.sampled_from(choices))
             reads = [
                 f"{{{step.name}.answers}}"
                 for step in steps
@@ -303,6 +317,70 @@ def test_no_item_ever_spends_past_the_item_cap_over_all_its_calls(
             spent.setdefault(event.result.id, []).append(event.result.cost_usd)
     assert spent
     assert all(math.fsum(costs) <= item_cap + 1e-12 for costs in spent.values()), spent
+
+
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    graph=_graphs(BATCH_MODELS),
+    cap=st.floats(0.00005, 0.02),
+    price=prices,
+    dear=prices,
+    batch_size=st.none() | st.integers(1, 8),
+    max_tokens=st.integers(1, 600),
+)
+def test_random_step_graphs_with_batch_steps_never_spend_past_the_cap_nor_hang(
+    tmp_path_factory: pytest.TempPathFactory,
+    batchdeck_home: Path,
+    graph: tuple[StepSpec, ...],
+    cap: float,
+    price: Price,
+    dear: Price,
+    batch_size: int | None,
+    max_tokens: int,
+) -> None:
+    """Steps mixing batch and online lanes (simulate's batch jobs, chunked small): spending
+    stays within the cap, the run ends, and every item that started has one record per lane:
+    its later steps were held when it started, at the batch price for batch lanes."""
+    write_prices_of(batchdeck_home, {"simulate:capped": price, "simulate:dear": dear})
+    run = pipeline(
+        tmp_path_factory.mktemp("graph"), 12, graph, max_cost=cap, max_tokens=max_tokens,
+        batch_size=batch_size, poll_s=0.02, sim={"latency_ms": 0, "batch_s": 0.02},
+    )  # fmt: skip
+    events: list[Any] = []
+
+    async def go() -> Any:
+        with anyio.fail_after(60):
+            return await run.execute([events.append])
+
+    finished = anyio.run(go)
+    done = [e.result for e in events if isinstance(e, ItemFinished)]
+    assert finished.cost_usd <= cap and sum(r.cost_usd for r in done) <= cap
+    assert all(e.spent_usd <= cap for e in events if isinstance(e, CostUpdated))
+    lanes = sum(len(step.models) for step in graph)
+    started = Counter(r.id for r in done)
+    assert set(started.values()) <= {lanes}, started
+    assert finished.state == "capped" or len(started) == 12
+
+
+async def test_a_batch_step_under_a_cap_that_holds_a_few_items_at_a_time(tmp_path: Path) -> None:
+    """The next item waits for money that only the batch step's chunk can give back (once its
+    job's answers settle): the chunk goes out though the item waiting is not yet sent, and
+    every item goes through its three steps."""
+    mini = "simulate:gpt-4o-mini"
+    steps = (
+        THREE[0],
+        StepSpec(name="classify", models=(f"{mini}@batch",), prompt="classify: {extract.output}"),
+        THREE[2],
+    )
+    run = pipeline(
+        tmp_path, 20, steps, max_cost=0.005, poll_s=0.02, sim={"latency_ms": 0, "batch_s": 0.02}
+    )
+    with anyio.fail_after(30):
+        finished = await run.execute([])
+    assert (finished.state, finished.ok) == ("finished", 60)
+    assert len(log.scan(run.log_path).batches) > 1
 
 
 async def test_an_item_without_a_field_a_step_needs_fails_there_and_its_other_steps_run(

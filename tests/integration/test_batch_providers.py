@@ -203,6 +203,55 @@ def test_batch_answers_are_kept_in_the_response_cache(
     assert server.stats()["accepted"] == 0
 
 
+def test_a_pipeline_with_a_batch_step_then_the_cache_answers_it(
+    server: FakeServer, tmp_path: Path
+) -> None:
+    """Over HTTP: an online step, then a batch step reading its answers, in jobs at the
+    fake provider (at the batch price, each request accepted once); the same items again
+    are answered by the response cache at every step, the batch one included: no job, no
+    call, nothing spent."""
+    model = "openai:gpt-4o-mini"
+    source = items(tmp_path / "items.jsonl", 60)
+    steps = tmp_path / "run.toml"
+    steps.write_text(
+        f'[[step]]\nname = "extract"\nmodel = "{model}"\nprompt = "{{context}}"\n\n'
+        f'[[step]]\nname = "classify"\nmodel = "{model}@batch"\n'
+        'prompt = "label: {extract.output}"\n'
+    )
+    lanes = {f"extract/{model}": False, f"classify/{model}@batch": True}
+
+    def pipeline(run_dir: Path) -> list[ItemResult]:
+        done = batchdeck(
+            "run", str(source), "--pipeline", str(steps), "--base-url", server.openai_base_url,
+            "--run-dir", str(run_dir), "--poll-s", "0.2", "--max-tokens", "64",
+            "--batch-size", "25", home=tmp_path, extra_env={"OPENAI_API_KEY": KEY}, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        logged = results(run_dir)
+        pairs = Counter((r.model, r.id) for r in logged)
+        assert set(m for m, _ in pairs) == set(lanes) and len(pairs) == 120
+        assert set(pairs.values()) == {1} and {r.status for r in logged} == {"ok"}
+        return logged
+
+    logged = pipeline(tmp_path / "run")
+    price = PriceTable.load().lookup(model)
+    assert price is not None
+    for r in logged:
+        assert r.cost_usd == (price.batch() if lanes[r.model] else price).cost(r.usage)
+    extracted = {r.id: r.output for r in logged if not lanes[r.model]}
+    classified = [r for r in logged if lanes[r.model]]
+    assert all(r.usage.input_tokens > 0 and not r.cached for r in classified)
+    accepted = server.batch_accepted()
+    assert accepted["distinct"] == 60 and not accepted["repeated"] and accepted["jobs"] >= 3
+    assert len(extracted) == 60
+    server.reset()
+    again = pipeline(tmp_path / "again")
+    assert all(r.cached and r.cost_usd == 0 for r in again)
+    assert server.stats()["accepted"] == 0
+    assert server.batch_accepted()["requests"] == 0  # no job since
+    assert not log.scan(tmp_path / "again" / "log.jsonl").batches
+
+
 def test_a_batch_answer_cut_off_at_the_limit_is_truncated(
     server: FakeServer, tmp_path: Path
 ) -> None:
