@@ -407,6 +407,10 @@ class RunConfig(BaseModel):
                 "batch": False,
                 "models": tuple(online_spec(m) for m in self.models),
                 "base_urls": {online_spec(m): url for m, url in self.base_urls.items()},
+                "steps": tuple(
+                    step.model_copy(update={"models": tuple(map(online_spec, step.models))})
+                    for step in self.steps
+                ),
             }
         )
 

@@ -123,6 +123,16 @@ def test_a_judge_that_goes_batch(tmp_path: Path) -> None:
     assert len(accepted_custom_ids(run_dir / "sim-batches")) == 20
 
 
+def test_a_try_runs_a_batch_step_online(tmp_path: Path) -> None:
+    """A try answers in seconds: its batch step goes online (a job may take hours)."""
+    source, steps = setup(tmp_path, 10)
+    tried = batchdeck(
+        "try", str(source), "--n", "3", "--pipeline", str(steps), *FAST, home=tmp_path
+    )
+    assert tried.returncode == 0, tried.stderr
+    assert tried.stdout.count(f"  classify {MINI}: ") == 3
+
+
 def test_the_estimate_prices_a_batch_step_at_the_batch_price(tmp_path: Path) -> None:
     source, steps = setup(tmp_path, 20)
     done = batchdeck("estimate", str(source), "--pipeline", str(steps), home=tmp_path)
