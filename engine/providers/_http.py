@@ -117,6 +117,7 @@ async def read_capped(chunks: AsyncIterator[bytes], limit: int = MAX_BODY_BYTES)
     async for chunk in chunks:
         size += len(chunk)
         if size > limit:
+            parts.clear()  # not kept alive by the traceback while the error travels and retries
             raise BadBody(too_large(limit))
         parts.append(chunk)
     return b"".join(parts)
