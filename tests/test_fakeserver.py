@@ -510,7 +510,8 @@ def test_openai_tpm_is_charged_at_max_of_input_and_max_tokens(
     assert send(http, "openai", max_tokens=600).status_code == 200
     limited = send(http, "openai", max_tokens=600)
     assert limited.status_code == 429 and limited.json()["error"]["type"] == "tokens"
-    assert limited.headers["x-ratelimit-remaining-tokens"] == "400"
+    # 1000 - 600 charged, plus what the bucket refilled between the calls (~17 tokens a second)
+    assert 400 <= int(limited.headers["x-ratelimit-remaining-tokens"]) < 600
     too_large = send(http, "openai", max_tokens=5000)
     assert too_large.status_code == 429 and "retry-after" not in too_large.headers
     assert "Request too large" in too_large.json()["error"]["message"]
