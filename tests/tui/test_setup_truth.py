@@ -124,6 +124,7 @@ async def test_at_80x24_the_middle_pane_scrolls_to_the_rendered_prompt() -> None
         )
 
 
+@pytest.mark.timeout(300)  # a screenshot per focus stop: minutes on a loaded machine
 async def test_every_focus_stop_shows_focus() -> None:
     app = make_app(first="setup")
     async with app.run_test(size=(120, 40)) as pilot:
