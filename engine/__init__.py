@@ -77,6 +77,7 @@ from engine._items import InvalidItem, Item
 from engine._lanes import sent_prompt
 from engine._lock import Holder
 from engine._paths import config_dir
+from engine._pipeline_file import load_pipeline
 from engine._preview import Preview, preview_input
 from engine._prices import Price, PriceTable
 from engine._results import ErrorInfo, ItemResult, Status, Usage
@@ -96,7 +97,7 @@ from engine._runs import (
 from engine._schema import load_schema
 from engine._secrets import strip_url_credentials
 from engine._sources import config_file, env_settings, file_settings
-from engine._steps import StepSpec, debate_steps, split_lane
+from engine._steps import StepError, StepSpec, build_graph, debate_steps, split_lane
 from engine._template import PromptTemplate, default_template_for, render_item, unknown_placeholders
 from engine._try import create_try
 
@@ -108,6 +109,9 @@ __all__ = [
     "split_lane",
     "StepSpec",
     "debate_steps",
+    "StepError",
+    "build_graph",
+    "load_pipeline",
     "item_rows",
     "ItemRow",
     "StepScores",

@@ -101,9 +101,13 @@ EXPORTED = {
     "ModelScore",
     # the prompt a pipeline step's lane sent, rendered again (the inspector)
     "sent_prompt",
-    # a pipeline's steps (Setup's step editor): a step, and a debate over one
+    # a pipeline's steps (Setup's step editor): a step, and a debate over one; checked as the
+    # run checks them, or read from a pipeline file
     "StepSpec",
     "debate_steps",
+    "StepError",
+    "build_graph",
+    "load_pipeline",
     # before a run: input, prompt, cost
     "Item",
     "InvalidItem",

@@ -157,11 +157,14 @@ class BatchdeckApp(App[None]):
             return
         chosen = self.settings.with_recent_file(event.config.input)
         caps = settings_of(event.config)
-        self._remember(
-            chosen.model_copy(
-                update={"models": event.config.models, "caps": caps, "added_models": event.added}
-            )
-        )
+        steps = event.config.steps
+        remembered = {
+            "models": steps[0].models if steps else event.config.models,  # step 1's
+            "caps": caps,
+            "added_models": event.added,
+            "pipeline_file": event.pipeline or self.settings.pipeline_file,
+        }
+        self._remember(chosen.model_copy(update=remembered))
         await self._show_new_run()
 
     @on(HistoryScreen.OpenRequested)

@@ -53,6 +53,9 @@ class Settings(BaseModel):
     ``provider:model`` -> its base URL, "" for the provider's own. Never a key: a URL that
     carried one is kept without it."""
 
+    pipeline_file: str | None = None
+    """The pipeline file the last run's steps came from, offered in Setup's Steps."""
+
     @field_serializer("added_models")
     def _no_credentials(self, added: dict[str, str]) -> dict[str, str]:
         return {spec: strip_url_credentials(url) for spec, url in added.items()}

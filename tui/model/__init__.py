@@ -12,6 +12,8 @@ from tui.model._series import RateSeries
 from tui.model._setup import (
     FORM_FIELDS,
     PATH_FIELD,
+    SCHEMA_FIELD,
+    STEPS_FIELD,
     Form,
     FormField,
     FormProblem,
@@ -25,6 +27,16 @@ from tui.model._setup import (
     read_form,
     split_modes,
     with_modes,
+)
+from tui.model._steps import (
+    FIRST_STEP,
+    JUDGE_STEP,
+    StepCost,
+    StepDraft,
+    StepKind,
+    draft_of,
+    missing_fields,
+    step_costs,
 )
 from tui.model._store import (
     FINISHED,
@@ -41,6 +53,16 @@ from tui.model._try import TryModel
 
 __all__ = [
     "FINISHED",
+    "FIRST_STEP",
+    "JUDGE_STEP",
+    "SCHEMA_FIELD",
+    "STEPS_FIELD",
+    "StepCost",
+    "StepDraft",
+    "StepKind",
+    "draft_of",
+    "missing_fields",
+    "step_costs",
     "FORM_FIELDS",
     "PATH_FIELD",
     "PREVIEW_CHARS",

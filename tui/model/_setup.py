@@ -17,7 +17,7 @@ named by its label; one the model refuses is named by the field the engine's
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -41,12 +41,14 @@ from engine import (
 from engine.keys import KeyStatus
 from engine.providers import PRESETS, base_url_for, is_local
 from tui import _format
+from tui.model._steps import StepDraft, step_lines, step_specs, total_of, with_first
 
 Kind = Literal["int", "float", "bool", "choice", "text"]
 
 SCHEMA_FIELD: Final = "schema_ref"
 PATH_FIELD: Final = "path"
 MODELS_FIELD: Final = "models"
+STEPS_FIELD: Final = "steps"
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,12 +116,17 @@ class Form:
     """The input's format as chosen (``jsonl``, ``csv``, ...), or None: from its name."""
     base_urls: Mapping[str, str] = dataclasses.field(default_factory=dict)
     """A model's own base URL (models added by hand), for the models picked among them."""
+    steps: Sequence[StepDraft] = ()
+    """Step 1's name (and what a pipeline file gave it), then the later steps: a pipeline
+    when there are more, or step 1 came from a file (as ``--pipeline`` runs a file of one
+    step). Step 1's prompt, system prompt, schema and models are the form's own."""
 
 
 @dataclass(frozen=True, slots=True)
 class FormProblem:
     field: str | None
-    """A ``FORM_FIELDS`` name, ``PATH_FIELD``, ``MODELS_FIELD``, or None if no one field."""
+    """A ``FORM_FIELDS`` name, ``PATH_FIELD``, ``MODELS_FIELD``, ``STEPS_FIELD``, or None
+    if no one field."""
     message: str
 
 
@@ -148,15 +155,26 @@ def read_form(form: Form, *, quiet: bool = False) -> RunConfig | list[FormProble
             schema = {"schema_ref": schema_ref, "output_schema": load_schema(schema_ref)}
         except ConfigError as exc:
             return [FormProblem(SCHEMA_FIELD, str(exc))]
+    run: dict[str, Any] = {
+        "prompt": form.prompt if form.prompt.strip() else None,
+        "system": form.system if form.system.strip() else None,
+        "models": tuple(form.models),
+        **schema,
+    }
+    if len(form.steps) > 1 or (form.steps and form.steps[0].carried is not None):
+        first = {"models": run["models"], "prompt": form.prompt, "system": form.system}
+        try:
+            steps = step_specs(with_first(form.steps, **first, schema_ref=schema_ref or ""))
+        except ConfigError as exc:
+            return [FormProblem(STEPS_FIELD, str(exc))]
+        models = tuple(dict.fromkeys(model for step in steps for model in step.models))
+        run = {"steps": steps, "models": models}  # as the CLI's --pipeline gives them
     try:
         return make_config(
             input=path,
             format=form.format,
-            prompt=form.prompt if form.prompt.strip() else None,
-            system=form.system if form.system.strip() else None,
-            models=tuple(form.models),
-            base_urls={m: url for m, url in form.base_urls.items() if url and m in form.models},
-            **schema,
+            base_urls={m: url for m, url in form.base_urls.items() if url and m in run["models"]},
+            **run,
             **config_fields(settings),
         )
     except ConfigError as exc:
@@ -299,8 +317,8 @@ def estimate_text(found: Estimate, config: RunConfig) -> str:
     cap = "" if config.max_cost is None else f" (cap {_format.money(config.max_cost)})"
     invalid = f", {found.invalid:,} invalid" if found.invalid else ""
     cached = f" ({found.cached:,} from the cache, free)" if found.cached else ""
-    online = _total_of(m.other_likely if m.batch else m.cost_likely for m in found.models)
-    batch = _total_of(m.cost_likely if m.batch else m.other_likely for m in found.models)
+    online = total_of(m.other_likely if m.batch else m.cost_likely for m in found.models)
+    batch = total_of(m.cost_likely if m.batch else m.other_likely for m in found.models)
     both = (
         ""
         if online is None or batch is None
@@ -322,10 +340,5 @@ def estimate_text(found: Estimate, config: RunConfig) -> str:
         f"{found.items:,} items{invalid} · {found.calls:,} calls{cached}\n"
         f"~{_format.count(found.input_tokens)} input tokens, "
         f"≤{_format.count(found.output_tokens_max)} output\n"
-        f"{cost}{cap}\n{both}{pace}{calibrated}"
+        f"{cost}{cap}\n{step_lines(found)}{both}{pace}{calibrated}"
     )
-
-
-def _total_of(figures: Iterable[float | None]) -> float | None:
-    values = list(figures)
-    return None if None in values else sum(v for v in values if v is not None)

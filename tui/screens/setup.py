@@ -28,6 +28,12 @@ The panes that scroll are no Tab stops: a focused pane takes no keys the user
 can see go anywhere. Focus moving to a field scrolls its pane to it, and the
 rendered prompt, the end of the middle pane, is a stop of its own to read it by.
 
+The run's later steps, a judge, or a pipeline file that fills them are the Steps
+section's (``tui.widgets.steps_editor``): the screen offers it the same models as its
+own picker, fills step 1's fields from a file it opened, and checks its drafts with
+the rest of the form (``read_form``, ``missing_fields``); what is wrong shows on
+``#steps-problem`` and blocks Start like any field's problem.
+
 The screen does not create the run: Start posts ``StartRequested`` with a
 validated ``RunConfig`` and the app starts it (and remembers the file).
 
@@ -75,6 +81,7 @@ from engine import (
     PriceTable,
     PromptTemplate,
     RunConfig,
+    StepSpec,
     default_template_for,
     estimate,
     preview_input,
@@ -86,12 +93,15 @@ from engine.readers import FORMATS
 from tui.model import (
     FORM_FIELDS,
     PATH_FIELD,
+    SCHEMA_FIELD,
+    STEPS_FIELD,
     Form,
     ModelChoice,
     added_choices,
     default_models,
     estimate_text,
     initial_texts,
+    missing_fields,
     mode_text,
     model_choices,
     read_form,
@@ -102,13 +112,20 @@ from tui.settings import Settings
 from tui.widgets.input_tree import InputTree
 from tui.widgets.model_adder import ModelAdder
 from tui.widgets.model_picker import ModelPicker
+from tui.widgets.steps_editor import StepsEditor
 from tui.widgets.try_panel import TryPanel
 
 ESTIMATE_DELAY_S: Final = 0.3
 PREVIEW_FIELDS: Final = 4
 """Columns of the preview table besides the id: enough to recognise the items."""
 CELL_CHARS: Final = 40
-PROBLEMS: Final = ("#path-problem", "#prompt-problem", "#caps-problem")
+PROBLEMS: Final = (
+    "#path-problem",
+    "#prompt-problem",
+    "#caps-problem",
+    "#steps-problem",
+    "#pipeline-problem",
+)
 """Where the form says what is wrong: while any says something, Start is refused."""
 _NO_FILE: Final = "Pick a file to preview it."
 _NO_ESTIMATE: Final = "Estimate: waiting for a file."
@@ -129,12 +146,19 @@ class SetupScreen(Screen[None]):
 
     class StartRequested(Message):
         """The user asked to start a run with ``config``; ``added`` is every model added by
-        hand (``provider:model`` -> base URL, "" for the provider's), to offer again."""
+        hand (``provider:model`` -> base URL, "" for the provider's), to offer again;
+        ``pipeline`` the pipeline file its steps came from."""
 
-        def __init__(self, config: RunConfig, added: Mapping[str, str] | None = None) -> None:
+        def __init__(
+            self,
+            config: RunConfig,
+            added: Mapping[str, str] | None = None,
+            pipeline: str | None = None,
+        ) -> None:
             super().__init__()
             self.config = config
             self.added = dict(added or {})
+            self.pipeline = pipeline
 
     def __init__(
         self,
@@ -164,6 +188,7 @@ class SetupScreen(Screen[None]):
         """The Batch setting, as of the last form that made a run."""
         self._calibration: Calibration | None = None
         """What the tries' calls used, which the estimate is calibrated from."""
+        self._models_ready = asyncio.Event()
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="setup-main"):
@@ -195,6 +220,8 @@ class SetupScreen(Screen[None]):
                 rendered.border_title = "Rendered prompt"
                 rendered.can_focus = True  # a stop to read it by: the pane scrolls to it
                 yield rendered
+                yield Label("Steps after this prompt")
+                yield StepsEditor(pipeline=self.settings.pipeline_file, id="steps")
             with VerticalScroll(id="setup-run", classes="pane", can_focus=False) as pane:
                 pane.border_title = "Models & caps"
                 yield ModelPicker(id="models")
@@ -242,7 +269,12 @@ class SetupScreen(Screen[None]):
         picker = self.query_one("#models", ModelPicker)
         for choice in choices:
             picker.add_model(choice.spec, self._note(choice), choice.spec in chosen)
+        self._steps().offer([(choice.spec, self._note(choice)) for choice in choices])
+        self._models_ready.set()
         self._changed()
+
+    def _steps(self) -> StepsEditor:
+        return self.query_one("#steps", StepsEditor)
 
     def _note(self, choice: ModelChoice) -> str:
         """What the picker says after a model's name: where it runs, whether it has a key."""
@@ -267,6 +299,7 @@ class SetupScreen(Screen[None]):
             picker.add_model(event.spec, self._note(choice), True)
             listed.append(event.spec)
         picker.highlighted = listed.index(event.spec)  # scrolled into view
+        self._steps().offer([(event.spec, self._note(choice))])
         self._show_model(event.spec)
         self._changed()
 
@@ -445,7 +478,9 @@ class SetupScreen(Screen[None]):
 
     @on(SelectionList.SelectedChanged, "#models")
     @on(Input.Changed, ".cap")
+    @on(StepsEditor.Changed)
     def _changed(self) -> None:
+        self._steps().first_models = tuple(self.query_one("#models", ModelPicker).selected)
         self._show_rendered()
         config = self.config(quiet=True)
         if config is not None and not self.problems():
@@ -484,6 +519,7 @@ class SetupScreen(Screen[None]):
             prompt=self.query_one("#prompt", TextArea).text,
             system=self.query_one("#system", TextArea).text,
             base_urls=self._added,
+            steps=self._steps().drafts(),
             texts={
                 field.name: self.query_one(f"#cap-{field.name}", Input).value
                 for field in FORM_FIELDS
@@ -502,9 +538,41 @@ class SetupScreen(Screen[None]):
         on_path = next((p.message for p in problems if p.field == PATH_FIELD), "")
         if on_path:
             self.query_one("#path-problem", Static).update(on_path)
-        below = next((p.message for p in problems if p.field != PATH_FIELD), "")
+        below = next((p.message for p in problems if p.field not in (PATH_FIELD, STEPS_FIELD)), "")
         self.query_one("#caps-problem", Static).update(below)
-        return outcome if isinstance(outcome, RunConfig) else None
+        on_steps = next((p.message for p in problems if p.field == STEPS_FIELD), "")
+        if isinstance(outcome, RunConfig) and outcome.steps and self.preview is not None:
+            on_steps = missing_fields(outcome.steps, self.preview.fields)
+        self._steps().show_problem(on_steps)
+        return outcome if isinstance(outcome, RunConfig) and not on_steps else None
+
+    # -- steps -----------------------------------------------------------------------
+
+    @on(StepsEditor.Opened)
+    def _pipeline_opened(self, event: StepsEditor.Opened) -> None:
+        self._fill_steps(event.path, event.steps)
+
+    @work(group="pipeline-fill", exclusive=True, exit_on_error=False)
+    async def _fill_steps(self, path: str, steps: tuple[StepSpec, ...]) -> None:
+        """Step 1 of a pipeline file into the form's own fields, the rest into Steps."""
+        await self._models_ready.wait()
+        assert self._priced is not None
+        picker = self.query_one("#models", ModelPicker)
+        offered = set(picker.specs())
+        for spec in dict.fromkeys(model for step in steps for model in step.models):
+            if spec not in offered:
+                (choice,) = added_choices({spec: ""}, *self._priced)
+                self._choices[spec] = choice
+                picker.add_model(spec, self._note(choice), False)
+                self._steps().offer([(spec, self._note(choice))])
+        first = steps[0]
+        self.query_one("#prompt", TextArea).load_text(first.prompt or "")
+        self._template_edited = first.prompt is not None
+        self.query_one("#system", TextArea).load_text(first.system or "")
+        self.query_one(f"#cap-{SCHEMA_FIELD}", Input).value = ""  # step 1's is the file's
+        picker.choose(first.models)
+        await self._steps().fill(steps, path)
+        self._changed()
 
     # -- start ---------------------------------------------------------------------
 
@@ -516,7 +584,7 @@ class SetupScreen(Screen[None]):
         if self.query_one(TryPanel).running:
             self.notify("The try is still going: wait for it, or try again", severity="warning")
             return
-        self.post_message(self.StartRequested(config, self._added))
+        self.post_message(self.StartRequested(config, self._added, self._steps().opened))
 
     def _valid_config(self) -> RunConfig | None:
         config = self.config()

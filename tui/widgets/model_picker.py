@@ -11,6 +11,8 @@ price and key of the highlighted model are the screen's detail line.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.text import Text
 from textual import events
 from textual.widgets import SelectionList
@@ -25,8 +27,8 @@ GUTTER = 4
 class ModelPicker(SelectionList[str]):
     """A ``SelectionList`` of ``provider:model`` specs, each with a dim note after it."""
 
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id)
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
         self._notes: dict[str, str] = {}
         self._width = 0
 
@@ -40,6 +42,13 @@ class ModelPicker(SelectionList[str]):
         spec = self.get_option_at_index(index).value
         self._notes[spec] = note
         self.replace_option_prompt_at_index(index, self._label(spec))
+
+    def choose(self, specs: Sequence[str]) -> None:
+        """Select exactly ``specs``, in their order (``selected`` keeps the order of picking,
+        which is the order a step lists its models in)."""
+        self.deselect_all()
+        for spec in specs:
+            self.select(spec)
 
     def specs(self) -> list[str]:
         return [self.get_option_at_index(i).value for i in range(self.option_count)]
