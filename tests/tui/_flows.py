@@ -6,12 +6,14 @@ state, polled with ``pilot.pause`` in a bounded loop: never a bare sleep.
 
 from __future__ import annotations
 
+from contextlib import suppress
 from pathlib import Path
 from typing import Final
 
 import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input
+from textual.worker import WorkerCancelled
 
 from tui.app import BatchdeckApp
 from tui.screens.setup import SetupScreen
@@ -24,12 +26,14 @@ _LONG_LIVED: Final = frozenset({"_loader", "engine"})
 
 
 async def settle(app: BatchdeckApp, pilot: Pilot[None]) -> None:
-    """Let every short-lived worker finish and the messages they posted be handled."""
+    """Let every short-lived worker finish and the messages they posted be handled. A worker
+    a newer one replaced (``exclusive``: an estimate typing moved on from) ends cancelled;
+    the newer one is then waited for in turn."""
     await pilot.pause()
-    short = [worker for worker in app.workers if worker.group not in _LONG_LIVED]
-    if short:  # an empty list would mean "every worker", the engine's included
-        await app.workers.wait_for_complete(short)
-    await pilot.pause()
+    while short := [worker for worker in app.workers if worker.group not in _LONG_LIVED]:
+        with suppress(WorkerCancelled):
+            await app.workers.wait_for_complete(short)
+        await pilot.pause()
 
 
 async def until(pilot: Pilot[None], done: object, *, tries: int = 400, step: float = 0.02) -> None:

@@ -4,6 +4,7 @@ and Start launching the pipeline the CLI would (on ``simulate``, the real app un
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,9 +15,11 @@ from engine import (
     DEFAULT_MODEL,
     ConfigError,
     RunConfig,
+    StepError,
     estimate,
     load_pipeline,
     load_results,
+    load_schema,
     split_lane,
 )
 from engine.cli._args import build_parser, config_from_args
@@ -34,6 +37,7 @@ from tui import _format
 from tui.app import BatchdeckApp, make_app
 from tui.model import Form, StepDraft, read_form
 from tui.model._setup import STEPS_FIELD
+from tui.model._steps import step_specs
 from tui.screens.run import RunScreen
 from tui.screens.setup import SetupScreen
 from tui.settings import Settings, load_settings, save_settings
@@ -298,3 +302,20 @@ def test_snapshot_of_setup_with_two_steps_at_80x24(
     assert snap_compare(  # type: ignore[operator]
         make_app(first="setup"), terminal_size=SMALL, run_before=fill
     )
+
+
+def test_a_step_s_schema_is_read_and_what_is_wrong_names_the_step(tmp_path: Path) -> None:
+    schema = tmp_path / "label.json"
+    schema.write_text(
+        '{"type": "object", "properties": {"label": {"type": "string"}}, "required": ["label"]}'
+    )
+    first = StepDraft("tag", (DEFAULT_MODEL,), "Tag {context}", schema_ref=str(schema))
+    then = StepDraft("say", (DEFAULT_MODEL,), "Say {tag.parsed.label}")
+    tag, _ = step_specs([first, then])
+    assert tag.output_schema == load_schema(str(schema))
+    with pytest.raises(StepError, match=r"^step say: .*schema has no field colour \(it has: label"):
+        step_specs([first, replace(then, prompt="Say {tag.parsed.colour}")])
+    with pytest.raises(StepError, match=r"^step tag: schema .*nope\.json: no such file$"):
+        step_specs([replace(first, schema_ref=str(tmp_path / "nope.json")), then])
+    with pytest.raises(StepError, match=r"^step 2: step name 'say it' must be letters"):
+        step_specs([first, replace(then, name="say it")])

@@ -83,7 +83,8 @@ def _spec(draft: StepDraft, index: int) -> StepSpec:
         try:
             schema = load_schema(draft.schema_ref.strip())
         except ConfigError as exc:
-            raise StepError(f"step {name}: {exc}", index, "schema") from None
+            message = str(exc).replace("--schema", "schema")  # as a pipeline file says it
+            raise StepError(f"step {name}: {message}", index, "schema") from None
     try:
         return StepSpec(
             name=name,
