@@ -34,7 +34,8 @@ from engine import (
 )
 from tui import _format
 
-StepKind = Literal["plain", "judge"]
+StepKind = Literal["plain", "judge", "revise"]
+"""As the engine's: a plain step, a judge, or a debate's revise step."""
 FIRST_STEP: Final = "answer"
 """Step 1's name until the user names it: the name ``--judge`` gives the answering step."""
 JUDGE_STEP: Final = "judge"

@@ -65,9 +65,9 @@ class StepEditor(Vertical):
             soft_wrap=True,
             classes="step-prompt",
             placeholder=(
-                "blank: the built-in judge prompt"
-                if draft.kind == "judge"
-                else "prompt: {step.output}, {answers}, {field}"
+                "prompt: {step.output}, {answers}, {field}"
+                if draft.kind == "plain"
+                else f"blank: the built-in {draft.kind} prompt"
             ),
         )
         yield TextArea(draft.system, soft_wrap=True, classes="step-system",
@@ -89,7 +89,7 @@ class StepEditor(Vertical):
 
     def number(self, position: int) -> None:
         """Say which step this is (2 for the first after step 1)."""
-        what = "judge" if self.kind == "judge" else "prompt"
+        what = "prompt" if self.kind == "plain" else self.kind
         self.border_title = f"Step {position} · {what}"
 
     def offer(self, spec: str, note: str) -> None:
