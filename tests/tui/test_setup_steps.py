@@ -180,8 +180,8 @@ async def test_steps_are_moved_and_removed_and_what_the_engine_refuses_blocks_st
         await settle(app, pilot)
         assert app.screen is screen and app.session.run is None
         step.query_one(".step-remove", Button).press()
-        await settle(app, pilot)
-        assert _editor(app).editors == [judge] and _text(screen, "#steps-problem") == ""
+        await until(pilot, lambda: _text(screen, "#steps-problem") == "")  # once it is gone
+        assert _editor(app).editors == [judge]
         assert not screen.query_one("#start", Button).disabled
 
 
