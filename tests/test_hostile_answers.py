@@ -17,6 +17,7 @@ import pytest
 from engine import log
 from engine._errors import ProviderError
 from engine.providers import CallRequest, make_provider
+from tests.benchmarks._common import PEAK_RSS_CODE
 from tests.cli import REPO, batchdeck, env
 from tests.fakeserver.fixtures import FakeServer, run_fake_server, serve_in_process
 
@@ -93,9 +94,11 @@ def test_huge_answers_keep_the_process_small(hostile_server: FakeServer, tmp_pat
     within a few caps of a run's ordinary footprint."""
     items = write_items(tmp_path / "items.jsonl", ["x [[hostile:huge_body]]"] * 4 + ["plain"])
     out = tmp_path / "out.jsonl"
+    # The run's own peak (PEAK_RSS_CODE): under xdist its ru_maxrss was the test worker's 365 MB.
     measure = (
-        "import resource, sys; from engine.cli import main; code = main(sys.argv[1:]); "
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(code)"
+        "import sys; from engine.cli import main; code = main(sys.argv[1:])\n"
+        + PEAK_RSS_CODE
+        + "sys.exit(code)"
     )
     proc = subprocess.run(
         [sys.executable, "-c", measure, "run", str(items), "--model", "openai:gpt-4o-mini",
@@ -105,7 +108,7 @@ def test_huge_answers_keep_the_process_small(hostile_server: FakeServer, tmp_pat
         timeout=120,
     )  # fmt: skip
     assert proc.returncode == 1, proc.stderr
-    peak_mb = int(proc.stdout.split()[-1]) / 1024
+    peak_mb = float(proc.stdout.split()[-1])
     assert peak_mb < 100 + 4 * 2 * MAX_BODY_BYTES / (1 << 20), peak_mb
     rows = {r["id"]: r for r in map(orjson.loads, out.read_bytes().splitlines())}
     assert rows["i4"]["status"] == "ok"
