@@ -92,6 +92,7 @@ class _Options:
     providers: Mapping[str, Provider] | None
     detach: bool = False
     max_tokens: int | None = None
+    forget_jobs: Collection[str] = ()
 
 
 def new_run_id() -> str:
@@ -279,6 +280,7 @@ class Run:
         replay: bool = False,
         detach: bool = False,
         max_tokens: int | None = None,
+        forget_jobs: Collection[str] = (),
     ) -> RunFinished:
         """Run every item without a terminal record (or only the ``(model, id)`` pairs given).
 
@@ -290,7 +292,8 @@ class Run:
         subscriber that starts empty sees the whole run (``already_done`` is 0).
         ``detach`` returns once every batch chunk is submitted, leaving the jobs running.
         ``max_tokens`` raises the output limit of the calls this execution sends (a
-        retry of truncated answers); each result records it.
+        retry of truncated answers); each result records it. ``forget_jobs``: ids of open
+        batch jobs their provider no longer knows, closed so their requests go again.
         """
         emit = _emitter(subscribers)
         options = _Options(
@@ -301,6 +304,7 @@ class Run:
             providers,
             detach=detach,
             max_tokens=max_tokens,
+            forget_jobs=forget_jobs,
         )
         with self.held():  # the log replayed is the log the execution goes on from
             if replay and not self._new:
@@ -376,7 +380,11 @@ class Run:
                 for provider in set(providers.values()):
                     stack.push_async_callback(_shielded(provider.aclose))
             apis = _batch_apis(config, providers, state)
-            reattached = None if state is None or not apis else await reattach(state, apis)
+            reattached = (
+                None
+                if state is None or not (apis or options.forget_jobs)
+                else await reattach(state, apis, options.forget_jobs)
+            )
             retrying = options.only is not None
             warnings: list[str] = []
             if options.only is None:

@@ -154,3 +154,39 @@ def test_estimate_shows_online_and_batch_cost_side_by_side(tmp_path: Path) -> No
     assert (first[3], first[6], second[3], second[6]) == ("online", "batch", "batch", "online")
     assert float(first[2]) == float(second[5]) and float(first[5]) == float(second[2])
     assert float(first[5]) == pytest.approx(float(first[2]) / 2, abs=1e-4)
+
+
+def test_a_job_its_provider_no_longer_knows_stops_the_run_until_the_user_forgets_it(
+    tmp_path: Path,
+) -> None:
+    source, run_dir = setup(tmp_path, 40), tmp_path / "run"
+    done = batchdeck(
+        "run", str(source), "--batch", "--detach", "--sim-batch-s", "3600",
+        "--run-dir", str(run_dir), home=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (job_dir,) = (run_dir / "sim-batches").iterdir()
+    job_id = job_dir.name
+    for path in job_dir.iterdir():  # the provider deleted the job (or its retention passed)
+        path.unlink()
+    job_dir.rmdir()
+    stuck = batchdeck("resume", str(run_dir), "--poll-s", "0.1", home=tmp_path)
+    assert stuck.returncode != 0
+    assert f"batch job {job_id} is not known to its provider" in stuck.stderr
+    assert f"--forget-job {job_id}" in stuck.stderr and "Traceback" not in stuck.stderr
+    assert sum(result_pairs(run_dir).values()) == 0
+    wrong = batchdeck("resume", str(run_dir), "--forget-job", "batch_nope", home=tmp_path)
+    assert wrong.returncode == 2
+    assert wrong.stderr.strip().splitlines()[-1] == (
+        f"batchdeck: error: --forget-job batch_nope: the run has no open batch job of that id "
+        f"(open: {job_id})"
+    )
+    resumed = batchdeck(
+        "resume", str(run_dir), "--forget-job", job_id, "--sim-batch-s", "0", "--poll-s", "0.1",
+        home=tmp_path,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    pairs = result_pairs(run_dir)
+    assert len(pairs) == 40 and set(pairs.values()) == {1}
+    listed = batchdeck("batches", str(run_dir), home=tmp_path).stdout
+    assert f"{job_id}" in listed and " forgotten " in listed

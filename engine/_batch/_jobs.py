@@ -62,7 +62,7 @@ def job_view(job: log.BatchRecord) -> BatchJob:
         requests=len(job.items),
         succeeded=succeeded,
         errored=errored,
-        processing=processing if job.state not in ENDED_STATES else 0,
+        processing=processing if job.open and job.state not in ENDED_STATES else 0,
         submitted_at=job.since,
         expires_at=job.expires_at,
     )
@@ -216,6 +216,14 @@ class JobTracker:
         except ProviderError as exc:
             unreadable = 0 if exc.retryable else self._unreadable.get(job.job_id, 0) + 1
             self._unreadable[job.job_id] = unreadable
+            if exc.kind == "not_found":
+                self._control.fail(
+                    f"{job.model}: batch job {job.job_id} is not known to its provider "
+                    "(deleted, past its retention, or the key is another account's): resume "
+                    f"with --forget-job {job.job_id} to send its requests without a result "
+                    "again (paid again if the job had run them)"
+                )
+                return None
             if exc.kind in FATAL_KINDS or unreadable > self._config.retry.retries:
                 self._control.fail(f"{job.model}: batch job {job.job_id}: {exc.message}")
                 return None

@@ -13,6 +13,11 @@ line listing them.
 
 What the open jobs' requests without a result reserved is held again from the
 start, and their items are not dispatched again: they are at the provider.
+
+A job its provider answers "not found" for (deleted, past its retention, or the key is
+another account's) stops the run with one line; nothing sends its requests again unless
+the user says so (``resume --forget-job ID``): a key of another account would make
+the same answer for jobs that did run, and sending them again pays twice.
 """
 
 from __future__ import annotations
@@ -43,12 +48,27 @@ class Reattached:
     """What those requests reserved."""
 
 
-async def reattach(state: log.LogState, apis: Mapping[str, BatchApi]) -> Reattached:
+async def reattach(
+    state: log.LogState, apis: Mapping[str, BatchApi], forget: Collection[str] = ()
+) -> Reattached:
+    """``forget``: ids of open jobs to close as ``forgotten`` (their provider no longer
+    knows them): their requests without a result are pending again, to be sent again."""
     jobs: list[log.BatchRecord] = []
     records: list[dict[str, Any]] = []
     known = known_job_ids(state)
+    open_ids = {job.job_id for job in state.batches.values() if not job.closed}
+    if unknown := sorted(set(forget) - open_ids):
+        listed = ", ".join(sorted(i for i in open_ids if i is not None)) or "none"
+        raise ConfigError(
+            f"--forget-job {unknown[0]}: the run has no open batch job of that id (open: {listed})"
+        )
     for job in sorted(state.batches.values(), key=lambda job: job.since):
         if job.closed:
+            continue
+        if job.job_id in forget:
+            records.append(
+                log.batch_record(replace(job, state="forgotten", t=time.time(), closed=True))
+            )
             continue
         api = apis.get(job.model)
         if api is None:

@@ -218,6 +218,20 @@ RETRY_FAILED_HELP = (
     "run the failed and skipped items again, with the run's settings (by default resume "
     "runs only items that have no result yet)"
 )
+
+
+def _add_forget_job(parser: argparse.ArgumentParser, lead: str = "") -> None:
+    parser.add_argument(
+        "--forget-job",
+        action="append",
+        default=[],
+        metavar="JOB",
+        help=f"{lead}a batch job its provider no longer knows (the run stops saying so): its "
+        "requests without a result are sent again, paid again if the job had run them "
+        "(repeat for several)",
+    )
+
+
 FORCE_HELP = (
     "resume even if the input file or config.json changed since the run started: finished "
     "items are then matched by id instead of by line (by default resume refuses)"
@@ -257,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--retry-failed", action="store_true", help=f"with --resume: {RETRY_FAILED_HELP}"
     )
     run.add_argument("--force", action="store_true", help=f"with --resume: {FORCE_HELP}")
+    _add_forget_job(run, "with --resume: ")
     _add_wait(run)
 
     resume = commands.add_parser(
@@ -265,6 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("run", metavar="RUN", help="run id or run dir")
     resume.add_argument("--retry-failed", action="store_true", help=RETRY_FAILED_HELP)
     resume.add_argument("--force", action="store_true", help=FORCE_HELP)
+    _add_forget_job(resume)
     _add_wait(resume)
     for name in CALL_OVERRIDES:
         _add_setting(

@@ -102,7 +102,7 @@ def _execute(run: Run, max_tokens: int | None, args: argparse.Namespace) -> int:
         write_output = _output_file(run, Path(args.output), stack, args) if args.output else None
         finished = anyio.run(
             _drive, run, subscribers, progress, args.retry_failed, args.force, max_tokens,
-            args.detach,
+            args.detach, tuple(args.forget_job),
         )  # fmt: skip
         if write_output is not None:
             write_output()
@@ -140,6 +140,7 @@ async def _drive(
     force: bool,
     max_tokens: int | None,
     detach: bool,
+    forget_jobs: tuple[str, ...] = (),
 ) -> RunFinished:
     async with anyio.create_task_group() as tg:
         tg.start_soon(progress.ticker)
@@ -150,6 +151,7 @@ async def _drive(
             force=force,
             max_tokens=max_tokens,
             detach=detach,
+            forget_jobs=forget_jobs,
         )
         tg.cancel_scope.cancel()
     return finished

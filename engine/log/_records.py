@@ -97,10 +97,12 @@ BatchState = Literal[
     "cancelling",
     "cancelled",
     "unsent",
+    "forgotten",
 ]
 """Where a provider batch job stands in batchdeck's words (``provider_state`` has the
 provider's): the provider's states, and ``submitting`` (the intent, before the job is
-known) and ``unsent`` (no job came of the intent)."""
+known), ``unsent`` (no job came of the intent) and ``forgotten`` (its provider no longer
+knew it, and the user chose to send its requests again: ``resume --forget-job``)."""
 _BATCH_STATES: frozenset[str] = frozenset(get_args(BatchState))
 
 
