@@ -37,7 +37,6 @@ from engine._prices import Price
 from engine._ratelimit import RateLimiter, Ticket
 from engine._results import ErrorInfo, ItemResult, Usage
 from engine._retry import backoff_delay, server_wait
-from engine.providers import default_timeout
 from engine.providers._base import CallRequest, CallResult, Provider
 
 CALL_GRACE_S = 5.0
@@ -60,14 +59,6 @@ class Attempts:
         self._rng = random.Random(plan.config.sim.seed)
         self._succeeded: set[str] = set()
         """Models that answered once: a fatal error of theirs fails an item, not the run."""
-        config = plan.config
-        self._timeouts = {
-            key: config.timeout
-            if config.timeout is not None
-            else default_timeout(lane.model.partition(":")[0], config.base_url_of(lane.model))
-            for key, lane in plan.lanes.items()
-        }
-        """Each lane's per-call timeout: ``--timeout``, else its provider's default."""
 
     async def run(self, work: Work) -> ItemResult | None:
         """The item's result, or None if it was never sent (stopped) or the run failed."""
@@ -91,7 +82,7 @@ class Attempts:
             while True:
                 attempt += 1
                 control.emit(ItemStarted(work.item.id, work.model, attempt))
-                request = plan.request(work, max_tokens, attempt, self._timeouts[work.model])
+                request = plan.request(work, max_tokens, attempt)
                 ticket: Ticket | None = None
                 if limiter is not None:
                     with control.waiting() as wait:

@@ -18,13 +18,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engine._config import RunConfig
+from engine._config import RunConfig, provider_model
 from engine._errors import ConfigError
 from engine._results import ItemResult
 from engine._schema import OutputValidator
 from engine._steps import Answer, Graph, Step, build_graph, lane_key, render_step
 from engine._template import PromptTemplate, default_template_for, render_item
 from engine._tokens import answers_per_call, request_framing
+from engine.providers import default_timeout
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +34,8 @@ class Lane:
     """What its results are keyed by: the model, or ``step/model``."""
     model: str
     """``provider:model``: its provider, price, rate limiter and key."""
+    sent_model: str
+    """The provider's own name of the model, as each request sends it (``gpt-4o-mini``)."""
     step: Step | None
     """None for a run with no steps."""
     template: PromptTemplate
@@ -46,6 +49,9 @@ class Lane:
     """Input tokens a request carries besides its prompts (``request_framing``)."""
     answers: int
     """Answers one call may be billed for (``n`` and the like)."""
+    timeout_s: float
+    """Each call's timeout: ``--timeout``, else its provider's default (longer on a local
+    server)."""
 
 
 def lanes_for(config: RunConfig, template: PromptTemplate) -> dict[str, Lane]:
@@ -146,6 +152,7 @@ def _lane(
     return Lane(
         key=key or model,
         model=model,
+        sent_model=provider_model(model),
         step=step,
         template=template,
         system=system,
@@ -156,4 +163,7 @@ def _lane(
         validator=validator,
         framing=request_framing(schema, params, config.reasoning_effort),
         answers=answers_per_call(params),
+        timeout_s=config.timeout
+        if config.timeout is not None
+        else default_timeout(model.partition(":")[0], config.base_url_of(model)),
     )

@@ -19,7 +19,7 @@ from typing import Any
 
 from engine import log
 from engine._cache import RunCache
-from engine._config import RunConfig, provider_model
+from engine._config import RunConfig
 from engine._events import FinalState
 from engine._item_cap import ItemCap
 from engine._items import InvalidItem, Item
@@ -51,6 +51,8 @@ class Work:
     price for an item a batch job gave back to finish online)."""
     cache_key: bytes | None = None
     """The response-cache key of its first attempt's request (None: not cached)."""
+    request: CallRequest | None = None
+    """Its first attempt's request, once built (``Plan.request``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,11 +93,10 @@ def call_request(
     prompt: str,
     max_tokens: int,
     attempt: int = 1,
-    timeout_s: float = 60.0,
     fixed_prefix: str | None = None,
 ) -> CallRequest:
-    """What a call of ``prompt`` on ``lane`` sends under ``config`` (the timeout and the
-    attempt are not sent: they do not change the response-cache key).
+    """What a call of ``prompt`` on ``lane`` sends under ``config`` (the lane's timeout and
+    the attempt are not sent: they do not change the response-cache key).
 
     ``fixed_prefix`` (the template's text before its first placeholder) marks the system
     prompt and that start of the prompt for the provider's prompt cache, unless
@@ -103,7 +104,7 @@ def call_request(
     marked = fixed_prefix is not None and config.prompt_cache != "off"
     prefix = len(fixed_prefix) if fixed_prefix and marked and prompt.startswith(fixed_prefix) else 0
     return CallRequest(
-        model=provider_model(lane.model),
+        model=lane.sent_model,
         prompt=prompt,
         system=lane.system,
         max_tokens=max_tokens,
@@ -112,7 +113,7 @@ def call_request(
         schema=lane.schema,
         params=lane.params,
         reasoning_effort=config.reasoning_effort,
-        timeout_s=timeout_s,
+        timeout_s=lane.timeout_s,
         attempt=attempt,
         prompt_cache=marked,
         cache_prefix=prefix,
@@ -166,21 +167,21 @@ class Plan:
     item_cap: ItemCap | None = None
     """Set when ``--max-item-cost`` caps an item's several calls together."""
 
-    def request(
-        self, work: Work, max_tokens: int, attempt: int = 1, timeout_s: float = 60.0
-    ) -> CallRequest:
+    def request(self, work: Work, max_tokens: int, attempt: int = 1) -> CallRequest:
         """What an attempt of ``work`` sends (``max_tokens`` may be lowered for a retry), its
-        fixed start marked for the provider's prompt cache unless ``--prompt-cache off``."""
+        fixed start marked for the provider's prompt cache unless ``--prompt-cache off``.
+        The first attempt's is built once: the cache lookup, the call (or the batch line)
+        and the line's size all ask for it."""
+        first = attempt == 1 and max_tokens == work.max_tokens
+        if first and work.request is not None:
+            return work.request
         lane = self.lanes[work.model]
-        return call_request(
-            self.config,
-            lane,
-            work.prompt,
-            max_tokens,
-            attempt,
-            timeout_s,
-            lane.template.fixed_prefix,
+        request = call_request(
+            self.config, lane, work.prompt, max_tokens, attempt, lane.template.fixed_prefix
         )
+        if first:
+            work.request = request
+        return request
 
     def result(
         self,
