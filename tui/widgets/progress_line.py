@@ -1,5 +1,8 @@
 """The run's progress on one line: a bar, done of total, elapsed, ETA and workers.
 
+What it counts is what the engine counts: (item, model) pairs, one call each. With
+several models or steps an item is several calls, and the line says ``calls``.
+
 One full-width line rather than lines in a narrow panel, so the figures that
 matter most never wrap out of sight: the figures are laid out first and the
 bar takes what is left. When even the figures are too wide (a million items
@@ -37,9 +40,10 @@ def figures(model: RunModel, width: int) -> list[tuple[str, str]]:
     """(label, value) pairs of the progress, in as few cells as ``width`` needs."""
     total, done, eta = model.total, model.done, model.eta_s
     workers = "-" if model.workers is None else str(model.workers)
+    unit = " calls" if len(model.models) > 1 else ""  # several models or steps an item
     for compact in (False, True):
         number = _format.count if compact else (lambda n: f"{n:,}")
-        done_text = f"{number(done)} of {'?' if total is None else number(total)}"
+        done_text = f"{number(done)} of {'?' if total is None else number(total)}{unit}"
         parts = [
             ("", done_text),
             ("", _format.percent(done, total) if total else ""),
