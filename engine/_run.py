@@ -421,7 +421,14 @@ class Run:
                 emit(InputWarning(message))
             resumed: dict[str, dict[str, Answer]] | None = None
             spent: dict[str, int] = {}
-            capped = config.max_item_cost is not None and len(lanes) > 1
+            # An item's cap counts its paid attempts a kill left without a result; with one
+            # call an item and none such, each call's own bound is the cap.
+            orphaned = (
+                await anyio.to_thread.run_sync(log.paid_without_result, self.log_path)
+                if config.max_item_cost is not None
+                else {}
+            )
+            capped = config.max_item_cost is not None and (len(lanes) > 1 or bool(orphaned))
             if (config.steps or capped) and state.result_records:
                 answers, spent = await anyio.to_thread.run_sync(
                     partial(
@@ -436,6 +443,8 @@ class Run:
                 resumed = answers if config.steps else None
             item_cap = None
             if capped and config.max_item_cost is not None:
+                for item_id, cost in orphaned.items():
+                    spent[item_id] = spent.get(item_id, 0) + to_units_up(cost)
                 item_cap = ItemCap(to_units_up(config.max_item_cost), spent)
             writer = await anyio.to_thread.run_sync(
                 partial(log.LogWriter.open_append, self.log_path, durability=config.durability)

@@ -35,6 +35,8 @@ from engine.log import (
     header_record,
     input_fingerprint,
     iter_results,
+    paid_record,
+    paid_without_result,
     pause_record,
     read_records,
     result_from_record,
@@ -694,3 +696,25 @@ def test_scan_and_iter_results_agree_with_a_latest_wins_replay(
                 list(latest.values()).count(s) for s in ("ok", "failed", "skipped")
             )
         assert [(r.id, r.status) for r in iter_results(path)] == list(latest.items())
+
+
+def test_paid_attempts_count_only_when_no_result_of_their_session_followed(
+    tmp_path: Path,
+) -> None:
+    """A result sums its own session's paid attempts; those a session ended without a
+    result for (a kill) are spent on the item apart from any later result."""
+
+    def paid(id: str, cost: float) -> dict[str, Any]:
+        return paid_record("simulate:gpt-4o-mini", id, 1, cost, Usage(10, 1))
+
+    path = write_log(
+        tmp_path / "log.jsonl",
+        [
+            session_record(resumed=False),
+            paid("a", 0.01), result_record(result("a")),  # settled by its result
+            paid("b", 0.02), paid("b", 0.03),  # killed before b's result
+            session_record(resumed=True),
+            result_record(result("b")), paid("c", 0.04),  # the log ends: killed again
+        ],
+    )  # fmt: skip
+    assert paid_without_result(path) == {"b": pytest.approx(0.05), "c": pytest.approx(0.04)}

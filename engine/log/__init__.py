@@ -48,6 +48,7 @@ from engine.log._scan import (
     LogState,
     ModelCounts,
     iter_results,
+    paid_without_result,
     read_records,
     scan,
 )
@@ -79,6 +80,7 @@ __all__ = [
     "input_fingerprint",
     "is_valid",
     "iter_results",
+    "paid_without_result",
     "paid_record",
     "pause_record",
     "read_records",

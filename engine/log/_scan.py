@@ -545,6 +545,44 @@ def iter_results(path: str | os.PathLike[str]) -> Iterator[ItemResult]:
                 raise _located(exc, path, second_pass, lines, line) from None
 
 
+_PAID_START = b'{"k":"paid",'
+_SESSION_START = b'{"k":"session",'
+
+
+def paid_without_result(path: str | os.PathLike[str]) -> dict[str, float]:
+    """Per item id, what its paid attempts cost that no result accounts for: an execution
+    ended (killed) between a paid attempt and its item's result. A result sums the attempts
+    of its own execution, so only those a later session or the log's end cut off count."""
+    orphaned: dict[str, float] = {}
+    pending: dict[tuple[str, str], float] = {}
+
+    def cut_off() -> None:
+        for (_, id), cost in pending.items():
+            orphaned[id] = orphaned.get(id, 0.0) + cost
+        pending.clear()
+
+    path = Path(path)
+    with open(path, "rb", buffering=0) as f:
+        lines_of = ValidLines(f, path)
+        for lines in lines_of:
+            line = b""
+            try:
+                for line in lines:
+                    if line.startswith(RESULT_START, 9):
+                        if pending:
+                            model, id = _head(line)[:2]
+                            pending.pop((model, id), None)
+                    elif line.startswith(_PAID_START, 9):
+                        model, id, _, cost = decode(line)["head"][:4]
+                        pending[model, id] = pending.get((model, id), 0.0) + _amount(cost, "paid")
+                    elif line.startswith(_SESSION_START, 9):
+                        cut_off()
+            except LogCorrupt as exc:
+                raise _located(exc, path, lines_of, lines, line) from None
+    cut_off()
+    return orphaned
+
+
 def read_records(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
     """Every valid record in file order (a bad tail is left out), for tools and tests."""
     path = Path(path)

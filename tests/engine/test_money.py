@@ -21,6 +21,7 @@ from engine._events import CapReached
 from engine._export import json_row
 from engine._prices import PriceTable
 from engine._results import Usage
+from engine._run import Run
 from engine._tokens import input_token_bound
 from engine.providers._base import CallRequest, CallResult
 from tests.engine.scripted import ScriptedProvider, execute, in_background, items, make_run, until
@@ -253,3 +254,30 @@ async def test_a_killed_run_near_its_cap_counts_no_more_than_the_cap(tmp_path: P
         provider.gate.set()
     assert outcome
     assert 4 * one <= at_kill.cost_usd <= cap
+
+
+async def test_an_items_cap_counts_paid_attempts_a_kill_left_without_a_result(
+    tmp_path: Path,
+) -> None:
+    """A kill between a paid attempt and its item's result leaves a paid record and no
+    result: on resume the item's cap has that much less room (before: it started afresh)."""
+    first = ScriptedProvider()
+    run = make_run(tmp_path, items(2), max_items=1)
+    await execute(run, first)
+    one = worst_case(first.requests[0])
+    writer = log.LogWriter.open_append(run.log_path, durability="flush")
+    writer.write_group(
+        [
+            log.encode(log.session_record(resumed=True)),
+            log.encode(log.paid_record(MODEL, "item-1", 1, 0.75 * one, Usage(100, 10))),
+        ]  # the attempt's retry was sent when the kill came
+    )
+    writer.close()
+    assert log.paid_without_result(run.log_path) == {"item-1": pytest.approx(0.75 * one)}
+    again = ScriptedProvider()
+    await execute(Run.open(run.run_dir).for_resume(max_item_cost=one), again)
+    [result] = [r for r in log.iter_results(run.log_path) if r.id == "item-1"]
+    [sent] = again.requests
+    assert result.status == "ok"
+    assert sent.max_tokens < first.requests[0].max_tokens  # fitted to the quarter left
+    assert worst_case(sent) <= 0.25 * one + 1e-9
