@@ -32,6 +32,17 @@ def setup(tmp_path: Path, count: int) -> Path:
     return source
 
 
+def detached(tmp_path: Path, count: int) -> Path:
+    """The run dir of ``count`` items submitted in a job that will not end by itself."""
+    source, run_dir = setup(tmp_path, count), tmp_path / "run"
+    done = batchdeck(
+        "run", str(source), "--batch", "--detach", "--sim-batch-s", "3600",
+        "--run-dir", str(run_dir), home=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return run_dir
+
+
 def result_pairs(run_dir: Path) -> Counter[tuple[str, str]]:
     records = log.read_records(run_dir / "log.jsonl")
     return Counter(
@@ -84,12 +95,7 @@ def test_detach_then_batches_then_resume(tmp_path: Path) -> None:
 
 
 def test_cancel_leaves_unfinished_items_pending_and_resume_finishes_them(tmp_path: Path) -> None:
-    source, run_dir = setup(tmp_path, 50), tmp_path / "run"
-    done = batchdeck(
-        "run", str(source), "--batch", "--detach", "--sim-batch-s", "3600",
-        "--run-dir", str(run_dir), home=tmp_path,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
+    run_dir = detached(tmp_path, 50)
     cancelled = batchdeck("cancel", str(run_dir), home=tmp_path)
     assert cancelled.returncode == 0 and "cancel asked" in cancelled.stderr
     listed = batchdeck("batches", str(run_dir), home=tmp_path)
@@ -159,12 +165,7 @@ def test_estimate_shows_online_and_batch_cost_side_by_side(tmp_path: Path) -> No
 def test_a_job_its_provider_no_longer_knows_stops_the_run_until_the_user_forgets_it(
     tmp_path: Path,
 ) -> None:
-    source, run_dir = setup(tmp_path, 40), tmp_path / "run"
-    done = batchdeck(
-        "run", str(source), "--batch", "--detach", "--sim-batch-s", "3600",
-        "--run-dir", str(run_dir), home=tmp_path,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
+    run_dir = detached(tmp_path, 40)
     (job_dir,) = (run_dir / "sim-batches").iterdir()
     job_id = job_dir.name
     for path in job_dir.iterdir():  # the provider deleted the job (or its retention passed)

@@ -41,11 +41,11 @@ from __future__ import annotations
 
 import os
 from array import array
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Literal, cast, get_args
+from typing import IO, Any, Literal, TypeVar, cast, get_args
 
 import orjson
 
@@ -545,6 +545,8 @@ def iter_results(path: str | os.PathLike[str]) -> Iterator[ItemResult]:
                 raise _located(exc, path, second_pass, lines, line) from None
 
 
+T = TypeVar("T")
+
 _PAID_START = b'{"k":"paid",'
 _SESSION_START = b'{"k":"session",'
 
@@ -561,30 +563,31 @@ def paid_without_result(path: str | os.PathLike[str]) -> dict[str, float]:
             orphaned[id] = orphaned.get(id, 0.0) + cost
         pending.clear()
 
-    path = Path(path)
-    with open(path, "rb", buffering=0) as f:
-        lines_of = ValidLines(f, path)
-        for lines in lines_of:
-            line = b""
-            try:
-                for line in lines:
-                    if line.startswith(RESULT_START, 9):
-                        if pending:
-                            model, id = _head(line)[:2]
-                            pending.pop((model, id), None)
-                    elif line.startswith(_PAID_START, 9):
-                        model, id, _, cost = decode(line)["head"][:4]
-                        pending[model, id] = pending.get((model, id), 0.0) + _amount(cost, "paid")
-                    elif line.startswith(_SESSION_START, 9):
-                        cut_off()
-            except LogCorrupt as exc:
-                raise _located(exc, path, lines_of, lines, line) from None
+    def visit(line: bytes) -> None:
+        if line.startswith(RESULT_START, 9):
+            if pending:
+                model, id = _head(line)[:2]
+                pending.pop((model, id), None)
+        elif line.startswith(_PAID_START, 9):
+            model, id, _, cost = decode(line)["head"][:4]
+            pending[model, id] = pending.get((model, id), 0.0) + _amount(cost, "paid")
+        elif line.startswith(_SESSION_START, 9):
+            cut_off()
+
+    for _ in _each_line(path, visit):
+        pass
     cut_off()
     return orphaned
 
 
 def read_records(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
     """Every valid record in file order (a bad tail is left out), for tools and tests."""
+    return _each_line(path, decode)
+
+
+def _each_line(path: str | os.PathLike[str], use: Callable[[bytes], T | None]) -> Iterator[T]:
+    """What ``use`` makes of each valid line, in file order, where it makes something; a
+    corrupt record (its check, or what ``use`` reads of it) says where it is."""
     path = Path(path)
     with open(path, "rb", buffering=0) as f:
         lines_of = ValidLines(f, path)
@@ -592,7 +595,8 @@ def read_records(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
             line = b""
             try:
                 for line in lines:
-                    record = decode(line)
-                    yield record
+                    made = use(line)
+                    if made is not None:
+                        yield made
             except LogCorrupt as exc:
                 raise _located(exc, path, lines_of, lines, line) from None
