@@ -42,6 +42,12 @@ def to_usd(units: int) -> float:
     return units / _UNITS
 
 
+def usd(amount: float) -> str:
+    """A dollar amount a user gave (a cap) as they would write it: ``$5``, ``$0.25``,
+    ``$0.000001`` (never ``$1e-06``), to the engine's pico-dollar."""
+    return "$" + (f"{amount:.12f}".rstrip("0").rstrip(".") or "0")
+
+
 @dataclass(slots=True)
 class Budget:
     cap_units: int | None
@@ -119,9 +125,9 @@ def cap_reached(budget: Budget, model: str, charged: int, reserved: int) -> str 
     assert budget.cap_units is not None
     cap = to_usd(budget.cap_units)
     if not budget.overspent_units:
-        return f"--max-cost ${cap:g} reached"
+        return f"--max-cost {usd(cap)} reached"
     return (
-        f"--max-cost ${cap:g} passed by ${to_usd(budget.overspent_units):.6f}: "
+        f"--max-cost {usd(cap)} passed by ${to_usd(budget.overspent_units):.6f}: "
         f"{model} billed ${to_usd(charged):.6f} for a call whose worst case was "
         f"${to_usd(reserved):.6f} (more tokens than the request allowed)"
     )

@@ -32,7 +32,7 @@ from typing import Any
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from engine._budget import Funds, to_units_up, to_usd
+from engine._budget import Funds, to_units_up, to_usd, usd
 from engine._control import Control
 from engine._events import ItemsCounted
 from engine._item_cap import fit, too_dear
@@ -508,7 +508,8 @@ class Dispatcher:
         if await self._funds.hold(units):
             return True
         cap = self._config.max_cost
-        message = f"--max-cost ${cap:g} reached: the next item could pass it"
+        assert cap is not None  # only a cap refuses a hold
+        message = f"--max-cost {usd(cap)} reached: the next item could pass it"
         unsettled = self._plan.state.unsettled_usd
         if unsettled:
             message += (

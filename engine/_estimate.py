@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from engine import keys
+from engine._budget import usd
 from engine._cache import Answer as CachedAnswer
 from engine._cache import ResponseCache, cache_path, request_key
 from engine._config import RunConfig, bare_model, online_spec, provider_model
@@ -446,19 +447,20 @@ def _cap_warnings(
     if config.max_cost is not None and low is not None and low > config.max_cost:
         share = config.max_cost / low
         out.append(
-            f"--max-cost ${config.max_cost:g} is below the least this run can cost "
+            f"--max-cost {usd(config.max_cost)} is below the least this run can cost "
             f"(${low:.4f}: its prompts alone, with no answer): it stops at the cap after "
             f"about {share:.0%} of the calls"
         )
-    if item_cap_skips:
+    item_cap = config.max_item_cost
+    if item_cap is not None and item_cap_skips:
         out.append(
             f"{item_cap_skips:,} call(s) will end skipped: the prompt alone may cost more than "
-            f"--max-item-cost ${config.max_item_cost:g}"
+            f"--max-item-cost {usd(item_cap)}"
         )
-    if item_cap_stops:
+    if item_cap is not None and item_cap_stops:
         out.append(
             f"{item_cap_stops:,} item(s) will stop before their last call: their calls' prompts "
-            f"alone may cost more than --max-item-cost ${config.max_item_cost:g} together"
+            f"alone may cost more than --max-item-cost {usd(item_cap)} together"
         )
     return out
 

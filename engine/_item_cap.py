@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from engine._budget import to_units_up, to_usd
+from engine._budget import to_units_up, to_usd, usd
 from engine._prices import Price
 
 
@@ -97,8 +97,8 @@ def too_dear(cap_usd: float, used_units: int, prompt_alone: float) -> str:
     """Why a call of an item was not sent: its prompt alone does not fit in what the item's
     other calls (``used_units``) left of the cap."""
     if not used_units:
-        return f"its prompt alone may cost ${prompt_alone:.6f}, over --max-item-cost ${cap_usd:g}"
+        return f"its prompt alone may cost ${prompt_alone:.6f}, over --max-item-cost {usd(cap_usd)}"
     return (
-        f"--max-item-cost ${cap_usd:g}: the item's other calls took ${to_usd(used_units):.6f} "
+        f"--max-item-cost {usd(cap_usd)}: the item's other calls took ${to_usd(used_units):.6f} "
         f"and this one's prompt alone may cost ${prompt_alone:.6f}"
     )

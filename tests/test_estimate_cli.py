@@ -48,7 +48,7 @@ def test_estimate_warns_of_a_cap_below_the_least_cost_and_a_missing_key(tmp_path
     assert done.returncode == 0, done.stderr
     warnings = done.stderr.splitlines()
     assert any(
-        w.startswith("batchdeck: warning: --max-cost $1e-06 is below the least this run can cost")
+        w.startswith("batchdeck: warning: --max-cost $0.000001 is below the least this run")
         for w in warnings
     ), warnings
     assert any(w.startswith("batchdeck: warning: no API key for openai") for w in warnings)

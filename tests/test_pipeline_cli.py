@@ -14,6 +14,7 @@ import orjson
 import pytest
 
 from engine import log
+from engine._budget import usd
 from engine._pipeline_file import load_pipeline
 from engine._prices import PriceTable
 from engine._steps import build_graph
@@ -378,7 +379,7 @@ def test_max_item_cost_caps_each_item_over_all_its_steps(tmp_path: Path) -> None
     assert stopped
     for row in stopped:
         (lane,) = row["steps"]["summarise"].values()
-        assert lane["status"] == "skipped" and f"--max-item-cost ${cap:g}" in lane["error"]
+        assert lane["status"] == "skipped" and f"--max-item-cost {usd(cap)}" in lane["error"]
         assert row["steps"]["classify"]["simulate:gpt-4o-mini"]["cost_usd"] > 0
 
 
@@ -398,7 +399,7 @@ def test_max_item_cost_caps_each_item_over_its_models(tmp_path: Path) -> None:
         row = orjson.loads(line)
         spent[row["id"]] = spent.get(row["id"], 0.0) + row["cost_usd"]
         if row["status"] == "skipped":
-            assert f"--max-item-cost ${cap:g}" in row["error"]
+            assert f"--max-item-cost {usd(cap)}" in row["error"]
         else:
             ran.add(row["model"])
     assert len(spent) == 60 and max(spent.values()) <= cap
