@@ -97,7 +97,7 @@ from engine._runs import (
 from engine._schema import load_schema
 from engine._secrets import strip_url_credentials
 from engine._sources import config_file, env_settings, file_settings
-from engine._steps import StepError, StepSpec, build_graph, debate_steps, split_lane
+from engine._steps import REVISED, StepError, StepSpec, build_graph, debate_steps, split_lane
 from engine._template import PromptTemplate, default_template_for, render_item, unknown_placeholders
 from engine._try import create_try
 
@@ -109,6 +109,7 @@ __all__ = [
     "split_lane",
     "StepSpec",
     "debate_steps",
+    "REVISED",
     "StepError",
     "build_graph",
     "load_pipeline",

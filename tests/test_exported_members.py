@@ -105,6 +105,7 @@ EXPORTED = {
     # run checks them, or read from a pipeline file
     "StepSpec",
     "debate_steps",
+    "REVISED",
     "StepError",
     "build_graph",
     "load_pipeline",

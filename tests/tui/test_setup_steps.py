@@ -319,3 +319,42 @@ def test_a_step_s_schema_is_read_and_what_is_wrong_names_the_step(tmp_path: Path
         step_specs([replace(first, schema_ref=str(tmp_path / "nope.json")), then])
     with pytest.raises(StepError, match=r"^step 2: step name 'say it' must be letters"):
         step_specs([first, replace(then, name="say it")])
+
+
+async def test_a_debate_revises_the_last_steps_answers_with_its_models_then_a_judge() -> None:
+    app = make_app(first="setup")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await set_up(app, pilot, sim_latency_ms="0")
+        screen.query_one("#models", SelectionList).select("simulate:gpt-4o")
+        await settle(app, pilot)
+        await _press(app, pilot, "#add-debate")
+        (revise,) = _editor(app).editors
+        both = (DEFAULT_MODEL, "simulate:gpt-4o")
+        assert revise.draft().name == "answer-revised" and revise.draft().models == both
+        assert revise.border_title == "Step 2 · revise" and _text(screen, "#steps-problem") == ""
+        await _press(app, pilot, "#add-judge")
+        config = screen.config()
+        assert config is not None
+        assert [(s.name, s.kind) for s in config.steps] == [
+            ("answer", "plain"),
+            ("answer-revised", "revise"),
+            ("judge", "judge"),
+        ]
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        await until(pilot, lambda: finished(app), tries=1500)
+        run = app.session.run
+        assert run is not None
+        results = list(load_results(run))
+        assert len(results) == 5 * TICKET_COUNT and {r.status for r in results} == {"ok"}
+        revised = {r.model for r in results if r.model.startswith("answer-revised/")}
+        assert revised == {f"answer-revised/{model}" for model in both}
+
+
+async def test_a_debate_over_one_model_is_refused_before_start() -> None:
+    app = make_app(first="setup")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await set_up(app, pilot)
+        await _press(app, pilot, "#add-debate")
+        assert "each revises its answer seeing the others'" in _text(screen, "#steps-problem")
+        assert screen.query_one("#start", Button).disabled

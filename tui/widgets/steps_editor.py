@@ -5,7 +5,9 @@ section holds only step 1's name and the steps after it, one ``StepEditor`` each
 a name, a prompt template that may read earlier steps (``{answer.output}``,
 ``{answers}``), an optional system prompt and schema, and the step's models in a
 ``ModelPicker`` of its own offering the same models as the form's. A judge is a
-step of kind ``judge`` whose blank prompt means the engine's built-in one.
+step of kind ``judge`` whose blank prompt means the engine's built-in one. A debate
+is a ``revise`` step after the last one, with its models: each answers, then revises
+once seeing the others' answers (blank prompt: the built-in revise prompt).
 
 The section checks nothing itself: it hands the screen ``StepDraft`` texts
 (``drafts``) and posts ``Changed`` on every edit; the screen turns them into the
@@ -27,7 +29,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Button, Input, Label, SelectionList, Static, TextArea
 
-from engine import BatchdeckError, StepSpec, load_pipeline
+from engine import REVISED, BatchdeckError, StepSpec, load_pipeline
 from tui.model import FIRST_STEP, JUDGE_STEP, StepDraft, StepKind, draft_of
 from tui.widgets.model_picker import ModelPicker
 
@@ -148,6 +150,12 @@ class StepsEditor(Vertical):
         with Horizontal(id="step-buttons"):
             yield Button("+ Step", id="add-step", compact=True)
             yield Button("+ Judge", id="add-judge", compact=True)
+            yield Button(
+                "+ Debate",
+                id="add-debate",
+                compact=True,
+                tooltip="the last step's models revise once, seeing each other's answers",
+            )
         yield Input(self._pipeline, placeholder="open pipeline.toml ⏎", id="pipeline")
         yield Static(id="pipeline-problem", classes="problem", markup=False)
         yield Static(id="steps-problem", classes="problem", markup=False)
@@ -197,16 +205,27 @@ class StepsEditor(Vertical):
     async def _add_judge(self) -> None:
         await self._add("judge")
 
+    @on(Button.Pressed, "#add-debate")
+    async def _add_debate(self) -> None:
+        await self._add("revise")
+
     async def _add(self, kind: StepKind) -> None:
-        taken = {draft.name for draft in self.drafts()}
-        stem = JUDGE_STEP if kind == "judge" else STEP_PREFIX
-        first = 1 if kind == "judge" else len(taken) + 1  # a plain step: named by its place
+        drafts = self.drafts()
+        taken = {draft.name for draft in drafts}
+        models = self.first_models[:1]
+        if kind == "revise":  # revises the last step: its name, its models
+            last = drafts[-1]
+            stem, first = f"{last.name}{REVISED}", 1
+            models = last.models if len(drafts) > 1 else self.first_models
+        else:
+            stem = JUDGE_STEP if kind == "judge" else STEP_PREFIX
+            first = 1 if kind == "judge" else len(taken) + 1  # a plain step: by its place
         name = next(
             candidate
             for n in range(first, first + len(taken) + 1)
-            if (candidate := stem if kind == "judge" and n == 1 else f"{stem}{n}") not in taken
+            if (candidate := stem if kind != "plain" and n == 1 else f"{stem}{n}") not in taken
         )
-        editor = StepEditor(StepDraft(name, self.first_models[:1], kind=kind), self._offers)
+        editor = StepEditor(StepDraft(name, models, kind=kind), self._offers)
         await self.query_one("#step-list").mount(editor)
         self._renumber()
         editor.query_one(".step-prompt", TextArea).focus()
