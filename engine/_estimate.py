@@ -294,7 +294,8 @@ def _calls_of(
             bound = _bound(lane, prompt)
             if later:  # what the cap holds before the answers it reads are in
                 bound = input_token_bound(lane.system) + lane.framing
-                bound += prompt_bound(step, item.fields, graph, config.max_tokens)
+                bound += prompt_bound(step, item.fields, graph, config.max_tokens,
+                                      lambda s: lanes[s.lanes[0]].template)  # fmt: skip
             calls[key], answers[key] = _call(lane, prompt, bound, config, cached, expect_output)
     return calls
 

@@ -46,6 +46,7 @@ from engine._lanes import Lane
 from engine._prices import Price
 from engine._results import ErrorInfo, ItemResult
 from engine._steps import Answer, Graph, Step, lane_key, prompt_bound, render_step
+from engine._template import PromptTemplate
 from engine._tokens import input_token_bound
 
 ResultOf = Callable[..., ItemResult]
@@ -176,7 +177,8 @@ class Stepper:
         for step in self._graph.steps:
             if step.name in progress.started:
                 continue
-            bound = prompt_bound(step, item.fields, self._graph, self._max_tokens)
+            bound = prompt_bound(step, item.fields, self._graph, self._max_tokens,
+                                 self._template_of)  # fmt: skip
             for key in step.lanes:
                 lane, price = self._lanes[key], self._prices[key]
                 if price is None or self._skip(key, item.id, item.line):
@@ -334,11 +336,15 @@ class Stepper:
         return render_step(
             step,
             self._graph,
-            lambda rendered: self._lanes[rendered.lanes[0]].template,
+            self._template_of,
             progress.item.fields,
             progress.answers,
             progress.prompts,
         )
+
+    def _template_of(self, step: Step) -> PromptTemplate:
+        """What ``step`` renders when it has no prompt of its own: its lanes' (the run's)."""
+        return self._lanes[step.lanes[0]].template
 
     def _stop(self, progress: _Progress, step: Step, key: str, why: str) -> list[ItemResult]:
         """Lane ``key`` of ``step`` ended other than ok: the item stops at ``step``. In a

@@ -506,11 +506,18 @@ def _rendered(step: Step, template: PromptTemplate, values: Mapping[str, Any]) -
     return template.render(values)
 
 
-def prompt_bound(step: Step, fields: Mapping[str, Any], graph: Graph, max_tokens: int) -> int:
+def prompt_bound(
+    step: Step,
+    fields: Mapping[str, Any],
+    graph: Graph,
+    max_tokens: int,
+    template_of: Callable[[Step], PromptTemplate],
+) -> int:
     """A bound, in tokens, on the prompt ``step`` will send for an item with ``fields``,
     known before the steps it reads have answered: its template with the item's fields
     (UTF-8 bytes, as every input bound counts them), plus each answer it reads at its
-    step's output limit (and its label), plus each prompt it reads, bounded the same way.
+    step's output limit (and its label), plus each prompt it reads, bounded the same way
+    (a first step without a prompt sends the item's own or ``template_of`` it, as sent).
 
     Reading an answer back is counted at the tokens it was written in: no tokenizer splits
     a text into more tokens than the one that wrote it did by much, but this is the one
@@ -519,7 +526,13 @@ def prompt_bound(step: Step, fields: Mapping[str, Any], graph: Graph, max_tokens
     empty = dict(fields)
     empty.update((ref.placeholder, "") for ref in step.refs)
     template = step.template
-    total = 0 if template is None else len(template.render(empty).encode())
+    if template is not None:
+        total = len(template.render(empty).encode())
+    else:
+        try:
+            total = len(render_item(template_of(step), fields).encode())
+        except ValueError:  # the item cannot be sent: it fails at its first step
+            total = 0
     for ref in step.refs:
         read = graph.step(ref.step)
         limit = read.spec.max_tokens or max_tokens
@@ -529,7 +542,7 @@ def prompt_bound(step: Step, fields: Mapping[str, Any], graph: Graph, max_tokens
         elif ref.part == "others":  # all the models' but one
             total += max(sum(each) - min(each), len(NO_OTHER_ANSWER))
         elif ref.part == "prompt":
-            total += prompt_bound(read, fields, graph, max_tokens)
+            total += prompt_bound(read, fields, graph, max_tokens, template_of)
         else:
             total += limit
     return total

@@ -27,9 +27,12 @@ from engine._steps import (
     THEIR_ANSWERS,
     YOUR_ANSWER,
     StepSpec,
+    build_graph,
     debate_steps,
     label,
+    prompt_bound,
 )
+from engine._template import PromptTemplate, render_item
 from engine.providers._base import CallRequest, CallResult
 from tests.engine.scripted import ScriptedProvider, execute, items, make_run
 
@@ -565,3 +568,28 @@ async def test_a_resume_mid_debate_revises_with_the_first_answers_the_log_kept(
     assert sorted(r.model for r in provider.requests) == ["a", "b", "c", "j"]
     revision = next(r for r in provider.requests if r.model == "a")
     assert label("simulate:b", "first by b on q: text number 0") in revision.prompt
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"id": "a", "context": "x" * 300},
+        {"id": "b", "context": "short", "prompt": "Own prompt, longer than the run's: " * 9},
+    ],
+)
+def test_a_prompt_read_from_a_first_step_without_one_is_bounded_by_what_it_sends(
+    fields: dict[str, Any],
+) -> None:
+    """``{answer.prompt}`` of a first step with no prompt of its own reads the item's own
+    prompt or the run's template rendered: the bound the cap holds before it is sent counts
+    it (it counted 0)."""
+    graph = build_graph(
+        (
+            StepSpec(name="answer", models=("simulate:gpt-4o-mini",)),
+            StepSpec(name="check", models=("simulate:gpt-4o-mini",), prompt="{answer.prompt}?"),
+        )
+    )
+    run_template = PromptTemplate.parse("Classify: {context}")
+    sent = render_item(run_template, fields)
+    bound = prompt_bound(graph.step("check"), fields, graph, 64, lambda step: run_template)
+    assert bound >= len(f"{sent}?".encode())
