@@ -36,7 +36,7 @@ import anyio
 from engine import _summary as summary
 from engine import log
 from engine._atomic import fsync_dir, write_atomic
-from engine._batch import known_job_ids, reattach
+from engine._batch import known_job_ids, next_job_number, reattach
 from engine._budget import to_units, to_units_up
 from engine._cache import ResponseCache, RunCache
 from engine._config import (
@@ -469,7 +469,7 @@ class Run:
                     waiting=waiting,
                     job_ids=job_ids,
                     run_id=self.run_id,
-                    next_job=len(state.batches) + 1,
+                    next_job=next_job_number(state.batches),
                     detach=options.detach,
                 )
             limiters = _limiters(config, emit)

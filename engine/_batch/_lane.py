@@ -19,6 +19,11 @@ reservations of a submitted job stay held until its results settle them
 
 Memory is one chunk per lane being built: requests are streamed to the provider,
 and once a job is submitted only its entries (ids, lines, reservations) are kept.
+
+A chunk's number, in its token and its custom_ids, is taken when it opens; a chunk a
+stop drops leaves its number unused, so the next execution numbers from past the
+highest token in the log (``next_job_number``), never from the count of jobs: a
+token used twice would hide the first job, whose items would be sent again.
 """
 
 from __future__ import annotations
@@ -45,6 +50,17 @@ from engine.providers import BatchApi, BatchRequest, JobStatus
 
 SUBMIT_ATTEMPTS = 4
 """Tries to create one job when the provider answers with a retryable error."""
+
+
+def job_token(run_id: str, number: int) -> str:
+    """The client token job ``number`` of run ``run_id`` is created with."""
+    return f"batchdeck-{run_id}-{number}"
+
+
+def next_job_number(tokens: Collection[str]) -> int:
+    """The first job number past every one the tokens in the log have used."""
+    numbers = (token.rpartition("-")[2] for token in tokens)
+    return 1 + max((int(n) for n in numbers if n.isdigit()), default=0)
 
 
 @dataclass(slots=True)
@@ -166,7 +182,7 @@ class BatchLane:
         if not self._may_submit() or not await self._slots.wait(control):
             self._release(chunk)
             return
-        token = f"batchdeck-{self._batch.run_id}-{chunk.number}"
+        token = job_token(self._batch.run_id, chunk.number)
         now = time.time()
         intent = log.BatchRecord(
             token, chunk.model, "submitting", now, now, items=tuple(chunk.entries)

@@ -18,6 +18,7 @@ import orjson
 import pytest
 
 from engine import log
+from engine._batch import next_job_number
 from engine._errors import ConfigError, ProviderError
 from engine._events import (
     BatchJobEnded,
@@ -550,3 +551,13 @@ async def test_an_online_item_waiting_for_money_sends_the_batch_chunk_out_first(
     pairs = Counter((r.model, r.id) for r in results(run))
     assert set(pairs.values()) == {1} and finished.ok == len(pairs) > 20
     assert finished.cost_usd <= cap
+
+
+def test_a_new_execution_numbers_its_jobs_past_every_token_in_the_log() -> None:
+    """A stop can drop a chunk that had its number (14) while a later one (15) was logged:
+    counting the jobs (1 to 13, and 15) gave 15 again, a token two jobs shared, which hid
+    the first job: its results were never fetched and its items were sent again."""
+    run = "20261204-140000-ab12"
+    assert next_job_number([f"batchdeck-{run}-13", f"batchdeck-{run}-15"]) == 16
+    assert next_job_number([]) == 1
+    assert next_job_number([f"batchdeck-{run}-2", "a token of another tool"]) == 3
