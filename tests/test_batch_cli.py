@@ -191,3 +191,19 @@ def test_a_job_its_provider_no_longer_knows_stops_the_run_until_the_user_forgets
     assert len(pairs) == 40 and set(pairs.values()) == {1}
     listed = batchdeck("batches", str(run_dir), home=tmp_path).stdout
     assert f"{job_id}" in listed and " forgotten " in listed
+
+
+def test_forgetting_a_job_its_provider_still_has_is_refused(tmp_path: Path) -> None:
+    run_dir = detached(tmp_path, 20)
+    (job_dir,) = (run_dir / "sim-batches").iterdir()
+    refused = batchdeck("resume", str(run_dir), "--forget-job", job_dir.name, home=tmp_path)
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines()[-1] == (
+        f"batchdeck: error: --forget-job {job_dir.name}: simulate:gpt-4o-mini still has that "
+        "job (running): resume without --forget-job fetches its results (batchdeck cancel RUN "
+        "cancels it)"
+    )
+    assert accepted_lines(run_dir).total() == 20  # nothing was sent again
+    assert not any(
+        job.state == "forgotten" for job in log.scan(run_dir / "log.jsonl").batches.values()
+    )

@@ -51,8 +51,9 @@ class Reattached:
 async def reattach(
     state: log.LogState, apis: Mapping[str, BatchApi], forget: Collection[str] = ()
 ) -> Reattached:
-    """``forget``: ids of open jobs to close as ``forgotten`` (their provider no longer
-    knows them): their requests without a result are pending again, to be sent again."""
+    """``forget``: ids of open jobs to close as ``forgotten``, once their provider says it
+    does not know them: their requests without a result are pending again, to be sent
+    again."""
     jobs: list[log.BatchRecord] = []
     records: list[dict[str, Any]] = []
     known = known_job_ids(state)
@@ -66,6 +67,7 @@ async def reattach(
         if job.closed:
             continue
         if job.job_id in forget:
+            await _check_lost(apis.get(job.model), job)
             records.append(
                 log.batch_record(replace(job, state="forgotten", t=time.time(), closed=True))
             )
@@ -93,6 +95,25 @@ async def reattach(
                 pending.add((job.model, entry.id))
                 carried += entry.units
     return Reattached(tuple(jobs), tuple(records), pending, carried)
+
+
+async def _check_lost(api: BatchApi | None, job: log.BatchRecord) -> None:
+    """ConfigError unless ``job``'s provider answers that it does not know the job: one it
+    still has (a mistyped id) would be paid for twice if its requests went again."""
+    assert job.job_id is not None
+    where = f"--forget-job {job.job_id}"
+    if api is None:
+        raise ConfigError(f"{where}: {job.model} has no batch API to ask about it")
+    try:
+        status = await api.status(job.job_id)
+    except ProviderError as exc:
+        if exc.kind == "not_found":
+            return
+        raise ConfigError(f"{where}: cannot ask {job.model} about it: {exc.message}") from None
+    raise ConfigError(
+        f"{where}: {job.model} still has that job ({status.state}): resume without "
+        "--forget-job fetches its results (batchdeck cancel RUN cancels it)"
+    )
 
 
 def known_job_ids(state: log.LogState) -> set[str]:
