@@ -147,7 +147,7 @@ class Attempts:
                     self._log_note(
                         log.paid_record(work.model, work.item.id, attempt, attempt_cost, paid)
                     )
-                    max_tokens = self._tokens_left(price, work, cost)
+                    max_tokens = self._tokens_left(price, work)
                     units = to_units_up(
                         price.worst_case(work.input_bound, max(max_tokens, 1) * work.answers)
                     )
@@ -217,14 +217,13 @@ class Attempts:
             self._control.halt()  # taken but not started: stays unsent
         return to_usd(charged) if actual is None else actual
 
-    def _tokens_left(self, price: Price, work: Work, spent: float) -> int:
-        """Output tokens the next attempt may use, within what the item may still cost (with
-        several lanes: what its other calls left, ``engine._item_cap``)."""
-        cap = self._config.max_item_cost
-        if cap is None:
-            return work.max_tokens
+    def _tokens_left(self, price: Price, work: Work) -> int:
+        """Output tokens the next attempt may use, within what the item may still cost (what
+        its other calls and attempts left, ``engine._item_cap``)."""
         item_cap = self._plan.item_cap
-        left = cap - spent if item_cap is None else to_usd(item_cap.room(work.item.id))
+        if item_cap is None:
+            return work.max_tokens
+        left = to_usd(item_cap.room(work.item.id))
         within = price.output_tokens_within(left, work.input_bound) // work.answers
         return min(work.max_tokens, within)
 

@@ -60,9 +60,6 @@ class Dispatcher:
         self._config = plan.config
         self._funds = funds
         self._control = control
-        self._item_cap_units = (
-            None if plan.config.max_item_cost is None else to_units_up(plan.config.max_item_cost)
-        )
         self._scope: anyio.CancelScope | None = None
         self._feed_scope: anyio.CancelScope | None = None
         self._room = anyio.Event()
@@ -459,10 +456,6 @@ class Dispatcher:
                     fitted = fit(price, bound, max_tokens, answers, allowance, to_usd(allowance))
                     if fitted is not None:
                         break
-            elif self._item_cap_units is not None and units > self._item_cap_units:
-                assert config.max_item_cost is not None
-                fitted = fit(price, bound, max_tokens, answers, self._item_cap_units,
-                             config.max_item_cost)  # fmt: skip
             if fitted is None:
                 assert config.max_item_cost is not None
                 used = 0 if item_cap is None else item_cap.used(item.id)

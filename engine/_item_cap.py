@@ -1,19 +1,20 @@
 """``--max-item-cost`` over an item's calls together: what each item has committed so far.
 
-A run with one lane (one model, no steps) sends one call per item, and the cap is
-checked on that call alone (``Dispatcher._prepare``, ``Attempts._tokens_left``). With
-several lanes (models, steps, a judge, a debate's two rounds) an item makes several
-calls, and the cap is on their sum, retries included: each call is sent only if
-its worst case fits in what the item has not yet committed (``room``), where an
-item has committed the worst case of each of its calls not yet settled and the real
-cost of each attempt that was paid. So the item's total can never pass the cap,
-whatever the calls really cost, while calls of the same step still go at once.
+An item makes one call per lane (one model; or several models, steps, a judge, a
+debate's two rounds), and the cap is on their sum, retries included, one lane or
+many: each call is sent only if its worst case fits in what the item has not yet
+committed (``room``), where an item has committed the worst case of each of its
+calls not yet settled and the real cost of each attempt that was paid. So the item's
+total can never pass the cap, whatever the calls really cost, while calls of the same
+step still go at once.
 
-A call that does not fit gets a lower output limit that does, as a single call does,
-or is skipped (``budget``); in a pipeline the item then stops at that step.
+A call that does not fit gets a lower output limit that does, or is skipped
+(``budget``); in a pipeline the item then stops at that step.
 
-On resume, what an item's results already cost (``before``, from the log) counts
-against its cap. Everything here is plain state used from the event loop's one thread.
+On resume (``--retry-failed`` too), what an item's results already cost and its paid
+attempts a kill left without a result (``before``, from the log) count against its
+cap: one rule whatever the run's shape. Everything here is plain state used from the
+event loop's one thread.
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ from engine import _summary as summary
 from engine import log
 from engine._atomic import fsync_dir, write_atomic
 from engine._batch import known_job_ids, next_job_number, reattach
-from engine._budget import to_units, to_units_up
+from engine._budget import to_units_up
 from engine._cache import ResponseCache, RunCache
 from engine._config import (
     SETTINGS,
@@ -420,31 +420,13 @@ class Run:
             for message in warnings:
                 emit(InputWarning(message))
             resumed: dict[str, dict[str, Answer]] | None = None
-            spent: dict[str, int] = {}
-            # An item's cap counts its paid attempts a kill left without a result; with one
-            # call an item and none such, each call's own bound is the cap.
-            orphaned = (
-                await anyio.to_thread.run_sync(log.paid_without_result, self.log_path)
-                if config.max_item_cost is not None
-                else {}
-            )
-            capped = config.max_item_cost is not None and (len(lanes) > 1 or bool(orphaned))
-            if (config.steps or capped) and state.result_records:
-                answers, spent = await anyio.to_thread.run_sync(
-                    partial(
-                        _in_log,
-                        self.log_path,
-                        lane_keys(config),
-                        skip,
-                        answers=bool(config.steps),
-                        costs=capped,
-                    )  # fmt: skip
-                )
-                resumed = answers if config.steps else None
+            unfinished = partial(_unfinished, lane_keys(config), skip)
+            if config.steps and state.result_records:
+                resumed = await anyio.to_thread.run_sync(_answers_in_log, self.log_path, unfinished)
             item_cap = None
-            if capped and config.max_item_cost is not None:
-                for item_id, cost in orphaned.items():
-                    spent[item_id] = spent.get(item_id, 0) + to_units_up(cost)
+            if config.max_item_cost is not None:  # what each unfinished item has cost so far
+                spend = await anyio.to_thread.run_sync(log.item_spend, self.log_path, unfinished)
+                spent = {item_id: to_units_up(cost) for item_id, cost in spend.items()}
                 item_cap = ItemCap(to_units_up(config.max_item_cost), spent)
             writer = await anyio.to_thread.run_sync(
                 partial(log.LogWriter.open_append, self.log_path, durability=config.durability)
@@ -845,29 +827,24 @@ def _pairs_in_input(config: RunConfig) -> int | None:
     return None if counted is None else counted * len(lane_keys(config))
 
 
-def _in_log(
-    path: Path,
-    lanes: Sequence[str],
-    skip: Callable[[str, str, int], bool],
-    *,
-    answers: bool,
-    costs: bool,
-) -> tuple[dict[str, dict[str, Answer]], dict[str, int]]:
-    """Of the items with a lane still to run (not ``skip``ped): with ``answers``, what a
-    pipeline's lanes answered ok, by item id then lane: what its later steps read when a
-    resume continues it; with ``costs``, what each item's results cost, in units: what
-    counts against ``--max-item-cost``. A finished item's are not kept: memory holds the
-    unfinished items'."""
+def _unfinished(
+    lanes: Sequence[str], skip: Callable[[str, str, int], bool], item_id: str, line: int
+) -> bool:
+    """The item has a lane still to run (not ``skip``ped): resume keeps what it needs of it
+    in memory, a finished item's nothing."""
+    return not all(skip(lane, item_id, line) for lane in lanes)
+
+
+def _answers_in_log(
+    path: Path, unfinished: Callable[[str, int], bool]
+) -> dict[str, dict[str, Answer]]:
+    """What a pipeline's lanes answered ok, by item id then lane, for the ``unfinished``
+    items: what their later steps read when a resume continues them."""
     said: dict[str, dict[str, Answer]] = {}
-    spent: dict[str, int] = {}
     for result in log.iter_results(path):
-        if all(skip(lane, result.id, result.line) for lane in lanes):
-            continue
-        if answers and result.status == "ok":
+        if result.status == "ok" and unfinished(result.id, result.line):
             said.setdefault(result.id, {})[result.model] = Answer(result.output, result.parsed)
-        if costs and result.cost_usd:
-            spent[result.id] = spent.get(result.id, 0) + to_units(result.cost_usd)
-    return said, spent
+    return said
 
 
 def _not_in(wanted: frozenset[tuple[str, str]]) -> Callable[[str, str, int], bool]:

@@ -34,9 +34,9 @@ from engine.log import (
     finish_record,
     header_record,
     input_fingerprint,
+    item_spend,
     iter_results,
     paid_record,
-    paid_without_result,
     pause_record,
     read_records,
     result_from_record,
@@ -698,11 +698,12 @@ def test_scan_and_iter_results_agree_with_a_latest_wins_replay(
         assert [(r.id, r.status) for r in iter_results(path)] == list(latest.items())
 
 
-def test_paid_attempts_count_only_when_no_result_of_their_session_followed(
+def test_an_items_spend_is_its_results_and_the_paid_attempts_no_result_of_theirs_followed(
     tmp_path: Path,
 ) -> None:
     """A result sums its own session's paid attempts; those a session ended without a
-    result for (a kill) are spent on the item apart from any later result."""
+    result for (a kill) are spent on the item apart from any later result; a retried
+    pair's every result counts."""
 
     def paid(id: str, cost: float) -> dict[str, Any]:
         return paid_record("simulate:gpt-4o-mini", id, 1, cost, Usage(10, 1))
@@ -711,10 +712,17 @@ def test_paid_attempts_count_only_when_no_result_of_their_session_followed(
         tmp_path / "log.jsonl",
         [
             session_record(resumed=False),
-            paid("a", 0.01), result_record(result("a")),  # settled by its result
+            paid("a", 0.01), result_record(result("a", cost_usd=0.015)),  # includes the paid
             paid("b", 0.02), paid("b", 0.03),  # killed before b's result
             session_record(resumed=True),
-            result_record(result("b")), paid("c", 0.04),  # the log ends: killed again
+            result_record(result("b", "failed", cost_usd=0.1)),
+            result_record(result("b", cost_usd=0.2)),  # retried: both results were paid
+            paid("c", 0.04),  # the log ends: killed again
         ],
     )  # fmt: skip
-    assert paid_without_result(path) == {"b": pytest.approx(0.05), "c": pytest.approx(0.04)}
+    assert item_spend(path) == {
+        "a": pytest.approx(0.015),
+        "b": pytest.approx(0.35),
+        "c": pytest.approx(0.04),
+    }
+    assert set(item_spend(path, lambda id, line: id != "b")) == {"a", "c"}

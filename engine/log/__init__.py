@@ -47,8 +47,8 @@ from engine.log._scan import (
     LogRunState,
     LogState,
     ModelCounts,
+    item_spend,
     iter_results,
-    paid_without_result,
     read_records,
     scan,
 )
@@ -80,7 +80,7 @@ __all__ = [
     "input_fingerprint",
     "is_valid",
     "iter_results",
-    "paid_without_result",
+    "item_spend",
     "paid_record",
     "pause_record",
     "read_records",

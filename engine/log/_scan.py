@@ -551,23 +551,36 @@ _PAID_START = b'{"k":"paid",'
 _SESSION_START = b'{"k":"session",'
 
 
-def paid_without_result(path: str | os.PathLike[str]) -> dict[str, float]:
-    """Per item id, what its paid attempts cost that no result accounts for: an execution
-    ended (killed) between a paid attempt and its item's result. A result sums the attempts
-    of its own execution, so only those a later session or the log's end cut off count."""
-    orphaned: dict[str, float] = {}
+def item_spend(
+    path: str | os.PathLike[str], keep: Callable[[str, int], bool] = lambda id, line: True
+) -> dict[str, float]:
+    """Per item id (those ``keep(id, line)``), all it has cost: every result record of its
+    pairs (a retried one's too: that money was spent), and its paid attempts no result
+    accounts for (a kill between a paid attempt and the result, which sums the attempts of
+    its own session only: those a later session or the log's end cut off count apart)."""
+    spent: dict[str, float] = {}
     pending: dict[tuple[str, str], float] = {}
+    orphaned: dict[str, bool] = {}  # ids a cut-off paid attempt was added for: kept?
+
+    def add(id: str, cost: float) -> None:
+        if cost:
+            spent[id] = spent.get(id, 0.0) + cost
 
     def cut_off() -> None:
         for (_, id), cost in pending.items():
-            orphaned[id] = orphaned.get(id, 0.0) + cost
+            add(id, cost)
+            orphaned.setdefault(id, True)
         pending.clear()
 
     def visit(line: bytes) -> None:
         if line.startswith(RESULT_START, 9):
-            if pending:
-                model, id = _head(line)[:2]
-                pending.pop((model, id), None)
+            model, id, item_line, _, cost = _head(line)[:5]
+            pending.pop((model, id), None)
+            kept = keep(id, item_line)
+            if kept:
+                add(id, cost)
+            elif id in orphaned:
+                orphaned[id] = False
         elif line.startswith(_PAID_START, 9):
             model, id, _, cost = decode(line)["head"][:4]
             pending[model, id] = pending.get((model, id), 0.0) + _amount(cost, "paid")
@@ -577,7 +590,7 @@ def paid_without_result(path: str | os.PathLike[str]) -> dict[str, float]:
     for _ in _each_line(path, visit):
         pass
     cut_off()
-    return orphaned
+    return {id: cost for id, cost in spent.items() if orphaned.get(id, True)}
 
 
 def read_records(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:

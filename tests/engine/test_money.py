@@ -273,7 +273,7 @@ async def test_an_items_cap_counts_paid_attempts_a_kill_left_without_a_result(
         ]  # the attempt's retry was sent when the kill came
     )
     writer.close()
-    assert log.paid_without_result(run.log_path) == {"item-1": pytest.approx(0.75 * one)}
+    assert log.item_spend(run.log_path)["item-1"] == pytest.approx(0.75 * one)
     again = ScriptedProvider()
     await execute(Run.open(run.run_dir).for_resume(max_item_cost=one), again)
     [result] = [r for r in log.iter_results(run.log_path) if r.id == "item-1"]
@@ -281,3 +281,26 @@ async def test_an_items_cap_counts_paid_attempts_a_kill_left_without_a_result(
     assert result.status == "ok"
     assert sent.max_tokens < first.requests[0].max_tokens  # fitted to the quarter left
     assert worst_case(sent) <= 0.25 * one + 1e-9
+
+
+async def test_one_models_item_cap_counts_what_its_earlier_results_cost_on_retry(
+    tmp_path: Path,
+) -> None:
+    """With one model as with several, --retry-failed gives a failed item what its cap has
+    left, not a fresh cap each time (before: three retries of one item spent 3x its cap)."""
+    invalid = ScriptedProvider(lambda r: CallResult("not json", Usage(100, r.max_tokens)))
+    run = make_run(tmp_path, items(1), output_schema={"type": "object"}, retry={"retries": 0})
+    await execute(run, invalid)
+    [failed] = log.iter_results(run.log_path)
+    assert failed.status == "failed" and failed.cost_usd > 0
+    cap = 1.5 * failed.cost_usd
+    again = ScriptedProvider(lambda r: CallResult("not json", Usage(100, r.max_tokens)))
+    resumed = Run.open(run.run_dir).for_resume(max_item_cost=cap)
+    await execute(resumed, again, retry_failed=True)
+    [sent] = again.requests
+    assert worst_case(sent) <= cap - failed.cost_usd + 1e-12  # what the cap had left
+    [retried] = log.iter_results(run.log_path)
+    assert failed.cost_usd + retried.cost_usd <= cap
+    await execute(Run.open(run.run_dir).for_resume(max_item_cost=cap), again, retry_failed=True)
+    [last] = log.iter_results(run.log_path)
+    assert last.status == "skipped" and last.error is not None and last.error.kind == "budget"

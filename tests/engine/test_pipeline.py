@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from engine._events import CostUpdated, ItemFinished
 from engine._lanes import lane_keys
 from engine._prices import Price
 from engine._results import ItemResult, Usage
-from engine._run import _in_log, _skipper
+from engine._run import _answers_in_log, _skipper, _unfinished
 from engine._steps import (
     NO_OTHER_ANSWER,
     REVISE_OPENING,
@@ -170,9 +171,8 @@ async def test_a_resume_continues_each_item_from_its_first_unfinished_step(
     assert finished.remaining == 2
     # What the resume keeps in memory for the later steps: item 1's answer, not item 0's.
     lanes, state = lane_keys(run.config), log.scan(run.log_path)
-    kept, _ = _in_log(
-        run.log_path, lanes, _skipper(state, retry_failed=False), answers=True, costs=False
-    )
+    unfinished = partial(_unfinished, lanes, _skipper(state, retry_failed=False))
+    kept = _answers_in_log(run.log_path, unfinished)
     assert {item: set(answers) for item, answers in kept.items()} == {"item-1": {lanes[0]}}
     provider = ScriptedProvider()
     again, _ = await execute(run, provider)
