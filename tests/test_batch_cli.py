@@ -190,7 +190,7 @@ def test_a_job_its_provider_no_longer_knows_stops_the_run_until_the_user_forgets
     pairs = result_pairs(run_dir)
     assert len(pairs) == 40 and set(pairs.values()) == {1}
     listed = batchdeck("batches", str(run_dir), home=tmp_path).stdout
-    assert f"{job_id}" in listed and " forgotten " in listed
+    assert f"{job_id}" in listed and " forgotten " in listed and "expires in -" in listed
 
 
 def test_forgetting_a_job_its_provider_still_has_is_refused(tmp_path: Path) -> None:
@@ -206,4 +206,13 @@ def test_forgetting_a_job_its_provider_still_has_is_refused(tmp_path: Path) -> N
     assert accepted_lines(run_dir).total() == 20  # nothing was sent again
     assert not any(
         job.state == "forgotten" for job in log.scan(run_dir / "log.jsonl").batches.values()
+    )
+
+
+def test_forget_job_on_a_new_run_is_refused_in_one_line(tmp_path: Path) -> None:
+    source = setup(tmp_path, 3)
+    refused = batchdeck("run", str(source), "--forget-job", "batch_1", home=tmp_path)
+    assert refused.returncode == 2
+    assert refused.stderr.strip() == (
+        "batchdeck: error: --forget-job goes with --resume: a new run has no batch jobs yet"
     )

@@ -55,6 +55,7 @@ CANCEL_DEADLINE_S = 30.0
 def job_view(job: log.BatchRecord) -> BatchJob:
     """What subscribers are told of a job, from its latest record."""
     succeeded, errored, processing = job.counts
+    going = job.open and job.state not in ENDED_STATES
     return BatchJob(
         model=job.model,
         job_id=job.job_id or job.token,
@@ -62,9 +63,9 @@ def job_view(job: log.BatchRecord) -> BatchJob:
         requests=len(job.items),
         succeeded=succeeded,
         errored=errored,
-        processing=processing if job.open and job.state not in ENDED_STATES else 0,
+        processing=processing if going else 0,
         submitted_at=job.since,
-        expires_at=job.expires_at,
+        expires_at=job.expires_at if going else None,  # an ended job expires no more
     )
 
 

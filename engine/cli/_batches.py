@@ -19,7 +19,7 @@ import anyio
 
 from engine._batch import job_view
 from engine._errors import BatchdeckError, ProviderError
-from engine._events import BatchJob
+from engine._events import BATCH_ENDED_STATES, BatchJob
 from engine._run import Run
 from engine._runs import list_runs
 from engine.cli._json import print_json
@@ -51,7 +51,7 @@ async def _live_views(run: Run) -> list[BatchJob]:
                     errored=status.errored,
                     processing=status.processing,
                     submitted_at=job.since,
-                    expires_at=status.expires_at,
+                    expires_at=None if status.state in BATCH_ENDED_STATES else status.expires_at,
                 )
     except BatchdeckError:
         pass  # no key for the provider: the log's word stands

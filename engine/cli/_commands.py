@@ -72,6 +72,8 @@ def exit_code(finished: RunFinished) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.forget_job and not args.resume:
+        raise ConfigError("--forget-job goes with --resume: a new run has no batch jobs yet")
     if args.resume:
         if not args.run_dir:
             raise ConfigError("--resume needs --run-dir DIR (or use: batchdeck resume RUN)")
