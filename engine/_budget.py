@@ -187,19 +187,23 @@ class Funds:
         """Reservations of ``units`` went to a provider in a batch job: held until
         ``settle_batched`` replaces them by what their results cost."""
         self.batched_units += units
+        self._settled.set()  # a hold waiting for money looks again (``hold``'s ``in_vain``)
 
     def settle_batched(self, reserved_units: int, actual_usd: float | None) -> int:
         """``settle`` for a request of a batch job (its result came, or it gave none)."""
         self.batched_units -= reserved_units
         return self.settle(reserved_units, actual_usd, sent=False)
 
-    async def hold(self, units: int) -> bool:
+    async def hold(self, units: int, in_vain: Callable[[], bool] = lambda: False) -> bool:
         """Reserve a new item's ``units``, after any waiting retry, waiting for calls in flight
-        to settle; False if it can never fit."""
+        to settle; False if it can never fit, or when waiting is ``in_vain`` (nothing that
+        holds money can give it back in this execution)."""
         budget = self.budget
         while budget.fits_ever(units):
             if not self._retries_waiting and budget.try_reserve(units):
                 return True
+            if in_vain():
+                return False
             await self._next_settle()
         return False
 

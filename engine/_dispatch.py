@@ -497,12 +497,19 @@ class Dispatcher:
             self._plan.item_cap.close(work.item.id, work.reserved_units, 0)
 
     async def _reserve(self, units: int) -> bool:
-        """Hold the worst case of the next item; False when the run's cap can never fit it."""
-        if await self._funds.hold(units):
+        """Hold the worst case of the next item; False when the run's cap can never fit it,
+        or not in this execution (detached, what it needs is held by batch jobs)."""
+        if await self._funds.hold(units, self._waits_in_vain):
             return True
         cap = self._config.max_cost
         assert cap is not None  # only a cap refuses a hold
         message = f"--max-cost {usd(cap)} reached: the next item could pass it"
+        if self._funds.budget.fits_ever(units) and self._waits_in_vain():
+            message = (
+                f"--max-cost {usd(cap)}: what is left of it is held by the batch jobs submitted "
+                "(--detach does not wait for their results, which give back what they did not "
+                "use: resume goes on)"
+            )
         unsettled = self._plan.state.unsettled_usd
         if unsettled:
             message += (
@@ -511,6 +518,18 @@ class Dispatcher:
             )
         self._control.cap("max_cost", message)
         return False
+
+    def _waits_in_vain(self) -> bool:
+        """Detached, and every reservation is held by batch jobs at their provider (none by
+        calls, or by a chunk not yet submitted): their results, which would give money back,
+        are not waited for in this execution."""
+        batch, funds = self._plan.batch, self._funds
+        return (
+            batch is not None
+            and batch.detach
+            and funds.batched_units > 0
+            and funds.budget.reserved_units <= funds.batched_units
+        )
 
 
 async def send(stream: MemoryObjectSendStream[Any], value: Any) -> None:

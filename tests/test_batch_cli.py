@@ -216,3 +216,26 @@ def test_forget_job_on_a_new_run_is_refused_in_one_line(tmp_path: Path) -> None:
     assert refused.stderr.strip() == (
         "batchdeck: error: --forget-job goes with --resume: a new run has no batch jobs yet"
     )
+
+
+def test_detach_under_a_cap_its_jobs_hold_returns_instead_of_waiting(tmp_path: Path) -> None:
+    """Detached, once every reservation is held by jobs at the provider the next item can
+    only wait for results the execution does not wait for: it ends at the cap at once
+    (it waited for ever)."""
+    source, run_dir = setup(tmp_path, 12), tmp_path / "run"
+    detached = batchdeck(
+        "run", str(source), "--batch", "--detach", "--max-cost", "0.0007",
+        "--batch-size", "2", "--sim-batch-s", "0.5", "--run-dir", str(run_dir), home=tmp_path,
+    )  # fmt: skip
+    assert detached.returncode == 3, detached.stderr
+    assert "what is left of it is held by the batch jobs submitted" in detached.stderr
+    submitted = accepted_lines(run_dir).total()
+    assert 0 < submitted < 12
+    done = batchdeck(
+        "resume", str(run_dir), "--sim-batch-s", "0", "--poll-s", "0.1", "--max-cost", "1",
+        home=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    pairs = result_pairs(run_dir)
+    assert len(pairs) == 12 and set(pairs.values()) == {1}
+    assert set(accepted_lines(run_dir).values()) == {1}
