@@ -427,6 +427,11 @@ class Run:
             if config.max_item_cost is not None:  # what each unfinished item has cost so far
                 spend = await anyio.to_thread.run_sync(log.item_spend, self.log_path, unfinished)
                 spent = {item_id: to_units_up(cost) for item_id, cost in spend.items()}
+                if reattached is not None:  # its requests still in jobs: their worst case
+                    for job in reattached.jobs:
+                        for entry in job.items:
+                            if (job.model, entry.id) in reattached.pending:
+                                spent[entry.id] = spent.get(entry.id, 0) + entry.units
                 item_cap = ItemCap(to_units_up(config.max_item_cost), spent)
             writer = await anyio.to_thread.run_sync(
                 partial(log.LogWriter.open_append, self.log_path, durability=config.durability)

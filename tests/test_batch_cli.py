@@ -239,3 +239,23 @@ def test_detach_under_a_cap_its_jobs_hold_returns_instead_of_waiting(tmp_path: P
     pairs = result_pairs(run_dir)
     assert len(pairs) == 12 and set(pairs.values()) == {1}
     assert set(accepted_lines(run_dir).values()) == {1}
+
+
+def test_an_items_cap_on_resume_counts_its_requests_still_in_a_job(tmp_path: Path) -> None:
+    """An item whose batch request holds half its cap in a job still running cannot have a
+    call that needs more on resume, --retry-failed or not (the resume gave it the whole
+    cap: found by the attack session)."""
+    source, run_dir = setup(tmp_path, 2), tmp_path / "run"
+    common = ("--max-item-cost", "0.00016", "--detach", "--quiet")
+    first = batchdeck(
+        "run", str(source), "--prompt", "x {context}", "--model", f"{MODEL}@batch",
+        "--model", "simulate:gpt-4o", "--sim-batch-s", "3600", "--run-dir", str(run_dir),
+        *common, home=tmp_path,
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    again = batchdeck("resume", str(run_dir), "--retry-failed", *common, home=tmp_path)
+    assert again.returncode == 0, again.stderr
+    online = [r for r in log.iter_results(run_dir / "log.jsonl") if r.model == "simulate:gpt-4o"]
+    assert len(online) == 2 and {r.status for r in online} == {"skipped"}
+    assert all("the item's other calls took $" in (r.error.message if r.error else "")
+               for r in online)  # fmt: skip
