@@ -456,9 +456,9 @@ class Dispatcher:
                     fitted = fit(price, bound, max_tokens, answers, allowance, to_usd(allowance))
                     if fitted is not None:
                         break
-            if fitted is None:
-                assert config.max_item_cost is not None
-                used = 0 if item_cap is None else item_cap.used(item.id)
+            if fitted is None:  # only the item cap refuses a call
+                assert item_cap is not None and config.max_item_cost is not None
+                used = item_cap.used(item.id)
                 message = too_dear(config.max_item_cost, used, price.worst_case(bound, 1))
                 return plan.result(item, model, "skipped", error=ErrorInfo("budget", message))
             max_tokens, units = fitted

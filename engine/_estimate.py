@@ -41,7 +41,7 @@ from engine._reasoning import room_warning
 from engine._results import Usage
 from engine._run import online_price
 from engine._schema import example_instance
-from engine._steps import Answer, Graph, prompt_bound, render_step
+from engine._steps import Answer, Graph, Step, prompt_bound, render_step
 from engine._template import PromptTemplate, default_template_for, render_item
 from engine._tokens import Family, estimate_tokens, family_of, input_token_bound
 from engine.providers import is_free, request_identities
@@ -286,16 +286,19 @@ def _calls_of(
     calls: dict[str, _Call] = {}
     answers: dict[str, Answer] = {}
     prompts: dict[str, str] = {}
+
+    def template_of(step: Step) -> PromptTemplate:
+        return lanes[step.lanes[0]].template
+
     for step in graph.steps:
         later = bool(step.depends)
-        for key, prompt in render_step(step, graph, lambda s: lanes[s.lanes[0]].template,
-                                       item.fields, answers, prompts).items():  # fmt: skip
+        for key, prompt in render_step(step, graph, template_of, item.fields, answers,
+                                       prompts).items():  # fmt: skip
             lane = lanes[key]
             bound = _bound(lane, prompt)
             if later:  # what the cap holds before the answers it reads are in
                 bound = input_token_bound(lane.system) + lane.framing
-                bound += prompt_bound(step, item.fields, graph, config.max_tokens,
-                                      lambda s: lanes[s.lanes[0]].template)  # fmt: skip
+                bound += prompt_bound(step, item.fields, graph, config.max_tokens, template_of)
             calls[key], answers[key] = _call(lane, prompt, bound, config, cached, expect_output)
     return calls
 

@@ -66,15 +66,15 @@ async def reattach(
     for job in sorted(state.batches.values(), key=lambda job: job.since):
         if job.closed:
             continue
+        api = apis.get(job.model)
+        if api is None:
+            raise ConfigError(f"{job.model}: has no batch API to find its job {job.token} with")
         if job.job_id in forget:
-            await _check_lost(apis.get(job.model), job)
+            await _check_lost(api, job)
             records.append(
                 log.batch_record(replace(job, state="forgotten", t=time.time(), closed=True))
             )
             continue
-        api = apis.get(job.model)
-        if api is None:
-            raise ConfigError(f"{job.model}: has no batch API to find its job {job.token} with")
         if job.job_id is None:
             found = await _find(api, job, known)
             if found is None:
@@ -97,13 +97,11 @@ async def reattach(
     return Reattached(tuple(jobs), tuple(records), pending, carried)
 
 
-async def _check_lost(api: BatchApi | None, job: log.BatchRecord) -> None:
+async def _check_lost(api: BatchApi, job: log.BatchRecord) -> None:
     """ConfigError unless ``job``'s provider answers that it does not know the job: one it
     still has (a mistyped id) would be paid for twice if its requests went again."""
     assert job.job_id is not None
     where = f"--forget-job {job.job_id}"
-    if api is None:
-        raise ConfigError(f"{where}: {job.model} has no batch API to ask about it")
     try:
         status = await api.status(job.job_id)
     except ProviderError as exc:

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import anyio
 
 from engine._batch import job_view
 from engine._errors import BatchdeckError, ProviderError
-from engine._events import BATCH_ENDED_STATES, BatchJob
+from engine._events import BatchJob
 from engine._run import Run
 from engine._runs import list_runs
 from engine.cli._json import print_json
@@ -42,16 +42,14 @@ async def _live_views(run: Run) -> list[BatchJob]:
                     status = await api.status(job.job_id)
                 except ProviderError:
                     continue
-                views[index] = BatchJob(
-                    model=job.model,
-                    job_id=status.job_id,
-                    state=status.state,
-                    requests=len(job.items),
-                    succeeded=status.succeeded,
-                    errored=status.errored,
-                    processing=status.processing,
-                    submitted_at=job.since,
-                    expires_at=None if status.state in BATCH_ENDED_STATES else status.expires_at,
+                views[index] = job_view(
+                    replace(
+                        job,
+                        job_id=status.job_id,
+                        state=status.state,
+                        counts=(status.succeeded, status.errored, status.processing),
+                        expires_at=status.expires_at,
+                    )
                 )
     except BatchdeckError:
         pass  # no key for the provider: the log's word stands

@@ -576,8 +576,7 @@ def item_spend(
         if line.startswith(RESULT_START, 9):
             model, id, item_line, _, cost = _head(line)[:5]
             pending.pop((model, id), None)
-            kept = keep(id, item_line)
-            if kept:
+            if keep(id, item_line):
                 add(id, cost)
             elif id in orphaned:
                 orphaned[id] = False
