@@ -2,7 +2,7 @@
 
 A worker owns an item from the moment it takes it until its result: it waits at
 the pause gate, waits for the log to hold the reservation (``Funds.expose``),
-takes a rate-limit ticket, calls the provider under a deadline, replaces the
+takes a rate-limit ticket, calls the provider (which bounds its own time), replaces the
 reservation by the real cost as soon as an attempt is paid, and retries with
 backoff. A paid attempt gave its reservation back, so a retry reserves again
 before its backoff and before any new item (``Funds.hold_retry``), within what
@@ -39,9 +39,6 @@ from engine._results import ErrorInfo, ItemResult, Usage
 from engine._retry import backoff_delay, server_wait
 from engine.providers._base import CallRequest, CallResult, Provider
 
-CALL_GRACE_S = 5.0
-"""Extra time a provider gets past its own timeout before the engine gives up on a call."""
-
 
 class Attempts:
     def __init__(
@@ -76,7 +73,7 @@ class Attempts:
         attempt = 0
         try:
             await control.wait_unpaused()
-            if control.halted or anyio.current_time() >= control.deadline:
+            if not control.sending():
                 return None  # stopped, or out of time, before this one started: leave it unsent
             started = time.perf_counter()
             while True:
@@ -244,21 +241,16 @@ async def _call(
     request: CallRequest,
     retry: RetrySettings,
 ) -> CallResult | ProviderError:
-    """The call's outcome; a server's ``retry_after`` is bounded here, before the limiter
-    or the backoff sees it."""
+    """The call's outcome (the provider bounds its time: ``Provider.call``); a server's
+    ``retry_after`` is bounded here, before the limiter or the backoff sees it."""
     outcome: CallResult | ProviderError
-    with anyio.move_on_after(request.timeout_s + CALL_GRACE_S):
-        try:
-            outcome = await provider.call(request)
-        except ProviderError as exc:
-            outcome = exc
-            exc.retry_after = server_wait(exc.retry_after, retry)
-        except Exception as exc:  # a provider bug must cost one item, not the run
-            outcome = ProviderError("internal", f"{type(exc).__name__}: {exc}")
-        if limiter is not None and ticket is not None:
-            limiter.record(ticket, outcome)
-        return outcome
-    outcome = ProviderError("timeout", f"no answer within {request.timeout_s:g}s")
+    try:
+        outcome = await provider.call(request)
+    except ProviderError as exc:
+        outcome = exc
+        exc.retry_after = server_wait(exc.retry_after, retry)
+    except Exception as exc:  # a provider bug must cost one item, not the run
+        outcome = ProviderError("internal", f"{type(exc).__name__}: {exc}")
     if limiter is not None and ticket is not None:
         limiter.record(ticket, outcome)
     return outcome

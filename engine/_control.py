@@ -79,6 +79,12 @@ class Control:
             self.deadline = anyio.current_time() + time_limit
         return self.deadline
 
+    def sending(self) -> bool:
+        """Nothing stops a call from being sent now: not halted, not out of time."""
+        return not self.halted and (
+            self.deadline == math.inf or anyio.current_time() < self.deadline
+        )
+
     def time_up(self) -> None:
         self.cap("time_limit", f"time limit of {self._time_limit:g}s reached")
 

@@ -8,6 +8,11 @@ and leaves the rest resumable. An item the response cache answers ends here,
 before any money or rate is reserved for it. The stream to the workers is small, so only
 items a worker is about to take hold a reservation.
 
+A pipeline's later steps start as soon as their inputs are in: a worker that got
+an item's answer asks ``answered`` what comes next and runs the item's next online
+lane itself; its other lanes ready, and the lanes a batch job's results start, go
+through ``feed``, which alone may wait for room in the workers' stream.
+
 A pipeline's batch lanes go to the batch lane, from ``_begin`` (first steps) and from
 ``feed`` (later steps, as each item's inputs come in), where they fill the chunk of
 their lane. A chunk goes out when it is full (the provider's limits, ``--batch-size``),
@@ -24,10 +29,10 @@ the providers' limits and ``--max-parallel-batches`` count.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import nullcontext, suppress
 from itertools import islice
-from typing import Any
+from typing import Any, Final, Literal
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
@@ -49,14 +54,25 @@ READ_CHUNK = 512
 IN_PROGRESS_PER_WORKER = 256
 """A pipeline's items with an online lane in flight, per worker, before the next item
 waits: later steps go first, so what the items in progress hold stays bounded."""
+LOOK: Final = "look"
+"""Told to ``feed`` when a worker's item ended with nothing online left in flight."""
+ToFeed = ItemResult | Unanswered | Work | Literal["look"] | None
+"""What ``feed`` is told (see there)."""
 IN_PROGRESS_MOST = 100_000
 """A pipeline's items begun and not ended, those waiting in batch jobs included, before the
 next item waits: each holds its fields and answers so far in memory."""
 
 
 class Dispatcher:
-    def __init__(self, plan: Plan, funds: Funds, control: Control) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        funds: Funds,
+        control: Control,
+        tell_feed: Callable[[ToFeed], None] = lambda message: None,
+    ) -> None:
         self._plan = plan
+        self._tell_feed = tell_feed
         self._config = plan.config
         self._funds = funds
         self._control = control
@@ -262,75 +278,123 @@ class Dispatcher:
                 self._plan.item_cap.seal(item.id)
             return False
         stepper.hold(item.id, later)  # before any of its results can come back
-        for result in results:
+        for result in nxt.results:
             await send(result_send, result)
+        for result in results[len(nxt.results) :]:  # lanes that ended here, without a call
+            then = await self._settled(stepper, result, result_send)
+            if then is None:
+                return False
+            works += then
         for work in works:
             await self._send_lane(work_send, self._lane, work)
         return True
 
     async def feed(
         self,
-        inbox: MemoryObjectReceiveStream[ItemResult | Unanswered | None],
+        inbox: MemoryObjectReceiveStream[ToFeed],
         work_send: MemoryObjectSendStream[Work],
         result_send: MemoryObjectSendStream[ItemResult],
         lane: MemoryObjectSendStream[Work | None] | None = None,
     ) -> None:
-        """A pipeline's later steps: each result the log commits (``inbox``; None once the
-        input is all read) may start its item's next step, whose lanes go to the workers
-        (or to the batch ``lane``) with the money their item holds for them. A request a
-        batch job gave back unanswered ends its item here. Ends once every item begun has
-        ended, or when the run stops or runs out of time (the rest resumes)."""
+        """A pipeline's later steps that workers do not take on themselves (``answered``):
+        those a batch job's result starts, a worker's lanes beyond the one it keeps, and
+        lanes that go batch. ``inbox`` brings batch results as they are logged, requests a
+        job gave back unanswered (which end their item here), work to send on, ``LOOK``
+        when a worker's item ended with nothing online left in flight, and None once the
+        input is all read. Ends once every item begun has ended, or when the run stops or
+        runs out of time (the rest resumes)."""
         stepper = self._plan.stepper
         assert stepper is not None
         read_all = False
         arriving = None if self._plan.batch is None else self._plan.batch.arriving
         async with inbox, work_send, result_send, lane or nullcontext():
             with anyio.CancelScope() as self._feed_scope:
-                async for result in inbox:
-                    if result is None:
+                async for message in inbox:
+                    if message is None:
                         read_all = True
-                    elif isinstance(result, Unanswered):
+                    elif isinstance(message, Work):
+                        await self._send_lane(work_send, lane, message)
+                    elif isinstance(message, Unanswered):
                         self._room.set()
                         if arriving:
-                            arriving.discard((result.key, result.item_id))
-                        if (units := stepper.unanswered(result.key, result.item_id)) is not None:
-                            self._ended(result.item_id, units)
-                    else:
+                            arriving.discard((message.key, message.item_id))
+                        units = stepper.unanswered(message.key, message.item_id)
+                        if units is not None:
+                            self._ended(message.item_id, units)
+                    elif isinstance(message, ItemResult):
                         if arriving:
-                            arriving.discard((result.model, result.id))
-                        nxt = stepper.finished(result)
-                        if nxt is not None and not await self._go_on(
-                            stepper, nxt, work_send, result_send, lane
-                        ):
+                            arriving.discard((message.model, message.id))
+                        nxt = stepper.finished(message)
+                        works = [] if nxt is None else await self._go_on(stepper, nxt, result_send)
+                        if works is None:
                             return
+                        for work in works:
+                            await self._send_lane(work_send, lane, work)
                     if read_all and not stepper.in_progress:
                         return
                     if read_all or self._blocked:
                         await self._send_out_if_stalled(lane)
 
+    async def answered(
+        self, result: ItemResult, result_send: MemoryObjectSendStream[ItemResult]
+    ) -> Work | None:
+        """A worker logged ``result`` of a pipeline's online lane: what its item does next,
+        at once, without a trip through the event loop. The worker runs the next online lane
+        itself (returned); other lanes ready go to ``feed`` (a worker must never wait for
+        room in the workers' own stream)."""
+        stepper = self._plan.stepper
+        assert stepper is not None
+        nxt = stepper.finished(result)
+        works = [] if nxt is None else await self._go_on(stepper, nxt, result_send)
+        kept = None
+        batch = self._plan.batch
+        for work in works or ():
+            if kept is None and (batch is None or work.model not in batch.lanes):
+                kept = work
+            else:
+                self._tell_feed(work)
+        if kept is None and not stepper.online_items:
+            self._tell_feed(LOOK)  # feed may end, or a batch chunk must go out now
+        return kept
+
     async def _go_on(
         self,
         stepper: Stepper,
         nxt: Next,
-        work_send: MemoryObjectSendStream[Work],
         result_send: MemoryObjectSendStream[ItemResult],
-        lane: MemoryObjectSendStream[Work | None] | None,
-    ) -> bool:
-        """What an item does after a result: records of lanes that will not run, its next
-        lanes sent; False when the run stopped or ran out of time."""
+    ) -> list[Work] | None:
+        """What an item does after a result: records of lanes that will not run, and the
+        reserved work of its next lanes, to be sent; None when the run stopped or ran out of
+        time."""
         control = self._control
         self._room.set()
         if nxt.ended:
             self._ended(nxt.item.id, nxt.release)
         for skipped in nxt.results:
             await send(result_send, skipped)
+        works: list[Work] = []
         for n, (key, prompt) in enumerate(nxt.ready):
             await control.wait_unpaused()
-            if control.halted or anyio.current_time() >= control.deadline:
-                return False
-            await self._send_step(stepper, nxt.item, key, prompt, len(nxt.ready) - n,
-                                  work_send, result_send, lane)  # fmt: skip
-        return True
+            if not control.sending():
+                return None
+            work = await self._step_work(stepper, nxt.item, key, prompt, len(nxt.ready) - n)
+            if isinstance(work, ItemResult):  # ended here, without a call
+                then = await self._settled(stepper, work, result_send)
+                if then is None:
+                    return None
+                works += then
+            elif work is not None:
+                works.append(work)
+        return works
+
+    async def _settled(
+        self, stepper: Stepper, result: ItemResult, result_send: MemoryObjectSendStream[ItemResult]
+    ) -> list[Work] | None:
+        """A pipeline's lane ended without a call (the response cache answered it, its prompt
+        could not be made, no money was left): logged, and its item goes on at once."""
+        await send(result_send, result)
+        nxt = stepper.finished(result)
+        return [] if nxt is None else await self._go_on(stepper, nxt, result_send)
 
     def _ended(self, item_id: str, release: int) -> None:
         """A pipeline's item has nothing left to send or hear back from in this execution:
@@ -341,34 +405,25 @@ class Dispatcher:
         if self._plan.item_cap is not None:
             self._plan.item_cap.seal(item_id)
 
-    async def _send_step(
-        self,
-        stepper: Stepper,
-        item: Item,
-        key: str,
-        prompt: str,
-        share: int,
-        work_send: MemoryObjectSendStream[Work],
-        result_send: MemoryObjectSendStream[ItemResult],
-        lane: MemoryObjectSendStream[Work | None] | None,
-    ) -> None:
-        """Send a later step's lane of ``item``, its reservation drawn from what the item
-        holds; what that does not cover is reserved as a retry's is, before new items."""
+    async def _step_work(
+        self, stepper: Stepper, item: Item, key: str, prompt: str, share: int
+    ) -> Work | ItemResult | None:
+        """A later step's lane of ``item``, its reservation drawn from what the item holds
+        (what that does not cover is reserved as a retry's is, before new items); or the
+        result it ends with here; None if it cannot be sent (no budget: logged skipped)."""
         plan = self._plan
         work = self._prepare(item, key, plan.prices[key], prompt, share)
         if isinstance(work, Work) and plan.cache is not None:
             work = self._from_cache(work) or work
         if isinstance(work, ItemResult):
-            await send(result_send, work)
-            return
+            return work
         extra = stepper.draw(item.id, work.reserved_units)
         if extra and not await self._funds.hold_retry(extra):
             self._funds.settle(work.reserved_units - extra, 0.0, sent=False)
             self._unsent(work)
             error = ErrorInfo("budget", "no budget left for this step")
-            await send(result_send, plan.result(item, key, "skipped", error=error))
-            return
-        await self._send_lane(work_send, lane, work)
+            return plan.result(item, key, "skipped", error=error)
+        return work
 
     async def _send_lane(
         self,

@@ -1,4 +1,5 @@
-"""Events the engine publishes while a run goes: small frozen dataclasses.
+"""Events the engine publishes while a run goes: small dataclasses, never changed once
+published (frozen but for the two made for every call: see ``engine._results``).
 
 Subscribers are plain callables invoked in order, synchronously, on the engine's
 event loop. They must return quickly (append to a buffer, bump a counter): the
@@ -58,7 +59,7 @@ class ItemsCounted:
     invalid: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ItemStarted:
     id: str
     model: str
@@ -75,7 +76,7 @@ class ItemRetrying:
     delay_s: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ItemFinished:
     result: ItemResult
 

@@ -4,15 +4,18 @@ Each item goes through the step graph on its own: its next step starts as soon
 as the answers it reads are in, whatever other items are doing (streaming, not
 stage by stage). The dispatcher begins an item (``begin``: its first steps, or on
 resume its first unfinished ones, with the answers the log kept), and every
-result of it that the log commits comes back here (``finished``), which gives
-the lanes now ready with their prompts. A lane that ends other than ``ok`` stops
-the item at its step: the lanes after it are logged ``skipped`` (kind
-``upstream``, "classify: timeout"), so every lane of every item ends with a
-record, the counts add up, and ``--retry-failed`` runs the failed step again and
-then what follows it. The one exception is a debate's first step: its revise step
-starts once every lane of it has ended, sending each model that answered its own
-prompt; a model that did not answer does not revise (that lane is skipped), and the
-item stops after the revisions.
+result of it comes back here (``finished``) as it is sent to the log, which gives
+the lanes now ready with their prompts. Not once it is on disk: the log is first
+in, first out, so a later step's record can never be written before the answer it
+read, and a kill before that write loses both, as any call in flight is lost.
+
+A lane that ends other than ``ok`` stops the item at its step: the lanes after it
+are logged ``skipped`` (kind ``upstream``, "classify: timeout"), so every lane of
+every item ends with a record, the counts add up, and ``--retry-failed`` runs the
+failed step again and then what follows it. The one exception is a debate's first
+step: its revise step starts once every lane of it has ended, sending each model
+that answered its own prompt; a model that did not answer does not revise (that
+lane is skipped), and the item stops after the revisions.
 
 Money: when an item begins, the worst case of its later steps is held with its
 first step's (``later_units``) and kept for it (``hold``); each later call draws
@@ -22,7 +25,7 @@ way: each call still reserves its own worst case, measured on its real prompt.
 
 Batch lanes: a lane whose model goes batch is sent like any other (the dispatcher
 hands it to the batch lane instead of a worker), and its result comes back the same
-way, when its job's results are logged. The stepper counts the items that have an
+way, as its job's results are read. The stepper counts the items that have an
 online lane in flight (``online_items``): the dispatcher bounds those, and sends the
 batch lane's chunks out once nothing online is in flight. On resume, a lane whose
 request is in a job still open at its provider (``waiting``) is running, not ended:
@@ -37,7 +40,7 @@ Everything here is plain state used from the event loop's one thread.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from engine._budget import to_units_up
@@ -218,7 +221,8 @@ class Stepper:
         return 0 if progress is None else progress.pool
 
     def finished(self, result: ItemResult) -> Next | None:
-        """The log committed ``result``: what its item does next (None: not one of ours)."""
+        """``result`` is in (on its way to the log): what its item does next (None: not
+        one of ours)."""
         progress = self._items.get(result.id)
         if progress is None or result.model not in progress.running:
             if progress is None and (result.model, result.id) in self._waiting:
@@ -234,7 +238,8 @@ class Stepper:
         else:
             why = result.error.kind if result.error is not None else result.status
             nxt.results += self._stop(progress, step, result.model, f"{step.name}: {why}")
-        self._advance(progress, nxt)  # a debate's revise step goes on without a failed lane
+        # a debate's revise step goes on without a failed lane
+        self._advance(progress, nxt, self._graph.readers[step.name])
         if not progress.running and not nxt.ready:
             self._pop(result.id)
             nxt.release, progress.pool = progress.pool, 0
@@ -292,10 +297,10 @@ class Stepper:
             and self._skip(key, item.id, item.line)
         ]
 
-    def _advance(self, progress: _Progress, nxt: Next) -> None:
-        """Start every step whose inputs are all in."""
+    def _advance(self, progress: _Progress, nxt: Next, steps: Sequence[Step] | None = None) -> None:
+        """Start every step (of ``steps``, else of the graph) whose inputs are all in."""
         item = progress.item
-        for step in self._graph.steps:
+        for step in self._graph.steps if steps is None else steps:
             if step.name in progress.started or not all(
                 self._ended(progress, dep) if dep == step.revises else self._answered(progress, dep)
                 for dep in step.depends

@@ -151,9 +151,17 @@ class Graph:
 
     steps: tuple[Step, ...]
     by_name: Mapping[str, Step] = field(init=False, repr=False, compare=False)
+    readers: Mapping[str, tuple[Step, ...]] = field(init=False, repr=False, compare=False)
+    """The steps that read each step directly, in order: the only ones its answers can
+    make ready."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "by_name", {step.name: step for step in self.steps})
+        readers = {
+            name: tuple(step for step in self.steps if name in step.depends)
+            for name in self.by_name
+        }
+        object.__setattr__(self, "readers", readers)
 
     def step(self, name: str) -> Step:
         return self.by_name[name]

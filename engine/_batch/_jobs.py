@@ -109,10 +109,12 @@ class JobTracker:
         *,
         in_order: Callable[[dict[str, Any]], ItemResult],
         cost_changed: Callable[[], None] = lambda: None,
+        answered: Callable[[ItemResult], None] = lambda result: None,
         unanswered: Callable[[str, str], None] = lambda key, item_id: None,
     ) -> None:
         """``in_order`` wraps a record to send down ``results``: written behind every
-        result sent before it (``LogTask``'s). ``unanswered`` is told (lane, item id) of
+        result sent before it (``LogTask``'s). ``answered`` is told each result once it is
+        sent to be logged (a pipeline's item goes on). ``unanswered`` is told (lane, item id) of
         each request that gets no result in this execution (its job ended without answering
         it, or is left running, or its chunk never went out): a pipeline's item goes no
         further."""
@@ -129,6 +131,7 @@ class JobTracker:
         """Where the unfinished items of a job cancelled by ``--finish-online-after`` go:
         back to the dispatcher, for the workers."""
         self.cost_changed = cost_changed
+        self._answered = answered
         self.unanswered = unanswered
         """Tells subscribers how the money stands (``CostUpdated``): a job was submitted, or
         ended with requests that gave their reservations back and no result to log."""
@@ -298,7 +301,9 @@ class JobTracker:
                         unfinished += 1
                         await self._unfinished(job.model, item, entry.units, online)
                         continue
-                    await self._results.send(self._result(job, item, entry, outcome))
+                    result = self._result(job, item, entry, outcome)
+                    await self._results.send(result)
+                    self._answered(result)
                 break
             except ProviderError as exc:  # what was read is logged; the rest is read again
                 attempt += 1

@@ -165,12 +165,7 @@ class BatchLane:
     def _may_submit(self) -> bool:
         """Not stopped, in time, and not at the cap: a provider that billed results past
         their reservations may have spent what the chunks waiting here reserved."""
-        control = self._control
-        return (
-            not control.halted
-            and anyio.current_time() < control.deadline
-            and not self._funds.budget.reached
-        )
+        return self._control.sending() and not self._funds.budget.reached
 
     async def _submit(self, chunk: _Chunk, tg: TaskGroup) -> None:
         """Write the chunk's intent, create its job, and follow it; a chunk that may not go

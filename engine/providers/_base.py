@@ -3,7 +3,8 @@
 A provider turns one ``CallRequest`` into one ``CallResult`` or raises one
 ``ProviderError`` whose ``kind`` the engine's retry policy understands. It never
 retries, sleeps, or counts money itself: the engine owns retries, caps and rate
-limits, so each provider module stays a small translation of one wire format.
+limits, so each provider module stays a small translation of one wire format. The values are
+never changed once made (not frozen, for speed: see ``engine._results``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from engine.providers._batch import BatchApi
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CallRequest:
     model: str
     """The provider's own model name (``gpt-4o-mini``), without the ``provider:`` prefix."""
@@ -59,7 +60,7 @@ class RateLimitInfo:
     output_tokens_remaining: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CallResult:
     text: str
     usage: Usage
@@ -76,7 +77,10 @@ class Provider(Protocol):
     name: str
 
     async def call(self, request: CallRequest) -> CallResult:
-        """Send one request. Raises ``ProviderError`` (and nothing else) on failure."""
+        """Send one request. Raises ``ProviderError`` (and nothing else) on failure, kind
+        ``timeout`` once ``request.timeout_s`` has passed: a call bounds its own time (the
+        HTTP providers the whole exchange, ``simulate`` by what it sleeps), since a deadline
+        around each call would cost the engine a fifth of its speed at zero latency."""
         ...
 
     def batch_api(self) -> BatchApi | None:

@@ -93,7 +93,8 @@ class SimulateProvider:
         return median * math.exp(0.35 * _NORMAL.inv_cdf(u))
 
     def _maybe_fail(self, key: int, attempt: int) -> None:
-        if self._unit(key ^ self._session, 2 * attempt + 1) >= self._settings.failure_rate:
+        rate = self._settings.failure_rate
+        if rate <= 0 or self._unit(key ^ self._session, 2 * attempt + 1) >= rate:
             return
         which = self._unit(key, 1000 + attempt)
         for kind, message, upto in _FAILURES:
