@@ -48,7 +48,15 @@ from engine._items import Item
 from engine._lanes import Lane
 from engine._prices import Price
 from engine._results import ErrorInfo, ItemResult
-from engine._steps import Answer, Graph, Step, lane_key, prompt_bound, render_step
+from engine._steps import (
+    Answer,
+    Graph,
+    Step,
+    lane_key,
+    prompt_bound,
+    reads_no_fields,
+    render_step,
+)
 from engine._template import PromptTemplate
 from engine._tokens import input_token_bound
 
@@ -114,7 +122,6 @@ class Stepper:
     ) -> None:
         self._graph = graph
         self._lanes = lanes
-        self._prices = prices
         self._skip = skip
         self._result_of = result_of
         self._max_tokens = max_tokens
@@ -134,6 +141,21 @@ class Stepper:
         is dropped (``forget``): nothing of it is in flight yet."""
         self.online_items = 0
         """Items with an online lane in flight."""
+        self._priced: dict[str, list[tuple[str, int, Price, int]]] = {
+            step.name: [] for step in graph.steps
+        }
+        """Each step's priced lanes: (key, input tokens besides the prompt, price, output
+        tokens): what ``later_units`` asks of every item."""
+        for step in graph.steps:
+            for key in step.lanes:
+                lane, price = lanes[key], prices[key]
+                if price is not None:
+                    besides = input_token_bound(lane.system) + lane.framing
+                    self._priced[step.name].append(
+                        (key, besides, price, lane.max_tokens * lane.answers)
+                    )
+        self._fixed_bounds: dict[str, int] = {}
+        """Prompt bounds of steps whose prompt reads no field of the item (the same for all)."""
 
     @property
     def in_progress(self) -> int:
@@ -180,15 +202,22 @@ class Stepper:
         for step in self._graph.steps:
             if step.name in progress.started:
                 continue
+            bound = self._prompt_bound(step, item)
+            for key, besides, price, output in self._priced[step.name]:
+                if not self._skipped(key, item):
+                    units += to_units_up(price.worst_case(besides + bound, output))
+        return units
+
+    def _prompt_bound(self, step: Step, item: Item) -> int:
+        """``prompt_bound`` of ``step`` for ``item``, worked out once for a step whose prompt
+        reads none of the item's fields."""
+        bound = self._fixed_bounds.get(step.name)
+        if bound is None:
             bound = prompt_bound(step, item.fields, self._graph, self._max_tokens,
                                  self._template_of)  # fmt: skip
-            for key in step.lanes:
-                lane, price = self._lanes[key], self._prices[key]
-                if price is None or self._skip(key, item.id, item.line):
-                    continue
-                tokens = input_token_bound(lane.system) + lane.framing + bound
-                units += to_units_up(price.worst_case(tokens, lane.max_tokens * lane.answers))
-        return units
+            if reads_no_fields(step, self._graph):
+                self._fixed_bounds[step.name] = bound
+        return bound
 
     def hold(self, item_id: str, units: int) -> None:
         """``units`` are held for the later steps of ``item_id``; one that is beginning is
@@ -301,10 +330,7 @@ class Stepper:
         """Start every step (of ``steps``, else of the graph) whose inputs are all in."""
         item = progress.item
         for step in self._graph.steps if steps is None else steps:
-            if step.name in progress.started or not all(
-                self._ended(progress, dep) if dep == step.revises else self._answered(progress, dep)
-                for dep in step.depends
-            ):
+            if step.name in progress.started or not self._inputs_in(progress, step):
                 continue
             progress.started.add(step.name)
             try:
@@ -327,13 +353,15 @@ class Stepper:
     def _skipped(self, key: str, item: Item) -> bool:
         return not self._fresh and self._skip(key, item.id, item.line)
 
-    def _answered(self, progress: _Progress, name: str) -> bool:
-        return all(key in progress.answers for key in self._graph.step(name).lanes)
-
-    def _ended(self, progress: _Progress, name: str) -> bool:
-        return all(
-            key in progress.answers or key in progress.ended for key in self._graph.step(name).lanes
-        )
+    def _inputs_in(self, progress: _Progress, step: Step) -> bool:
+        """Every lane ``step`` reads has answered (for a revise step, every lane of the step
+        it revises has ended)."""
+        answers, ended = progress.answers, progress.ended
+        for dep in step.depends:
+            for key in self._graph.by_name[dep].lanes:
+                if key not in answers and not (dep == step.revises and key in ended):
+                    return False
+        return True
 
     def _prompts(self, progress: _Progress, step: Step) -> dict[str, str]:
         """What each lane of ``step`` sends for the item (``render_step``; on resume, a step

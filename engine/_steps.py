@@ -514,6 +514,17 @@ def _rendered(step: Step, template: PromptTemplate, values: Mapping[str, Any]) -
     return template.render(values)
 
 
+def reads_no_fields(step: Step, graph: Graph) -> bool:
+    """``prompt_bound`` of ``step`` is the same for every item: its prompt (and every prompt
+    it reads) is a template of its own that names no field of the item."""
+    return (
+        step.template is not None
+        and not step.item_fields
+        and all(ref.part != "prompt" or reads_no_fields(graph.step(ref.step), graph)
+                for ref in step.refs)
+    )  # fmt: skip
+
+
 def prompt_bound(
     step: Step,
     fields: Mapping[str, Any],
