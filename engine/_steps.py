@@ -139,10 +139,11 @@ class Step:
     """Its lanes' keys, in the order of its models."""
     revises: str | None = None
     """For a revise step: the step whose answers its models revise."""
+    name: str = field(init=False)
+    """``spec.name``, kept as a plain attribute: every item asks it several times a call."""
 
-    @property
-    def name(self) -> str:
-        return self.spec.name
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", self.spec.name)
 
 
 @dataclass(frozen=True, slots=True)
