@@ -72,12 +72,11 @@ class Control:
         for scope in self._waits:
             scope.cancel()
 
-    def start_clock(self, time_limit: float | None) -> float:
-        """Start the time limit now; returns its deadline."""
+    def start_clock(self, time_limit: float | None) -> None:
+        """Start the time limit now (``deadline``)."""
         self._time_limit = time_limit
         if time_limit is not None:
             self.deadline = anyio.current_time() + time_limit
-        return self.deadline
 
     def sending(self) -> bool:
         """Nothing stops a call from being sent now: not halted, not out of time."""

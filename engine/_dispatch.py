@@ -113,14 +113,18 @@ class Dispatcher:
             with anyio.CancelScope() as self._scope:
                 if self._control.stop_reason is not None:
                     return
-                self._scope.deadline = self._control.start_clock(self._config.time_limit)
+                self._scope.deadline = self._control.deadline
                 if await self._dispatch_all(work_send, result_send, batch_send) and late:
                     if batch_send is not None:
                         await batch_send.aclose()  # the lane may end once its jobs have
                         self._lane = None
                     await self._dispatch_late(late, work_send, result_send)
-            if self._scope.cancelled_caught and self._control.stop_reason is None:
-                self._control.time_up()
+            self._timed_out(self._scope)
+
+    def _timed_out(self, scope: anyio.CancelScope) -> None:
+        """``scope`` ended at the time limit (not at a stop): the run is capped."""
+        if scope.cancelled_caught and self._control.stop_reason is None:
+            self._control.time_up()
 
     async def _dispatch_all(
         self,
@@ -308,7 +312,8 @@ class Dispatcher:
         read_all = False
         arriving = None if self._plan.batch is None else self._plan.batch.arriving
         async with inbox, work_send, result_send, lane or nullcontext():
-            with anyio.CancelScope() as self._feed_scope:
+            # workers end an item's progress at the time limit without a word: feed ends too
+            with anyio.CancelScope(deadline=self._control.deadline) as self._feed_scope:
                 async for message in inbox:
                     if message is None:
                         read_all = True
@@ -332,8 +337,9 @@ class Dispatcher:
                             await self._send_lane(work_send, lane, work)
                     if read_all and not stepper.in_progress:
                         return
-                    if read_all or self._blocked:
-                        await self._send_out_if_stalled(lane)
+                    if (read_all or self._blocked) and not inbox.statistics().current_buffer_used:
+                        await self._send_out_if_stalled(lane)  # nothing more is on its way
+            self._timed_out(self._feed_scope)
 
     async def answered(
         self, result: ItemResult, result_send: MemoryObjectSendStream[ItemResult]

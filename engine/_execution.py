@@ -173,6 +173,7 @@ class Execution:
                             )
                             await ready.wait()
                         async with anyio.create_task_group() as workers_tg:
+                            self._control.start_clock(self._plan.config.time_limit)
                             self._workers_tg = workers_tg
                             self._spawn_workers()
                             if inbox is not None:

@@ -123,6 +123,22 @@ def test_a_judge_that_goes_batch(tmp_path: Path) -> None:
     assert len(accepted_custom_ids(run_dir / "sim-batches")) == 20
 
 
+def test_a_batch_judge_after_a_debate_waits_for_every_item_it_can_take(tmp_path: Path) -> None:
+    """Workers hand the judge's lanes on one by one as each item's debate ends: the chunk
+    goes out once none is on its way, not with the first (it went out with one item each,
+    one job after another)."""
+    source, _ = setup(tmp_path, 60)
+    run_dir = tmp_path / "run"
+    done = batchdeck(
+        "run", str(source), "--model", MINI, "--model", HAIKU, "--debate",
+        "--judge", "simulate:gpt-4o@batch", *FAST, "--sim-batch-s", "0.2",
+        "--run-dir", str(run_dir), home=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    jobs = log.scan(run_dir / "log.jsonl").batches.values()
+    assert len(jobs) <= 2 and sum(len(job.items) for job in jobs) == 60
+
+
 def test_a_try_runs_a_batch_step_online(tmp_path: Path) -> None:
     """A try answers in seconds: its batch step goes online (a job may take hours)."""
     source, steps = setup(tmp_path, 10)

@@ -106,6 +106,29 @@ async def test_an_item_goes_on_to_its_next_step_without_waiting_for_the_others(
     assert finished.ok == 6
 
 
+async def test_a_time_limit_ends_a_pipeline_with_items_half_way(tmp_path: Path) -> None:
+    """At the limit, workers leave the items in their hands unsent without a result: the
+    run still ends (it waited for ever for their next steps), capped, resumable."""
+    gate = anyio.Event()
+
+    class Slow(ScriptedProvider):
+        async def call(self, request: CallRequest) -> CallResult:
+            if request.prompt.startswith("classify:"):
+                await gate.wait()  # past the limit: each item stops after its first step
+            return await super().call(request)
+
+    async def open_gate_late() -> None:
+        await anyio.sleep(0.5)
+        gate.set()
+
+    run = pipeline(tmp_path, 20, workers=4, time_limit=0.2)
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(open_gate_late)
+            finished, _ = await execute(run, Slow())
+    assert finished.state == "capped" and finished.remaining > 0
+
+
 async def test_a_failure_stops_its_item_at_that_step_and_the_others_go_on(tmp_path: Path) -> None:
     def script(request: CallRequest) -> CallResult:
         if request.prompt == "classify: echo extract: text number 2":
