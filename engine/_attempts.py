@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -46,10 +46,10 @@ class Attempts:
         plan: Plan,
         funds: Funds,
         control: Control,
-        log_write: Callable[[dict[str, Any]], Awaitable[bool]],
+        log_note: Callable[[dict[str, Any]], None],
     ) -> None:
         self._plan = plan
-        self._log_write = log_write
+        self._log_note = log_note
         self._config = plan.config
         self._funds = funds
         self._control = control
@@ -139,24 +139,30 @@ class Attempts:
                         cost=cost, started=started, attempts=attempt, errors=errors[:-1],
                     )  # fmt: skip
                 if paid is not None and price is not None:
-                    # A paid attempt gave its reservation back: it is on disk before the
-                    # next attempt is sent (a kill must not hide it from the item's spend),
-                    # and that attempt reserves again, before the backoff and any new item.
-                    async with self._funds.retrying():
-                        record = log.paid_record(
-                            work.model, work.item.id, attempt, attempt_cost, paid
-                        )
-                        if not await self._log_write(record):
-                            return None  # the log broke: the run is failing
-                        held = await self._hold_next(work, price)
-                    if held is None:
+                    # A paid attempt gave its reservation back: it is in the log, and the
+                    # next attempt reserves again, before the backoff and any new item.
+                    self._log_note(
+                        log.paid_record(work.model, work.item.id, attempt, attempt_cost, paid)
+                    )
+                    max_tokens = self._tokens_left(price, work)
+                    units = to_units_up(
+                        price.worst_case(work.input_bound, max(max_tokens, 1) * work.answers)
+                    )
+                    item_cap = plan.item_cap
+                    if (
+                        max_tokens < 1
+                        or (item_cap is not None and units > item_cap.room(work.item.id))
+                        or not await self._funds.hold_retry(units)
+                    ):
                         return plan.result(
                             work.item, work.model, "skipped",
                             error=ErrorInfo("budget", "no budget left for another attempt"),
                             usage=usage, cost=cost, started=started, attempts=attempt,
                             errors=errors,
                         )  # fmt: skip
-                    max_tokens, reserved = held
+                    reserved = units
+                    if item_cap is not None:
+                        item_cap.settle(work.item.id, 0, units)
                 delay = backoff_delay(
                     attempt, settings=config.retry, retry_after=retry_after, rng=self._rng
                 )
@@ -171,22 +177,6 @@ class Attempts:
                 charged = self._funds.settle(reserved, None if sent else 0.0, sent=sent)
             if plan.item_cap is not None:
                 plan.item_cap.close(work.item.id, reserved, charged)
-
-    async def _hold_next(self, work: Work, price: Price) -> tuple[int, int] | None:
-        """Reserve the next attempt of a paid ``work``, within what its item may still cost:
-        its output limit and the units held (None: it cannot be had)."""
-        max_tokens = self._tokens_left(price, work)
-        units = to_units_up(price.worst_case(work.input_bound, max(max_tokens, 1) * work.answers))
-        item_cap = self._plan.item_cap
-        if (
-            max_tokens < 1
-            or (item_cap is not None and units > item_cap.room(work.item.id))
-            or not await self._funds.hold_retry(units)
-        ):
-            return None
-        if item_cap is not None:
-            item_cap.settle(work.item.id, 0, units)
-        return max_tokens, units
 
     def _keep(
         self,

@@ -19,8 +19,7 @@ the dispatcher's, for money that calls in flight will give back.
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import anyio
@@ -220,20 +219,13 @@ class Funds:
         """Reserve a paid item's next attempt: before new items, waiting only while calls in
         flight may give money back; False when it cannot be had."""
         budget = self.budget
-        async with self.retrying():
+        self._retries_waiting += 1
+        try:
             while not budget.try_reserve(units):
                 if not self.calls_in_flight or not budget.fits_ever(units):
                     return False
                 await self._next_settle()
             return True
-
-    @asynccontextmanager
-    async def retrying(self) -> AsyncIterator[None]:
-        """A paid item's next attempt is on its way (its paid record being written, its
-        reservation made): new items wait behind it."""
-        self._retries_waiting += 1
-        try:
-            yield
         finally:
             self._retries_waiting -= 1
             self._settled.set()  # the dispatcher may go on

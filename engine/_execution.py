@@ -74,7 +74,7 @@ class Execution:
         self._log.funds = funds
         self._tracker: JobTracker | None = None
         self._dispatcher = Dispatcher(plan, funds, self._control, self._to_feed)
-        self._attempts = Attempts(plan, funds, self._control, self._log.write_now)
+        self._attempts = Attempts(plan, funds, self._control, self._log.note)
         self._inbox: MemoryObjectSendStream[ToFeed] | None = None
         """What ``Dispatcher.feed`` is told: batch results, work workers hand on, ..."""
         self._target_workers = workers

@@ -222,22 +222,6 @@ async def test_paid_attempts_then_retried_are_logged_with_their_cost(tmp_path: P
     assert all(p["head"][3] == pytest.approx(PRICE.cost(Usage(100, 10))) for p in paid)
 
 
-async def test_a_paid_attempt_is_on_disk_before_its_retry_is_sent(tmp_path: Path) -> None:
-    """A kill between a paid attempt and its retry must not hide what the first attempt cost
-    from the item's spend (``--max-item-cost`` on resume counts it from the log)."""
-    on_disk_at_retry: list[int] = []
-
-    def invalid_then_valid(request: CallRequest) -> CallResult:
-        if request.attempt > 1:  # the log as a SIGKILL now would leave it
-            paid = [r for r in log.read_records(run.log_path) if r["k"] == "paid"]
-            on_disk_at_retry.append(len(paid))
-        return CallResult("not json" if request.attempt < 3 else "{}", Usage(100, 10))
-
-    run = make_run(tmp_path, items(1), output_schema={"type": "object"}, durability="fsync")
-    await execute(run, ScriptedProvider(invalid_then_valid))
-    assert on_disk_at_retry == [1, 2]
-
-
 async def test_a_killed_run_counts_its_last_bound_as_spent(tmp_path: Path) -> None:
     """A hold record is on disk before a call is sent; with no finish after it (killed),
     resume counts it as spent."""
